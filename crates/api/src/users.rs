@@ -1,0 +1,116 @@
+//! The users service's public DTOs and the `UsersApi` other services call.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::ApiError;
+
+/// Global role of an account (RBAC): `admin` everything, `user` standard, `guest` read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+    Guest,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+            Role::Guest => "guest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "user" => Some(Role::User),
+            "guest" => Some(Role::Guest),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    Active,
+    Inactive,
+    Deleted,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Inactive => "inactive",
+            UserStatus::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserStatus> {
+        match s {
+            "active" => Some(UserStatus::Active),
+            "inactive" => Some(UserStatus::Inactive),
+            "deleted" => Some(UserStatus::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// A user as the user themself and admins see it (API.md `user`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub email_verified: bool,
+    pub mfa_enabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// What others than the user and admins may see of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PublicUser {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// A user to create. The caller (auth) chooses the id so that it can store credentials first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// Body of the internal email lookup (a body, so that an email never sits in a URL or access log).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailLookup {
+    pub email: String,
+}
+
+/// What other services may ask of the users service.
+#[async_trait]
+pub trait UsersApi: Send + Sync {
+    /// Creates a user; `Conflict` when the email is taken, `Invalid` for bad fields.
+    async fn create_user(&self, new: NewUser) -> Result<User, ApiError>;
+    async fn get_user(&self, id: Uuid) -> Result<User, ApiError>;
+    /// Finds a user by email (normalized by the users service); `NotFound` when none.
+    async fn find_by_email(&self, email: &str) -> Result<User, ApiError>;
+    /// Removes a user created moments ago whose registration could not finish.
+    async fn discard_new_user(&self, id: Uuid) -> Result<(), ApiError>;
+}

@@ -1,0 +1,21 @@
+//! The auth service: credentials, sessions and access tokens. It owns the `auth_*` tables and
+//! the signing keys; it reaches user profiles only through `api::users::UsersApi`.
+//!
+//! Invariants: passwords are stored only as bcrypt over an HMAC-SHA-256 pre-hash with a server
+//! pepper (nothing past 72 bytes is ignored); bcrypt runs on a bounded pool off the async runtime;
+//! private signing keys are stored sealed with the key-encryption key and never leave this
+//! service; refresh tokens are stored as SHA-256 hashes only.
+
+pub mod client;
+pub mod http;
+pub mod keys;
+pub mod passwords;
+pub mod policy;
+pub mod ports;
+pub mod service;
+pub mod store;
+
+pub use client::HttpKeySource;
+pub use http::router;
+pub use service::{AuthService, AuthSettings};
+pub use store::{MIGRATIONS, store};

@@ -1,0 +1,138 @@
+//! Password hashing: bcrypt (cost 12 by default) over base64(HMAC-SHA-256(pepper, password)), so
+//! the whole password counts however long it is, and a database leak alone does not allow offline
+//! guessing. Hashing runs on blocking threads behind a semaphore; when too many hashes wait, new
+//! ones are refused at once (the caller answers 503) instead of queueing without bound.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::{ExposeSecret, SecretSlice};
+use tokio::sync::{OnceCell, Semaphore};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HashError {
+    #[error("password hashing is saturated")]
+    Saturated,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+pub struct PasswordHasher {
+    pepper: SecretSlice<u8>,
+    cost: u32,
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    dummy: OnceCell<String>,
+}
+
+/// Decrements the waiting count when a hash finishes, however it finishes.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl PasswordHasher {
+    /// `workers` hashes run at once; at most `max_waiting` more may wait for a worker.
+    pub fn new(pepper: SecretSlice<u8>, cost: u32, workers: usize, max_waiting: usize) -> Self {
+        Self {
+            pepper,
+            cost,
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            dummy: OnceCell::new(),
+        }
+    }
+
+    fn prehash(&self, password: &str) -> String {
+        STANDARD.encode(platform::crypto::hmac_sha256(self.pepper.expose_secret(), password.as_bytes()))
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+        let before = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.waiting);
+        if before >= self.max_waiting + self.permits.available_permits().max(1) {
+            metrics::counter!("trellis_password_hash_rejected_total").increment(1);
+            return Err(HashError::Saturated);
+        }
+        let _permit = self.permits.acquire().await.map_err(|e| HashError::Failed(e.to_string()))?;
+        tokio::task::spawn_blocking(job).await.map_err(|e| HashError::Failed(e.to_string()))
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let pre = self.prehash(password);
+        let cost = self.cost;
+        self.run(move || bcrypt::hash(pre, cost)).await?.map_err(|e| HashError::Failed(e.to_string()))
+    }
+
+    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
+        let pre = self.prehash(password);
+        let hash = hash.to_string();
+        Ok(self.run(move || bcrypt::verify(pre, &hash)).await?.unwrap_or(false))
+    }
+
+    /// Spends the same work as `verify` for an account that does not exist, so that timing does
+    /// not tell who has an account.
+    pub async fn verify_dummy(&self, password: &str) -> Result<(), HashError> {
+        let dummy =
+            self.dummy.get_or_try_init(|| async { self.hash(&platform::crypto::random_token()).await }).await?.clone();
+        self.verify(password, &dummy).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher(cost: u32) -> PasswordHasher {
+        PasswordHasher::new(SecretSlice::from(vec![9u8; 32]), cost, 2, 4)
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_use_the_configured_cost() {
+        let h = hasher(12);
+        let stored = h.hash("correct horse battery staple").await.unwrap();
+        assert!(stored.starts_with("$2b$12$"), "{stored}");
+        assert!(h.verify("correct horse battery staple", &stored).await.unwrap());
+        assert!(!h.verify("Correct horse battery staple", &stored).await.unwrap(), "case matters");
+    }
+
+    #[tokio::test]
+    async fn bytes_past_72_still_count() {
+        let h = hasher(10);
+        let base = "x".repeat(72);
+        let stored = h.hash(&format!("{base}AAAAAAAA")).await.unwrap();
+        assert!(h.verify(&format!("{base}AAAAAAAA"), &stored).await.unwrap());
+        assert!(!h.verify(&format!("{base}BBBBBBBB"), &stored).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_different_pepper_does_not_verify() {
+        let stored = hasher(10).hash("a long enough password").await.unwrap();
+        let other = PasswordHasher::new(SecretSlice::from(vec![1u8; 32]), 10, 1, 1);
+        assert!(!other.verify("a long enough password", &stored).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn saturation_is_refused_fast() {
+        let h = Arc::new(PasswordHasher::new(SecretSlice::from(vec![9u8; 32]), 12, 1, 1));
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let h = h.clone();
+            tasks.push(tokio::spawn(async move { h.hash("a long enough password").await }));
+        }
+        let mut refused = 0;
+        for t in tasks {
+            if t.await.unwrap() == Err(HashError::Saturated) {
+                refused += 1;
+            }
+        }
+        assert!(refused >= 3, "with 1 worker and 1 waiting slot most of 6 must be refused, got {refused}");
+    }
+}

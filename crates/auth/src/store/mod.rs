@@ -1,0 +1,23 @@
+//! The auth store on SQLite and PostgreSQL, and the migrations of both.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use platform::db::{Database, Migration, Migrations};
+
+use crate::ports::AuthStore;
+
+pub const MIGRATIONS: Migrations = Migrations {
+    service: "auth",
+    sqlite: &[Migration { version: 1, name: "auth", sql: include_str!("../../migrations/sqlite/0001_auth.sql") }],
+    postgres: &[Migration { version: 1, name: "auth", sql: include_str!("../../migrations/postgres/0001_auth.sql") }],
+};
+
+pub fn store(db: &Database) -> Arc<dyn AuthStore> {
+    match db {
+        Database::Sqlite(db) => Arc::new(sqlite::SqliteAuthStore(db.clone())),
+        Database::Postgres(db) => Arc::new(postgres::PgAuthStore(db.clone())),
+    }
+}

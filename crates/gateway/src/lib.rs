@@ -1,0 +1,51 @@
+//! The gateway: the single public entry point. It routes each path to its service, in process
+//! (`Backend::Local`, the service's own router) or over HTTP (`Backend::Remote`, load-balanced
+//! instances), and applies the edge policies: caller verification, rate limits with
+//! `RateLimit-*` headers, security headers, body limits, and the web app's static files.
+//!
+//! The routing table lives in [`routes`]; it is the one place that says which service owns a path.
+
+mod edge;
+mod proxy;
+pub mod ratelimit;
+pub mod routes;
+mod web;
+
+pub use routes::{Backend, Backends, ServiceName};
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use platform::http::{DEFAULT_BODY_LIMIT, observe, problems_for_errors};
+use platform::identity::TokenVerifier;
+
+/// What the gateway needs besides the backends.
+pub struct GatewayParts {
+    pub verifier: Arc<TokenVerifier>,
+    pub limiter: Arc<ratelimit::RateLimiter>,
+    /// The OpenAPI document, served at `/api/openapi.json`.
+    pub openapi_json: String,
+    /// `/healthz`, `/readyz`, `/metrics` of this process.
+    pub health: Router,
+    pub upstream_timeout: std::time::Duration,
+}
+
+/// The whole public router of a process that runs the gateway.
+pub fn router(backends: Backends, parts: GatewayParts) -> anyhow::Result<Router> {
+    let proxy = Arc::new(proxy::Proxy::new(parts.upstream_timeout)?);
+    let services = routes::assemble(backends, &proxy)?;
+    let edge_state = Arc::new(edge::EdgeState { verifier: parts.verifier.clone(), limiter: parts.limiter });
+    let api = services
+        .merge(web::openapi_routes(parts.openapi_json))
+        .layer(from_fn_with_state(edge_state, edge::edge))
+        .layer(axum::Extension(parts.verifier));
+    Ok(api
+        .merge(parts.health)
+        .fallback(web::static_or_not_found)
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(from_fn(edge::security_headers))
+        .layer(from_fn(problems_for_errors))
+        .layer(from_fn_with_state("gateway", observe)))
+}

@@ -1,0 +1,98 @@
+//! The event bus port. Events are published by the outbox relay (never inline by a request) and
+//! consumed by named groups: every group receives every event, and the consumers of one group
+//! share its work. In-process all-in-one, RabbitMQ distributed.
+
+mod inprocess;
+mod rabbitmq;
+
+pub use inprocess::InProcessBus;
+pub use rabbitmq::RabbitMqBus;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A domain or auth event. Carries ids, never personal data (SECURITY.md EN-5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: Uuid,
+    /// Dotted name such as `task.created`; also the routing key.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub aggregate_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub actor_id: Option<Uuid>,
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(
+        event_type: &str,
+        aggregate_id: Uuid,
+        actor_id: Option<Uuid>,
+        occurred_at: OffsetDateTime,
+        data: serde_json::Value,
+    ) -> Self {
+        Self { id: crate::ids::new_id(), event_type: event_type.to_string(), aggregate_id, occurred_at, actor_id, data }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("event bus unavailable: {0}")]
+    Unavailable(String),
+    /// The broker accepted the event but no queue was bound to receive it.
+    #[error("event {0} was not routed to any queue")]
+    Unroutable(String),
+    #[error("malformed event: {0}")]
+    Malformed(String),
+}
+
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes one event and returns once the bus has durably taken it.
+    async fn publish(&self, event: &Event) -> Result<(), BusError>;
+    /// Starts consuming as a member of `group`. Events published after the group's first
+    /// subscription are kept for it until acknowledged.
+    async fn subscribe(&self, group: &str) -> Result<Box<dyn Subscription>, BusError>;
+    async fn ping(&self) -> Result<(), BusError>;
+    fn kind(&self) -> &'static str;
+}
+
+#[async_trait]
+pub trait Subscription: Send {
+    /// The next delivery; `None` when the subscription ended (the caller may subscribe again).
+    async fn next(&mut self) -> Option<Result<Delivery, BusError>>;
+}
+
+/// One received event; acknowledge it once its effect is committed, or it is delivered again.
+pub struct Delivery {
+    pub event: Event,
+    pub redelivered: bool,
+    acker: Box<dyn Acker>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery").field("event", &self.event).field("redelivered", &self.redelivered).finish()
+    }
+}
+
+impl Delivery {
+    pub async fn ack(self) -> Result<(), BusError> {
+        self.acker.ack().await
+    }
+
+    /// Hands the event back for another delivery.
+    pub async fn nack(self) -> Result<(), BusError> {
+        self.acker.nack().await
+    }
+}
+
+#[async_trait]
+trait Acker: Send + Sync {
+    async fn ack(&self) -> Result<(), BusError>;
+    async fn nack(&self) -> Result<(), BusError>;
+}

@@ -1,0 +1,85 @@
+//! PostgreSQL adapter: tokio-postgres behind a deadpool pool with prepared-statement caching.
+//!
+//! Chosen over sqlx for hot reads (see ARCHITECTURE.md, "Storage"). Pool waits are bounded so an
+//! overloaded or absent database turns into `StoreError::Unavailable` (503) quickly.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Timeouts};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use super::StoreError;
+
+#[derive(Clone)]
+pub struct PgDb {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgDb")
+    }
+}
+
+impl PgDb {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let mut config: tokio_postgres::Config = url.parse()?;
+        config.connect_timeout(Duration::from_secs(2));
+        if config.get_application_name().is_none() {
+            config.application_name("trellis");
+        }
+        // Fail fast instead of hanging on locks or slow statements (SECURITY.md R8).
+        config.options("-c statement_timeout=10000 -c lock_timeout=5000");
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .timeouts(Timeouts {
+                wait: Some(Duration::from_secs(2)),
+                create: Some(Duration::from_secs(2)),
+                recycle: Some(Duration::from_secs(2)),
+            })
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()?;
+        let db = Self { pool };
+        // Prove the URL works now rather than on the first request.
+        drop(db.client().await.map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?);
+        Ok(db)
+    }
+
+    pub async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+/// What tokio-postgres says when `query_one` returns no row (or, misused, more than one).
+const ROW_COUNT_MESSAGE: &str = "query returned an unexpected number of rows";
+
+/// Maps driver errors to typed store errors at the seam.
+pub fn map_err(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::FOREIGN_KEY_VIOLATION {
+            return StoreError::Conflict(db.constraint().unwrap_or("constraint").to_string());
+        }
+        if *code == SqlState::QUERY_CANCELED
+            || *code == SqlState::LOCK_NOT_AVAILABLE
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+            || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+            || *code == SqlState::TOO_MANY_CONNECTIONS
+        {
+            return StoreError::Unavailable(db.message().to_string());
+        }
+        return StoreError::Internal(format!("{}: {}", code.code(), db.message()));
+    }
+    // `query_one` found no row. tokio-postgres exposes no kind for this, only the message; it
+    // is the same error SQLite reports as `QueryReturnedNoRows`, so both backends say NotFound.
+    if e.as_db_error().is_none() && e.to_string() == ROW_COUNT_MESSAGE {
+        return StoreError::NotFound;
+    }
+    if e.is_closed() || e.to_string().contains("connection") {
+        return StoreError::Unavailable(e.to_string());
+    }
+    StoreError::Internal(e.to_string())
+}

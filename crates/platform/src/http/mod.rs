@@ -1,0 +1,22 @@
+//! HTTP plumbing shared by every service: one error shape (`application/problem+json`), our JSON
+//! extractor, the caller's identity, and middleware for request ids, W3C trace context, metrics
+//! and health.
+
+mod auth;
+mod health;
+mod internal;
+mod json;
+mod middleware;
+mod problem;
+
+pub use auth::{Authenticated, Caller};
+pub use health::{Check, CheckFn, Readiness, health_routes};
+pub use internal::require_internal_token;
+pub use json::{Json, JsonWithStatus};
+pub use middleware::{
+    RequestContext, TRACEPARENT, X_REQUEST_ID, current_context, observe, problem_fallback, problems_for_errors,
+};
+pub use problem::Problem;
+
+/// The largest JSON body accepted anywhere unless a route says otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;

@@ -1,0 +1,236 @@
+//! The transactional outbox: a store writes its state change and the event in one transaction
+//! (`insert_sqlite` / `insert_pg`), and the relay later publishes unsent rows to the bus in
+//! order, marking them sent only after the bus confirmed them. A broker outage therefore never
+//! fails a write and never loses an event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::bus::{BusError, Event, EventBus};
+use crate::db::{Database, Migration, Migrations, StoreError, postgres, sqlite};
+
+pub const MIGRATIONS: Migrations = Migrations {
+    service: "platform",
+    sqlite: &[Migration {
+        version: 1,
+        name: "outbox",
+        sql: "CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id BLOB NOT NULL UNIQUE,
+            event_type TEXT NOT NULL,
+            aggregate_id BLOB NOT NULL,
+            occurred_at TEXT NOT NULL,
+            actor_id BLOB,
+            data TEXT NOT NULL,
+            published_at TEXT
+        );
+        CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;",
+    }],
+    postgres: &[Migration {
+        version: 1,
+        name: "outbox",
+        sql: "CREATE TABLE outbox (
+            seq BIGSERIAL PRIMARY KEY,
+            id UUID NOT NULL UNIQUE,
+            event_type TEXT NOT NULL,
+            aggregate_id UUID NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL,
+            actor_id UUID,
+            data JSONB NOT NULL,
+            published_at TIMESTAMPTZ
+        );
+        CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;",
+    }],
+};
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Appends `event` inside the caller's SQLite transaction.
+pub fn insert_sqlite(tx: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO outbox (id, event_type, aggregate_id, occurred_at, actor_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            event.id,
+            event.event_type,
+            event.aggregate_id,
+            rfc3339(event.occurred_at),
+            event.actor_id,
+            event.data.to_string()
+        ],
+    )
+    .map_err(sqlite::map_err)?;
+    Ok(())
+}
+
+/// Appends `event` inside the caller's PostgreSQL transaction.
+pub async fn insert_pg(tx: &deadpool_postgres::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO outbox (id, event_type, aggregate_id, occurred_at, actor_id, data) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await
+        .map_err(postgres::map_err)?;
+    tx.execute(
+        &stmt,
+        &[&event.id, &event.event_type, &event.aggregate_id, &event.occurred_at, &event.actor_id, &event.data],
+    )
+    .await
+    .map_err(postgres::map_err)?;
+    Ok(())
+}
+
+/// Publishes the outbox to the bus.
+pub struct Relay {
+    db: Database,
+    bus: Arc<dyn EventBus>,
+    wake: Arc<Notify>,
+    batch: i64,
+}
+
+/// What one relay pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RelayPass {
+    pub published: usize,
+}
+
+impl Relay {
+    pub fn new(db: Database, bus: Arc<dyn EventBus>) -> Self {
+        Self { db, bus, wake: Arc::new(Notify::new()), batch: 100 }
+    }
+
+    /// A handle that wakes the relay early (after a local write) instead of at its next poll.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Publishes one batch of unsent events in order; stops at the first failure so order holds.
+    pub async fn run_once(&self) -> Result<RelayPass, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => {
+                let batch = self.batch;
+                let rows = db
+                    .read(move |c| {
+                        let mut stmt = c.prepare_cached(
+                            "SELECT seq, id, event_type, aggregate_id, occurred_at, actor_id, data FROM outbox \
+                             WHERE published_at IS NULL ORDER BY seq LIMIT ?1",
+                        )?;
+                        let rows = stmt.query_map([batch], |r| {
+                            let occurred: String = r.get(4)?;
+                            let data: String = r.get(6)?;
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                Event {
+                                    id: r.get(1)?,
+                                    event_type: r.get(2)?,
+                                    aggregate_id: r.get(3)?,
+                                    occurred_at: time::OffsetDateTime::parse(
+                                        &occurred,
+                                        &time::format_description::well_known::Rfc3339,
+                                    )
+                                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                                    actor_id: r.get(5)?,
+                                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                                },
+                            ))
+                        })?;
+                        rows.collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .await?;
+                let mut sent: Vec<i64> = Vec::new();
+                for (seq, event) in &rows {
+                    if let Err(e) = self.bus.publish(event).await {
+                        log_publish_failure(event.id, &e);
+                        break;
+                    }
+                    sent.push(*seq);
+                }
+                let n = sent.len();
+                if n > 0 {
+                    let now = rfc3339(time::OffsetDateTime::now_utc());
+                    db.write(move |tx| {
+                        let mut stmt = tx
+                            .prepare_cached("UPDATE outbox SET published_at = ?1 WHERE seq = ?2")
+                            .map_err(sqlite::map_err)?;
+                        for seq in sent {
+                            stmt.execute(rusqlite::params![now, seq]).map_err(sqlite::map_err)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                }
+                Ok(RelayPass { published: n })
+            }
+            Database::Postgres(db) => {
+                let mut client = db.client().await?;
+                let tx = client.transaction().await.map_err(postgres::map_err)?;
+                // Several relays may run: each takes rows no other holds.
+                let rows = tx
+                    .query(
+                        "SELECT seq, id, event_type, aggregate_id, occurred_at, actor_id, data FROM outbox \
+                         WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                        &[&self.batch],
+                    )
+                    .await
+                    .map_err(postgres::map_err)?;
+                let mut sent: Vec<i64> = Vec::new();
+                for row in rows {
+                    let event = Event {
+                        id: row.get(1),
+                        event_type: row.get(2),
+                        aggregate_id: row.get(3),
+                        occurred_at: row.get(4),
+                        actor_id: row.get(5),
+                        data: row.get(6),
+                    };
+                    if let Err(e) = self.bus.publish(&event).await {
+                        log_publish_failure(event.id, &e);
+                        break;
+                    }
+                    sent.push(row.get(0));
+                }
+                let n = sent.len();
+                if n > 0 {
+                    tx.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1)", &[&sent])
+                        .await
+                        .map_err(postgres::map_err)?;
+                }
+                tx.commit().await.map_err(postgres::map_err)?;
+                Ok(RelayPass { published: n })
+            }
+        }
+    }
+
+    /// Runs until `shutdown` fires: publishes whenever woken, and at least every `poll`.
+    pub async fn run(self, poll: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let delay = match self.run_once().await {
+                Ok(pass) if pass.published as i64 == self.batch => Duration::ZERO,
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    poll
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay pass failed");
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+}
+
+fn log_publish_failure(id: Uuid, e: &BusError) {
+    metrics::counter!("trellis_outbox_publish_failures_total").increment(1);
+    tracing::warn!(event_id = %id, error = %e, "outbox publish failed; will retry");
+}

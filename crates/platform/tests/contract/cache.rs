@@ -1,0 +1,192 @@
+//! The `Cache` contract: bytes with a time to live, overwrites, deletes, fixed-window counters,
+//! and separate caches that never see each other's keys. Run on `MemoryCache` and on
+//! `RedisCache` (a unique key prefix per test, whose keys are deleted afterwards).
+
+use std::time::Duration;
+
+use platform::cache::{Cache, MemoryCache, RedisCache};
+use test_support::TestRedis;
+
+const LONG: Duration = Duration::from_secs(60);
+const SHORT: Duration = Duration::from_millis(200);
+
+/// A cache adapter ready for one test, cleaned up on drop.
+pub trait Fixture: Sized {
+    async fn new() -> Self;
+    fn cache(&self) -> &dyn Cache;
+}
+
+pub struct Memory(MemoryCache);
+
+impl Fixture for Memory {
+    async fn new() -> Self {
+        Memory(MemoryCache::default())
+    }
+    fn cache(&self) -> &dyn Cache {
+        &self.0
+    }
+}
+
+/// Fields drop in order: the connection first, then the prefix's keys.
+pub struct Redis {
+    cache: RedisCache,
+    redis: TestRedis,
+}
+
+impl Fixture for Redis {
+    async fn new() -> Self {
+        let redis = TestRedis::new().await;
+        Redis { cache: redis.cache().await, redis }
+    }
+    fn cache(&self) -> &dyn Cache {
+        &self.cache
+    }
+}
+
+/// Waits until `key` is gone, at most two seconds past its time to live.
+async fn gone_within(cache: &dyn Cache, key: &str, ttl: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + ttl + Duration::from_secs(2);
+    tokio::time::sleep(ttl).await;
+    loop {
+        if cache.get(key).await.unwrap().is_none() {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn set_get_delete<F: Fixture>() {
+    let f = F::new().await;
+    let c = f.cache();
+    let value = b"\x00binary\xffvalue".to_vec();
+    c.set("k", &value, LONG).await.unwrap();
+    assert_eq!(c.get("k").await.unwrap(), Some(value));
+    c.delete("k").await.unwrap();
+    assert_eq!(c.get("k").await.unwrap(), None);
+    // Deleting what is not there is not an error.
+    c.delete("k").await.unwrap();
+    c.set("empty", b"", LONG).await.unwrap();
+    assert_eq!(c.get("empty").await.unwrap(), Some(Vec::new()), "an empty value is not a miss");
+}
+
+async fn missing_key_is_none<F: Fixture>() {
+    let f = F::new().await;
+    assert_eq!(f.cache().get("never-set").await.unwrap(), None);
+}
+
+async fn entries_expire_after_their_ttl<F: Fixture>() {
+    let f = F::new().await;
+    let c = f.cache();
+    c.set("short", b"v", SHORT).await.unwrap();
+    c.set("long", b"v", LONG).await.unwrap();
+    assert_eq!(c.get("short").await.unwrap().as_deref(), Some(&b"v"[..]), "present before its TTL");
+    assert!(gone_within(c, "short", SHORT).await, "an entry must expire after its TTL");
+    assert!(c.get("long").await.unwrap().is_some(), "a longer TTL is unaffected");
+}
+
+async fn overwrite_replaces_value_and_ttl<F: Fixture>() {
+    let f = F::new().await;
+    let c = f.cache();
+    c.set("k", b"one", SHORT).await.unwrap();
+    c.set("k", b"two", LONG).await.unwrap();
+    assert_eq!(c.get("k").await.unwrap().as_deref(), Some(&b"two"[..]));
+    tokio::time::sleep(SHORT * 2).await;
+    assert_eq!(c.get("k").await.unwrap().as_deref(), Some(&b"two"[..]), "the new TTL applies");
+    c.set("k", b"three", SHORT).await.unwrap();
+    assert!(gone_within(c, "k", SHORT).await, "a shorter new TTL applies too");
+}
+
+async fn incr_window_counts_and_resets<F: Fixture>() {
+    let f = F::new().await;
+    let c = f.cache();
+    let window = Duration::from_millis(500);
+    let first = c.incr_window("rl", window).await.unwrap();
+    assert_eq!(first.count, 1);
+    assert!(
+        first.resets_in > Duration::ZERO && first.resets_in <= window,
+        "resets_in {:?} must lie within the window",
+        first.resets_in
+    );
+    let second = c.incr_window("rl", window).await.unwrap();
+    let third = c.incr_window("rl", window).await.unwrap();
+    assert_eq!((second.count, third.count), (2, 3));
+    assert!(third.resets_in <= first.resets_in, "the window does not restart on later hits");
+    assert_eq!(c.incr_window("other", window).await.unwrap().count, 1, "windows are per key");
+    // After the window, counting starts again from one with a full window.
+    tokio::time::sleep(third.resets_in + Duration::from_millis(100)).await;
+    let next = c.incr_window("rl", window).await.unwrap();
+    assert_eq!(next.count, 1, "a new window starts at one");
+    assert!(next.resets_in > window / 2 && next.resets_in <= window, "new window: {:?}", next.resets_in);
+    // Counters and plain entries do not share keys in a way that breaks either.
+    assert_eq!(c.get("rl-missing").await.unwrap(), None);
+}
+
+async fn separate_caches_do_not_collide<F: Fixture>() {
+    let (a, b) = (F::new().await, F::new().await);
+    let (a, b) = (a.cache(), b.cache());
+    a.set("shared", b"a", LONG).await.unwrap();
+    b.set("shared", b"b", LONG).await.unwrap();
+    assert_eq!(a.get("shared").await.unwrap().as_deref(), Some(&b"a"[..]));
+    assert_eq!(b.get("shared").await.unwrap().as_deref(), Some(&b"b"[..]));
+    a.delete("shared").await.unwrap();
+    assert_eq!(a.get("shared").await.unwrap(), None);
+    assert_eq!(b.get("shared").await.unwrap().as_deref(), Some(&b"b"[..]));
+    assert_eq!(a.incr_window("n", LONG).await.unwrap().count, 1);
+    assert_eq!(b.incr_window("n", LONG).await.unwrap().count, 1);
+}
+
+async fn ping_answers<F: Fixture>() {
+    let f = F::new().await;
+    f.cache().ping().await.unwrap();
+    assert!(["memory", "redis"].contains(&f.cache().kind()));
+}
+
+macro_rules! cache_contract {
+    ($adapter:ident, $fixture:ty) => {
+        mod $adapter {
+            use super::*;
+            cache_contract!(@tests $fixture;
+                set_get_delete,
+                missing_key_is_none,
+                entries_expire_after_their_ttl,
+                overwrite_replaces_value_and_ttl,
+                incr_window_counts_and_resets,
+                separate_caches_do_not_collide,
+                ping_answers,
+            );
+        }
+    };
+    (@tests $fixture:ty; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                super::$check::<$fixture>().await;
+            }
+        )*
+    };
+}
+
+cache_contract!(memory, Memory);
+cache_contract!(redis, Redis);
+
+/// Redis only: keys live under the fixture's prefix and are all deleted when the test ends.
+#[tokio::test]
+async fn redis_keys_stay_under_the_prefix_and_are_cleaned_up() {
+    let probe = TestRedis::new().await;
+    let prefix = {
+        let f = Redis::new().await;
+        f.cache.set("a", b"1", LONG).await.unwrap();
+        f.cache.incr_window("b", LONG).await.unwrap();
+        let mut keys = f.redis.keys();
+        keys.sort();
+        assert_eq!(keys, [format!("{}a", f.redis.prefix), format!("{}b", f.redis.prefix)]);
+        f.redis.prefix.clone()
+    };
+    let client = ::redis::Client::open(probe.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let left: Vec<String> = ::redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap();
+    assert!(left.is_empty(), "keys left behind: {left:?}");
+}

@@ -1,0 +1,192 @@
+//! The `Database` contract: migrations apply once, incrementally, atomically and safely from
+//! several tasks at once; driver errors become typed `StoreError`s (`Conflict`, `NotFound`);
+//! `ping` answers. Run on SQLite and PostgreSQL (a fresh database per test).
+
+use std::time::{Duration, Instant};
+
+use platform::db::{Database, Migration, Migrations, StoreError};
+use test_support::{TestPostgres, TestSqlite};
+
+use crate::support::{DbFixture, THINGS, exec, query_i64};
+
+async fn history(db: &Database, service: &'static str) -> Vec<i64> {
+    let (sqlite_sql, pg_sql) = match service {
+        "platform" => (
+            "SELECT group_concat(version) FROM schema_migrations WHERE service = 'platform'",
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations WHERE service = 'platform'",
+        ),
+        _ => (
+            "SELECT group_concat(version) FROM schema_migrations WHERE service = 'steps'",
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations WHERE service = 'steps'",
+        ),
+    };
+    let list: Option<String> = match db {
+        Database::Sqlite(db) => db.read(move |c| c.query_row(sqlite_sql, [], |r| r.get(0))).await.unwrap(),
+        Database::Postgres(db) => db.client().await.unwrap().query_one(pg_sql, &[]).await.unwrap().get(0),
+    };
+    let mut out: Vec<i64> =
+        list.unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    out.sort_unstable();
+    out
+}
+
+async fn table_exists(db: &Database, table: &'static str) -> bool {
+    let sql = match table {
+        "outbox" => "SELECT count(*) FROM outbox",
+        "step_one" => "SELECT count(*) FROM step_one",
+        "step_two" => "SELECT count(*) FROM step_two",
+        _ => "SELECT count(*) FROM half_applied",
+    };
+    query_i64(db, sql, sql, vec![]).await.is_ok()
+}
+
+async fn migrations_apply_once_and_are_idempotent<F: DbFixture>() {
+    let f = F::new().await;
+    let db = f.db();
+    db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
+    db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
+    assert_eq!(history(db, "platform").await, [1]);
+    assert!(table_exists(db, "outbox").await);
+}
+
+const STEP_ONE: Migration = Migration { version: 1, name: "one", sql: "CREATE TABLE step_one (x INTEGER)" };
+const STEP_TWO: Migration = Migration { version: 2, name: "two", sql: "CREATE TABLE step_two (x INTEGER)" };
+/// Creates a table, then fails: none of it may stay.
+const BROKEN: Migration = Migration {
+    version: 3,
+    name: "broken",
+    sql: "CREATE TABLE half_applied (x INTEGER); INSERT INTO no_such_table VALUES (1);",
+};
+
+async fn migrations_apply_incrementally_and_atomically<F: DbFixture>() {
+    let f = F::new().await;
+    let db = f.db();
+    let v1 = Migrations { service: "steps", sqlite: &[STEP_ONE], postgres: &[STEP_ONE] };
+    let v2 = Migrations { service: "steps", sqlite: &[STEP_ONE, STEP_TWO], postgres: &[STEP_ONE, STEP_TWO] };
+    let v3 =
+        Migrations { service: "steps", sqlite: &[STEP_ONE, STEP_TWO, BROKEN], postgres: &[STEP_ONE, STEP_TWO, BROKEN] };
+    db.migrate(&v1).await.unwrap();
+    assert_eq!(history(db, "steps").await, [1]);
+    assert!(table_exists(db, "step_one").await && !table_exists(db, "step_two").await);
+    // Version 1 already ran and is not run again (it would fail: the table exists).
+    db.migrate(&v2).await.unwrap();
+    assert_eq!(history(db, "steps").await, [1, 2]);
+    assert!(table_exists(db, "step_two").await);
+    let err = db.migrate(&v3).await.expect_err("a failing migration must fail migrate");
+    assert!(err.to_string().contains("broken"), "the error names the migration: {err:#}");
+    assert_eq!(history(db, "steps").await, [1, 2], "a failed migration is not recorded");
+    assert!(!table_exists(db, "half_applied").await, "a failed migration leaves nothing behind");
+    // Services keep separate histories in one table.
+    db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
+    assert_eq!(history(db, "platform").await, [1]);
+}
+
+async fn concurrent_migrations_do_not_fail<F: DbFixture>() {
+    let f = F::new().await;
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let db = f.db().clone();
+            tokio::spawn(async move {
+                db.migrate(&platform::outbox::MIGRATIONS).await?;
+                db.migrate(&THINGS).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap_or_else(|e| panic!("concurrent migrate failed: {e:#}"));
+    }
+    assert_eq!(history(f.db(), "platform").await, [1]);
+    assert!(table_exists(f.db(), "outbox").await);
+}
+
+async fn unique_and_foreign_key_violations_are_conflicts<F: DbFixture>() {
+    let f = F::new().await;
+    let db = f.db();
+    db.migrate(&THINGS).await.unwrap();
+    let insert_thing = "INSERT INTO things (id, name) VALUES (?1, 'same')";
+    let insert_thing_pg = "INSERT INTO things (id, name) VALUES ($1, 'same')";
+    assert_eq!(exec(db, insert_thing, insert_thing_pg, vec![1]).await.unwrap(), 1);
+    match exec(db, insert_thing, insert_thing_pg, vec![2]).await {
+        Err(StoreError::Conflict(c)) => assert!(!c.is_empty()),
+        other => panic!("a unique violation must be Conflict, got {other:?}"),
+    }
+    match exec(db, insert_thing, insert_thing_pg, vec![1]).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a primary-key violation must be Conflict, got {other:?}"),
+    }
+    let part = "INSERT INTO parts (id, thing_id) VALUES (?1, ?2)";
+    let part_pg = "INSERT INTO parts (id, thing_id) VALUES ($1, $2)";
+    match exec(db, part, part_pg, vec![1, 999]).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a foreign-key violation must be Conflict, got {other:?}"),
+    }
+    assert_eq!(exec(db, part, part_pg, vec![1, 1]).await.unwrap(), 1);
+}
+
+async fn no_rows_is_not_found<F: DbFixture>() {
+    let f = F::new().await;
+    let db = f.db();
+    db.migrate(&THINGS).await.unwrap();
+    let (select, select_pg) = ("SELECT id FROM things WHERE id = ?1", "SELECT id FROM things WHERE id = $1");
+    match query_i64(db, select, select_pg, vec![42]).await {
+        Err(StoreError::NotFound) => {}
+        other => panic!("no row must be NotFound, got {other:?}"),
+    }
+    exec(
+        db,
+        "INSERT INTO things (id, name) VALUES (?1, 'x')",
+        "INSERT INTO things (id, name) VALUES ($1, 'x')",
+        vec![42],
+    )
+    .await
+    .unwrap();
+    assert_eq!(query_i64(db, select, select_pg, vec![42]).await.unwrap(), 42);
+}
+
+async fn ping_answers<F: DbFixture>() {
+    let f = F::new().await;
+    f.db().ping().await.unwrap();
+    assert!(["sqlite", "postgres"].contains(&f.db().backend()));
+}
+
+macro_rules! db_contract {
+    ($adapter:ident, $fixture:ty) => {
+        mod $adapter {
+            use super::*;
+            db_contract!(@tests $fixture;
+                migrations_apply_once_and_are_idempotent,
+                migrations_apply_incrementally_and_atomically,
+                concurrent_migrations_do_not_fail,
+                unique_and_foreign_key_violations_are_conflicts,
+                no_rows_is_not_found,
+                ping_answers,
+            );
+        }
+    };
+    (@tests $fixture:ty; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                super::$check::<$fixture>().await;
+            }
+        )*
+    };
+}
+
+db_contract!(sqlite, TestSqlite);
+db_contract!(postgres, TestPostgres);
+
+/// PostgreSQL on several worker threads: migrations racing for real still all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_migrations_on_threads() {
+    concurrent_migrations_do_not_fail::<TestPostgres>().await;
+}
+
+/// An unreachable PostgreSQL fails `connect` quickly instead of hanging.
+#[tokio::test]
+async fn unreachable_postgres_fails_fast() {
+    let started = Instant::now();
+    let err = Database::connect("postgres://postgres@127.0.0.1:1/none").await.expect_err("nothing listens on port 1");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(err.to_string().contains("PostgreSQL"), "{err:#}");
+}

@@ -1,0 +1,22 @@
+//! Contract suites for the platform's ports: each suite is written once against the port's trait
+//! and run against both adapters, the distributed ones on real servers (PostgreSQL, Redis,
+//! RabbitMQ, an S3-compatible moto server), never mocks. An unreachable server fails the test
+//! with its address; nothing is skipped.
+//!
+//! # Layout
+//! - [`cache`]: `Cache` on `MemoryCache` and `RedisCache`.
+//! - [`bus`]: `EventBus` on `InProcessBus` and `RabbitMqBus`.
+//! - [`objects`]: `ObjectStore` on a local folder and an S3 bucket.
+//! - [`db`]: `Database` migrations, typed errors and ping on SQLite and PostgreSQL.
+//! - [`outbox`]: the transactional outbox and its relay, per database and per bus.
+//! - [`support`]: bounded waits and the adapter fixtures shared by the suites.
+
+// Tests may unwrap: a failure is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bus;
+mod cache;
+mod db;
+mod objects;
+mod outbox;
+mod support;

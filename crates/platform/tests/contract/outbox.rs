@@ -1,0 +1,205 @@
+//! The outbox contract: events written in the same transaction as a state change are relayed to
+//! the bus in order and marked published only once the bus took them; a rolled-back transaction
+//! leaves no event; a bus failure leaves the events for a later pass. Run for each database
+//! (SQLite, PostgreSQL) with each bus (in-process, RabbitMQ).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use platform::bus::{BusError, Event, EventBus, Subscription};
+use platform::db::{Database, StoreError, postgres, sqlite};
+use platform::outbox::{Relay, RelayPass, insert_pg, insert_sqlite};
+use test_support::{TestPostgres, TestSqlite};
+use uuid::Uuid;
+
+use crate::support::{BusFixture, DbFixture, InProcess, Rabbit, THINGS, assert_quiet, event, next, query_i64};
+
+/// Writes the row `things(id)` and `events` in one transaction, committed or rolled back.
+async fn write(db: &Database, id: i64, events: Vec<Event>, commit: bool) -> Result<(), StoreError> {
+    match db {
+        Database::Sqlite(db) => {
+            db.write(move |tx| {
+                tx.execute("INSERT INTO things (id, name) VALUES (?1, ?2)", rusqlite::params![id, format!("t{id}")])
+                    .map_err(sqlite::map_err)?;
+                for e in &events {
+                    insert_sqlite(tx, e)?;
+                }
+                if commit { Ok(()) } else { Err(StoreError::Internal("rolled back by the test".into())) }
+            })
+            .await
+        }
+        Database::Postgres(db) => {
+            let mut client = db.client().await?;
+            let tx = client.transaction().await.map_err(postgres::map_err)?;
+            tx.execute("INSERT INTO things (id, name) VALUES ($1, $2)", &[&id, &format!("t{id}")])
+                .await
+                .map_err(postgres::map_err)?;
+            for e in &events {
+                insert_pg(&tx, e).await?;
+            }
+            if commit {
+                tx.commit().await.map_err(postgres::map_err)
+            } else {
+                tx.rollback().await.map_err(postgres::map_err)?;
+                Err(StoreError::Internal("rolled back by the test".into()))
+            }
+        }
+    }
+}
+
+/// The outbox in order: (event id, published?).
+async fn outbox(db: &Database) -> Vec<(Uuid, bool)> {
+    let sql = "SELECT id, published_at IS NOT NULL FROM outbox ORDER BY seq";
+    match db {
+        Database::Sqlite(db) => db
+            .read(move |c| {
+                let mut stmt = c.prepare(sql)?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect()
+            })
+            .await
+            .unwrap(),
+        Database::Postgres(db) => {
+            let rows = db.client().await.unwrap().query(sql, &[]).await.unwrap();
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+        }
+    }
+}
+
+async fn migrated<D: DbFixture>() -> D {
+    let d = D::new().await;
+    d.db().migrate(&platform::outbox::MIGRATIONS).await.unwrap();
+    d.db().migrate(&THINGS).await.unwrap();
+    d
+}
+
+async fn receive_in_order(sub: &mut dyn Subscription, events: &[Event]) {
+    for e in events {
+        let d = next(sub, "a relayed event").await;
+        assert_eq!(&d.event, e, "events arrive intact and in outbox order");
+        d.ack().await.unwrap();
+    }
+    assert_quiet(sub, "after the relayed events").await;
+}
+
+async fn relay_publishes_committed_events_in_order<D: DbFixture, B: BusFixture>() {
+    let (d, b) = (migrated::<D>().await, B::new().await);
+    let bus = b.bus();
+    let mut sub = bus.subscribe("relay").await.unwrap();
+    let events: Vec<Event> = (0..3).map(event).collect();
+    write(d.db(), 1, events.clone(), true).await.unwrap();
+    assert_eq!(outbox(d.db()).await, events.iter().map(|e| (e.id, false)).collect::<Vec<_>>());
+
+    let relay = Relay::new(d.db().clone(), bus.clone());
+    assert_eq!(relay.run_once().await.unwrap(), RelayPass { published: 3 });
+    receive_in_order(&mut *sub, &events).await;
+    assert_eq!(outbox(d.db()).await, events.iter().map(|e| (e.id, true)).collect::<Vec<_>>());
+    // Nothing is published twice.
+    assert_eq!(relay.run_once().await.unwrap(), RelayPass { published: 0 });
+    assert_quiet(&mut *sub, "after a pass with nothing to do").await;
+}
+
+async fn rolled_back_transaction_leaves_no_event<D: DbFixture, B: BusFixture>() {
+    let (d, b) = (migrated::<D>().await, B::new().await);
+    let bus = b.bus();
+    let mut sub = bus.subscribe("relay").await.unwrap();
+    let err = write(d.db(), 1, (0..3).map(event).collect(), false).await.unwrap_err();
+    assert!(matches!(err, StoreError::Internal(_)));
+    assert!(outbox(d.db()).await.is_empty(), "a rolled-back transaction leaves no outbox row");
+    let things = query_i64(d.db(), "SELECT count(*) FROM things", "SELECT count(*) FROM things", vec![]).await;
+    assert_eq!(things.unwrap(), 0);
+    // A failing state change (here a duplicate key) takes its events with it too.
+    write(d.db(), 2, vec![event(9)], true).await.unwrap();
+    let err = write(d.db(), 2, vec![event(10)], true).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(outbox(d.db()).await.len(), 1);
+
+    let relay = Relay::new(d.db().clone(), bus.clone());
+    assert_eq!(relay.run_once().await.unwrap(), RelayPass { published: 1 });
+    assert_eq!(next(&mut *sub, "the committed event").await.event.data["n"], 9);
+}
+
+async fn unroutable_events_wait_for_a_later_pass<D: DbFixture, B: BusFixture>() {
+    let (d, b) = (migrated::<D>().await, B::new().await);
+    let bus = b.bus();
+    let events: Vec<Event> = (0..3).map(event).collect();
+    write(d.db(), 1, events.clone(), true).await.unwrap();
+    // No group subscribed yet: the bus refuses the events as unroutable.
+    let relay = Relay::new(d.db().clone(), bus.clone());
+    assert_eq!(relay.run_once().await.unwrap(), RelayPass { published: 0 });
+    assert!(outbox(d.db()).await.iter().all(|(_, published)| !published), "nothing marked published");
+
+    let mut sub = bus.subscribe("relay").await.unwrap();
+    assert_eq!(relay.run_once().await.unwrap(), RelayPass { published: 3 });
+    receive_in_order(&mut *sub, &events).await;
+    assert!(outbox(d.db()).await.iter().all(|(_, published)| *published));
+}
+
+/// A real bus whose `fail_at`-th publish (counting from 0) fails once, as a broker outage would.
+struct FailOnce {
+    inner: Arc<dyn EventBus>,
+    calls: AtomicUsize,
+    fail_at: usize,
+}
+
+#[async_trait]
+impl EventBus for FailOnce {
+    async fn publish(&self, event: &Event) -> Result<(), BusError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == self.fail_at {
+            return Err(BusError::Unavailable("injected outage".into()));
+        }
+        self.inner.publish(event).await
+    }
+    async fn subscribe(&self, group: &str) -> Result<Box<dyn Subscription>, BusError> {
+        self.inner.subscribe(group).await
+    }
+    async fn ping(&self) -> Result<(), BusError> {
+        self.inner.ping().await
+    }
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}
+
+async fn failure_mid_batch_keeps_order<D: DbFixture, B: BusFixture>() {
+    let (d, b) = (migrated::<D>().await, B::new().await);
+    let bus: Arc<dyn EventBus> = Arc::new(FailOnce { inner: b.bus(), calls: AtomicUsize::new(0), fail_at: 1 });
+    let mut sub = bus.subscribe("relay").await.unwrap();
+    let events: Vec<Event> = (0..3).map(event).collect();
+    write(d.db(), 1, events.clone(), true).await.unwrap();
+    let relay = Relay::new(d.db().clone(), bus.clone());
+    // The second publish fails: the pass stops there, so the third is not sent ahead of it.
+    assert_eq!(relay.run_once().await.unwrap(), RelayPass { published: 1 });
+    assert_eq!(outbox(d.db()).await, vec![(events[0].id, true), (events[1].id, false), (events[2].id, false)]);
+    assert_eq!(relay.run_once().await.unwrap(), RelayPass { published: 2 });
+    receive_in_order(&mut *sub, &events).await;
+    assert!(outbox(d.db()).await.iter().all(|(_, published)| *published));
+}
+
+macro_rules! outbox_contract {
+    ($name:ident, $db:ty, $bus:ty) => {
+        mod $name {
+            use super::*;
+            outbox_contract!(@tests $db, $bus;
+                relay_publishes_committed_events_in_order,
+                rolled_back_transaction_leaves_no_event,
+                unroutable_events_wait_for_a_later_pass,
+                failure_mid_batch_keeps_order,
+            );
+        }
+    };
+    (@tests $db:ty, $bus:ty; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                super::$check::<$db, $bus>().await;
+            }
+        )*
+    };
+}
+
+outbox_contract!(sqlite_in_process, TestSqlite, InProcess);
+outbox_contract!(sqlite_rabbitmq, TestSqlite, Rabbit);
+outbox_contract!(postgres_in_process, TestPostgres, InProcess);
+outbox_contract!(postgres_rabbitmq, TestPostgres, Rabbit);

@@ -1,0 +1,176 @@
+//! Shared pieces of the contract suites: bounded waits on subscriptions, sample events, and the
+//! event-bus fixtures (an adapter plus whatever cleans up after it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::bus::{Delivery, Event, EventBus, InProcessBus, RabbitMqBus, Subscription};
+use serde_json::json;
+use test_support::TestRabbit;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The longest any single expected delivery may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// How long to watch a subscription to conclude that nothing more arrives.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// Every consumer group the suites use; the RabbitMQ fixture deletes their queues at the end.
+pub const GROUPS: &[&str] = &["audit", "notify", "relay"];
+
+/// The next delivery, or a panic naming `what` after [`WAIT`].
+pub async fn next(sub: &mut dyn Subscription, what: &str) -> Delivery {
+    match tokio::time::timeout(WAIT, sub.next()).await {
+        Ok(Some(Ok(d))) => d,
+        Ok(Some(Err(e))) => panic!("{what}: the subscription failed: {e}"),
+        Ok(None) => panic!("{what}: the subscription ended"),
+        Err(_) => panic!("{what}: nothing delivered within {WAIT:?}"),
+    }
+}
+
+/// Panics if anything is delivered within [`QUIET`].
+pub async fn assert_quiet(sub: &mut dyn Subscription, what: &str) {
+    if let Ok(Some(d)) = tokio::time::timeout(QUIET, sub.next()).await {
+        panic!("{what}: unexpected delivery {d:?}");
+    }
+}
+
+/// `t` without its sub-microsecond part, the precision PostgreSQL keeps.
+pub fn micros(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap()
+}
+
+/// An event with every field set, distinguishable by `n`.
+pub fn event(n: u32) -> Event {
+    Event::new(
+        "task.created",
+        Uuid::now_v7(),
+        Some(Uuid::now_v7()),
+        micros(OffsetDateTime::now_utc()),
+        json!({ "n": n, "title": format!("task {n}"), "labels": ["a", "ü"], "nested": { "ok": true } }),
+    )
+}
+
+/// An event bus adapter ready for one test, cleaned up on drop.
+pub trait BusFixture: Sized {
+    async fn new() -> Self;
+    fn bus(&self) -> Arc<dyn EventBus>;
+}
+
+pub struct InProcess {
+    bus: Arc<InProcessBus>,
+}
+
+impl BusFixture for InProcess {
+    async fn new() -> Self {
+        Self { bus: Arc::new(InProcessBus::new()) }
+    }
+    fn bus(&self) -> Arc<dyn EventBus> {
+        self.bus.clone()
+    }
+}
+
+/// A `RabbitMqBus` in a namespace of its own; the queues of [`GROUPS`] and the exchange are
+/// deleted on drop (fields drop in order: the bus's connection closes first).
+pub struct Rabbit {
+    bus: Arc<RabbitMqBus>,
+    pub rabbit: TestRabbit,
+}
+
+impl BusFixture for Rabbit {
+    async fn new() -> Self {
+        let rabbit = TestRabbit::new(GROUPS);
+        Self { bus: Arc::new(rabbit.bus().await), rabbit }
+    }
+    fn bus(&self) -> Arc<dyn EventBus> {
+        self.bus.clone()
+    }
+}
+
+/// A database ready for one test (a fresh SQLite file or PostgreSQL database), removed on drop.
+pub trait DbFixture: Sized {
+    async fn new() -> Self;
+    fn db(&self) -> &platform::db::Database;
+}
+
+impl DbFixture for test_support::TestSqlite {
+    async fn new() -> Self {
+        test_support::TestSqlite::new().await
+    }
+    fn db(&self) -> &platform::db::Database {
+        &self.db
+    }
+}
+
+impl DbFixture for test_support::TestPostgres {
+    async fn new() -> Self {
+        test_support::TestPostgres::new().await
+    }
+    fn db(&self) -> &platform::db::Database {
+        &self.db
+    }
+}
+
+/// A table for the suites' own rows, with a unique column and a foreign key.
+pub const THINGS: platform::db::Migrations = platform::db::Migrations {
+    service: "contract",
+    sqlite: &[platform::db::Migration {
+        version: 1,
+        name: "things",
+        sql: "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+              CREATE TABLE parts (id INTEGER PRIMARY KEY, thing_id INTEGER NOT NULL REFERENCES things (id));",
+    }],
+    postgres: &[platform::db::Migration {
+        version: 1,
+        name: "things",
+        sql: "CREATE TABLE things (id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+              CREATE TABLE parts (id BIGINT PRIMARY KEY, thing_id BIGINT NOT NULL REFERENCES things (id));",
+    }],
+};
+
+/// Runs one statement with `i64` parameters on either backend, mapping errors at the seam.
+pub async fn exec(
+    db: &platform::db::Database,
+    sqlite_sql: &'static str,
+    pg_sql: &'static str,
+    params: Vec<i64>,
+) -> Result<u64, platform::db::StoreError> {
+    use platform::db::{Database, postgres, sqlite};
+    match db {
+        Database::Sqlite(db) => {
+            db.write(move |tx| {
+                let n = tx.execute(sqlite_sql, rusqlite::params_from_iter(params)).map_err(sqlite::map_err)?;
+                Ok(n as u64)
+            })
+            .await
+        }
+        Database::Postgres(db) => {
+            let client = db.client().await?;
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+            client.execute(pg_sql, &params).await.map_err(postgres::map_err)
+        }
+    }
+}
+
+/// One `i64` from a query that must return exactly one row (`NotFound` otherwise).
+pub async fn query_i64(
+    db: &platform::db::Database,
+    sqlite_sql: &'static str,
+    pg_sql: &'static str,
+    params: Vec<i64>,
+) -> Result<i64, platform::db::StoreError> {
+    use platform::db::{Database, postgres};
+    match db {
+        Database::Sqlite(db) => {
+            db.read(move |c| c.query_row(sqlite_sql, rusqlite::params_from_iter(params), |r| r.get(0))).await
+        }
+        Database::Postgres(db) => {
+            let client = db.client().await?;
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+            let row = client.query_one(pg_sql, &params).await.map_err(postgres::map_err)?;
+            Ok(row.get(0))
+        }
+    }
+}

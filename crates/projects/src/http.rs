@@ -1,0 +1,138 @@
+//! The HTTP API of the projects service (API.md "Projects and tasks"): routes, request parsing
+//! into use-case inputs, and answers. Every failure is a problem+json answer: ids that are not
+//! UUIDs are 404 like any unknown id, malformed query strings are 400, bad values 422.
+
+use std::sync::Arc;
+
+use api::projects::{CreateProject, CreateTask, Page, Project, Task, TaskStatus};
+use api::{ApiError, FieldError};
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::service::{Actor, PageRequest, ProjectsService, TaskFilter};
+
+type Svc = State<Arc<ProjectsService>>;
+
+/// The routes of the projects service. Callers must be authenticated: the router expects the
+/// gateway to have put a `Caller` in the request extensions, or an `Arc<TokenVerifier>`
+/// extension so that [`Authenticated`] can verify the bearer token itself.
+pub fn router(svc: Arc<ProjectsService>) -> Router {
+    Router::new()
+        .route("/api/projects", get(list_projects).post(create_project))
+        .route("/api/projects/{id}", get(get_project))
+        .route("/api/projects/{id}/tasks", get(list_tasks).post(create_task))
+        .with_state(svc)
+}
+
+/// A path id: anything that is not a UUID names nothing, hence 404.
+fn path_id(path: Result<Path<String>, PathRejection>) -> Result<Uuid, Problem> {
+    let Path(raw) = path.map_err(|_| Problem::not_found())?;
+    Uuid::parse_str(&raw).map_err(|_| Problem::not_found())
+}
+
+/// The query string of a list. Values are taken as text and parsed here so that each bad value
+/// is a 422 naming its field; unknown parameters are ignored (filters will be added).
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    status: Option<String>,
+}
+
+fn list_query(q: Result<Query<ListQuery>, QueryRejection>) -> Result<ListQuery, Problem> {
+    q.map(|Query(q)| q).map_err(|e| Problem::bad_request(format!("malformed query string: {}", e.body_text())))
+}
+
+fn page_request(q: &ListQuery) -> Result<PageRequest, Problem> {
+    let limit = q
+        .limit
+        .as_deref()
+        .map(|l| l.parse::<u32>())
+        .transpose()
+        .map_err(|_| Problem::invalid(vec![FieldError::new("limit", "must be an integer between 1 and 100")]))?;
+    Ok(PageRequest { limit, cursor: q.cursor.clone() })
+}
+
+fn task_status(s: &str) -> Option<TaskStatus> {
+    match s {
+        "todo" => Some(TaskStatus::Todo),
+        "in_progress" => Some(TaskStatus::InProgress),
+        "done" => Some(TaskStatus::Done),
+        _ => None,
+    }
+}
+
+/// 201 with the new resource and its `Location`.
+fn created<T: serde::Serialize>(location: String, body: T) -> Response {
+    let mut res = JsonWithStatus(StatusCode::CREATED, body).into_response();
+    if res.status() == StatusCode::CREATED
+        && let Ok(v) = HeaderValue::from_str(&location)
+    {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+async fn list_projects(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page<Project>>, Problem> {
+    let q = list_query(q)?;
+    Ok(Json(svc.list_projects(Actor::from(&id), page_request(&q)?).await?))
+}
+
+async fn create_project(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    Json(body): Json<CreateProject>,
+) -> Result<Response, Problem> {
+    let project = svc.create_project(Actor::from(&id), body).await?;
+    Ok(created(format!("/api/projects/{}", project.id), project))
+}
+
+async fn get_project(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Project>, Problem> {
+    let project_id = path_id(path)?;
+    Ok(Json(svc.get_project(Actor::from(&id), project_id).await?))
+}
+
+async fn list_tasks(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page<Task>>, Problem> {
+    let project_id = path_id(path)?;
+    let q = list_query(q)?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| task_status(s).ok_or_else(|| FieldError::new("status", "must be todo, in_progress or done")))
+        .transpose()
+        .map_err(|e| Problem::from(ApiError::Invalid(vec![e])))?;
+    let page = page_request(&q)?;
+    Ok(Json(svc.list_tasks(Actor::from(&id), project_id, TaskFilter { status }, page).await?))
+}
+
+async fn create_task(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+    Json(body): Json<CreateTask>,
+) -> Result<Response, Problem> {
+    let project_id = path_id(path)?;
+    let task = svc.create_task(Actor::from(&id), project_id, body).await?;
+    // The task's own resource (GET /api/tasks/{id}) comes with the task endpoints.
+    Ok(created(format!("/api/tasks/{}", task.id), task))
+}

@@ -1,0 +1,128 @@
+//! The storage ports of the projects service: one narrow trait per aggregate, each implemented
+//! once per backend in [`crate::store`]. Writes take the event to store in the outbox, so that the
+//! state change and its event commit together.
+
+use api::projects::{Priority, ProjectRole, TaskStatus};
+use async_trait::async_trait;
+use platform::bus::Event;
+use platform::db::StoreError;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::domain::{Description, ProjectName, TaskTitle};
+
+/// A project as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub owner_id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A project with the membership role of the user it was read for (`None`: not a member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectView {
+    pub project: ProjectRecord,
+    pub member_role: Option<ProjectRole>,
+}
+
+/// A project to create; its owner becomes its first member.
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub id: Uuid,
+    pub name: ProjectName,
+    pub description: Description,
+    pub owner_id: Uuid,
+    pub created_at: OffsetDateTime,
+}
+
+/// Which projects a listing covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectScope {
+    /// The projects `user` is a member of.
+    MemberOf(Uuid),
+    /// Every project (admins); `viewer`'s membership roles are still reported.
+    All { viewer: Uuid },
+}
+
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    /// Inserts the project, its owner's `owner` membership and `event`, in one transaction.
+    async fn create_project(&self, project: &NewProject, event: &Event) -> Result<ProjectRecord, StoreError>;
+
+    /// The project `id` with `user`'s membership role; `NotFound` when there is no such project.
+    async fn get_project(&self, id: Uuid, user: Uuid) -> Result<ProjectView, StoreError>;
+
+    /// Up to `limit` projects of `scope` with ids greater than `after`, in id (creation) order.
+    async fn list_projects(
+        &self,
+        scope: ProjectScope,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ProjectView>, StoreError>;
+}
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub status: TaskStatus,
+    pub priority: Priority,
+    pub assignee_id: Option<Uuid>,
+    pub due_date: Option<Date>,
+    pub labels: Vec<String>,
+    pub position: String,
+    pub created_by: Uuid,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A task to create. Its position is chosen by the store, inside the transaction: the end of
+/// its status column.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub title: TaskTitle,
+    pub description: Description,
+    pub status: TaskStatus,
+    pub priority: Priority,
+    pub created_by: Uuid,
+    pub created_at: OffsetDateTime,
+}
+
+/// Where a task sits in the default task order: by status column, then by position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskKey {
+    pub status: TaskStatus,
+    pub position: String,
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Appends the task to the end of its status column (a rank after the column's current
+    /// last) and stores `event`, in one transaction that excludes concurrent appends to the same
+    /// project. `NotFound` when the project does not exist.
+    async fn create_task(&self, task: &NewTask, event: &Event) -> Result<TaskRecord, StoreError>;
+
+    /// Up to `limit` tasks of the project, only those of `status` if given, ordered by status
+    /// (todo, in progress, done) then position, starting after `after`.
+    async fn list_tasks(
+        &self,
+        project_id: Uuid,
+        status: Option<TaskStatus>,
+        after: Option<TaskKey>,
+        limit: u32,
+    ) -> Result<Vec<TaskRecord>, StoreError>;
+}
+
+/// Both stores of the service, as one backend adapter provides them.
+pub trait ProjectsStore: ProjectStore + TaskStore {}
+
+impl<T: ProjectStore + TaskStore> ProjectsStore for T {}

@@ -1,0 +1,359 @@
+//! The use cases of the projects service, over the storage ports: validation, access rules
+//! ([`crate::domain::effective_role`]), events, pagination cursors and the mapping to API DTOs.
+
+use std::sync::Arc;
+
+use api::projects::{CreateProject, CreateTask, Page, Priority, Project, ProjectRole, Task, TaskStatus};
+use api::users::Role;
+use api::{ApiError, FieldError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use platform::bus::Event;
+use platform::clock::Clock;
+use platform::identity::Identity;
+use platform::ids::new_id;
+use serde_json::json;
+use time::{OffsetDateTime, UtcOffset};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::domain::{Description, ProjectName, TaskTitle, can_create_projects, can_write_tasks, effective_role};
+use crate::ports::{
+    NewProject, NewTask, ProjectRecord, ProjectScope, ProjectStore, ProjectView, ProjectsStore, TaskKey, TaskRecord,
+    TaskStore,
+};
+use crate::rank::is_valid_rank;
+use crate::store::{status_code, status_from_code};
+
+/// Who performs a use case: a verified user and their global role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+impl From<&Identity> for Actor {
+    fn from(id: &Identity) -> Self {
+        Self { user_id: id.user_id, role: id.role }
+    }
+}
+
+/// The page size when the client names none, and the largest it may ask for (API.md "Lists").
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 100;
+
+/// Which page of a list to read: `limit` 1–100 (default 20) and the opaque `cursor` of the
+/// previous page's `next_cursor`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(l @ 1..=MAX_LIMIT) => Ok(l),
+            Some(_) => Err(invalid("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+        }
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::Invalid(vec![FieldError::new(field, message)])
+}
+
+fn bad_cursor() -> ApiError {
+    invalid("cursor", "is not a cursor from this list")
+}
+
+/// A project list's cursor: the last id of the page, base64url.
+fn encode_project_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_project_cursor(s: &str) -> Result<Uuid, ApiError> {
+    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad_cursor())?;
+    Uuid::from_slice(&bytes).map_err(|_| bad_cursor())
+}
+
+/// A task list's cursor: the last task's status code and position, `"<code>:<rank>"`, base64url.
+fn encode_task_cursor(key: &TaskKey) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{}", status_code(key.status), key.position))
+}
+
+fn decode_task_cursor(s: &str) -> Result<TaskKey, ApiError> {
+    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad_cursor())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad_cursor())?;
+    let (code, position) = text.split_once(':').ok_or_else(bad_cursor)?;
+    let status = code.parse().ok().and_then(status_from_code).ok_or_else(bad_cursor)?;
+    if !is_valid_rank(position) {
+        return Err(bad_cursor());
+    }
+    Ok(TaskKey { status, position: position.to_string() })
+}
+
+/// Splits `limit + 1` rows into a page of `limit` and the cursor of the next page, if any.
+fn paginate<R, T>(
+    mut rows: Vec<R>,
+    limit: u32,
+    cursor_of: impl Fn(&R) -> String,
+    to_item: impl FnMut(R) -> T,
+) -> Page<T> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(&cursor_of) } else { None };
+    Page { items: rows.into_iter().map(to_item).collect(), next_cursor }
+}
+
+/// Filters of a task listing. Only `status` for now; API.md lists more to come.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub status: Option<TaskStatus>,
+}
+
+fn project_dto(p: ProjectRecord, role: ProjectRole) -> Project {
+    Project {
+        id: p.id,
+        name: p.name,
+        description: p.description,
+        owner_id: p.owner_id,
+        role,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }
+}
+
+fn task_dto(t: TaskRecord) -> Task {
+    Task {
+        id: t.id,
+        project_id: t.project_id,
+        title: t.title,
+        description: t.description,
+        status: t.status,
+        priority: t.priority,
+        assignee_id: t.assignee_id,
+        // `Date`'s Display is ISO 8601, `YYYY-MM-DD`.
+        due_date: t.due_date.map(|d| d.to_string()),
+        labels: t.labels,
+        position: t.position,
+        created_by: t.created_by,
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+    }
+}
+
+/// The projects service.
+pub struct ProjectsService {
+    projects: Arc<dyn ProjectStore>,
+    tasks: Arc<dyn TaskStore>,
+    clock: Arc<dyn Clock>,
+    outbox_waker: Option<Arc<Notify>>,
+}
+
+impl ProjectsService {
+    /// `outbox_waker` is the outbox relay's waker ([`platform::outbox::Relay::waker`]), poked
+    /// after each committed write so events leave at once rather than at the next poll.
+    pub fn new(store: Arc<dyn ProjectsStore>, clock: Arc<dyn Clock>, outbox_waker: Option<Arc<Notify>>) -> Self {
+        Self { projects: store.clone(), tasks: store, clock, outbox_waker }
+    }
+
+    /// Now, in UTC, to the microsecond: what both backends store exactly, so that a value read
+    /// back equals the value written.
+    fn now(&self) -> OffsetDateTime {
+        let t = self.clock.now().to_offset(UtcOffset::UTC);
+        t.replace_microsecond(t.microsecond()).unwrap_or(t)
+    }
+
+    fn written(&self) {
+        if let Some(waker) = &self.outbox_waker {
+            waker.notify_one();
+        }
+    }
+
+    /// The project and the actor's effective role in it; `NotFound` when the actor may not see
+    /// it, exactly as when it does not exist.
+    async fn visible_project(&self, actor: Actor, id: Uuid) -> Result<(ProjectRecord, ProjectRole), ApiError> {
+        let ProjectView { project, member_role } = self.projects.get_project(id, actor.user_id).await?;
+        let role = effective_role(actor.role, member_role).ok_or(ApiError::NotFound)?;
+        Ok((project, role))
+    }
+
+    /// Creates a project owned by the actor (also its first member, as `owner`).
+    pub async fn create_project(&self, actor: Actor, input: CreateProject) -> Result<Project, ApiError> {
+        if !can_create_projects(actor.role) {
+            return Err(ApiError::Forbidden);
+        }
+        let name = ProjectName::parse(&input.name);
+        let description = Description::parse(&input.description);
+        let (name, description) = match (name, description) {
+            (Ok(n), Ok(d)) => (n, d),
+            (n, d) => {
+                let errors = [("name", n.err()), ("description", d.err())]
+                    .into_iter()
+                    .filter_map(|(f, e)| e.map(|e| FieldError::new(f, e.to_string())))
+                    .collect();
+                return Err(ApiError::Invalid(errors));
+            }
+        };
+        let now = self.now();
+        let project = NewProject { id: new_id(), name, description, owner_id: actor.user_id, created_at: now };
+        let event = Event::new(
+            "project.created",
+            project.id,
+            Some(actor.user_id),
+            now,
+            json!({ "project_id": project.id, "owner_id": project.owner_id }),
+        );
+        let record = self.projects.create_project(&project, &event).await?;
+        self.written();
+        // The creator is the owner; an admin creating a project is its owner too.
+        Ok(project_dto(record, effective_role(actor.role, Some(ProjectRole::Owner)).unwrap_or(ProjectRole::Owner)))
+    }
+
+    /// The projects the actor is a member of (admins: all), in creation order.
+    pub async fn list_projects(&self, actor: Actor, page: PageRequest) -> Result<Page<Project>, ApiError> {
+        let limit = page.limit()?;
+        let after = page.cursor.as_deref().map(decode_project_cursor).transpose()?;
+        let scope = match actor.role {
+            Role::Admin => ProjectScope::All { viewer: actor.user_id },
+            Role::User | Role::Guest => ProjectScope::MemberOf(actor.user_id),
+        };
+        let rows = self.projects.list_projects(scope, after, limit + 1).await?;
+        let mut hidden = false;
+        let page = paginate(
+            rows,
+            limit,
+            |v| encode_project_cursor(v.project.id),
+            |v| {
+                let role = effective_role(actor.role, v.member_role);
+                hidden |= role.is_none();
+                project_dto(v.project, role.unwrap_or(ProjectRole::Viewer))
+            },
+        );
+        if hidden {
+            // The scope only yields visible projects; anything else is a store bug, never a leak.
+            return Err(ApiError::Internal("project listing returned a project the caller may not see".into()));
+        }
+        Ok(page)
+    }
+
+    /// One project, for its members and admins.
+    pub async fn get_project(&self, actor: Actor, id: Uuid) -> Result<Project, ApiError> {
+        let (project, role) = self.visible_project(actor, id).await?;
+        Ok(project_dto(project, role))
+    }
+
+    /// Creates a task at the end of its status column (default `todo`, priority `medium`).
+    pub async fn create_task(&self, actor: Actor, project_id: Uuid, input: CreateTask) -> Result<Task, ApiError> {
+        let (_, role) = self.visible_project(actor, project_id).await?;
+        if !can_write_tasks(role) {
+            return Err(ApiError::Forbidden);
+        }
+        let title = TaskTitle::parse(&input.title);
+        let description = Description::parse(&input.description);
+        let (title, description) = match (title, description) {
+            (Ok(t), Ok(d)) => (t, d),
+            (t, d) => {
+                let errors = [("title", t.err()), ("description", d.err())]
+                    .into_iter()
+                    .filter_map(|(f, e)| e.map(|e| FieldError::new(f, e.to_string())))
+                    .collect();
+                return Err(ApiError::Invalid(errors));
+            }
+        };
+        let now = self.now();
+        let task = NewTask {
+            id: new_id(),
+            project_id,
+            title,
+            description,
+            status: input.status.unwrap_or(TaskStatus::Todo),
+            priority: input.priority.unwrap_or(Priority::Medium),
+            created_by: actor.user_id,
+            created_at: now,
+        };
+        let event = Event::new(
+            "task.created",
+            task.id,
+            Some(actor.user_id),
+            now,
+            json!({ "task_id": task.id, "project_id": project_id, "status": task.status }),
+        );
+        let record = self.tasks.create_task(&task, &event).await?;
+        self.written();
+        Ok(task_dto(record))
+    }
+
+    /// The tasks of a project, for its members and admins: by status column, then position.
+    pub async fn list_tasks(
+        &self,
+        actor: Actor,
+        project_id: Uuid,
+        filter: TaskFilter,
+        page: PageRequest,
+    ) -> Result<Page<Task>, ApiError> {
+        let limit = page.limit()?;
+        let after = page.cursor.as_deref().map(decode_task_cursor).transpose()?;
+        self.visible_project(actor, project_id).await?;
+        let rows = self.tasks.list_tasks(project_id, filter.status, after, limit + 1).await?;
+        Ok(paginate(
+            rows,
+            limit,
+            |t| encode_task_cursor(&TaskKey { status: t.status, position: t.position.clone() }),
+            task_dto,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_cursor_round_trips_and_is_url_safe() {
+        let id = new_id();
+        let c = encode_project_cursor(id);
+        assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(decode_project_cursor(&c), Ok(id));
+    }
+
+    #[test]
+    fn bad_project_cursors_are_invalid_input() {
+        for c in ["", "!!", "AAAA", &URL_SAFE_NO_PAD.encode([0u8; 17])] {
+            assert!(matches!(decode_project_cursor(c), Err(ApiError::Invalid(e)) if e[0].field == "cursor"), "{c}");
+        }
+    }
+
+    #[test]
+    fn task_cursor_round_trips() {
+        let key = TaskKey { status: TaskStatus::InProgress, position: "i0001".into() };
+        assert_eq!(decode_task_cursor(&encode_task_cursor(&key)), Ok(key));
+    }
+
+    #[test]
+    fn bad_task_cursors_are_invalid_input() {
+        for raw in ["", "1", "9:i", "1:", "1:i0", "x:i", "1:I"] {
+            let c = URL_SAFE_NO_PAD.encode(raw);
+            assert!(matches!(decode_task_cursor(&c), Err(ApiError::Invalid(_))), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn limit_defaults_to_20_and_stays_within_1_to_100() {
+        assert_eq!(PageRequest::default().limit(), Ok(20));
+        assert_eq!(PageRequest { limit: Some(1), cursor: None }.limit(), Ok(1));
+        assert_eq!(PageRequest { limit: Some(100), cursor: None }.limit(), Ok(100));
+        assert!(PageRequest { limit: Some(0), cursor: None }.limit().is_err());
+        assert!(PageRequest { limit: Some(101), cursor: None }.limit().is_err());
+    }
+
+    #[test]
+    fn paginate_reports_a_next_cursor_only_when_rows_remain() {
+        let page = paginate(vec![1, 2, 3], 2, |n| n.to_string(), |n| n);
+        assert_eq!((page.items, page.next_cursor), (vec![1, 2], Some("2".into())));
+        let page = paginate(vec![1, 2], 2, |n| n.to_string(), |n| n);
+        assert_eq!((page.items, page.next_cursor), (vec![1, 2], None));
+    }
+}

@@ -1,0 +1,257 @@
+//! The PostgreSQL adapter of the projects stores (distributed mode).
+//!
+//! Appending a task locks its project row (`FOR NO KEY UPDATE`, which does not block foreign-key
+//! checks of other writers) so that concurrent appends to one project read the column's last
+//! position one after the other; the unique (project, status, position) index backs this up.
+
+use api::projects::TaskStatus;
+use async_trait::async_trait;
+use platform::bus::Event;
+use platform::db::{PgDb, StoreError, postgres::map_err};
+use platform::outbox;
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
+use uuid::Uuid;
+
+use super::{parse_role, priority_code, priority_from_code, role_str, status_code, status_from_code, status_range};
+use crate::ports::{
+    NewProject, NewTask, ProjectRecord, ProjectScope, ProjectStore, ProjectView, TaskKey, TaskRecord, TaskStore,
+};
+use crate::rank::rank_after;
+
+/// Projects and tasks in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    db: PgDb,
+}
+
+impl PgStore {
+    pub fn new(db: PgDb) -> Self {
+        Self { db }
+    }
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Internal(format!("unexpected stored value: {what}"))
+}
+
+const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.owner_id, p.created_at, p.updated_at, m.role";
+
+fn project_view(row: &Row) -> Result<ProjectView, StoreError> {
+    let role: Option<&str> = row.try_get(6).map_err(map_err)?;
+    let member_role = role.map(|r| parse_role(r).ok_or_else(|| corrupt(format!("role {r:?}")))).transpose()?;
+    Ok(ProjectView {
+        project: ProjectRecord {
+            id: row.try_get(0).map_err(map_err)?,
+            name: row.try_get(1).map_err(map_err)?,
+            description: row.try_get(2).map_err(map_err)?,
+            owner_id: row.try_get(3).map_err(map_err)?,
+            created_at: row.try_get(4).map_err(map_err)?,
+            updated_at: row.try_get(5).map_err(map_err)?,
+        },
+        member_role,
+    })
+}
+
+const TASK_COLUMNS: &str = "id, project_id, title, description, status, priority, assignee_id, due_date, labels, \
+                            position, created_by, created_at, updated_at";
+
+fn task_record(row: &Row) -> Result<TaskRecord, StoreError> {
+    let status: i16 = row.try_get(4).map_err(map_err)?;
+    let priority: i16 = row.try_get(5).map_err(map_err)?;
+    let Json(labels): Json<Vec<String>> = row.try_get(8).map_err(map_err)?;
+    Ok(TaskRecord {
+        id: row.try_get(0).map_err(map_err)?,
+        project_id: row.try_get(1).map_err(map_err)?,
+        title: row.try_get(2).map_err(map_err)?,
+        description: row.try_get(3).map_err(map_err)?,
+        status: status_from_code(i64::from(status)).ok_or_else(|| corrupt(format!("status {status}")))?,
+        priority: priority_from_code(i64::from(priority)).ok_or_else(|| corrupt(format!("priority {priority}")))?,
+        assignee_id: row.try_get(6).map_err(map_err)?,
+        due_date: row.try_get(7).map_err(map_err)?,
+        labels,
+        position: row.try_get(9).map_err(map_err)?,
+        created_by: row.try_get(10).map_err(map_err)?,
+        created_at: row.try_get(11).map_err(map_err)?,
+        updated_at: row.try_get(12).map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl ProjectStore for PgStore {
+    async fn create_project(&self, p: &NewProject, event: &Event) -> Result<ProjectRecord, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO projects (id, name, description, owner_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .await
+            .map_err(map_err)?;
+        tx.execute(&insert, &[&p.id, &p.name.as_str(), &p.description.as_str(), &p.owner_id, &p.created_at])
+            .await
+            .map_err(map_err)?;
+        let member = tx
+            .prepare_cached(
+                "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .await
+            .map_err(map_err)?;
+        tx.execute(&member, &[&p.id, &p.owner_id, &role_str(api::projects::ProjectRole::Owner), &p.created_at])
+            .await
+            .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(ProjectRecord {
+            id: p.id,
+            name: p.name.as_str().to_string(),
+            description: p.description.as_str().to_string(),
+            owner_id: p.owner_id,
+            created_at: p.created_at,
+            updated_at: p.created_at,
+        })
+    }
+
+    async fn get_project(&self, id: Uuid, user: Uuid) -> Result<ProjectView, StoreError> {
+        let client = self.db.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects p \
+                 LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $2 \
+                 WHERE p.id = $1"
+            ))
+            .await
+            .map_err(map_err)?;
+        let row = client.query_opt(&stmt, &[&id, &user]).await.map_err(map_err)?.ok_or(StoreError::NotFound)?;
+        project_view(&row)
+    }
+
+    async fn list_projects(
+        &self,
+        scope: ProjectScope,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ProjectView>, StoreError> {
+        // The nil UUID sorts before every real (v7) id, so "no cursor" needs no second query.
+        let after = after.unwrap_or(Uuid::nil());
+        let limit = i64::from(limit);
+        let (sql, user) = match scope {
+            ProjectScope::MemberOf(user) => (
+                format!(
+                    "SELECT {PROJECT_COLUMNS} FROM project_members m \
+                     JOIN projects p ON p.id = m.project_id \
+                     WHERE m.user_id = $1 AND m.project_id > $2 ORDER BY m.project_id LIMIT $3"
+                ),
+                user,
+            ),
+            ProjectScope::All { viewer } => (
+                format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects p \
+                     LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $1 \
+                     WHERE p.id > $2 ORDER BY p.id LIMIT $3"
+                ),
+                viewer,
+            ),
+        };
+        let client = self.db.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(map_err)?;
+        let rows = client.query(&stmt, &[&user, &after, &limit]).await.map_err(map_err)?;
+        rows.iter().map(project_view).collect()
+    }
+}
+
+#[async_trait]
+impl TaskStore for PgStore {
+    async fn create_task(&self, t: &NewTask, event: &Event) -> Result<TaskRecord, StoreError> {
+        let status = status_code(t.status);
+        let mut client = self.db.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let lock =
+            tx.prepare_cached("SELECT 1 FROM projects WHERE id = $1 FOR NO KEY UPDATE").await.map_err(map_err)?;
+        if tx.query_opt(&lock, &[&t.project_id]).await.map_err(map_err)?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let last = tx
+            .prepare_cached(
+                "SELECT position FROM tasks WHERE project_id = $1 AND status = $2 ORDER BY position DESC LIMIT 1",
+            )
+            .await
+            .map_err(map_err)?;
+        let last: Option<String> = match tx.query_opt(&last, &[&t.project_id, &status]).await.map_err(map_err)? {
+            Some(row) => Some(row.try_get(0).map_err(map_err)?),
+            None => None,
+        };
+        let record = TaskRecord {
+            id: t.id,
+            project_id: t.project_id,
+            title: t.title.as_str().to_string(),
+            description: t.description.as_str().to_string(),
+            status: t.status,
+            priority: t.priority,
+            assignee_id: None,
+            due_date: None,
+            labels: Vec::new(),
+            position: rank_after(last.as_deref()),
+            created_by: t.created_by,
+            created_at: t.created_at,
+            updated_at: t.created_at,
+        };
+        let insert = tx
+            .prepare_cached(&format!(
+                "INSERT INTO tasks ({TASK_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)"
+            ))
+            .await
+            .map_err(map_err)?;
+        tx.execute(
+            &insert,
+            &[
+                &record.id,
+                &record.project_id,
+                &record.title,
+                &record.description,
+                &status,
+                &priority_code(record.priority),
+                &record.assignee_id,
+                &record.due_date,
+                &Json(&record.labels),
+                &record.position,
+                &record.created_by,
+                &record.created_at,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(record)
+    }
+
+    async fn list_tasks(
+        &self,
+        project_id: Uuid,
+        status: Option<TaskStatus>,
+        after: Option<TaskKey>,
+        limit: u32,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        let (lo, hi) = status_range(status);
+        // No cursor: start before the first status; every rank is greater than "".
+        let (after_status, after_position): (i16, String) =
+            after.map_or((-1, String::new()), |k| (status_code(k.status), k.position));
+        let client = self.db.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks \
+                 WHERE project_id = $1 AND status BETWEEN $2 AND $3 AND (status, position) > ($4, $5) \
+                 ORDER BY status, position LIMIT $6"
+            ))
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&project_id, &lo, &hi, &after_status, &after_position, &i64::from(limit)])
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(task_record).collect()
+    }
+}

@@ -1,0 +1,273 @@
+//! The SQLite adapter of the projects stores (all-in-one mode).
+//!
+//! Writes run in the single-writer `BEGIN IMMEDIATE` transaction of [`SqliteDb::write`], so
+//! reading a column's last position and appending after it cannot race with another append.
+
+use api::projects::TaskStatus;
+use async_trait::async_trait;
+use platform::bus::Event;
+use platform::db::{SqliteDb, StoreError, sqlite::map_err};
+use platform::outbox;
+use rusqlite::types::Type;
+use rusqlite::{OptionalExtension, Row, params};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{parse_role, priority_code, priority_from_code, role_str, status_code, status_from_code, status_range};
+use crate::ports::{
+    NewProject, NewTask, ProjectRecord, ProjectScope, ProjectStore, ProjectView, TaskKey, TaskRecord, TaskStore,
+};
+use crate::rank::rank_after;
+
+/// Projects and tasks in an embedded SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    db: SqliteDb,
+}
+
+impl SqliteStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+fn fmt_time(t: OffsetDateTime) -> Result<String, StoreError> {
+    t.format(&Rfc3339).map_err(|e| StoreError::Internal(format!("cannot format time: {e}")))
+}
+
+/// A column that holds something the schema should have prevented.
+fn bad_column(idx: usize, ty: Type, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, ty, what.into())
+}
+
+fn time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<OffsetDateTime> {
+    let s: String = row.get(idx)?;
+    OffsetDateTime::parse(&s, &Rfc3339).map_err(|e| bad_column(idx, Type::Text, format!("bad time {s:?}: {e}")))
+}
+
+const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.owner_id, p.created_at, p.updated_at, m.role";
+
+fn project_view(row: &Row<'_>) -> rusqlite::Result<ProjectView> {
+    let role: Option<String> = row.get(6)?;
+    let member_role = role
+        .map(|r| parse_role(&r).ok_or_else(|| bad_column(6, Type::Text, format!("unknown role {r:?}"))))
+        .transpose()?;
+    Ok(ProjectView {
+        project: ProjectRecord {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            description: row.get(2)?,
+            owner_id: row.get(3)?,
+            created_at: time_at(row, 4)?,
+            updated_at: time_at(row, 5)?,
+        },
+        member_role,
+    })
+}
+
+const TASK_COLUMNS: &str = "id, project_id, title, description, status, priority, assignee_id, due_date, labels, \
+                            position, created_by, created_at, updated_at";
+
+fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+    let status: i64 = row.get(4)?;
+    let priority: i64 = row.get(5)?;
+    let due_date: Option<String> = row.get(7)?;
+    let labels: String = row.get(8)?;
+    Ok(TaskRecord {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        title: row.get(2)?,
+        description: row.get(3)?,
+        status: status_from_code(status).ok_or_else(|| bad_column(4, Type::Integer, format!("status {status}")))?,
+        priority: priority_from_code(priority)
+            .ok_or_else(|| bad_column(5, Type::Integer, format!("priority {priority}")))?,
+        assignee_id: row.get(6)?,
+        due_date: due_date
+            .map(|d| {
+                Date::parse(&d, time::macros::format_description!("[year]-[month]-[day]"))
+                    .map_err(|e| bad_column(7, Type::Text, format!("bad date {d:?}: {e}")))
+            })
+            .transpose()?,
+        labels: serde_json::from_str(&labels).map_err(|e| bad_column(8, Type::Text, format!("bad labels: {e}")))?,
+        position: row.get(9)?,
+        created_by: row.get(10)?,
+        created_at: time_at(row, 11)?,
+        updated_at: time_at(row, 12)?,
+    })
+}
+
+#[async_trait]
+impl ProjectStore for SqliteStore {
+    async fn create_project(&self, p: &NewProject, event: &Event) -> Result<ProjectRecord, StoreError> {
+        let record = ProjectRecord {
+            id: p.id,
+            name: p.name.as_str().to_string(),
+            description: p.description.as_str().to_string(),
+            owner_id: p.owner_id,
+            created_at: p.created_at,
+            updated_at: p.created_at,
+        };
+        let at = fmt_time(p.created_at)?;
+        let (r, event) = (record.clone(), event.clone());
+        self.db
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO projects (id, name, description, owner_id, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                )
+                .and_then(|mut s| s.execute(params![r.id, r.name, r.description, r.owner_id, at]))
+                .map_err(map_err)?;
+                tx.prepare_cached(
+                    "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![r.id, r.owner_id, role_str(api::projects::ProjectRole::Owner), at]))
+                .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &event)
+            })
+            .await?;
+        Ok(record)
+    }
+
+    async fn get_project(&self, id: Uuid, user: Uuid) -> Result<ProjectView, StoreError> {
+        self.db
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects p \
+                     LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?2 \
+                     WHERE p.id = ?1"
+                ))?
+                .query_row(params![id, user], project_view)
+            })
+            .await
+    }
+
+    async fn list_projects(
+        &self,
+        scope: ProjectScope,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ProjectView>, StoreError> {
+        // The nil UUID sorts before every real (v7) id, so "no cursor" needs no second query.
+        let after = after.unwrap_or(Uuid::nil());
+        self.db
+            .read(move |c| {
+                let (sql, user) = match scope {
+                    ProjectScope::MemberOf(user) => (
+                        format!(
+                            "SELECT {PROJECT_COLUMNS} FROM project_members m \
+                             JOIN projects p ON p.id = m.project_id \
+                             WHERE m.user_id = ?1 AND m.project_id > ?2 ORDER BY m.project_id LIMIT ?3"
+                        ),
+                        user,
+                    ),
+                    ProjectScope::All { viewer } => (
+                        format!(
+                            "SELECT {PROJECT_COLUMNS} FROM projects p \
+                             LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?1 \
+                             WHERE p.id > ?2 ORDER BY p.id LIMIT ?3"
+                        ),
+                        viewer,
+                    ),
+                };
+                let mut stmt = c.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params![user, after, limit], project_view)?;
+                rows.collect()
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl TaskStore for SqliteStore {
+    async fn create_task(&self, t: &NewTask, event: &Event) -> Result<TaskRecord, StoreError> {
+        let mut record = TaskRecord {
+            id: t.id,
+            project_id: t.project_id,
+            title: t.title.as_str().to_string(),
+            description: t.description.as_str().to_string(),
+            status: t.status,
+            priority: t.priority,
+            assignee_id: None,
+            due_date: None,
+            labels: Vec::new(),
+            position: String::new(),
+            created_by: t.created_by,
+            created_at: t.created_at,
+            updated_at: t.created_at,
+        };
+        let at = fmt_time(t.created_at)?;
+        let (r, event) = (record.clone(), event.clone());
+        record.position = self
+            .db
+            .write(move |tx| {
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM projects WHERE id = ?1")
+                    .and_then(|mut s| s.exists(params![r.project_id]))
+                    .map_err(map_err)?;
+                if !exists {
+                    return Err(StoreError::NotFound);
+                }
+                let last: Option<String> = tx
+                    .prepare_cached(
+                        "SELECT position FROM tasks WHERE project_id = ?1 AND status = ?2 \
+                         ORDER BY position DESC LIMIT 1",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![r.project_id, status_code(r.status)], |row| row.get(0)).optional()
+                    })
+                    .map_err(map_err)?;
+                let position = rank_after(last.as_deref());
+                let labels = serde_json::to_string(&r.labels).map_err(|e| StoreError::Internal(e.to_string()))?;
+                tx.prepare_cached(&format!(
+                    "INSERT INTO tasks ({TASK_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
+                ))
+                .and_then(|mut s| {
+                    s.execute(params![
+                        r.id,
+                        r.project_id,
+                        r.title,
+                        r.description,
+                        status_code(r.status),
+                        priority_code(r.priority),
+                        r.assignee_id,
+                        Option::<String>::None,
+                        labels,
+                        position,
+                        r.created_by,
+                        at,
+                    ])
+                })
+                .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &event)?;
+                Ok(position)
+            })
+            .await?;
+        Ok(record)
+    }
+
+    async fn list_tasks(
+        &self,
+        project_id: Uuid,
+        status: Option<TaskStatus>,
+        after: Option<TaskKey>,
+        limit: u32,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        let (lo, hi) = status_range(status);
+        // No cursor: start before the first status; every rank is greater than "".
+        let (after_status, after_position) = after.map_or((-1, String::new()), |k| (status_code(k.status), k.position));
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks \
+                     WHERE project_id = ?1 AND status BETWEEN ?2 AND ?3 AND (status, position) > (?4, ?5) \
+                     ORDER BY status, position LIMIT ?6"
+                ))?;
+                let rows =
+                    stmt.query_map(params![project_id, lo, hi, after_status, after_position, limit], task_record)?;
+                rows.collect()
+            })
+            .await
+    }
+}

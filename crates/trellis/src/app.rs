@@ -1,0 +1,331 @@
+//! Composition: builds the adapters chosen by the settings, the services this process runs, and
+//! for every other service the HTTP client that reaches it, then serves until shutdown.
+//!
+//! The rule (quickwit's): a consumer of a service gets the local implementation when the service
+//! runs in this process, and an HTTP client otherwise. All-in-one mode is nothing but every
+//! service local plus the embedded adapters; there is no other code path.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use api::auth::KeySource;
+use api::users::UsersApi;
+use auth::passwords::PasswordHasher;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use gateway::{Backend, Backends, GatewayParts, ServiceName};
+use platform::bus::{EventBus, InProcessBus, RabbitMqBus};
+use platform::cache::{Cache, MemoryCache, RedisCache};
+use platform::client::ServiceClient;
+use platform::clock::{Clock, SystemClock};
+use platform::crypto::SealingKey;
+use platform::db::{Database, redact_url};
+use platform::http::{
+    DEFAULT_BODY_LIMIT, Readiness, health_routes, observe, problem_fallback, problems_for_errors,
+    require_internal_token,
+};
+use platform::identity::TokenVerifier;
+use platform::objects::ObjectStore;
+use platform::outbox::Relay;
+use secrecy::SecretString;
+use tokio::sync::watch;
+use utoipa::OpenApi as _;
+
+use crate::config::{Secret, Settings, split_list};
+
+/// Which services this process runs.
+pub fn selected_services(spec: &str) -> anyhow::Result<BTreeSet<ServiceName>> {
+    let mut out = BTreeSet::new();
+    for name in split_list(spec) {
+        if name == "all" {
+            out.extend(ServiceName::all());
+        } else {
+            out.insert(name.parse::<ServiceName>().map_err(anyhow::Error::msg)?);
+        }
+    }
+    anyhow::ensure!(!out.is_empty(), "no service selected");
+    Ok(out)
+}
+
+/// Every migration set, in dependency order.
+pub fn all_migrations() -> [platform::db::Migrations; 5] {
+    [platform::outbox::MIGRATIONS, users::MIGRATIONS, auth::MIGRATIONS, projects::MIGRATIONS, worker::MIGRATIONS]
+}
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database_url();
+    let db = Database::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    for m in all_migrations() {
+        db.migrate(&m).await?;
+    }
+    Ok(())
+}
+
+/// The OpenAPI document of the whole public API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        info(title = "Trellis", description = "Projects and tasks for teams: the public HTTP API, version 1."),
+        paths(auth::http::register, auth::http::login, auth::http::jwks, users::http::me, users::http::get_user),
+        tags((name = "auth"), (name = "users"), (name = "projects"))
+    )]
+    struct Doc;
+    let doc = Doc::openapi();
+    // PROJECTS_OPENAPI
+    doc
+}
+
+fn remote(settings: &Settings, name: ServiceName, list: &str) -> anyhow::Result<Vec<String>> {
+    let bases = split_list(list);
+    anyhow::ensure!(
+        !bases.is_empty(),
+        "the {name} service does not run in this process: set upstreams.{name} (TRELLIS_UPSTREAMS__{}) to its address",
+        name.as_str().to_uppercase()
+    );
+    let _ = settings;
+    Ok(bases)
+}
+
+/// Builds everything and serves on `listener` until `shutdown` resolves.
+pub async fn serve(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let selected = selected_services(&settings.services)?;
+    // Install the metrics recorder before anything records.
+    let _ = platform::telemetry::metrics_handle();
+    let all_in_one = selected.len() == ServiceName::all().len();
+    let secrets = crate::secrets::resolve(&settings, all_in_one)?;
+    let internal_token = SecretString::from(secrets.internal_token.clone());
+    let local = |s: ServiceName| selected.contains(&s);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut readiness = Readiness::default();
+
+    // Storage: only services with tables need the database.
+    let needs_db =
+        [ServiceName::Auth, ServiceName::Users, ServiceName::Projects, ServiceName::Worker].into_iter().any(local);
+    let db = if needs_db {
+        let url = settings.database_url();
+        let db =
+            Database::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        for m in all_migrations() {
+            db.migrate(&m).await.context("migration failed")?;
+        }
+        tracing::info!(backend = db.backend(), "database ready");
+        let probe = db.clone();
+        readiness.add(
+            "database",
+            true,
+            Arc::new(move || {
+                let db = probe.clone();
+                Box::pin(async move { db.ping().await.map_err(|e| e.to_string()) })
+            }),
+        );
+        Some(db)
+    } else {
+        None
+    };
+
+    let cache: Arc<dyn Cache> = match &settings.redis_url {
+        Some(Secret(url)) => {
+            let c = RedisCache::connect(url, &settings.redis_prefix)
+                .await
+                .with_context(|| format!("cannot connect to Redis at {}", redact_url(url)))?;
+            Arc::new(c)
+        }
+        None => Arc::new(MemoryCache::default()),
+    };
+    {
+        let c = cache.clone();
+        readiness.add(
+            "cache",
+            false,
+            Arc::new(move || {
+                let c = c.clone();
+                Box::pin(async move { c.ping().await.map_err(|e| e.to_string()) })
+            }),
+        );
+    }
+
+    let objects: Arc<dyn ObjectStore> = match &settings.s3.endpoint {
+        Some(endpoint) => platform::objects::s3(&platform::objects::S3Location {
+            endpoint: endpoint.clone(),
+            bucket: settings.s3.bucket.clone(),
+            region: settings.s3.region.clone(),
+            access_key_id: settings.s3.access_key_id.clone().map(|s| s.0).unwrap_or_default(),
+            secret_access_key: settings.s3.secret_access_key.clone().map(|s| s.0).unwrap_or_default(),
+        })?,
+        None => platform::objects::local(&settings.data_dir.join("objects"))?,
+    };
+    {
+        let o = objects.clone();
+        readiness.add(
+            "objects",
+            false,
+            Arc::new(move || {
+                let o = o.clone();
+                Box::pin(async move { o.list_with_delimiter(None).await.map(|_| ()).map_err(|e| e.to_string()) })
+            }),
+        );
+    }
+
+    // The relay and its waker exist wherever events are written or relayed.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut outbox_waker = None;
+    if let (Some(db), true) = (&db, local(ServiceName::Worker)) {
+        let bus: Arc<dyn EventBus> = match &settings.amqp_url {
+            Some(Secret(url)) => Arc::new(
+                RabbitMqBus::connect(url, &settings.amqp_namespace)
+                    .await
+                    .with_context(|| format!("cannot connect to RabbitMQ at {}", redact_url(url)))?,
+            ),
+            None => Arc::new(InProcessBus::new()),
+        };
+        {
+            let b = bus.clone();
+            readiness.add(
+                "event_bus",
+                false,
+                Arc::new(move || {
+                    let b = b.clone();
+                    Box::pin(async move { b.ping().await.map_err(|e| e.to_string()) })
+                }),
+            );
+        }
+        let relay = Relay::new(db.clone(), bus.clone());
+        outbox_waker = Some(relay.waker());
+        // The consumer subscribes before the relay's first pass, so nothing is published unrouted.
+        tasks.extend(worker::spawn(db.clone(), bus, relay, stop_rx.clone()));
+    }
+
+    // Services, local or remote.
+    let users_svc = match (&db, local(ServiceName::Users)) {
+        (Some(db), true) => {
+            Some(Arc::new(users::UsersService::new(users::store(db), clock.clone(), outbox_waker.clone())))
+        }
+        _ => None,
+    };
+    let users_api: Arc<dyn UsersApi> = match &users_svc {
+        Some(s) => s.clone(),
+        None => Arc::new(users::HttpUsersClient(ServiceClient::new(
+            "users",
+            split_list(&settings.upstreams.users),
+            internal_token.clone(),
+        )?)),
+    };
+    let auth_svc = match (&db, local(ServiceName::Auth)) {
+        (Some(db), true) => {
+            let a = &settings.auth;
+            let auth_settings = auth::AuthSettings {
+                issuer: a.issuer.clone(),
+                audience: a.audience.clone(),
+                access_token_ttl: Duration::from_secs(a.access_token_ttl_secs),
+                session_lifetime: Duration::from_secs(a.session_lifetime_days * 86_400),
+                password_min_len: a.password_min_length,
+                hasher: PasswordHasher::new(secrets.pepper.clone().into(), a.bcrypt_cost, a.hash_workers, a.hash_queue),
+                key_encryption_key: SealingKey::new(&secrets.key_encryption_key)?,
+            };
+            Some(
+                auth::AuthService::start(
+                    auth::store(db),
+                    users_api.clone(),
+                    auth_settings,
+                    clock.clone(),
+                    outbox_waker.clone(),
+                )
+                .await?,
+            )
+        }
+        _ => None,
+    };
+    let key_source: Arc<dyn KeySource> = match &auth_svc {
+        Some(s) => s.clone(),
+        None => Arc::new(auth::HttpKeySource(ServiceClient::new(
+            "auth",
+            split_list(&settings.upstreams.auth),
+            internal_token.clone(),
+        )?)),
+    };
+    let verifier = Arc::new(TokenVerifier::new(key_source, &settings.auth.issuer, &settings.auth.audience));
+    let projects_svc = match (&db, local(ServiceName::Projects)) {
+        (Some(db), true) => {
+            Some(Arc::new(projects::ProjectsService::new(projects::store(db), clock.clone(), outbox_waker.clone())))
+        }
+        _ => None,
+    };
+
+    let with_verifier = |r: Router| r.layer(axum::Extension(verifier.clone()));
+    let auth_router = auth_svc.clone().map(|s| with_verifier(auth::router(s)));
+    let users_router = users_svc.clone().map(|s| with_verifier(users::router(s)));
+    let projects_router = projects_svc.clone().map(|s| with_verifier(projects::router(s)));
+    let internal = users_svc.clone().map(|s| {
+        users::internal_router(s).layer(from_fn_with_state(Arc::new(internal_token.clone()), require_internal_token))
+    });
+
+    let health = health_routes(readiness);
+    let app = if local(ServiceName::Gateway) {
+        let backend = |r: Option<Router>, name: ServiceName, list: &str| -> anyhow::Result<Backend> {
+            Ok(match r {
+                Some(r) => Backend::Local(r),
+                None => Backend::Remote(remote(&settings, name, list)?),
+            })
+        };
+        let backends = Backends {
+            auth: backend(auth_router, ServiceName::Auth, &settings.upstreams.auth)?,
+            users: backend(users_router, ServiceName::Users, &settings.upstreams.users)?,
+            projects: backend(projects_router, ServiceName::Projects, &settings.upstreams.projects)?,
+        };
+        let limiter = Arc::new(gateway::ratelimit::RateLimiter::new(
+            cache.clone(),
+            settings.gateway.rate_limit_per_minute,
+            Duration::from_secs(60),
+        ));
+        let openapi_json = openapi().to_json().context("OpenAPI document")?;
+        let parts = GatewayParts {
+            verifier: verifier.clone(),
+            limiter,
+            openapi_json,
+            health,
+            upstream_timeout: Duration::from_secs(settings.gateway.upstream_timeout_secs),
+        };
+        let mut app = gateway::router(backends, parts)?;
+        if let Some(internal) = internal {
+            app = app.merge(internal);
+        }
+        app
+    } else {
+        // A service process without the gateway: its own routes, health and the common layers.
+        let mut app = health;
+        for r in [auth_router, users_router, projects_router, internal].into_iter().flatten() {
+            app = app.merge(r);
+        }
+        let name: &'static str = match selected.iter().next() {
+            Some(s) if selected.len() == 1 => s.as_str(),
+            _ => "services",
+        };
+        app.fallback(problem_fallback)
+            .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+            .layer(from_fn(problems_for_errors))
+            .layer(from_fn_with_state(name, observe))
+    };
+
+    let addr = listener.local_addr()?;
+    let names: Vec<&str> = selected.iter().map(|s| s.as_str()).collect();
+    tracing::info!(%addr, services = ?names, "trellis is serving");
+    let server =
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown);
+    let result = server.await;
+    tracing::info!("draining background work");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    tracing::info!("stopped");
+    result.context("server error")
+}

@@ -1,0 +1,333 @@
+//! Settings of a `trellis` process, layered: defaults < TOML file < environment < flags.
+//!
+//! Environment: `TRELLIS_<KEY>` with `__` for nesting (`TRELLIS_AUTH__BCRYPT_COST=12`), plus the
+//! conventional `DATABASE_URL`, `REDIS_URL`, `AMQP_URL` and `S3_*`. Any of them may instead be
+//! given as `<NAME>_FILE`, naming a file that holds the value (for secrets). An unknown key in any
+//! layer stops start-up with a message naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A secret setting: never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Folder for the embedded database, local objects and generated secrets.
+    pub data_dir: PathBuf,
+    /// Services this process runs: `all`, or a comma-separated list of gateway, auth, users,
+    /// projects, worker.
+    pub services: String,
+    /// `sqlite://PATH` or `postgres://…`; default `sqlite://<data_dir>/trellis.db`.
+    pub database_url: Option<Secret>,
+    /// `redis://…`; without it the cache and rate-limit counters live in this process.
+    pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key.
+    pub redis_prefix: String,
+    /// `amqp://…`; without it events travel on an in-process bus.
+    pub amqp_url: Option<Secret>,
+    /// Prefix of the RabbitMQ exchange and queues.
+    pub amqp_namespace: String,
+    pub s3: S3Settings,
+    /// Where services running in other processes are, as comma-separated base URLs.
+    pub upstreams: Upstreams,
+    pub auth: AuthConfig,
+    /// Shared secret for `/internal/*` calls between services (generated when all-in-one).
+    pub internal_token: Option<Secret>,
+    pub gateway: GatewayConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Settings {
+    /// Without an endpoint, objects are stored under `<data_dir>/objects`.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Upstreams {
+    pub auth: String,
+    pub users: String,
+    pub projects: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub session_lifetime_days: u64,
+    pub bcrypt_cost: u32,
+    pub password_min_length: usize,
+    /// bcrypt hashes computed at once (each takes a core for ~0.2 s at cost 12).
+    pub hash_workers: usize,
+    /// Hashes allowed to wait for a worker before logins get 503.
+    pub hash_queue: usize,
+    /// Server-side pepper for password hashing (32+ random bytes, base64).
+    pub pepper: Option<Secret>,
+    /// Seals private signing keys at rest (32 random bytes, base64).
+    pub key_encryption_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    pub rate_limit_per_minute: u64,
+    pub upstream_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `info,trellis=debug`.
+    pub level: String,
+    pub format: platform::telemetry::LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            services: "all".into(),
+            database_url: None,
+            redis_url: None,
+            redis_prefix: "trellis:".into(),
+            amqp_url: None,
+            amqp_namespace: "trellis".into(),
+            s3: S3Settings { region: "us-east-1".into(), bucket: "trellis".into(), ..Default::default() },
+            upstreams: Upstreams::default(),
+            auth: AuthConfig::default(),
+            internal_token: None,
+            gateway: GatewayConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            issuer: "trellis".into(),
+            audience: "trellis".into(),
+            access_token_ttl_secs: 900,
+            session_lifetime_days: 30,
+            bcrypt_cost: 12,
+            password_min_length: 15,
+            hash_workers: 1,
+            hash_queue: 8,
+            pepper: None,
+            key_encryption_key: None,
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig { rate_limit_per_minute: 100, upstream_timeout_secs: 30 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: platform::telemetry::LogFormat::Json }
+    }
+}
+
+/// Conventional environment names and the setting each stands for.
+const ALIASES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database_url"),
+    ("REDIS_URL", "redis_url"),
+    ("AMQP_URL", "amqp_url"),
+    ("S3_ENDPOINT", "s3.endpoint"),
+    ("S3_BUCKET", "s3.bucket"),
+    ("S3_REGION", "s3.region"),
+    ("S3_ACCESS_KEY_ID", "s3.access_key_id"),
+    ("S3_SECRET_ACCESS_KEY", "s3.secret_access_key"),
+];
+
+/// Flags given on the command line; each overrides every other layer.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub services: Option<String>,
+}
+
+/// `AUTH__BCRYPT_COST` → `auth.bcrypt_cost`.
+fn setting_key(env_stem: &str) -> String {
+    env_stem.to_lowercase().replace("__", ".")
+}
+
+fn read_file_value(var: &str, path: &str) -> anyhow::Result<String> {
+    let raw = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {var}={path}: {e}"))?;
+    Ok(raw.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// Loads the settings from every layer, reading the environment from `env`.
+pub fn load_from(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides) -> anyhow::Result<Settings> {
+    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+    if let Some(path) = file {
+        anyhow::ensure!(path.exists(), "configuration file {} does not exist", path.display());
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    for (name, value) in env {
+        if let Some(stem) = name.strip_suffix("_FILE") {
+            // A file holds a secret: its content is taken as a string, never reinterpreted.
+            // Only our own names are read; other programs' `*_FILE` variables are not ours.
+            let key = match stem.strip_prefix("TRELLIS_") {
+                Some(k) => Some(setting_key(k)),
+                None => ALIASES.iter().find(|(alias, _)| *alias == stem).map(|(_, k)| k.to_string()),
+            };
+            if let Some(key) = key {
+                figment = figment.merge(Serialized::global(&key, read_file_value(name, value)?));
+            }
+        } else if let Some(key) = name.strip_prefix("TRELLIS_") {
+            // Typed like figment's own environment provider: numbers, booleans, strings.
+            let parsed = value.parse::<figment::value::Value>().unwrap_or_else(|_| value.as_str().into());
+            figment = figment.merge(Serialized::global(&setting_key(key), parsed));
+        } else if let Some((_, key)) = ALIASES.iter().find(|(alias, _)| alias == name) {
+            figment = figment.merge(Serialized::global(key, value.clone()));
+        }
+    }
+    if let Some(listen) = &overrides.listen {
+        figment = figment.merge(Serialized::global("listen", listen));
+    }
+    if let Some(dir) = &overrides.data_dir {
+        figment = figment.merge(Serialized::global("data_dir", dir));
+    }
+    if let Some(services) = &overrides.services {
+        figment = figment.merge(Serialized::global("services", services));
+    }
+    let settings: Settings = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// Loads the settings from the process environment.
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    load_from(file, &env, overrides)
+}
+
+impl Settings {
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (10..=16).contains(&self.auth.bcrypt_cost),
+            "auth.bcrypt_cost must be between 10 and 16 (got {})",
+            self.auth.bcrypt_cost
+        );
+        anyhow::ensure!(
+            (8..=64).contains(&self.auth.password_min_length),
+            "auth.password_min_length must be between 8 and 64"
+        );
+        anyhow::ensure!(self.auth.access_token_ttl_secs >= 60, "auth.access_token_ttl_secs must be at least 60");
+        anyhow::ensure!(self.gateway.rate_limit_per_minute > 0, "gateway.rate_limit_per_minute must be positive");
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data folder.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(Secret(url)) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("trellis.db").display()),
+        }
+    }
+}
+
+/// Splits a comma-separated list, dropping blanks.
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url(), "sqlite://./data/trellis.db");
+        assert_eq!(s.auth.bcrypt_cost, 12);
+        assert_eq!(s.gateway.rate_limit_per_minute, 100);
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[gateway]\nrate_limit_per_minute = 5\n").unwrap();
+        let e = env(&[("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "7"), ("DATABASE_URL", "postgres://x@h/db")]);
+        let s = load_from(Some(&file), &e, &Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9000", "file over defaults");
+        assert_eq!(s.gateway.rate_limit_per_minute, 7, "environment over file");
+        assert_eq!(s.database_url(), "postgres://x@h/db");
+        let flags = Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() };
+        let s = load_from(Some(&file), &e, &flags).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9100", "flags over everything");
+    }
+
+    #[test]
+    fn file_variables_hold_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pepper");
+        std::fs::write(&secret, "c2VjcmV0LXBlcHBlcg==\n").unwrap();
+        let kek = dir.path().join("kek");
+        std::fs::write(&kek, "postgres://u:pw@h/db").unwrap();
+        let e = env(&[
+            ("TRELLIS_AUTH__PEPPER_FILE", secret.to_str().unwrap()),
+            ("DATABASE_URL_FILE", kek.to_str().unwrap()),
+            ("OTHER_TOOL_CONFIG_FILE", "/nonexistent/file"),
+        ]);
+        let s = load_from(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(s.auth.pepper, Some(Secret("c2VjcmV0LXBlcHBlcg==".into())));
+        assert_eq!(s.database_url(), "postgres://u:pw@h/db");
+        assert!(!format!("{s:?}").contains("c2VjcmV0"), "secrets never show in Debug");
+    }
+
+    #[test]
+    fn unknown_and_invalid_settings_are_named() {
+        let err = load_from(None, &env(&[("TRELLIS_LISTN", "x")]), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("listn"), "{err}");
+        let err = load_from(None, &env(&[("TRELLIS_LISTEN", "not-an-address")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = load_from(None, &env(&[("TRELLIS_AUTH__BCRYPT_COST", "4")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bcrypt_cost"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[gateway]\nrate_limit = 5\n").unwrap();
+        let err = load_from(Some(&file), &[], &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("rate_limit"), "{err}");
+    }
+}

@@ -1,0 +1,132 @@
+//! `trellis`: the one binary. `trellis serve` runs every service in one process with zero
+//! configuration, or any subset of them (`--services`) for a distributed deployment.
+
+mod app;
+mod config;
+mod secrets;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Overrides;
+
+#[derive(Parser)]
+#[command(name = "trellis", version, about = "Projects and tasks for teams.")]
+struct Cli {
+    /// A TOML configuration file (layered over defaults, under environment and flags).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Folder for the embedded database, local objects and generated secrets.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, the web app and the background work.
+    Serve {
+        /// Services to run here: `all`, or a comma-separated subset of gateway, auth, users,
+        /// projects, worker.
+        #[arg(long, value_name = "LIST")]
+        services: Option<String>,
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// List the services and what each needs.
+    Services,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the default configuration as TOML.
+    PrintDefault,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Overrides { data_dir: cli.data_dir.clone(), ..Default::default() };
+    match cli.command {
+        Command::Serve { services, listen } => {
+            overrides.services = services;
+            overrides.listen = listen;
+            let settings = config::load(cli.config.as_deref(), &overrides)?;
+            platform::telemetry::init_logging(&settings.log.level, settings.log.format);
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+            app::serve(settings, listener, shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let settings = config::load(cli.config.as_deref(), &overrides)?;
+            platform::telemetry::init_logging(&settings.log.level, settings.log.format);
+            app::migrate(&settings).await
+        }
+        Command::Config { command: ConfigCommand::PrintDefault } => {
+            let text = toml::to_string_pretty(&config::Settings::default())?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{text}");
+            }
+            Ok(())
+        }
+        Command::Services => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("gateway   public entry point: routing, token checks, rate limits, web app (needs: cache)");
+                println!("auth      registration, login, tokens, signing keys (needs: database, users)");
+                println!("users     profiles (needs: database)");
+                println!("projects  projects and tasks (needs: database, auth keys)");
+                println!("worker    outbox relay and event consumers (needs: database, event bus)");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("trellis: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trellis: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

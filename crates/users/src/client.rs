@@ -1,0 +1,29 @@
+//! `UsersApi` over HTTP, for processes that do not run the users service themselves.
+
+use api::ApiError;
+use api::users::{EmailLookup, NewUser, User, UsersApi};
+use async_trait::async_trait;
+use platform::client::ServiceClient;
+use reqwest::Method;
+use uuid::Uuid;
+
+pub struct HttpUsersClient(pub ServiceClient);
+
+#[async_trait]
+impl UsersApi for HttpUsersClient {
+    async fn create_user(&self, new: NewUser) -> Result<User, ApiError> {
+        self.0.call(Method::POST, "/internal/users", Some(&new)).await
+    }
+
+    async fn get_user(&self, id: Uuid) -> Result<User, ApiError> {
+        self.0.call::<(), _>(Method::GET, &format!("/internal/users/{id}"), None).await
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<User, ApiError> {
+        self.0.call(Method::POST, "/internal/users/lookup", Some(&EmailLookup { email: email.to_string() })).await
+    }
+
+    async fn discard_new_user(&self, id: Uuid) -> Result<(), ApiError> {
+        self.0.call::<(), ()>(Method::DELETE, &format!("/internal/users/{id}"), None).await
+    }
+}

@@ -1,0 +1,83 @@
+//! `UserStore` on PostgreSQL.
+
+use api::users::{Role, User, UserStatus};
+use async_trait::async_trait;
+use platform::bus::Event;
+use platform::db::postgres::map_err;
+use platform::db::{PgDb, StoreError};
+use platform::outbox;
+use uuid::Uuid;
+
+use crate::ports::UserStore;
+
+pub struct PgUserStore(pub PgDb);
+
+const COLUMNS: &str = "id, email, name, role, status, email_verified, created_at, updated_at";
+
+fn row(r: &tokio_postgres::Row) -> Result<User, StoreError> {
+    let role: String = r.get(3);
+    let status: String = r.get(4);
+    Ok(User {
+        id: r.get(0),
+        email: r.get(1),
+        name: r.get(2),
+        role: Role::parse(&role).ok_or_else(|| StoreError::Internal(format!("bad role {role}")))?,
+        status: UserStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad status {status}")))?,
+        email_verified: r.get(5),
+        mfa_enabled: false,
+        created_at: r.get(6),
+        updated_at: r.get(7),
+    })
+}
+
+impl PgUserStore {
+    async fn one(&self, sql: &str, param: &(dyn tokio_postgres::types::ToSql + Sync)) -> Result<User, StoreError> {
+        let client = self.0.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+        let found = client.query_opt(&stmt, &[param]).await.map_err(map_err)?;
+        found.as_ref().map(row).unwrap_or(Err(StoreError::NotFound))
+    }
+}
+
+#[async_trait]
+impl UserStore for PgUserStore {
+    async fn insert(&self, u: &User, event: &Event) -> Result<(), StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let stmt = tx
+            .prepare_cached(&format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+            .await
+            .map_err(map_err)?;
+        tx.execute(
+            &stmt,
+            &[
+                &u.id,
+                &u.email,
+                &u.name,
+                &u.role.as_str(),
+                &u.status.as_str(),
+                &u.email_verified,
+                &u.created_at,
+                &u.updated_at,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get(&self, id: Uuid) -> Result<User, StoreError> {
+        self.one(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"), &id).await
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<User, StoreError> {
+        self.one(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"), &email).await
+    }
+
+    async fn delete(&self, id: Uuid) -> Result<(), StoreError> {
+        let client = self.0.client().await?;
+        client.execute("DELETE FROM users WHERE id = $1", &[&id]).await.map_err(map_err)?;
+        Ok(())
+    }
+}

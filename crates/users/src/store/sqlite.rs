@@ -1,0 +1,95 @@
+//! `UserStore` on SQLite.
+
+use api::users::{Role, User, UserStatus};
+use async_trait::async_trait;
+use platform::bus::Event;
+use platform::db::sqlite::map_err;
+use platform::db::{SqliteDb, StoreError};
+use platform::outbox;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use crate::ports::UserStore;
+
+pub struct SqliteUserStore(pub SqliteDb);
+
+const COLUMNS: &str = "id, email, name, role, status, email_verified, created_at, updated_at";
+
+fn ts(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn bad(col: usize, msg: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, msg.to_string().into())
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let role: String = r.get(3)?;
+    let status: String = r.get(4)?;
+    let created: String = r.get(6)?;
+    let updated: String = r.get(7)?;
+    Ok(User {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        role: Role::parse(&role).ok_or_else(|| bad(3, "role"))?,
+        status: UserStatus::parse(&status).ok_or_else(|| bad(4, "status"))?,
+        email_verified: r.get(5)?,
+        mfa_enabled: false,
+        created_at: OffsetDateTime::parse(&created, &Rfc3339).map_err(|_| bad(6, "time"))?,
+        updated_at: OffsetDateTime::parse(&updated, &Rfc3339).map_err(|_| bad(7, "time"))?,
+    })
+}
+
+#[async_trait]
+impl UserStore for SqliteUserStore {
+    async fn insert(&self, user: &User, event: &Event) -> Result<(), StoreError> {
+        let (u, ev) = (user.clone(), event.clone());
+        self.0
+            .write(move |tx| {
+                tx.execute(
+                    &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    rusqlite::params![
+                        u.id,
+                        u.email,
+                        u.name,
+                        u.role.as_str(),
+                        u.status.as_str(),
+                        u.email_verified,
+                        ts(u.created_at),
+                        ts(u.updated_at)
+                    ],
+                )
+                .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)
+            })
+            .await
+    }
+
+    async fn get(&self, id: Uuid) -> Result<User, StoreError> {
+        self.0
+            .read(move |c| {
+                c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?.query_row([id], row)
+            })
+            .await
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<User, StoreError> {
+        let email = email.to_string();
+        self.0
+            .read(move |c| {
+                c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = ?1"))?.query_row([email], row)
+            })
+            .await
+    }
+
+    async fn delete(&self, id: Uuid) -> Result<(), StoreError> {
+        self.0
+            .write(move |tx| {
+                tx.execute("DELETE FROM users WHERE id = ?1", [id]).map_err(map_err)?;
+                Ok(())
+            })
+            .await
+    }
+}

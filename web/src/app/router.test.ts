@@ -1,0 +1,29 @@
+// Tests for the router's path normalisation and the query retry policy.
+import { describe, expect, it } from 'vitest';
+import { ApiError } from '@/lib/api';
+import { normalizePath } from './router';
+import { shouldRetry } from './App';
+
+describe('normalizePath', () => {
+  it('strips trailing slashes, queries and hashes', () => {
+    expect(normalizePath('/')).toBe('/');
+    expect(normalizePath('')).toBe('/');
+    expect(normalizePath('/projects/')).toBe('/projects');
+    expect(normalizePath('/login?next=x')).toBe('/login');
+    expect(normalizePath('/register#top')).toBe('/register');
+    expect(normalizePath('///')).toBe('/');
+  });
+});
+
+describe('shouldRetry', () => {
+  const problem = (status: number) => new ApiError({ type: 'about:blank', title: 't', status });
+  it('never retries client errors', () => {
+    expect(shouldRetry(0, problem(401))).toBe(false);
+    expect(shouldRetry(0, problem(404))).toBe(false);
+  });
+  it('retries server and network errors twice', () => {
+    expect(shouldRetry(0, problem(503))).toBe(true);
+    expect(shouldRetry(1, problem(0))).toBe(true);
+    expect(shouldRetry(2, problem(503))).toBe(false);
+  });
+});

@@ -1,0 +1,76 @@
+// Tests for the auth calls: reading login answers (tokens vs. 2FA), and logout never throwing.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ApiError } from '@/lib/api';
+import { interpretLogin, login, logout, register } from './api';
+
+const user = { id: '0190-u', email: 'a@example.com', name: 'Ada', role: 'user' };
+
+afterEach(() => vi.unstubAllGlobals());
+
+function json(status: number, body: unknown, type = 'application/json'): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': type } });
+}
+
+describe('interpretLogin', () => {
+  it('reads a token answer into a session', () => {
+    const now = 1_000_000;
+    const result = interpretLogin(
+      { access_token: 'at', token_type: 'Bearer', expires_in: 900, refresh_token: 'rt', user },
+      now,
+    );
+    expect(result).toEqual({ kind: 'signed-in', session: { accessToken: 'at', expiresAt: now + 900_000, user } });
+  });
+
+  it('recognises a two-factor answer', () => {
+    expect(interpretLogin({ mfa_required: true, mfa_token: 'm' })).toEqual({ kind: 'mfa-required', mfaToken: 'm' });
+  });
+
+  it('rejects an answer without a token', () => {
+    expect(() => interpretLogin({ user })).toThrow(ApiError);
+    expect(() => interpretLogin({ access_token: 'at' })).toThrow(ApiError);
+    expect(() => interpretLogin(null)).toThrow(ApiError);
+  });
+});
+
+describe('login and register', () => {
+  it('posts credentials to /auth/login', async () => {
+    const fetchMock = vi.fn(async () => json(200, { access_token: 'at', token_type: 'Bearer', expires_in: 900, refresh_token: 'rt', user }));
+    vi.stubGlobal('fetch', fetchMock);
+    const result = await login({ email: 'a@example.com', password: 'p'.repeat(20) });
+    expect(result.kind).toBe('signed-in');
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/auth/login');
+    expect(JSON.parse(init.body as string)).toEqual({ email: 'a@example.com', password: 'p'.repeat(20) });
+  });
+
+  it('surfaces "invalid credentials" from a 401', async () => {
+    vi.stubGlobal('fetch', async () =>
+      json(401, { type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'invalid credentials' }, 'application/problem+json'),
+    );
+    await expect(login({ email: 'a@example.com', password: 'x' })).rejects.toMatchObject({ status: 401, message: 'invalid credentials' });
+  });
+
+  it('returns the created user from /auth/register', async () => {
+    const fetchMock = vi.fn(async () => json(201, { user }));
+    vi.stubGlobal('fetch', fetchMock);
+    await expect(register({ email: 'a@example.com', name: 'Ada', password: 'p'.repeat(20) })).resolves.toEqual(user);
+    expect((fetchMock.mock.calls[0] as unknown as [string])[0]).toBe('/auth/register');
+  });
+});
+
+describe('logout', () => {
+  it('sends the bearer token and ignores failures', async () => {
+    const fetchMock = vi.fn(async () => json(500, { title: 'boom' }, 'application/problem+json'));
+    vi.stubGlobal('fetch', fetchMock);
+    await expect(logout('tok')).resolves.toBeUndefined();
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/auth/logout');
+    expect(init.method).toBe('POST');
+    expect((init.headers as Record<string, string>).Authorization).toBe('Bearer tok');
+
+    vi.stubGlobal('fetch', async () => {
+      throw new TypeError('offline');
+    });
+    await expect(logout('tok')).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,30 @@
+// Vite build, dev-server and Vitest configuration for the Trellis web app.
+import { defineConfig } from 'vitest/config';
+import react from '@vitejs/plugin-react';
+import tailwindcss from '@tailwindcss/vite';
+import { fileURLToPath } from 'node:url';
+
+export default defineConfig({
+  plugins: [react(), tailwindcss()],
+  resolve: {
+    alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
+  },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    // No source maps in the committed bundle: smaller, and nothing path-dependent.
+    sourcemap: false,
+    target: 'es2022',
+  },
+  server: {
+    // During `npm run dev`, forward API calls to a locally running Trellis server.
+    proxy: {
+      '/auth': process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080',
+      '/api': process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080',
+    },
+  },
+  test: {
+    environment: 'node',
+    include: ['src/**/*.test.ts'],
+  },
+});
