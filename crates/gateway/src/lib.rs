@@ -18,7 +18,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use platform::http::{DEFAULT_BODY_LIMIT, observe, problems_for_errors};
+use platform::http::{DEFAULT_BODY_LIMIT, observe, problems_for_errors, reject_oversized};
 use platform::identity::TokenVerifier;
 
 /// What the gateway needs besides the backends.
@@ -46,6 +46,7 @@ pub fn router(backends: Backends, parts: GatewayParts) -> anyhow::Result<Router>
         .fallback(web::static_or_not_found)
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(from_fn(edge::security_headers))
+        .layer(from_fn_with_state(DEFAULT_BODY_LIMIT, reject_oversized))
         .layer(from_fn(problems_for_errors))
         .layer(from_fn_with_state("gateway", observe)))
 }

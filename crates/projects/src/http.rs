@@ -31,6 +31,14 @@ pub fn router(svc: Arc<ProjectsService>) -> Router {
         .with_state(svc)
 }
 
+/// The OpenAPI paths of this service.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(list_projects, create_project, get_project, list_tasks, create_task))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 /// A path id: anything that is not a UUID names nothing, hence 404.
 fn path_id(path: Result<Path<String>, PathRejection>) -> Result<Uuid, Problem> {
     let Path(raw) = path.map_err(|_| Problem::not_found())?;
@@ -80,6 +88,9 @@ fn created<T: serde::Serialize>(location: String, body: T) -> Response {
     res
 }
 
+#[utoipa::path(get, path = "/api/projects", tag = "projects",
+    params(("limit" = Option<u32>, Query, description = "1–100, default 20"), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Project>), (status = 401, description = "not signed in")))]
 async fn list_projects(
     State(svc): Svc,
     Authenticated(id): Authenticated,
@@ -89,6 +100,9 @@ async fn list_projects(
     Ok(Json(svc.list_projects(Actor::from(&id), page_request(&q)?).await?))
 }
 
+#[utoipa::path(post, path = "/api/projects", tag = "projects", request_body = CreateProject,
+    responses((status = 201, body = Project), (status = 403, description = "guests cannot create"),
+              (status = 422, description = "invalid fields")))]
 async fn create_project(
     State(svc): Svc,
     Authenticated(id): Authenticated,
@@ -98,6 +112,8 @@ async fn create_project(
     Ok(created(format!("/api/projects/{}", project.id), project))
 }
 
+#[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Project), (status = 404, description = "no such project, or not a member")))]
 async fn get_project(
     State(svc): Svc,
     Authenticated(id): Authenticated,
@@ -107,6 +123,10 @@ async fn get_project(
     Ok(Json(svc.get_project(Actor::from(&id), project_id).await?))
 }
 
+#[utoipa::path(get, path = "/api/projects/{id}/tasks", tag = "projects",
+    params(("id" = Uuid, Path), ("status" = Option<TaskStatus>, Query), ("limit" = Option<u32>, Query),
+           ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Task>), (status = 404, description = "no such project, or not a member")))]
 async fn list_tasks(
     State(svc): Svc,
     Authenticated(id): Authenticated,
@@ -125,6 +145,10 @@ async fn list_tasks(
     Ok(Json(svc.list_tasks(Actor::from(&id), project_id, TaskFilter { status }, page).await?))
 }
 
+#[utoipa::path(post, path = "/api/projects/{id}/tasks", tag = "projects", params(("id" = Uuid, Path)),
+    request_body = CreateTask,
+    responses((status = 201, body = Task), (status = 403, description = "viewers and guests cannot write"),
+              (status = 404, description = "no such project, or not a member")))]
 async fn create_task(
     State(svc): Svc,
     Authenticated(id): Authenticated,

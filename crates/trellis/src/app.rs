@@ -25,7 +25,7 @@ use platform::clock::{Clock, SystemClock};
 use platform::crypto::SealingKey;
 use platform::db::{Database, redact_url};
 use platform::http::{
-    DEFAULT_BODY_LIMIT, Readiness, health_routes, observe, problem_fallback, problems_for_errors,
+    DEFAULT_BODY_LIMIT, Readiness, health_routes, observe, problem_fallback, problems_for_errors, reject_oversized,
     require_internal_token,
 };
 use platform::identity::TokenVerifier;
@@ -74,8 +74,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         tags((name = "auth"), (name = "users"), (name = "projects"))
     )]
     struct Doc;
-    let doc = Doc::openapi();
-    // PROJECTS_OPENAPI
+    let mut doc = Doc::openapi();
+    doc.merge(projects::http::openapi());
     doc
 }
 
@@ -311,6 +311,7 @@ pub async fn serve(
         };
         app.fallback(problem_fallback)
             .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+            .layer(from_fn_with_state(DEFAULT_BODY_LIMIT, reject_oversized))
             .layer(from_fn(problems_for_errors))
             .layer(from_fn_with_state(name, observe))
     };

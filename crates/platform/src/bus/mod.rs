@@ -35,6 +35,9 @@ impl Event {
         occurred_at: OffsetDateTime,
         data: serde_json::Value,
     ) -> Self {
+        // Both databases keep microseconds; an event read back from the outbox equals the original.
+        let micros = occurred_at.microsecond();
+        let occurred_at = occurred_at.replace_microsecond(micros).unwrap_or(occurred_at);
         Self { id: crate::ids::new_id(), event_type: event_type.to_string(), aggregate_id, occurred_at, actor_id, data }
     }
 }

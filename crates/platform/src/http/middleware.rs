@@ -150,6 +150,25 @@ fn is_problem(res: &Response<Body>) -> bool {
         .is_some_and(|v| v.starts_with("application/problem+json"))
 }
 
+/// Refuses a body whose declared length exceeds `limit` with a 413 problem. The body is read and
+/// discarded first (at most 64 MiB, for at most 5 s): answering while the client is still sending
+/// makes many HTTP/1.1 clients see a reset instead of the answer. Bodies without a declared length
+/// are bounded by `DefaultBodyLimit` where they are read.
+pub async fn reject_oversized(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => {
+            if n <= 64 * 1024 * 1024 {
+                let drain = axum::body::to_bytes(req.into_body(), 64 * 1024 * 1024);
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+            }
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
+
 /// The answer for routes that do not exist.
 pub async fn problem_fallback() -> Problem {
     Problem::not_found()

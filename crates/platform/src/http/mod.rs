@@ -15,6 +15,7 @@ pub use internal::require_internal_token;
 pub use json::{Json, JsonWithStatus};
 pub use middleware::{
     RequestContext, TRACEPARENT, X_REQUEST_ID, current_context, observe, problem_fallback, problems_for_errors,
+    reject_oversized,
 };
 pub use problem::Problem;
 

@@ -1,0 +1,330 @@
+//! The walking-skeleton flow and the edge cases, run against any deployment's public address.
+
+use reqwest::{Client, StatusCode, header};
+use serde_json::{Value, json};
+
+/// What a flow did, for later checks.
+pub struct Outcome {
+    /// Events its writes put in the outbox.
+    pub events_written: i64,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// A request id the flow chose for a call that crosses the gateway.
+    pub traced_request_id: String,
+}
+
+fn client() -> Client {
+    Client::builder().timeout(std::time::Duration::from_secs(20)).build().unwrap()
+}
+
+async fn problem(res: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(res.status(), status, "expected {status}");
+    let ct = res.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    for field in ["type", "title", "detail", "request_id"] {
+        assert!(body[field].is_string(), "problem has {field}: {body}");
+    }
+    assert!(!body["request_id"].as_str().unwrap().is_empty());
+    body
+}
+
+fn decode_segment(token: &str, i: usize) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(i).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+pub async fn skeleton(base: &str) -> Outcome {
+    let http = client();
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let email = format!("Ada.{tag}@Example.com");
+    let password = format!("canary-password-{tag}");
+    let register = json!({"email": email, "password": password, "name": "Ada Lovelace"});
+
+    let res = http.post(format!("{base}/auth/register")).json(&register).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let user: Value = res.json().await.unwrap();
+    let user = &user["user"];
+    assert_eq!(user["email"], email.to_lowercase());
+    assert_eq!(user["role"], "user");
+    assert_eq!(user["status"], "active");
+    for f in ["id", "name", "email_verified", "mfa_enabled", "created_at", "updated_at"] {
+        assert!(!user[f].is_null(), "user has {f}");
+    }
+    assert!(user.get("password_hash").is_none());
+
+    let res = http.post(format!("{base}/auth/register")).json(&register).send().await.unwrap();
+    problem(res, StatusCode::CONFLICT).await;
+    let weak = json!({"email": format!("weak.{tag}@example.com"), "password": "short", "name": "Weak"});
+    let body = problem(
+        http.post(format!("{base}/auth/register")).json(&weak).send().await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "password");
+
+    // Login: tokens, no-store, an RS256 access token with a kid from the JWKS.
+    let res = http
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    assert!(refresh.len() >= 43, "refresh tokens carry 256 bits");
+    let header_json = decode_segment(&access, 0);
+    assert_eq!(header_json["alg"], "RS256");
+    assert_eq!(header_json["typ"], "at+jwt");
+    let claims = decode_segment(&access, 1);
+    for c in ["iss", "sub", "aud", "exp", "iat", "jti", "sid", "role"] {
+        assert!(!claims[c].is_null(), "claim {c}");
+    }
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
+    assert!(claims.get("email").is_none() && claims.get("name").is_none(), "no PII in tokens");
+    let jwks: Value = http.get(format!("{base}/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert!(kids.contains(&header_json["kid"].as_str().unwrap()), "the token's kid is published");
+
+    // Wrong password and unknown email look the same.
+    let wrong = problem(
+        http.post(format!("{base}/auth/login"))
+            .json(&json!({"email": email, "password": "not the password at all"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let unknown = problem(
+        http.post(format!("{base}/auth/login"))
+            .json(&json!({"email": format!("nobody.{tag}@example.com"), "password": "not the password at all"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(wrong["detail"], unknown["detail"]);
+    assert_eq!(wrong["type"], unknown["type"]);
+
+    let me: Value =
+        http.get(format!("{base}/api/users/me")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["id"], user["id"]);
+
+    // A project and a task, through the gateway.
+    let res = http
+        .post(format!("{base}/api/projects"))
+        .bearer_auth(&access)
+        .json(&json!({"name": "Apollo", "description": "to the moon"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for h in ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "x-request-id"] {
+        assert!(res.headers().contains_key(h), "{h} on every API answer");
+    }
+    let project: Value = res.json().await.unwrap();
+    assert_eq!(project["owner_id"], user["id"]);
+    assert_eq!(project["role"], "owner");
+    let pid = project["id"].as_str().unwrap();
+
+    let traced = format!("e2e-{tag}");
+    let res = http
+        .post(format!("{base}/api/projects/{pid}/tasks"))
+        .bearer_auth(&access)
+        .header("x-request-id", &traced)
+        .json(&json!({"title": "Build the rocket"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["x-request-id"], traced.as_str(), "a client's request id is kept");
+    let task: Value = res.json().await.unwrap();
+    assert_eq!(task["project_id"], pid);
+    assert_eq!(task["status"], "todo");
+    assert_eq!(task["priority"], "medium");
+
+    let list: Value = http
+        .get(format!("{base}/api/projects/{pid}/tasks"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["id"], task["id"]);
+    assert!(list["next_cursor"].is_null());
+    let projects: Value =
+        http.get(format!("{base}/api/projects")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+    assert!(projects["items"].as_array().unwrap().iter().any(|p| p["id"] == pid));
+
+    // Another user cannot see it.
+    let bob_password = format!("bobs-own-password-{tag}");
+    let bob = json!({"email": format!("bob.{tag}@example.com"), "password": bob_password, "name": "Bob"});
+    assert_eq!(
+        http.post(format!("{base}/auth/register")).json(&bob).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let bob_tokens: Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": bob["email"], "password": bob_password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bob_access = bob_tokens["access_token"].as_str().unwrap();
+    problem(
+        http.get(format!("{base}/api/projects/{pid}")).bearer_auth(bob_access).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        http.get(format!("{base}/api/projects/{pid}/tasks")).bearer_auth(bob_access).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let bob_view: Value = http
+        .get(format!("{base}/api/users/{}", user["id"].as_str().unwrap()))
+        .bearer_auth(bob_access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bob_view, json!({"id": user["id"], "name": "Ada Lovelace"}), "others see only id and name");
+
+    // user.created ×2, auth.login_succeeded ×2, auth.login_failed ×1, project.created, task.created.
+    Outcome { events_written: 7, password, access_token: access, refresh_token: refresh, traced_request_id: traced }
+}
+
+pub async fn edge_cases(base: &str) {
+    let http = client();
+    let body = problem(http.get(format!("{base}/api/nope")).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    assert_eq!(body["detail"], "not found");
+    problem(
+        http.post(format!("{base}/api/projects")).json(&json!({"name": "x"})).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    problem(
+        http.get(format!("{base}/api/projects")).bearer_auth("not.a.token").send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    problem(
+        http.post(format!("{base}/auth/login"))
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    problem(
+        http.post(format!("{base}/auth/login"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("{\"email\":")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let big = format!("{{\"email\":\"{}\",\"password\":\"x\"}}", "a".repeat(2 * 1024 * 1024));
+    problem(
+        http.post(format!("{base}/auth/login"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(big)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    problem(http.delete(format!("{base}/auth/login")).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
+    // No mass assignment: unknown fields are refused.
+    let sneaky =
+        json!({"email": "eve@example.com", "password": "a long enough password", "name": "Eve", "role": "admin"});
+    let res = http.post(format!("{base}/auth/register")).json(&sneaky).send().await.unwrap();
+    assert!(
+        res.status() == StatusCode::UNPROCESSABLE_ENTITY || res.status() == StatusCode::BAD_REQUEST,
+        "{}",
+        res.status()
+    );
+    // Identity headers from the client are not trusted.
+    problem(
+        http.get(format!("{base}/api/users/me"))
+            .header("x-user-id", uuid::Uuid::now_v7().to_string())
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+}
+
+pub async fn operations_endpoints(base: &str, expected_checks: &[&str]) {
+    let http = client();
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    let res = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let ready: Value = res.json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    for c in expected_checks {
+        assert_eq!(ready["checks"][c]["status"], "up", "{c} in {ready}");
+    }
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    assert!(metrics.contains("http_request_duration_seconds_bucket"), "latency histograms: {metrics}");
+    if expected_checks.contains(&"event_bus") {
+        return; // a worker process has no gateway routes
+    }
+    let doc: Value = http.get(format!("{base}/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/auth/register",
+        "/auth/login",
+        "/.well-known/jwks.json",
+        "/api/users/me",
+        "/api/projects",
+        "/api/projects/{id}/tasks",
+    ] {
+        assert!(doc["paths"][path].is_object(), "OpenAPI documents {path}");
+    }
+    let docs = http.get(format!("{base}/api/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    let res = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let csp = res.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(res.text().await.unwrap().contains("<div id=\"root\">"), "the web app shell");
+    let spa = http.get(format!("{base}/projects")).send().await.unwrap();
+    assert_eq!(spa.status(), StatusCode::OK, "client routes get the app shell");
+}
+
+/// No password or token of the flow may appear in any log line.
+pub fn assert_log_is_clean(log: &str, outcome: &Outcome) {
+    assert!(!log.is_empty(), "the processes logged something");
+    for (what, secret) in [
+        ("password", &outcome.password),
+        ("access token", &outcome.access_token),
+        ("refresh token", &outcome.refresh_token),
+    ] {
+        assert!(!log.contains(secret.as_str()), "a {what} leaked into the logs");
+    }
+}

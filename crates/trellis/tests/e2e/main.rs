@@ -1,0 +1,173 @@
+//! End-to-end tests of the real `trellis` binary over HTTP: all-in-one with zero configuration,
+//! and split into one process per service on PostgreSQL, Redis and RabbitMQ. Both run the same
+//! walking-skeleton flow through the gateway.
+
+// Test code: a failed unwrap is a failed test with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod flow;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Trellis, run};
+use test_support::{TestBucket, TestPostgres, TestRabbit, TestRedis};
+
+#[tokio::test]
+async fn all_in_one_with_zero_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Trellis::start("all-in-one", dir.path(), &[], &[]).await;
+    let outcome = flow::skeleton(&app.base).await;
+    flow::edge_cases(&app.base).await;
+    flow::operations_endpoints(&app.base, &["database", "cache", "event_bus", "objects"]).await;
+
+    // The worker consumed every event the flow wrote (outbox → in-process bus → worker).
+    let db = dir.path().join("data/trellis.db");
+    assert!(db.exists(), "the embedded database lives under ./data");
+    wait_for_consumed_sqlite(&db, outcome.events_written).await;
+
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "SIGTERM stops cleanly:\n{log}");
+    assert!(log.contains("\"stopped\""), "shutdown is logged:\n{log}");
+    flow::assert_log_is_clean(&log, &outcome);
+    for line in log.lines().filter(|l| l.contains("request served")) {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("log lines are JSON ({e}): {line}"));
+        assert!(v["span"]["request_id"].is_string() && v["span"]["trace_id"].is_string(), "{line}");
+    }
+}
+
+async fn wait_for_consumed_sqlite(db: &std::path::Path, at_least: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = std::process::Command::new("sqlite3")
+            .arg(db)
+            .arg("SELECT (SELECT count(*) FROM worker_processed_events), (SELECT count(*) FROM outbox WHERE published_at IS NULL)")
+            .output();
+        if let Ok(out) = out {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let nums: Vec<i64> = text.trim().split('|').filter_map(|n| n.parse().ok()).collect();
+            if nums.len() == 2 && nums[0] >= at_least && nums[1] == 0 {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("events not consumed in time: processed|unpublished = {text}");
+            }
+        } else if Instant::now() > deadline {
+            panic!("sqlite3 is required to inspect the embedded database");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn distributed_one_process_per_service() {
+    let pg = TestPostgres::new().await;
+    let redis = TestRedis::new().await;
+    let rabbit = TestRabbit::new(&[worker::GROUP]);
+    let bucket = TestBucket::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let b64 = |n: usize| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode((0..n).map(|i| (i * 7 + 3) as u8).collect::<Vec<u8>>())
+    };
+    let common: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", pg.url.clone()),
+        ("REDIS_URL", redis.url.clone()),
+        ("AMQP_URL", rabbit.url.clone()),
+        ("S3_ENDPOINT", bucket.endpoint.clone()),
+        ("S3_BUCKET", bucket.bucket.clone()),
+        ("S3_ACCESS_KEY_ID", "test".into()),
+        ("S3_SECRET_ACCESS_KEY", "test".into()),
+        ("TRELLIS_REDIS_PREFIX", redis.prefix.clone()),
+        ("TRELLIS_AMQP_NAMESPACE", rabbit.namespace.clone()),
+        ("TRELLIS_AUTH__PEPPER", b64(32)),
+        ("TRELLIS_AUTH__KEY_ENCRYPTION_KEY", b64(32)),
+        ("TRELLIS_INTERNAL_TOKEN", "an-internal-token-of-at-least-32-characters".into()),
+    ];
+    // Every process is told where the others are, as DNS names would in production.
+    let port = |_| support::free_port();
+    let [users_port, auth_port, projects_port, worker_port, gateway_port]: [u16; 5] = std::array::from_fn(port);
+    let mut env = common.clone();
+    env.push(("TRELLIS_UPSTREAMS__USERS", format!("http://127.0.0.1:{users_port}")));
+    env.push(("TRELLIS_UPSTREAMS__AUTH", format!("http://127.0.0.1:{auth_port}")));
+    env.push(("TRELLIS_UPSTREAMS__PROJECTS", format!("http://127.0.0.1:{projects_port}")));
+    let (users, auth) = tokio::join!(
+        Trellis::start_on(users_port, "users", dir.path(), &["--services", "users"], &env),
+        Trellis::start_on(auth_port, "auth", dir.path(), &["--services", "auth"], &env),
+    );
+    let projects = Trellis::start_on(projects_port, "projects", dir.path(), &["--services", "projects"], &env).await;
+    let worker = Trellis::start_on(worker_port, "worker", dir.path(), &["--services", "worker"], &env).await;
+    let gateway = Trellis::start_on(gateway_port, "gateway", dir.path(), &["--services", "gateway"], &env).await;
+
+    let outcome = flow::skeleton(&gateway.base).await;
+    flow::edge_cases(&gateway.base).await;
+    flow::operations_endpoints(&gateway.base, &["cache"]).await;
+    flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
+
+    // The events crossed RabbitMQ to the worker process and were recorded in PostgreSQL.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let platform::db::Database::Postgres(db) = &pg.db else { unreachable!() };
+    loop {
+        let client = db.client().await.unwrap();
+        let processed: i64 =
+            client.query_one("SELECT count(*) FROM worker_processed_events", &[]).await.unwrap().get(0);
+        let pending: i64 =
+            client.query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[]).await.unwrap().get(0);
+        if processed >= outcome.events_written && pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "events not consumed: processed {processed}, pending {pending}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Rate-limit counters lived in Redis under this deployment's prefix.
+    assert!(
+        redis.keys().iter().any(|k| k.starts_with(&format!("{}rl:", redis.prefix))),
+        "the gateway counted in Redis"
+    );
+
+    let mut logs = String::new();
+    for p in [gateway, projects, auth, users, worker] {
+        let (code, log) = p.terminate().await;
+        assert_eq!(code, Some(0), "clean stop:\n{log}");
+        logs.push_str(&log);
+    }
+    flow::assert_log_is_clean(&logs, &outcome);
+    // The request id of the gateway travelled with the call to the service behind it.
+    assert!(
+        logs.lines().filter(|l| l.contains(&outcome.traced_request_id)).count() >= 2,
+        "request id {} should appear in the gateway's and the service's logs",
+        outcome.traced_request_id
+    );
+}
+
+#[tokio::test]
+async fn command_line_and_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(dir.path(), &["--help"], &[]).await;
+    assert_eq!(code, Some(0));
+    for word in ["serve", "migrate", "config"] {
+        assert!(out.contains(word), "--help lists {word}:\n{out}");
+    }
+    let (code, out, _) = run(dir.path(), &["config", "print-default"], &[]).await;
+    assert_eq!(code, Some(0));
+    let parsed: toml::Value = toml::from_str(&out).expect("the default configuration is TOML");
+    assert_eq!(parsed["listen"].as_str(), Some("127.0.0.1:8080"));
+
+    // The printed defaults are a valid configuration file.
+    std::fs::write(dir.path().join("trellis.toml"), &out).unwrap();
+    let (code, _, err) = run(dir.path(), &["migrate", "--config", "trellis.toml"], &[]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(dir.path().join("data/trellis.db").exists());
+
+    let (code, _, err) = run(dir.path(), &["serve"], &[("TRELLIS_LISTN", "127.0.0.1:1".into())]).await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("listn"), "an unknown setting is named: {err}");
+    let (code, _, err) = run(dir.path(), &["serve", "--services", "billing"], &[]).await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("billing"), "{err}");
+    let (code, _, err) = run(dir.path(), &["serve", "--services", "projects"], &[]).await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("TRELLIS_AUTH__PEPPER"), "split services must be given their secrets: {err}");
+}
