@@ -3,7 +3,6 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { setUnauthorizedHandler } from '@/lib/api';
-import { logout } from './api';
 import type { Session } from './types';
 
 type SessionContextValue = {
@@ -32,10 +31,12 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setSession(next);
   }, []);
 
+  // The server side of signing out (POST /auth/logout, which also revokes the access token)
+  // arrives with the auth service's session work; `logout` in ./api is ready for it. Until
+  // then signing out forgets the tokens here.
   const signOut = useCallback(() => {
-    if (session) void logout(session.accessToken);
     forget();
-  }, [session, forget]);
+  }, [forget]);
 
   const clearNotice = useCallback(() => setNotice(null), []);
 
