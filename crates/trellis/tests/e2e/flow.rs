@@ -225,37 +225,22 @@ pub async fn edge_cases(base: &str) {
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    problem(
-        http.post(format!("{base}/auth/login"))
-            .header(header::CONTENT_TYPE, "text/plain")
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-    )
-    .await;
-    problem(
-        http.post(format!("{base}/auth/login"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body("{\"email\":")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    // Raw bodies to the login route: wrong media type, malformed JSON, too large.
+    let login_with = |content_type: &'static str, body: String| {
+        let http = http.clone();
+        async move {
+            http.post(format!("{base}/auth/login"))
+                .header(header::CONTENT_TYPE, content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    problem(login_with("text/plain", "{}".into()).await, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    problem(login_with("application/json", "{\"email\":".into()).await, StatusCode::BAD_REQUEST).await;
     let big = format!("{{\"email\":\"{}\",\"password\":\"x\"}}", "a".repeat(2 * 1024 * 1024));
-    problem(
-        http.post(format!("{base}/auth/login"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(big)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::PAYLOAD_TOO_LARGE,
-    )
-    .await;
+    problem(login_with("application/json", big).await, StatusCode::PAYLOAD_TOO_LARGE).await;
     problem(http.delete(format!("{base}/auth/login")).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
     // No mass assignment: unknown fields are refused.
     let sneaky =
