@@ -7,10 +7,10 @@
 //! service; refresh tokens are stored as SHA-256 hashes only.
 
 pub mod client;
+pub mod domain;
 pub mod http;
 pub mod keys;
 pub mod passwords;
-pub mod policy;
 pub mod ports;
 pub mod service;
 pub mod store;

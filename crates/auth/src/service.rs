@@ -15,9 +15,9 @@ use serde_json::json;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::domain;
 use crate::keys::{self, SigningKey};
 use crate::passwords::{HashError, PasswordHasher};
-use crate::policy;
 use crate::ports::{AuthStore, NewSession, StoredKey};
 
 /// Settings of the auth service.
@@ -140,7 +140,7 @@ impl AuthService {
         let local_part = req.email.split('@').next().unwrap_or_default().to_string();
         let mut context: Vec<&str> = vec!["trellis", &local_part];
         context.extend(req.name.split_whitespace());
-        if let Err(r) = policy::check(&req.password, self.settings.password_min_len, &context) {
+        if let Err(r) = domain::check_password(&req.password, self.settings.password_min_len, &context) {
             return Err(
                 ApiError::Invalid(vec![FieldError::new("password", format!("{} ({})", r.message, r.code))]).into()
             );

@@ -29,6 +29,9 @@ pub struct GatewayParts {
     pub openapi_json: String,
     /// `/healthz`, `/readyz`, `/metrics` of this process.
     pub health: Router,
+    /// Routes other services call (`/internal/*`, guarded by the internal token): outside the
+    /// edge policies, since a service's calls are not a client's, but inside logging and metrics.
+    pub internal: Option<Router>,
     pub upstream_timeout: std::time::Duration,
 }
 
@@ -43,6 +46,7 @@ pub fn router(backends: Backends, parts: GatewayParts) -> anyhow::Result<Router>
         .layer(axum::Extension(parts.verifier));
     Ok(api
         .merge(parts.health)
+        .merge(parts.internal.unwrap_or_default())
         .fallback(web::static_or_not_found)
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(from_fn(edge::security_headers))

@@ -79,14 +79,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-fn remote(settings: &Settings, name: ServiceName, list: &str) -> anyhow::Result<Vec<String>> {
+fn remote(name: ServiceName, list: &str) -> anyhow::Result<Vec<String>> {
     let bases = split_list(list);
     anyhow::ensure!(
         !bases.is_empty(),
         "the {name} service does not run in this process: set upstreams.{name} (TRELLIS_UPSTREAMS__{}) to its address",
         name.as_str().to_uppercase()
     );
-    let _ = settings;
     Ok(bases)
 }
 
@@ -273,7 +272,7 @@ pub async fn serve(
         let backend = |r: Option<Router>, name: ServiceName, list: &str| -> anyhow::Result<Backend> {
             Ok(match r {
                 Some(r) => Backend::Local(r),
-                None => Backend::Remote(remote(&settings, name, list)?),
+                None => Backend::Remote(remote(name, list)?),
             })
         };
         let backends = Backends {
@@ -292,13 +291,10 @@ pub async fn serve(
             limiter,
             openapi_json,
             health,
+            internal,
             upstream_timeout: Duration::from_secs(settings.gateway.upstream_timeout_secs),
         };
-        let mut app = gateway::router(backends, parts)?;
-        if let Some(internal) = internal {
-            app = app.merge(internal);
-        }
-        app
+        gateway::router(backends, parts)?
     } else {
         // A service process without the gateway: its own routes, health and the common layers.
         let mut app = health;

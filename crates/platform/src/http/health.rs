@@ -93,3 +93,44 @@ pub fn health_routes(readiness: Readiness) -> Router {
         .with_state(Arc::new(readiness))
         .route("/metrics", get(metrics_text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    fn probe(ok: bool) -> CheckFn {
+        Arc::new(move || Box::pin(async move { if ok { Ok(()) } else { Err("connection refused".to_string()) } }))
+    }
+
+    async fn readyz_of(r: Readiness) -> (StatusCode, serde_json::Value) {
+        let req = axum::http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap();
+        let res = health_routes(r).oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_required_dependency_down_makes_the_process_unready() {
+        let mut r = Readiness::default();
+        r.add("database", true, probe(false));
+        r.add("cache", false, probe(true));
+        let (status, body) = readyz_of(r).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], "unready");
+        assert_eq!(body["checks"]["database"]["status"], "down");
+        assert_eq!(body["checks"]["database"]["error"], "connection refused");
+        assert_eq!(body["checks"]["cache"]["status"], "up");
+    }
+
+    #[tokio::test]
+    async fn an_optional_dependency_down_only_degrades() {
+        let mut r = Readiness::default();
+        r.add("database", true, probe(true));
+        r.add("cache", false, probe(false));
+        let (status, body) = readyz_of(r).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "degraded");
+    }
+}

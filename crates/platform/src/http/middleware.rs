@@ -53,7 +53,8 @@ fn request_id(req: &Request) -> String {
 }
 
 /// Parses `traceparent` (version 00): `00-<trace-id>-<parent-id>-<flags>`.
-fn parse_traceparent(value: &str) -> Option<(String, bool)> {
+/// Returns the trace id, the caller's span id (our parent) and the sampled flag.
+fn parse_traceparent(value: &str) -> Option<(String, String, bool)> {
     let mut parts = value.trim().split('-');
     let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
@@ -64,7 +65,7 @@ fn parse_traceparent(value: &str) -> Option<(String, bool)> {
         return None;
     }
     let sampled = u8::from_str_radix(flags, 16).ok()? & 1 == 1;
-    Some((trace.to_string(), sampled))
+    Some((trace.to_string(), parent.to_string(), sampled))
 }
 
 fn random_hex<const N: usize>() -> String {
@@ -76,12 +77,12 @@ fn random_hex<const N: usize>() -> String {
 pub async fn observe(State(service): State<&'static str>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request_id(&req);
-    let (trace_id, sampled) = req
+    let (trace_id, parent_span_id, sampled) = req
         .headers()
         .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_traceparent)
-        .unwrap_or_else(|| (random_hex::<16>(), true));
+        .unwrap_or_else(|| (random_hex::<16>(), String::new(), true));
     let ctx = RequestContext { request_id: request_id.clone(), trace_id, span_id: random_hex::<8>(), sampled };
     let method = req.method().clone();
     let route =
@@ -92,6 +93,7 @@ pub async fn observe(State(service): State<&'static str>, req: Request, next: Ne
         request_id = %ctx.request_id,
         trace_id = %ctx.trace_id,
         span_id = %ctx.span_id,
+        parent_span_id = %parent_span_id,
         method = %method,
         route = %route,
     );
@@ -181,9 +183,12 @@ mod tests {
     #[test]
     fn traceparent_is_parsed_strictly() {
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(parse_traceparent(tp), Some(("4bf92f3577b34da6a3ce929d0e0e4736".into(), true)));
         assert_eq!(
-            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").map(|t| t.1),
+            parse_traceparent(tp),
+            Some(("4bf92f3577b34da6a3ce929d0e0e4736".into(), "00f067aa0ba902b7".into(), true))
+        );
+        assert_eq!(
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").map(|t| t.2),
             Some(false)
         );
         for bad in [

@@ -12,6 +12,8 @@ pub struct Outcome {
     pub refresh_token: String,
     /// A request id the flow chose for a call that crosses the gateway.
     pub traced_request_id: String,
+    /// The W3C trace id the flow sent with that call (`traceparent`).
+    pub traced_trace_id: String,
 }
 
 fn client() -> Client {
@@ -138,10 +140,13 @@ pub async fn skeleton(base: &str) -> Outcome {
     let pid = project["id"].as_str().unwrap();
 
     let traced = format!("e2e-{tag}");
+    let trace_id = tag.clone(); // 32 lowercase hex digits, as W3C trace ids are
+    assert_eq!(trace_id.len(), 32);
     let res = http
         .post(format!("{base}/api/projects/{pid}/tasks"))
         .bearer_auth(&access)
         .header("x-request-id", &traced)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .json(&json!({"title": "Build the rocket"}))
         .send()
         .await
@@ -208,7 +213,14 @@ pub async fn skeleton(base: &str) -> Outcome {
     assert_eq!(bob_view, json!({"id": user["id"], "name": "Ada Lovelace"}), "others see only id and name");
 
     // user.created ×2, auth.login_succeeded ×2, auth.login_failed ×1, project.created, task.created.
-    Outcome { events_written: 7, password, access_token: access, refresh_token: refresh, traced_request_id: traced }
+    Outcome {
+        events_written: 7,
+        password,
+        access_token: access,
+        refresh_token: refresh,
+        traced_request_id: traced,
+        traced_trace_id: trace_id,
+    }
 }
 
 pub async fn edge_cases(base: &str) {

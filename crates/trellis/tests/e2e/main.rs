@@ -140,6 +140,19 @@ async fn distributed_one_process_per_service() {
         "request id {} should appear in the gateway's and the service's logs",
         outcome.traced_request_id
     );
+    // The caller's W3C trace went on through the gateway: the projects service's span for the
+    // traced call is a child of the gateway's span, in the same trace.
+    let span_of = |service: &str| -> Value {
+        logs.lines()
+            .filter(|l| l.contains("request served") && l.contains(&outcome.traced_trace_id))
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["span"].clone())
+            .find(|span| span["service"] == service)
+            .unwrap_or_else(|| panic!("no {service} log line carries trace id {}", outcome.traced_trace_id))
+    };
+    let (gw, svc) = (span_of("gateway"), span_of("projects"));
+    assert_eq!(gw["parent_span_id"], "00f067aa0ba902b7", "the gateway continues the caller's span");
+    assert_eq!(svc["parent_span_id"], gw["span_id"], "the service's parent is the gateway's span");
+    assert_eq!(svc["trace_id"], outcome.traced_trace_id.as_str());
 }
 
 #[tokio::test]

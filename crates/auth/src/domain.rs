@@ -1,5 +1,6 @@
-//! The password policy of NIST SP 800-63B-4: length in code points, no composition rules, a
-//! blocklist and context words. (The full breached-password list comes with the auth issue.)
+//! The auth service's rules, with no I/O: the password policy of NIST SP 800-63B-4 (length in
+//! code points, no composition rules, a blocklist and context words). The full breached-password
+//! list comes with the auth issue.
 
 /// Why a password was refused; `code` is stable for clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +21,7 @@ const BLOCKLIST: &[&str] = &[
     "aaaaaaaaaaaaaaa",
 ];
 
-pub fn check(password: &str, min_len: usize, context: &[&str]) -> Result<(), Rejection> {
+pub fn check_password(password: &str, min_len: usize, context: &[&str]) -> Result<(), Rejection> {
     let len = password.chars().count();
     if len < min_len {
         return Err(Rejection { code: "too_short", message: format!("must be at least {min_len} characters") });
@@ -47,7 +48,7 @@ pub fn check(password: &str, min_len: usize, context: &[&str]) -> Result<(), Rej
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::check_password as check;
 
     #[test]
     fn length_counts_code_points() {
