@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 pub struct Outcome {
     /// Events its writes put in the outbox.
     pub events_written: i64,
+    pub email: String,
     pub password: String,
     pub access_token: String,
     pub refresh_token: String,
@@ -215,12 +216,20 @@ pub async fn skeleton(base: &str) -> Outcome {
     // user.created ×2, auth.login_succeeded ×2, auth.login_failed ×1, project.created, task.created.
     Outcome {
         events_written: 7,
+        email,
         password,
         access_token: access,
         refresh_token: refresh,
         traced_request_id: traced,
         traced_trace_id: trace_id,
     }
+}
+
+/// Logs in and returns the status (used while the server is being stopped).
+pub async fn login(base: String, email: String, password: String) -> StatusCode {
+    let res =
+        client().post(format!("{base}/auth/login")).json(&json!({"email": email, "password": password})).send().await;
+    res.map(|r| r.status()).unwrap_or_else(|e| panic!("the in-flight login was cut: {e}"))
 }
 
 pub async fn edge_cases(base: &str) {

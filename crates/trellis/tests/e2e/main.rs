@@ -27,7 +27,11 @@ async fn all_in_one_with_zero_configuration() {
     assert!(db.exists(), "the embedded database lives under ./data");
     wait_for_consumed_sqlite(&db, outcome.events_written).await;
 
+    // SIGTERM while a login (≈0.2 s of bcrypt) is in flight: the login still gets its answer.
+    let in_flight = tokio::spawn(flow::login(app.base.clone(), outcome.email.clone(), outcome.password.clone()));
+    tokio::time::sleep(Duration::from_millis(60)).await;
     let (code, log) = app.terminate().await;
+    assert_eq!(in_flight.await.unwrap(), reqwest::StatusCode::OK, "an in-flight request is drained, not cut");
     assert_eq!(code, Some(0), "SIGTERM stops cleanly:\n{log}");
     assert!(log.contains("\"stopped\""), "shutdown is logged:\n{log}");
     flow::assert_log_is_clean(&log, &outcome);
