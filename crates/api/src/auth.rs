@@ -61,3 +61,30 @@ pub struct Jwks {
 pub trait KeySource: Send + Sync {
     async fn jwks(&self) -> Result<Jwks, ApiError>;
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// One login session of the caller (API.md `GET /auth/sessions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub id: uuid::Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: time::OffsetDateTime,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// True for the session the request was made with.
+    pub current: bool,
+}
+
+/// Whether a session may still be used; the auth service's database is the truth. Every token
+/// verifier asks (through a cache) on every request, so a logout takes effect at once.
+#[async_trait]
+pub trait SessionStatus: Send + Sync {
+    async fn session_active(&self, session_id: uuid::Uuid) -> Result<bool, ApiError>;
+}

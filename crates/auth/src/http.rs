@@ -2,13 +2,18 @@
 
 use std::sync::Arc;
 
-use api::auth::{Jwks, LoginRequest, RegisterRequest, RegisterResponse, TokenResponse};
+use api::auth::{
+    Jwks, LoginRequest, RefreshRequest, RegisterRequest, RegisterResponse, SessionInfo, SessionStatus, TokenResponse,
+};
+use api::projects::Page;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use platform::http::{Json, JsonWithStatus, Problem};
+use axum::routing::{delete, get, post};
+use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
+use serde::Serialize;
+use uuid::Uuid;
 
 use crate::service::{AuthError, AuthService, ClientInfo};
 
@@ -18,8 +23,25 @@ pub fn router(svc: Arc<AuthService>) -> Router {
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/auth/logout-all", post(logout_all))
+        .route("/auth/sessions", get(sessions))
+        .route("/auth/sessions/{id}", delete(revoke_session))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(svc)
+}
+
+/// Routes for other services; mount behind `platform::http::require_internal_token`.
+pub fn internal_router(svc: Arc<AuthService>) -> Router {
+    Router::new().route("/internal/sessions/{id}", get(internal_session_status)).with_state(svc)
+}
+
+/// Token answers are never cached (RFC 6749 §5.1).
+fn no_store(body: TokenResponse) -> Response {
+    let mut res = Json(body).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 impl From<AuthError> for Problem {
@@ -51,10 +73,58 @@ pub async fn login(State(svc): Svc, headers: HeaderMap, Json(req): Json<LoginReq
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
         ip: None,
     };
-    let tokens = svc.login(req, client).await?;
-    let mut res = Json(tokens).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    Ok(no_store(svc.login(req, client).await?))
+}
+
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse),
+              (status = 401, description = "unknown, expired or revoked refresh token; reuse of a rotated one also ends its session")))]
+pub async fn refresh(State(svc): Svc, Json(req): Json<RefreshRequest>) -> Result<Response, Problem> {
+    Ok(no_store(svc.refresh(&req.refresh_token).await?))
+}
+
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204, description = "the session's refresh and access tokens stop working at once")))]
+pub async fn logout(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<StatusCode, Problem> {
+    svc.logout(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth",
+    responses((status = 204, description = "every session of the caller ends")))]
+pub async fn logout_all(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<StatusCode, Problem> {
+    svc.logout_all(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/auth/sessions", tag = "auth", responses((status = 200, body = Page<SessionInfo>)))]
+pub async fn sessions(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Page<SessionInfo>>, Problem> {
+    Ok(Json(Page { items: svc.sessions(&caller).await?, next_cursor: None }))
+}
+
+#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "auth", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "the session ended"), (status = 404, description = "no such session of the caller")))]
+pub async fn revoke_session(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
+    svc.revoke_session(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, serde::Deserialize)]
+pub struct SessionActive {
+    pub active: bool,
+}
+
+async fn internal_session_status(State(svc): Svc, Path(id): Path<String>) -> Result<Json<SessionActive>, Problem> {
+    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
+    Ok(Json(SessionActive { active: svc.session_active(id).await? }))
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, body = Jwks)))]

@@ -138,8 +138,23 @@ mod tests {
         }
     }
 
+    struct AllActive;
+
+    #[async_trait::async_trait]
+    impl api::auth::SessionStatus for AllActive {
+        async fn session_active(&self, _: uuid::Uuid) -> Result<bool, ApiError> {
+            Ok(true)
+        }
+    }
+
     fn verifier() -> TokenVerifier {
-        TokenVerifier::new(Arc::new(Fixed(jwks([key()]))), "https://trellis.test", "trellis")
+        TokenVerifier::new(
+            Arc::new(Fixed(jwks([key()]))),
+            Arc::new(AllActive),
+            Arc::new(platform::cache::MemoryCache::default()),
+            "https://trellis.test",
+            "trellis",
+        )
     }
 
     #[test]

@@ -14,8 +14,9 @@ pub mod passwords;
 pub mod ports;
 pub mod service;
 pub mod store;
+pub mod totp;
 
-pub use client::HttpKeySource;
-pub use http::router;
+pub use client::{HttpKeySource, HttpSessionStatus};
+pub use http::{internal_router, router};
 pub use service::{AuthService, AuthSettings};
 pub use store::{MIGRATIONS, store};

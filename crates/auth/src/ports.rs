@@ -25,12 +25,58 @@ pub struct NewSession {
     pub expires_at: OffsetDateTime,
 }
 
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    /// The absolute end of the session, however often it is refreshed.
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What a presented refresh token turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshLookup {
+    /// The session's current token.
+    Current(SessionRow),
+    /// A token of this session that was already exchanged, at `used_at`.
+    Used(SessionRow, OffsetDateTime),
+    Unknown,
+}
+
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Stores the session and its login event in one transaction.
+    /// Stores the session, its first refresh token and its login event in one transaction.
     async fn create_session(&self, session: &NewSession, event: &Event) -> Result<(), StoreError>;
     /// Records an event on its own (a failed login, say).
     async fn record_event(&self, event: &Event) -> Result<(), StoreError>;
+    async fn find_refresh(&self, token_hash: [u8; 32]) -> Result<RefreshLookup, StoreError>;
+    /// Exchanges `old` for `new` if `old` is still unused (compare-and-set) and the session is not
+    /// revoked; returns false when another exchange won.
+    async fn rotate_refresh(
+        &self,
+        session_id: Uuid,
+        old: [u8; 32],
+        new: [u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Revokes the sessions given (all of the user's when `only` is None) with `event`; returns
+    /// the ids it revoked.
+    async fn revoke_sessions(
+        &self,
+        user_id: Uuid,
+        only: Option<Uuid>,
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<Vec<Uuid>, StoreError>;
+    /// The user's sessions that are neither revoked nor past their absolute end.
+    async fn active_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionRow>, StoreError>;
+    async fn session(&self, id: Uuid) -> Result<SessionRow, StoreError>;
 }
 
 /// A stored signing key; `private_key` is sealed with the key-encryption key.

@@ -3,14 +3,15 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use api::auth::{Jwks, KeySource, LoginRequest, RegisterRequest, TokenResponse};
+use api::auth::{Jwks, KeySource, LoginRequest, RegisterRequest, SessionInfo, SessionStatus, TokenResponse};
 use api::users::{NewUser, Role, User, UserStatus, UsersApi};
 use api::{ApiError, FieldError};
 use async_trait::async_trait;
 use platform::bus::Event;
+use platform::cache::Cache;
 use platform::clock::Clock;
 use platform::crypto::{SealingKey, random_token, sha256};
-use platform::identity::AccessClaims;
+use platform::identity::{AccessClaims, Identity, session_cache_key};
 use serde_json::json;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use crate::domain;
 use crate::keys::{self, SigningKey};
 use crate::passwords::{HashError, PasswordHasher};
-use crate::ports::{AuthStore, NewSession, StoredKey};
+use crate::ports::{AuthStore, NewSession, RefreshLookup, SessionRow, StoredKey};
 
 /// Settings of the auth service.
 pub struct AuthSettings {
@@ -27,7 +28,14 @@ pub struct AuthSettings {
     /// The `aud` of every token.
     pub audience: String,
     pub access_token_ttl: Duration,
+    /// Absolute lifetime of a session (refresh family), however often it is refreshed.
     pub session_lifetime: Duration,
+    /// A session unused for this long cannot be refreshed any more.
+    pub session_idle_timeout: Duration,
+    /// A rotated refresh token presented again within this window is taken for an honest race
+    /// (two tabs refreshing at once): refused, but the session survives. Later, it is reuse and
+    /// the whole session is revoked.
+    pub refresh_reuse_grace: Duration,
     pub password_min_len: usize,
     pub hasher: PasswordHasher,
     /// Seals private signing keys at rest.
@@ -67,6 +75,8 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     keys: RwLock<Vec<Arc<SigningKey>>>,
     outbox_waker: Option<Arc<Notify>>,
+    /// Where revocations are published for every verifier (the shared cache).
+    revocations: Arc<dyn Cache>,
 }
 
 /// Client details recorded with a session.
@@ -84,8 +94,10 @@ impl AuthService {
         settings: AuthSettings,
         clock: Arc<dyn Clock>,
         outbox_waker: Option<Arc<Notify>>,
+        revocations: Arc<dyn Cache>,
     ) -> anyhow::Result<Arc<AuthService>> {
-        let svc = AuthService { store, users, settings, clock, keys: RwLock::new(Vec::new()), outbox_waker };
+        let svc =
+            AuthService { store, users, settings, clock, keys: RwLock::new(Vec::new()), outbox_waker, revocations };
         svc.load_keys().await?;
         if svc.keys.read().unwrap_or_else(|e| e.into_inner()).is_empty() {
             svc.add_key().await?;
@@ -208,15 +220,130 @@ impl AuthService {
         );
         self.store.create_session(&session, &event).await?;
         self.wake_relay();
-        let access_token = self.issue_access_token(&user, session.id)?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
+        Ok(self.token_response(user, session.id, refresh_token)?)
+    }
+
+    fn token_response(&self, user: User, session_id: Uuid, refresh_token: String) -> Result<TokenResponse, ApiError> {
         Ok(TokenResponse {
-            access_token,
+            access_token: self.issue_access_token(&user, session_id)?,
             token_type: "Bearer".into(),
             expires_in: self.settings.access_token_ttl.as_secs(),
             refresh_token,
             user,
         })
+    }
+
+    /// Exchanges a refresh token for a new pair (rotation). Presenting an already exchanged token
+    /// after the grace window revokes the whole session (RFC 9700 §4.14.2).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, AuthError> {
+        let now = self.clock.now();
+        let presented = sha256(refresh_token.as_bytes());
+        let session = match self.store.find_refresh(presented).await? {
+            RefreshLookup::Unknown => return Err(AuthError::InvalidCredentials),
+            RefreshLookup::Used(session, used_at) => {
+                if session.revoked_at.is_none() && now - used_at > self.settings.refresh_reuse_grace {
+                    let event = Event::new(
+                        "auth.refresh_reuse_detected",
+                        session.user_id,
+                        Some(session.user_id),
+                        now,
+                        json!({ "user_id": session.user_id, "session_id": session.id }),
+                    );
+                    self.revoke(session.user_id, Some(session.id), event).await?;
+                    tracing::warn!(user_id = %session.user_id, session_id = %session.id, "refresh token reuse; session revoked");
+                }
+                return Err(AuthError::InvalidCredentials);
+            }
+            RefreshLookup::Current(session) => session,
+        };
+        if !self.usable(&session, now) {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let user = self.users.get_user(session.user_id).await?;
+        if user.status != UserStatus::Active {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let next = random_token();
+        if !self.store.rotate_refresh(session.id, presented, sha256(next.as_bytes()), now).await? {
+            // Another refresh with the same token won the race.
+            return Err(AuthError::InvalidCredentials);
+        }
+        Ok(self.token_response(user, session.id, next)?)
+    }
+
+    /// A session can be refreshed while it is not revoked, not past its absolute end and not idle
+    /// for longer than the idle timeout.
+    fn usable(&self, s: &SessionRow, now: time::OffsetDateTime) -> bool {
+        s.revoked_at.is_none() && s.expires_at > now && s.last_used_at + self.settings.session_idle_timeout > now
+    }
+
+    /// Revokes sessions in the database (the truth), then tells every verifier through the cache.
+    async fn revoke(&self, user_id: Uuid, only: Option<Uuid>, event: Event) -> Result<Vec<Uuid>, AuthError> {
+        let revoked = self.store.revoke_sessions(user_id, only, self.clock.now(), &event).await?;
+        self.wake_relay();
+        // Long enough to outlive any access token of these sessions.
+        let ttl = self.settings.access_token_ttl + Duration::from_secs(120);
+        for sid in &revoked {
+            if let Err(e) = self.revocations.set(&session_cache_key(*sid), b"0", ttl).await {
+                // Verifiers that find no marker ask the database, so this only delays them by
+                // the life of a cached "active" answer (seconds).
+                tracing::warn!(session_id = %sid, error = %e, "could not publish a revocation to the cache");
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Ends the caller's session: its refresh token and its access tokens stop working at once.
+    pub async fn logout(&self, caller: &Identity) -> Result<(), AuthError> {
+        let event = self.session_event("auth.logout", caller);
+        self.revoke(caller.user_id, Some(caller.session_id), event).await?;
+        Ok(())
+    }
+
+    /// Ends every session of the caller.
+    pub async fn logout_all(&self, caller: &Identity) -> Result<(), AuthError> {
+        let event = self.session_event("auth.logout_all", caller);
+        self.revoke(caller.user_id, None, event).await?;
+        Ok(())
+    }
+
+    /// Ends one of the caller's sessions; another user's session is `NotFound`.
+    pub async fn revoke_session(&self, caller: &Identity, session_id: Uuid) -> Result<(), AuthError> {
+        match self.store.session(session_id).await {
+            Ok(s) if s.user_id == caller.user_id => {}
+            Ok(_) | Err(platform::db::StoreError::NotFound) => return Err(ApiError::NotFound.into()),
+            Err(e) => return Err(e.into()),
+        }
+        let mut event = self.session_event("auth.session_revoked", caller);
+        event.data = json!({ "user_id": caller.user_id, "session_id": session_id });
+        self.revoke(caller.user_id, Some(session_id), event).await?;
+        Ok(())
+    }
+
+    pub async fn sessions(&self, caller: &Identity) -> Result<Vec<SessionInfo>, AuthError> {
+        let rows = self.store.active_sessions(caller.user_id, self.clock.now()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|s| SessionInfo {
+                current: s.id == caller.session_id,
+                id: s.id,
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect())
+    }
+
+    fn session_event(&self, kind: &str, caller: &Identity) -> Event {
+        Event::new(
+            kind,
+            caller.user_id,
+            Some(caller.user_id),
+            self.clock.now(),
+            json!({ "user_id": caller.user_id, "session_id": caller.session_id }),
+        )
     }
 
     fn issue_access_token(&self, user: &User, session_id: Uuid) -> Result<String, ApiError> {
@@ -238,6 +365,17 @@ impl AuthService {
     pub fn public_keys(&self) -> Jwks {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         keys::jwks(keys.iter().map(|k| k.as_ref()))
+    }
+}
+
+#[async_trait]
+impl SessionStatus for AuthService {
+    async fn session_active(&self, session_id: Uuid) -> Result<bool, ApiError> {
+        match self.store.session(session_id).await {
+            Ok(s) => Ok(s.revoked_at.is_none() && s.expires_at > self.clock.now()),
+            Err(platform::db::StoreError::NotFound) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

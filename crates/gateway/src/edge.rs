@@ -34,7 +34,7 @@ pub(crate) async fn edge(State(state): State<Arc<EdgeState>>, mut req: Request, 
                 client = Some(format!("user:{}", id.user_id));
                 req.extensions_mut().insert(Caller(id));
             }
-            Err(VerifyError::KeysUnavailable) if is_api => return Problem::unavailable(5).into_response(),
+            Err(VerifyError::Unavailable) if is_api => return Problem::unavailable(5).into_response(),
             Err(_) if is_api => return Problem::unauthorized().into_response(),
             Err(_) => {}
         }

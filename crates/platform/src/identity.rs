@@ -1,14 +1,19 @@
 //! Who is calling: verification of access tokens (JWT, RS256, `typ: at+jwt`) against the public
 //! keys of a `KeySource`, with the key set cached and refreshed at most once per interval when an
 //! unknown `kid` shows up. Every service verifies tokens itself (SECURITY.md AZ-5); verified
-//! identities are cached by token hash until they expire, so the signature check leaves the
-//! hot path.
+//! signatures are cached by token hash, so the RSA check leaves the hot path.
+//!
+//! Then, on every request, the token's session must still be active. The auth service's
+//! database is the truth (`SessionStatus`); answers are cached in the shared cache (Redis when
+//! distributed, else in process), where a logout writes its revocation at once. A cache outage
+//! sends every check to the truth; if that is unreachable too, the request fails (503), never
+//! through.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use api::auth::{Jwks, KeySource};
+use api::auth::{Jwks, KeySource, SessionStatus};
 use api::users::Role;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
@@ -39,12 +44,23 @@ pub struct AccessClaims {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VerifyError {
+    /// Bad signature, wrong claims, expired, or its session was ended.
     #[error("invalid token")]
     Invalid,
-    /// The keys could not be fetched; the caller answers 503, never lets the request through.
-    #[error("token keys unavailable")]
-    KeysUnavailable,
+    /// The keys or the session status could not be read; the caller answers 503 and never lets
+    /// the request through.
+    #[error("token verification unavailable")]
+    Unavailable,
 }
+
+/// The shared-cache key holding a session's status: `1` active, `0` revoked.
+pub fn session_cache_key(session_id: Uuid) -> String {
+    format!("session:{session_id}")
+}
+
+/// How long an "active" answer may be reused before asking the truth again; it bounds how late a
+/// revocation can be seen when the revocation could not be written to the cache.
+const ACTIVE_FOR: Duration = Duration::from_secs(10);
 
 /// The `typ` header every access token carries (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -56,6 +72,8 @@ struct KeyCache {
 
 pub struct TokenVerifier {
     source: Arc<dyn KeySource>,
+    sessions: Arc<dyn SessionStatus>,
+    cache: Arc<dyn crate::cache::Cache>,
     validation: Validation,
     keys: RwLock<KeyCache>,
     refetch_after: Duration,
@@ -64,7 +82,13 @@ pub struct TokenVerifier {
 }
 
 impl TokenVerifier {
-    pub fn new(source: Arc<dyn KeySource>, issuer: &str, audience: &str) -> Self {
+    pub fn new(
+        source: Arc<dyn KeySource>,
+        sessions: Arc<dyn SessionStatus>,
+        cache: Arc<dyn crate::cache::Cache>,
+        issuer: &str,
+        audience: &str,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
         validation.set_issuer(&[issuer]);
@@ -74,6 +98,8 @@ impl TokenVerifier {
         validation.leeway = 30;
         Self {
             source,
+            sessions,
+            cache,
             validation,
             keys: RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None }),
             refetch_after: Duration::from_secs(10),
@@ -98,15 +124,37 @@ impl TokenVerifier {
         if recent {
             return Ok(());
         }
-        let jwks = self.source.jwks().await.map_err(|_| VerifyError::KeysUnavailable)?;
+        let jwks = self.source.jwks().await.map_err(|_| VerifyError::Unavailable)?;
         let keys = decoding_keys(&jwks);
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = KeyCache { keys, fetched_at: Some(Instant::now()) };
         Ok(())
     }
 
-    /// Verifies an access token: signature by a known key, RS256 only, `typ: at+jwt`, issuer,
-    /// audience, expiry and required claims with strict types.
+    /// Verifies an access token (see [`TokenVerifier::verify_signature`]) and that its session is
+    /// still active.
     pub async fn verify(&self, token: &str) -> Result<Identity, VerifyError> {
+        let identity = self.verify_signature(token).await?;
+        if self.session_active(identity.session_id).await? { Ok(identity) } else { Err(VerifyError::Invalid) }
+    }
+
+    async fn session_active(&self, session_id: Uuid) -> Result<bool, VerifyError> {
+        let key = session_cache_key(session_id);
+        match self.cache.get(&key).await {
+            Ok(Some(v)) => return Ok(v.as_slice() == b"1"),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "session cache unavailable; asking the auth service"),
+        }
+        let active = self.sessions.session_active(session_id).await.map_err(|_| VerifyError::Unavailable)?;
+        if active {
+            // Never overwrite a revocation: only an absent entry becomes "active".
+            let _ = self.cache.add(&key, b"1", ACTIVE_FOR).await;
+        }
+        Ok(active)
+    }
+
+    /// Verifies the token itself: signature by a known key, RS256 only, `typ: at+jwt`, issuer,
+    /// audience, expiry and required claims with strict types. Does not check the session.
+    pub async fn verify_signature(&self, token: &str) -> Result<Identity, VerifyError> {
         let digest = crate::crypto::sha256(token.as_bytes());
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if let Some(id) = self.verified.get(&digest).filter(|id| id.expires_at > now) {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use api::auth::KeySource;
+use api::auth::{KeySource, SessionStatus};
 use api::users::UsersApi;
 use auth::passwords::PasswordHasher;
 use axum::Router;
@@ -70,7 +70,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(
         info(title = "Trellis", description = "Projects and tasks for teams: the public HTTP API, version 1."),
-        paths(auth::http::register, auth::http::login, auth::http::jwks, users::http::me, users::http::get_user),
+        paths(
+            auth::http::register,
+            auth::http::login,
+            auth::http::refresh,
+            auth::http::logout,
+            auth::http::logout_all,
+            auth::http::sessions,
+            auth::http::revoke_session,
+            auth::http::jwks,
+            users::http::me,
+            users::http::get_user
+        ),
         tags((name = "auth"), (name = "users"), (name = "projects"))
     )]
     struct Doc;
@@ -226,6 +237,8 @@ pub async fn serve(
                 audience: a.audience.clone(),
                 access_token_ttl: Duration::from_secs(a.access_token_ttl_secs),
                 session_lifetime: Duration::from_secs(a.session_lifetime_days * 86_400),
+                session_idle_timeout: Duration::from_secs(a.session_idle_timeout_days * 86_400),
+                refresh_reuse_grace: Duration::from_secs(a.refresh_reuse_grace_secs),
                 password_min_len: a.password_min_length,
                 hasher: PasswordHasher::new(secrets.pepper.clone().into(), a.bcrypt_cost, a.hash_workers, a.hash_queue),
                 key_encryption_key: SealingKey::new(&secrets.key_encryption_key)?,
@@ -237,21 +250,27 @@ pub async fn serve(
                     auth_settings,
                     clock.clone(),
                     outbox_waker.clone(),
+                    cache.clone(),
                 )
                 .await?,
             )
         }
         _ => None,
     };
-    let key_source: Arc<dyn KeySource> = match &auth_svc {
-        Some(s) => s.clone(),
-        None => Arc::new(auth::HttpKeySource(ServiceClient::new(
-            "auth",
-            split_list(&settings.upstreams.auth),
-            internal_token.clone(),
-        )?)),
+    let (key_source, session_status): (Arc<dyn KeySource>, Arc<dyn SessionStatus>) = match &auth_svc {
+        Some(s) => (s.clone(), s.clone()),
+        None => {
+            let client = ServiceClient::new("auth", split_list(&settings.upstreams.auth), internal_token.clone())?;
+            (Arc::new(auth::HttpKeySource(client.clone())), Arc::new(auth::HttpSessionStatus(client)))
+        }
     };
-    let verifier = Arc::new(TokenVerifier::new(key_source, &settings.auth.issuer, &settings.auth.audience));
+    let verifier = Arc::new(TokenVerifier::new(
+        key_source,
+        session_status,
+        cache.clone(),
+        &settings.auth.issuer,
+        &settings.auth.audience,
+    ));
     let projects_svc = match (&db, local(ServiceName::Projects)) {
         (Some(db), true) => {
             Some(Arc::new(projects::ProjectsService::new(projects::store(db), clock.clone(), outbox_waker.clone())))
@@ -263,10 +282,12 @@ pub async fn serve(
     let auth_router = auth_svc.clone().map(|s| with_verifier(auth::router(s)));
     let users_router = users_svc.clone().map(|s| with_verifier(users::router(s)));
     let projects_router = projects_svc.clone().map(|s| with_verifier(projects::router(s)));
-    let internal = users_svc.clone().map(|s| {
-        users::internal_router(s).layer(from_fn_with_state(Arc::new(internal_token.clone()), require_internal_token))
-    });
-
+    // Routes other services call, behind the internal token.
+    let internal = [users_svc.clone().map(users::internal_router), auth_svc.clone().map(auth::internal_router)]
+        .into_iter()
+        .flatten()
+        .reduce(Router::merge)
+        .map(|r| r.layer(from_fn_with_state(Arc::new(internal_token.clone()), require_internal_token)));
     let health = health_routes(readiness);
     let app = if local(ServiceName::Gateway) {
         let backend = |r: Option<Router>, name: ServiceName, list: &str| -> anyhow::Result<Backend> {

@@ -78,7 +78,14 @@ pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl_secs: u64,
+    /// Absolute lifetime of a session (refresh family). 30 days: a product decision longer than
+    /// NIST's AAL2 advice (24 h), traded for not signing people out of a work tool every day.
     pub session_lifetime_days: u64,
+    /// A session unused this long can no longer be refreshed.
+    pub session_idle_timeout_days: u64,
+    /// A rotated refresh token presented again within this many seconds is an honest race (the
+    /// session survives); later it is reuse and ends the session.
+    pub refresh_reuse_grace_secs: u64,
     pub bcrypt_cost: u32,
     pub password_min_length: usize,
     /// bcrypt hashes computed at once (each takes a core for ~0.2 s at cost 12).
@@ -134,6 +141,8 @@ impl Default for AuthConfig {
             audience: "trellis".into(),
             access_token_ttl_secs: 900,
             session_lifetime_days: 30,
+            session_idle_timeout_days: 7,
+            refresh_reuse_grace_secs: 10,
             bcrypt_cost: 12,
             password_min_length: 15,
             hash_workers: 1,
@@ -244,6 +253,12 @@ impl Settings {
             "auth.password_min_length must be between 8 and 64"
         );
         anyhow::ensure!(self.auth.access_token_ttl_secs >= 60, "auth.access_token_ttl_secs must be at least 60");
+        anyhow::ensure!(
+            self.auth.session_idle_timeout_days >= 1
+                && self.auth.session_idle_timeout_days <= self.auth.session_lifetime_days,
+            "auth.session_idle_timeout_days must be between 1 and auth.session_lifetime_days"
+        );
+        anyhow::ensure!(self.auth.refresh_reuse_grace_secs <= 60, "auth.refresh_reuse_grace_secs must be at most 60");
         anyhow::ensure!(self.gateway.rate_limit_per_minute > 0, "gateway.rate_limit_per_minute must be positive");
         Ok(())
     }

@@ -11,8 +11,22 @@ use crate::ports::AuthStore;
 
 pub const MIGRATIONS: Migrations = Migrations {
     service: "auth",
-    sqlite: &[Migration { version: 1, name: "auth", sql: include_str!("../../migrations/sqlite/0001_auth.sql") }],
-    postgres: &[Migration { version: 1, name: "auth", sql: include_str!("../../migrations/postgres/0001_auth.sql") }],
+    sqlite: &[
+        Migration { version: 1, name: "auth", sql: include_str!("../../migrations/sqlite/0001_auth.sql") },
+        Migration {
+            version: 2,
+            name: "refresh_tokens",
+            sql: include_str!("../../migrations/sqlite/0002_refresh_tokens.sql"),
+        },
+    ],
+    postgres: &[
+        Migration { version: 1, name: "auth", sql: include_str!("../../migrations/postgres/0001_auth.sql") },
+        Migration {
+            version: 2,
+            name: "refresh_tokens",
+            sql: include_str!("../../migrations/postgres/0002_refresh_tokens.sql"),
+        },
+    ],
 };
 
 pub fn store(db: &Database) -> Arc<dyn AuthStore> {

@@ -8,7 +8,23 @@ use platform::outbox;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ports::{CredentialStore, NewSession, SessionStore, SigningKeyStore, StoredKey};
+use crate::ports::{CredentialStore, NewSession, RefreshLookup, SessionRow, SessionStore, SigningKeyStore, StoredKey};
+
+const SESSION_COLUMNS: &str =
+    "s.id, s.user_id, s.user_agent, s.ip, s.created_at, s.last_used_at, s.expires_at, s.revoked_at";
+
+fn session_row(r: &tokio_postgres::Row) -> SessionRow {
+    SessionRow {
+        id: r.get(0),
+        user_id: r.get(1),
+        user_agent: r.get(2),
+        ip: r.get(3),
+        created_at: r.get(4),
+        last_used_at: r.get(5),
+        expires_at: r.get(6),
+        revoked_at: r.get(7),
+    }
+}
 
 pub struct PgAuthStore(pub PgDb);
 
@@ -53,6 +69,12 @@ impl SessionStore for PgAuthStore {
         tx.execute(&stmt, &[&s.id, &s.user_id, &hash, &s.user_agent, &s.ip, &s.created_at, &s.expires_at])
             .await
             .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO auth_refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
+            &[&hash, &s.id, &s.created_at],
+        )
+        .await
+        .map_err(map_err)?;
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -62,6 +84,107 @@ impl SessionStore for PgAuthStore {
         let tx = client.transaction().await.map_err(map_err)?;
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn find_refresh(&self, token_hash: [u8; 32]) -> Result<RefreshLookup, StoreError> {
+        let client = self.0.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS}, t.used_at FROM auth_refresh_tokens t \
+                 JOIN auth_sessions s ON s.id = t.session_id WHERE t.token_hash = $1"
+            ))
+            .await
+            .map_err(map_err)?;
+        let hash: &[u8] = &token_hash;
+        let row = client.query_opt(&stmt, &[&hash]).await.map_err(map_err)?;
+        Ok(match row {
+            None => RefreshLookup::Unknown,
+            Some(r) => match r.get::<_, Option<OffsetDateTime>>(8) {
+                None => RefreshLookup::Current(session_row(&r)),
+                Some(used) => RefreshLookup::Used(session_row(&r), used),
+            },
+        })
+    }
+
+    async fn rotate_refresh(
+        &self,
+        session_id: Uuid,
+        old: [u8; 32],
+        new: [u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let (old, new): (&[u8], &[u8]) = (&old, &new);
+        let won = tx
+            .execute(
+                "UPDATE auth_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND session_id = $3 \
+                 AND used_at IS NULL AND EXISTS (SELECT 1 FROM auth_sessions WHERE id = $3 AND revoked_at IS NULL)",
+                &[&now, &old, &session_id],
+            )
+            .await
+            .map_err(map_err)?;
+        if won == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO auth_refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
+            &[&new, &session_id, &now],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute("UPDATE auth_sessions SET last_used_at = $1 WHERE id = $2", &[&now, &session_id])
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: Uuid,
+        only: Option<Uuid>,
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let rows = tx
+            .query(
+                "UPDATE auth_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+                 AND ($3::uuid IS NULL OR id = $3) RETURNING id",
+                &[&now, &user_id, &only],
+            )
+            .await
+            .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn active_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionRow>, StoreError> {
+        let client = self.0.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM auth_sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL \
+                     AND s.expires_at > $2 ORDER BY s.last_used_at DESC"
+                ),
+                &[&user_id, &now],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(rows.iter().map(session_row).collect())
+    }
+
+    async fn session(&self, id: Uuid) -> Result<SessionRow, StoreError> {
+        let client = self.0.client().await?;
+        let stmt = client
+            .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM auth_sessions s WHERE s.id = $1"))
+            .await
+            .map_err(map_err)?;
+        let row = client.query_opt(&stmt, &[&id]).await.map_err(map_err)?;
+        row.as_ref().map(session_row).ok_or(StoreError::NotFound)
     }
 }
 

@@ -9,12 +9,34 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::ports::{CredentialStore, NewSession, SessionStore, SigningKeyStore, StoredKey};
+use crate::ports::{CredentialStore, NewSession, RefreshLookup, SessionRow, SessionStore, SigningKeyStore, StoredKey};
 
 pub struct SqliteAuthStore(pub SqliteDb);
 
 fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn parse_ts(col: usize, raw: &str) -> rusqlite::Result<OffsetDateTime> {
+    OffsetDateTime::parse(raw, &Rfc3339)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+const SESSION_COLUMNS: &str =
+    "s.id, s.user_id, s.user_agent, s.ip, s.created_at, s.last_used_at, s.expires_at, s.revoked_at";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    let revoked: Option<String> = r.get(7)?;
+    Ok(SessionRow {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        user_agent: r.get(2)?,
+        ip: r.get(3)?,
+        created_at: parse_ts(4, &r.get::<_, String>(4)?)?,
+        last_used_at: parse_ts(5, &r.get::<_, String>(5)?)?,
+        expires_at: parse_ts(6, &r.get::<_, String>(6)?)?,
+        revoked_at: revoked.map(|t| parse_ts(7, &t)).transpose()?,
+    })
 }
 
 #[async_trait]
@@ -55,6 +77,11 @@ impl SessionStore for SqliteAuthStore {
                     rusqlite::params![s.id, s.user_id, s.refresh_hash.to_vec(), s.user_agent, s.ip, ts(s.created_at), ts(s.expires_at)],
                 )
                 .map_err(map_err)?;
+                tx.execute(
+                    "INSERT INTO auth_refresh_tokens (token_hash, session_id, issued_at) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![s.refresh_hash.to_vec(), s.id, ts(s.created_at)],
+                )
+                .map_err(map_err)?;
                 outbox::insert_sqlite(tx, &ev)
             })
             .await
@@ -63,6 +90,112 @@ impl SessionStore for SqliteAuthStore {
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
         let ev = event.clone();
         self.0.write(move |tx| outbox::insert_sqlite(tx, &ev)).await
+    }
+
+    async fn find_refresh(&self, token_hash: [u8; 32]) -> Result<RefreshLookup, StoreError> {
+        let found = self
+            .0
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS}, t.used_at FROM auth_refresh_tokens t \
+                     JOIN auth_sessions s ON s.id = t.session_id WHERE t.token_hash = ?1"
+                ))?;
+                stmt.query_row([token_hash.to_vec()], |r| {
+                    let used: Option<String> = r.get(8)?;
+                    Ok((session_row(r)?, used.map(|u| parse_ts(8, &u)).transpose()?))
+                })
+            })
+            .await;
+        Ok(match found {
+            Ok((session, None)) => RefreshLookup::Current(session),
+            Ok((session, Some(used))) => RefreshLookup::Used(session, used),
+            Err(StoreError::NotFound) => RefreshLookup::Unknown,
+            Err(e) => return Err(e),
+        })
+    }
+
+    async fn rotate_refresh(
+        &self,
+        session_id: Uuid,
+        old: [u8; 32],
+        new: [u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.0
+            .write(move |tx| {
+                let won = tx
+                    .execute(
+                        "UPDATE auth_refresh_tokens SET used_at = ?1 WHERE token_hash = ?2 AND session_id = ?3 \
+                         AND used_at IS NULL AND EXISTS \
+                         (SELECT 1 FROM auth_sessions WHERE id = ?3 AND revoked_at IS NULL)",
+                        rusqlite::params![ts(now), old.to_vec(), session_id],
+                    )
+                    .map_err(map_err)?;
+                if won == 0 {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO auth_refresh_tokens (token_hash, session_id, issued_at) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![new.to_vec(), session_id, ts(now)],
+                )
+                .map_err(map_err)?;
+                tx.execute(
+                    "UPDATE auth_sessions SET last_used_at = ?1 WHERE id = ?2",
+                    rusqlite::params![ts(now), session_id],
+                )
+                .map_err(map_err)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: Uuid,
+        only: Option<Uuid>,
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let ev = event.clone();
+        self.0
+            .write(move |tx| {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "UPDATE auth_sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL \
+                         AND (?3 IS NULL OR id = ?3) RETURNING id",
+                    )
+                    .map_err(map_err)?;
+                let ids = stmt
+                    .query_map(rusqlite::params![ts(now), user_id, only], |r| r.get::<_, Uuid>(0))
+                    .map_err(map_err)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(ids)
+            })
+            .await
+    }
+
+    async fn active_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionRow>, StoreError> {
+        self.0
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM auth_sessions s WHERE s.user_id = ?1 AND s.revoked_at IS NULL \
+                     ORDER BY s.last_used_at DESC"
+                ))?;
+                let rows = stmt.query_map([user_id], session_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows.into_iter().filter(|s| s.expires_at > now).collect())
+            })
+            .await
+    }
+
+    async fn session(&self, id: Uuid) -> Result<SessionRow, StoreError> {
+        self.0
+            .read(move |c| {
+                c.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM auth_sessions s WHERE s.id = ?1"))?
+                    .query_row([id], session_row)
+            })
+            .await
     }
 }
 

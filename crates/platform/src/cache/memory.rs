@@ -84,6 +84,11 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn add(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
+        let entry = self.entries.entry(key.to_string()).or_insert_with(|| Entry { value: value.to_vec(), ttl });
+        Ok(entry.is_fresh())
+    }
+
     async fn incr_window(&self, key: &str, window: Duration) -> Result<WindowCount, CacheError> {
         let now = Instant::now();
         let entry = self.windows.entry(key.to_string()).and_upsert_with(|current| match current {

@@ -30,6 +30,9 @@ pub trait Cache: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
+    /// Stores `value` only if `key` holds nothing; returns whether it did. An existing entry
+    /// (a revocation, say) is never overwritten.
+    async fn add(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError>;
     /// Adds one to the counter of the current window of length `window`, starting the window at
     /// the first increment.
     async fn incr_window(&self, key: &str, window: Duration) -> Result<WindowCount, CacheError>;

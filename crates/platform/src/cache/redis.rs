@@ -55,6 +55,21 @@ impl Cache for RedisCache {
         c.del::<_, ()>(self.key(key)).await.map_err(unavailable)
     }
 
+    async fn add(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
+        let mut c = self.conn.clone();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ms)
+            .arg("NX")
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(stored.is_some())
+    }
+
     async fn incr_window(&self, key: &str, window: Duration) -> Result<WindowCount, CacheError> {
         let mut c = self.conn.clone();
         let k = self.key(key);

@@ -44,7 +44,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
                 Ok(Authenticated(identity))
             }
             Err(VerifyError::Invalid) => Err(Problem::unauthorized()),
-            Err(VerifyError::KeysUnavailable) => Err(Problem::unavailable(5)),
+            Err(VerifyError::Unavailable) => Err(Problem::unavailable(5)),
         }
     }
 }

@@ -138,6 +138,21 @@ async fn separate_caches_do_not_collide<F: Fixture>() {
     assert_eq!(b.incr_window("n", LONG).await.unwrap().count, 1);
 }
 
+async fn add_never_overwrites<F: Fixture>() {
+    let f = F::new().await;
+    let c = f.cache();
+    assert!(c.add("k", b"first", LONG).await.unwrap(), "an absent key is added");
+    assert!(!c.add("k", b"second", LONG).await.unwrap(), "a present key is left alone");
+    assert_eq!(c.get("k").await.unwrap().as_deref(), Some(&b"first"[..]));
+    c.set("r", b"0", LONG).await.unwrap();
+    assert!(!c.add("r", b"1", LONG).await.unwrap());
+    assert_eq!(c.get("r").await.unwrap().as_deref(), Some(&b"0"[..]), "a set value survives an add");
+    assert!(c.add("t", b"x", SHORT).await.unwrap());
+    tokio::time::sleep(SHORT * 2).await;
+    assert!(c.add("t", b"y", LONG).await.unwrap(), "an expired key counts as absent");
+    assert_eq!(c.get("t").await.unwrap().as_deref(), Some(&b"y"[..]));
+}
+
 async fn ping_answers<F: Fixture>() {
     let f = F::new().await;
     f.cache().ping().await.unwrap();
@@ -155,6 +170,7 @@ macro_rules! cache_contract {
                 overwrite_replaces_value_and_ttl,
                 incr_window_counts_and_resets,
                 separate_caches_do_not_collide,
+                add_never_overwrites,
                 ping_answers,
             );
         }

@@ -334,3 +334,137 @@ pub fn assert_log_is_clean(log: &str, outcome: &Outcome) {
         assert!(!log.contains(secret.as_str()), "a {what} leaked into the logs");
     }
 }
+
+/// A login's tokens and session id.
+struct Login {
+    access: String,
+    refresh: String,
+    sid: String,
+}
+
+async fn login_tokens(http: &Client, base: &str, email: &str, password: &str) -> Login {
+    let res = http
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let t: Value = res.json().await.unwrap();
+    let access = t["access_token"].as_str().unwrap().to_string();
+    let sid = decode_segment(&access, 1)["sid"].as_str().unwrap().to_string();
+    Login { access, refresh: t["refresh_token"].as_str().unwrap().to_string(), sid }
+}
+
+async fn refresh(http: &Client, base: &str, token: &str) -> reqwest::Response {
+    http.post(format!("{base}/auth/refresh")).json(&json!({"refresh_token": token})).send().await.unwrap()
+}
+
+async fn me_status(http: &Client, base: &str, access: &str) -> StatusCode {
+    http.get(format!("{base}/api/users/me")).bearer_auth(access).send().await.unwrap().status()
+}
+
+/// How a deployment treats a rotated refresh token presented again.
+pub enum Reuse {
+    /// Within the grace window: refused, the session lives on.
+    WithinGrace,
+    /// Grace 0: reuse, the whole session is revoked.
+    Detected,
+}
+
+/// Sessions: rotation, reuse, logout (effective at once at another service), the sessions list,
+/// revoking one session, logout-all.
+pub async fn sessions(base: &str, reuse: Reuse) {
+    let http = client();
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let (email, password) = (format!("sessions.{tag}@example.com"), format!("session-password-{tag}"));
+    let body = json!({"email": email, "password": password, "name": "Grace Hopper"});
+    assert_eq!(
+        http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let a = login_tokens(&http, base, &email, &password).await;
+    let b = login_tokens(&http, base, &email, &password).await;
+
+    // The list shows both, the caller's marked current.
+    let list: Value =
+        http.get(format!("{base}/auth/sessions")).bearer_auth(&a.access).send().await.unwrap().json().await.unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{list}");
+    let current: Vec<&Value> = items.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["id"], a.sid.as_str());
+
+    // Rotation: a new pair, the same session, and the old refresh token is spent.
+    let res = refresh(&http, base, &a.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    let rotated: Value = res.json().await.unwrap();
+    let a2_refresh = rotated["refresh_token"].as_str().unwrap().to_string();
+    let a2_access = rotated["access_token"].as_str().unwrap().to_string();
+    assert_ne!(a2_refresh, a.refresh);
+    assert_eq!(decode_segment(&a2_access, 1)["sid"], a.sid.as_str(), "refresh keeps the session");
+    problem(refresh(&http, base, &a.refresh).await, StatusCode::UNAUTHORIZED).await;
+    let a3_refresh = match reuse {
+        Reuse::WithinGrace => {
+            // An honest race: the session survives and its newest token still works.
+            let res = refresh(&http, base, &a2_refresh).await;
+            assert_eq!(res.status(), StatusCode::OK, "within the grace window the session survives");
+            let v: Value = res.json().await.unwrap();
+            Some(v["refresh_token"].as_str().unwrap().to_string())
+        }
+        Reuse::Detected => {
+            problem(refresh(&http, base, &a2_refresh).await, StatusCode::UNAUTHORIZED).await;
+            assert_eq!(me_status(&http, base, &a2_access).await, StatusCode::UNAUTHORIZED, "reuse revokes the session");
+            None
+        }
+    };
+    problem(refresh(&http, base, "not-a-token").await, StatusCode::UNAUTHORIZED).await;
+
+    // Logout ends session A at once, everywhere (users answers /api/users/me), not B.
+    if let Some(a3) = &a3_refresh {
+        assert_eq!(me_status(&http, base, &a2_access).await, StatusCode::OK);
+        let res = http.post(format!("{base}/auth/logout")).bearer_auth(&a2_access).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_eq!(me_status(&http, base, &a2_access).await, StatusCode::UNAUTHORIZED, "logout revokes access at once");
+        assert_eq!(me_status(&http, base, &a.access).await, StatusCode::UNAUTHORIZED);
+        problem(refresh(&http, base, a3).await, StatusCode::UNAUTHORIZED).await;
+    }
+    assert_eq!(me_status(&http, base, &b.access).await, StatusCode::OK, "other sessions live on");
+
+    // Revoke one session from another; others' and unknown sessions are 404.
+    let c = login_tokens(&http, base, &email, &password).await;
+    let res = http.delete(format!("{base}/auth/sessions/{}", b.sid)).bearer_auth(&c.access).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me_status(&http, base, &b.access).await, StatusCode::UNAUTHORIZED);
+    problem(refresh(&http, base, &b.refresh).await, StatusCode::UNAUTHORIZED).await;
+    let unknown = uuid::Uuid::now_v7();
+    problem(
+        http.delete(format!("{base}/auth/sessions/{unknown}")).bearer_auth(&c.access).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let other = format!("other.{tag}@example.com");
+    let other_body = json!({"email": other, "password": password, "name": "Other"});
+    assert_eq!(
+        http.post(format!("{base}/auth/register")).json(&other_body).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let o = login_tokens(&http, base, &other, &password).await;
+    problem(
+        http.delete(format!("{base}/auth/sessions/{}", o.sid)).bearer_auth(&c.access).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(me_status(&http, base, &o.access).await, StatusCode::OK, "another user's session is untouched");
+
+    // Logout-all ends the rest.
+    let d = login_tokens(&http, base, &email, &password).await;
+    let res = http.post(format!("{base}/auth/logout-all")).bearer_auth(&c.access).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for (name, access) in [("c", &c.access), ("d", &d.access)] {
+        assert_eq!(me_status(&http, base, access).await, StatusCode::UNAUTHORIZED, "session {name} ended");
+    }
+    problem(refresh(&http, base, &d.refresh).await, StatusCode::UNAUTHORIZED).await;
+    problem(http.post(format!("{base}/auth/logout")).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+}

@@ -20,6 +20,7 @@ async fn all_in_one_with_zero_configuration() {
     let app = Trellis::start("all-in-one", dir.path(), &[], &[]).await;
     let outcome = flow::skeleton(&app.base).await;
     flow::edge_cases(&app.base).await;
+    flow::sessions(&app.base, flow::Reuse::WithinGrace).await;
     flow::operations_endpoints(&app.base, &["database", "cache", "event_bus", "objects"]).await;
 
     // The worker consumed every event the flow wrote (outbox → in-process bus → worker).
@@ -88,6 +89,8 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_AUTH__PEPPER", b64(32)),
         ("TRELLIS_AUTH__KEY_ENCRYPTION_KEY", b64(32)),
         ("TRELLIS_INTERNAL_TOKEN", "an-internal-token-of-at-least-32-characters".into()),
+        // No grace: a rotated refresh token presented again is reuse at once.
+        ("TRELLIS_AUTH__REFRESH_REUSE_GRACE_SECS", "0".into()),
     ];
     // Every process is told where the others are, as DNS names would in production.
     let port = |_| support::free_port();
@@ -106,6 +109,7 @@ async fn distributed_one_process_per_service() {
 
     let outcome = flow::skeleton(&gateway.base).await;
     flow::edge_cases(&gateway.base).await;
+    flow::sessions(&gateway.base, flow::Reuse::Detected).await;
     flow::operations_endpoints(&gateway.base, &["cache"]).await;
     flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
 

@@ -3,6 +3,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { setUnauthorizedHandler } from '@/lib/api';
+import { logout } from './api';
 import type { Session } from './types';
 
 type SessionContextValue = {
@@ -31,12 +32,12 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setSession(next);
   }, []);
 
-  // The server side of signing out (POST /auth/logout, which also revokes the access token)
-  // arrives with the auth service's session work; `logout` in ./api is ready for it. Until
-  // then signing out forgets the tokens here.
+  // Ends the session on the server (its access and refresh tokens stop working at once) and
+  // forgets the tokens here, whether or not the server could be reached.
   const signOut = useCallback(() => {
+    if (session) void logout(session.accessToken);
     forget();
-  }, [forget]);
+  }, [session, forget]);
 
   const clearNotice = useCallback(() => setNotice(null), []);
 
