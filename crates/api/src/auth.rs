@@ -88,3 +88,25 @@ pub struct SessionInfo {
 pub trait SessionStatus: Send + Sync {
     async fn session_active(&self, session_id: uuid::Uuid) -> Result<bool, ApiError>;
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectRequest {
+    pub token: String,
+}
+
+/// RFC 7662 introspection answer: only `active` when the token is not (or no longer) valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<uuid::Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::users::Role>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<uuid::Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+}

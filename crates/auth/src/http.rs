@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use api::auth::{
-    Jwks, LoginRequest, RefreshRequest, RegisterRequest, RegisterResponse, SessionInfo, SessionStatus, TokenResponse,
+    IntrospectRequest, Introspection, Jwks, LoginRequest, RefreshRequest, RegisterRequest, RegisterResponse,
+    SessionInfo, SessionStatus, TokenResponse,
 };
 use api::projects::Page;
 use axum::Router;
@@ -12,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
+use platform::identity::{TokenVerifier, VerifyError};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -24,6 +26,7 @@ pub fn router(svc: Arc<AuthService>) -> Router {
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
+        .route("/auth/verify", post(introspect))
         .route("/auth/logout", post(logout))
         .route("/auth/logout-all", post(logout_all))
         .route("/auth/sessions", get(sessions))
@@ -81,6 +84,32 @@ pub async fn login(State(svc): Svc, headers: HeaderMap, Json(req): Json<LoginReq
               (status = 401, description = "unknown, expired or revoked refresh token; reuse of a rotated one also ends its session")))]
 pub async fn refresh(State(svc): Svc, Json(req): Json<RefreshRequest>) -> Result<Response, Problem> {
     Ok(no_store(svc.refresh(&req.refresh_token).await?))
+}
+
+/// Token introspection (RFC 7662 shape): the same checks every service applies, session included.
+#[utoipa::path(post, path = "/auth/verify", tag = "auth", request_body = IntrospectRequest,
+    responses((status = 200, body = Introspection, description = "`{active: false}` for a bad, expired or revoked token")))]
+pub async fn introspect(
+    axum::Extension(verifier): axum::Extension<Arc<TokenVerifier>>,
+    Json(req): Json<IntrospectRequest>,
+) -> Result<Response, Problem> {
+    let answer = match verifier.verify(&req.token).await {
+        Ok(id) => Introspection {
+            active: true,
+            sub: Some(id.user_id),
+            role: Some(id.role),
+            sid: Some(id.session_id),
+            exp: Some(id.expires_at),
+            iat: Some(id.issued_at),
+        },
+        Err(VerifyError::Invalid) => {
+            Introspection { active: false, sub: None, role: None, sid: None, exp: None, iat: None }
+        }
+        Err(VerifyError::Unavailable) => return Err(Problem::unavailable(5)),
+    };
+    let mut res = Json(answer).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",

@@ -26,6 +26,7 @@ pub struct Identity {
     pub role: Role,
     pub session_id: Uuid,
     pub token_id: String,
+    pub issued_at: i64,
     pub expires_at: i64,
 }
 
@@ -176,7 +177,14 @@ impl TokenVerifier {
         let data =
             jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation).map_err(|_| VerifyError::Invalid)?;
         let c = data.claims;
-        let identity = Identity { user_id: c.sub, role: c.role, session_id: c.sid, token_id: c.jti, expires_at: c.exp };
+        let identity = Identity {
+            user_id: c.sub,
+            role: c.role,
+            session_id: c.sid,
+            token_id: c.jti,
+            issued_at: c.iat,
+            expires_at: c.exp,
+        };
         self.verified.insert(digest, identity.clone());
         Ok(identity)
     }

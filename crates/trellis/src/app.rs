@@ -74,6 +74,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             auth::http::register,
             auth::http::login,
             auth::http::refresh,
+            auth::http::introspect,
             auth::http::logout,
             auth::http::logout_all,
             auth::http::sessions,

@@ -40,7 +40,14 @@ struct Answer {
 }
 
 fn identity(role: Role) -> Identity {
-    Identity { user_id: new_id(), role, session_id: new_id(), token_id: "jti".into(), expires_at: i64::MAX }
+    Identity {
+        user_id: new_id(),
+        role,
+        session_id: new_id(),
+        token_id: "jti".into(),
+        issued_at: 0,
+        expires_at: i64::MAX,
+    }
 }
 
 impl App {

@@ -458,6 +458,24 @@ pub async fn sessions(base: &str, reuse: Reuse) {
     .await;
     assert_eq!(me_status(&http, base, &o.access).await, StatusCode::OK, "another user's session is untouched");
 
+    // Introspection (RFC 7662): active with the claims, then inactive once the session ends.
+    let introspect = |token: String| {
+        let http = http.clone();
+        async move {
+            let res = http.post(format!("{base}/auth/verify")).json(&json!({"token": token})).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let active = introspect(c.access.clone()).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["sid"], c.sid.as_str());
+    assert_eq!(active["role"], "user");
+    assert_eq!(active["exp"].as_i64().unwrap() - active["iat"].as_i64().unwrap(), 900);
+    assert_eq!(introspect(b.access.clone()).await, json!({"active": false}), "a revoked session's token");
+    assert_eq!(introspect("not.a.token".into()).await, json!({"active": false}));
+
     // Logout-all ends the rest.
     let d = login_tokens(&http, base, &email, &password).await;
     let res = http.post(format!("{base}/auth/logout-all")).bearer_auth(&c.access).send().await.unwrap();
@@ -466,5 +484,6 @@ pub async fn sessions(base: &str, reuse: Reuse) {
         assert_eq!(me_status(&http, base, access).await, StatusCode::UNAUTHORIZED, "session {name} ended");
     }
     problem(refresh(&http, base, &d.refresh).await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(introspect(c.access.clone()).await, json!({"active": false}));
     problem(http.post(format!("{base}/auth/logout")).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
 }
