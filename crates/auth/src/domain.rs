@@ -69,3 +69,53 @@ mod tests {
         assert!(check("correct horse battery stapler", 15, &["ada"]).is_ok());
     }
 }
+
+/// Failed logins allowed before any delay.
+pub const FREE_FAILURES: u32 = 5;
+const FIRST_DELAY_SECS: i64 = 30;
+const MAX_DELAY_SECS: i64 = 3600;
+
+/// How long an account must wait after its `consecutive`-th failed login (NIST SP 800-63B-4
+/// §3.2.2): nothing for the first few, then 30 s doubling up to one hour. It never locks anyone
+/// out for good, and at most a few dozen guesses a day get through.
+pub fn login_delay(consecutive: u32) -> time::Duration {
+    if consecutive < FREE_FAILURES {
+        return time::Duration::ZERO;
+    }
+    let doublings = (consecutive - FREE_FAILURES).min(20);
+    time::Duration::seconds((FIRST_DELAY_SECS << doublings).min(MAX_DELAY_SECS))
+}
+
+/// The form of an email address used to key login throttling (matches the users service's
+/// normalization: trimmed, lowercased).
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+
+    #[test]
+    fn delays_start_after_the_free_failures_and_are_capped() {
+        for n in 0..FREE_FAILURES {
+            assert_eq!(login_delay(n), time::Duration::ZERO);
+        }
+        assert_eq!(login_delay(5), time::Duration::seconds(30));
+        assert_eq!(login_delay(6), time::Duration::seconds(60));
+        assert_eq!(login_delay(11), time::Duration::seconds(1920));
+        assert_eq!(login_delay(12), time::Duration::hours(1));
+        assert_eq!(login_delay(u32::MAX), time::Duration::hours(1), "never more than an hour");
+    }
+
+    #[test]
+    fn a_hundred_guesses_take_days() {
+        let total: i64 = (0..100).map(|n| login_delay(n).whole_seconds()).sum();
+        assert!(total > 3 * 86_400, "100 consecutive failures must take more than 3 days, took {total} s");
+    }
+
+    #[test]
+    fn emails_normalize_like_the_users_service() {
+        assert_eq!(normalize_email("  Ada@Example.COM "), "ada@example.com");
+    }
+}

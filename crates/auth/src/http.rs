@@ -52,6 +52,7 @@ impl From<AuthError> for Problem {
         match e {
             AuthError::InvalidCredentials => Problem::new(StatusCode::UNAUTHORIZED, "invalid credentials"),
             AuthError::Busy => Problem::unavailable(2),
+            AuthError::Throttled(secs) => Problem::too_many(secs),
             AuthError::Api(api::ApiError::Conflict(_)) => Problem::conflict("email already registered"),
             AuthError::Api(e) => e.into(),
         }

@@ -50,6 +50,13 @@ impl PasswordHasher {
         }
     }
 
+    /// A keyed, non-reversible key for an account's login throttling: HMAC under the pepper of the
+    /// normalized email, domain-separated from password hashing.
+    pub fn account_key(&self, normalized_email: &str) -> [u8; 32] {
+        let input = format!("trellis-login-throttle:{normalized_email}");
+        platform::crypto::hmac_sha256(self.pepper.expose_secret(), input.as_bytes())
+    }
+
     fn prehash(&self, password: &str) -> String {
         STANDARD.encode(platform::crypto::hmac_sha256(self.pepper.expose_secret(), password.as_bytes()))
     }

@@ -94,6 +94,24 @@ pub trait SigningKeyStore: Send + Sync {
     async fn insert_key(&self, key: &StoredKey, n: &str, e: &str) -> Result<(), StoreError>;
 }
 
+/// Consecutive failed logins per account key; the database is the truth, so a cache outage never
+/// lifts the limit.
+#[async_trait]
+pub trait LoginThrottleStore: Send + Sync {
+    /// Until when the key is blocked, if it is.
+    async fn blocked_until(&self, key: [u8; 32]) -> Result<Option<OffsetDateTime>, StoreError>;
+    /// Counts one more failure and returns the new consecutive count; `block` maps that count to
+    /// the end of the block.
+    async fn record_failure(
+        &self,
+        key: [u8; 32],
+        now: OffsetDateTime,
+        block: fn(u32) -> time::Duration,
+    ) -> Result<u32, StoreError>;
+    /// Forgets the failures after a successful login.
+    async fn clear_failures(&self, key: [u8; 32]) -> Result<(), StoreError>;
+}
+
 /// Everything the auth service stores.
-pub trait AuthStore: CredentialStore + SessionStore + SigningKeyStore {}
-impl<T: CredentialStore + SessionStore + SigningKeyStore> AuthStore for T {}
+pub trait AuthStore: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore {}
+impl<T: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore> AuthStore for T {}

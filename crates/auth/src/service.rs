@@ -49,6 +49,9 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("password hashing is saturated")]
     Busy,
+    /// Too many failed logins for this account; retry after this many seconds.
+    #[error("too many failed logins")]
+    Throttled(u64),
     #[error(transparent)]
     Api(#[from] ApiError),
 }
@@ -172,10 +175,19 @@ impl AuthService {
     }
 
     pub async fn login(&self, req: LoginRequest, client: ClientInfo) -> Result<TokenResponse, AuthError> {
+        // Throttling is keyed by the email, known or not, so that it reveals nothing; it is
+        // checked before any hashing, and kept in the database.
+        let key = self.settings.hasher.account_key(&domain::normalize_email(&req.email));
+        let now = self.clock.now();
+        if let Some(until) = self.store.blocked_until(key).await?.filter(|until| *until > now) {
+            metrics::counter!("trellis_login_throttled_total").increment(1);
+            return Err(AuthError::Throttled(u64::try_from((until - now).whole_seconds()).unwrap_or(1).max(1)));
+        }
         let user = match self.users.find_by_email(&req.email).await {
             Ok(u) => u,
             Err(ApiError::NotFound) => {
                 self.settings.hasher.verify_dummy(&req.password).await?;
+                self.store.record_failure(key, now, domain::login_delay).await?;
                 tracing::info!(outcome = "unknown_account", "login failed");
                 return Err(AuthError::InvalidCredentials);
             }
@@ -193,14 +205,21 @@ impl AuthService {
                 false
             }
         };
-        let now = self.clock.now();
         if !ok || user.status != UserStatus::Active {
-            let event = Event::new("auth.login_failed", user.id, None, now, json!({ "user_id": user.id }));
+            let failures = self.store.record_failure(key, now, domain::login_delay).await?;
+            let event = Event::new(
+                "auth.login_failed",
+                user.id,
+                None,
+                now,
+                json!({ "user_id": user.id, "consecutive_failures": failures }),
+            );
             self.store.record_event(&event).await?;
             self.wake_relay();
-            tracing::info!(user_id = %user.id, outcome = "rejected", "login failed");
+            tracing::info!(user_id = %user.id, outcome = "rejected", failures, "login failed");
             return Err(AuthError::InvalidCredentials);
         }
+        self.store.clear_failures(key).await?;
         let refresh_token = random_token();
         let session = NewSession {
             id: platform::ids::new_id(),

@@ -18,6 +18,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "refresh_tokens",
             sql: include_str!("../../migrations/sqlite/0002_refresh_tokens.sql"),
         },
+        Migration {
+            version: 3,
+            name: "login_failures",
+            sql: include_str!("../../migrations/sqlite/0003_login_failures.sql"),
+        },
     ],
     postgres: &[
         Migration { version: 1, name: "auth", sql: include_str!("../../migrations/postgres/0001_auth.sql") },
@@ -25,6 +30,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             version: 2,
             name: "refresh_tokens",
             sql: include_str!("../../migrations/postgres/0002_refresh_tokens.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "login_failures",
+            sql: include_str!("../../migrations/postgres/0003_login_failures.sql"),
         },
     ],
 };

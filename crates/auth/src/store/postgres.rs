@@ -8,7 +8,10 @@ use platform::outbox;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ports::{CredentialStore, NewSession, RefreshLookup, SessionRow, SessionStore, SigningKeyStore, StoredKey};
+use crate::ports::{
+    CredentialStore, LoginThrottleStore, NewSession, RefreshLookup, SessionRow, SessionStore, SigningKeyStore,
+    StoredKey,
+};
 
 const SESSION_COLUMNS: &str =
     "s.id, s.user_id, s.user_agent, s.ip, s.created_at, s.last_used_at, s.expires_at, s.revoked_at";
@@ -211,6 +214,56 @@ impl SigningKeyStore for PgAuthStore {
             )
             .await
             .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LoginThrottleStore for PgAuthStore {
+    async fn blocked_until(&self, key: [u8; 32]) -> Result<Option<OffsetDateTime>, StoreError> {
+        let client = self.0.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT blocked_until FROM auth_login_failures WHERE account_key = $1")
+            .await
+            .map_err(map_err)?;
+        let key: &[u8] = &key;
+        Ok(client.query_opt(&stmt, &[&key]).await.map_err(map_err)?.map(|r| r.get(0)))
+    }
+
+    async fn record_failure(
+        &self,
+        key: [u8; 32],
+        now: OffsetDateTime,
+        block: fn(u32) -> time::Duration,
+    ) -> Result<u32, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let key: &[u8] = &key;
+        let consecutive: i32 = tx
+            .query_one(
+                "INSERT INTO auth_login_failures (account_key, consecutive, blocked_until, last_failed_at) \
+                 VALUES ($1, 1, $2, $2) ON CONFLICT (account_key) DO UPDATE \
+                 SET consecutive = auth_login_failures.consecutive + 1, last_failed_at = $2 RETURNING consecutive",
+                &[&key, &now],
+            )
+            .await
+            .map_err(map_err)?
+            .get(0);
+        let consecutive = u32::try_from(consecutive).unwrap_or(u32::MAX);
+        tx.execute(
+            "UPDATE auth_login_failures SET blocked_until = $1 WHERE account_key = $2",
+            &[&(now + block(consecutive)), &key],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(consecutive)
+    }
+
+    async fn clear_failures(&self, key: [u8; 32]) -> Result<(), StoreError> {
+        let client = self.0.client().await?;
+        let key: &[u8] = &key;
+        client.execute("DELETE FROM auth_login_failures WHERE account_key = $1", &[&key]).await.map_err(map_err)?;
         Ok(())
     }
 }

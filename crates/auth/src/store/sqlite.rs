@@ -9,7 +9,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::ports::{CredentialStore, NewSession, RefreshLookup, SessionRow, SessionStore, SigningKeyStore, StoredKey};
+use crate::ports::{
+    CredentialStore, LoginThrottleStore, NewSession, RefreshLookup, SessionRow, SessionStore, SigningKeyStore,
+    StoredKey,
+};
 
 pub struct SqliteAuthStore(pub SqliteDb);
 
@@ -229,6 +232,61 @@ impl SigningKeyStore for SqliteAuthStore {
                     rusqlite::params![k.kid, k.private_key, n, e, ts(k.created_at)],
                 )
                 .map_err(map_err)?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl LoginThrottleStore for SqliteAuthStore {
+    async fn blocked_until(&self, key: [u8; 32]) -> Result<Option<OffsetDateTime>, StoreError> {
+        let found = self
+            .0
+            .read(move |c| {
+                c.prepare_cached("SELECT blocked_until FROM auth_login_failures WHERE account_key = ?1")?
+                    .query_row([key.to_vec()], |r| parse_ts(0, &r.get::<_, String>(0)?))
+            })
+            .await;
+        match found {
+            Ok(t) => Ok(Some(t)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        key: [u8; 32],
+        now: OffsetDateTime,
+        block: fn(u32) -> time::Duration,
+    ) -> Result<u32, StoreError> {
+        self.0
+            .write(move |tx| {
+                let consecutive: u32 = tx
+                    .query_row(
+                        "INSERT INTO auth_login_failures (account_key, consecutive, blocked_until, last_failed_at) \
+                         VALUES (?1, 1, ?2, ?2) ON CONFLICT (account_key) DO UPDATE \
+                         SET consecutive = consecutive + 1, last_failed_at = ?2 RETURNING consecutive",
+                        rusqlite::params![key.to_vec(), ts(now)],
+                        |r| r.get(0),
+                    )
+                    .map_err(map_err)?;
+                tx.execute(
+                    "UPDATE auth_login_failures SET blocked_until = ?1 WHERE account_key = ?2",
+                    rusqlite::params![ts(now + block(consecutive)), key.to_vec()],
+                )
+                .map_err(map_err)?;
+                Ok(consecutive)
+            })
+            .await
+    }
+
+    async fn clear_failures(&self, key: [u8; 32]) -> Result<(), StoreError> {
+        self.0
+            .write(move |tx| {
+                tx.execute("DELETE FROM auth_login_failures WHERE account_key = ?1", [key.to_vec()])
+                    .map_err(map_err)?;
                 Ok(())
             })
             .await

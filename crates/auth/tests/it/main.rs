@@ -108,4 +108,24 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(rotation_is_compare_and_set, revocation_stops_rotation_and_hides_sessions);
+on_both_backends!(
+    rotation_is_compare_and_set,
+    revocation_stops_rotation_and_hides_sessions,
+    login_failures_count_block_and_clear
+);
+
+async fn login_failures_count_block_and_clear(db: Database) {
+    let store = ready(&db).await;
+    let key = sha256(b"an account key");
+    let t0 = now();
+    assert_eq!(store.blocked_until(key).await.unwrap(), None);
+    for expected in 1..=6 {
+        assert_eq!(store.record_failure(key, t0, auth::domain::login_delay).await.unwrap(), expected);
+    }
+    let until = store.blocked_until(key).await.unwrap().expect("blocked after six failures");
+    assert_eq!(until - t0, auth::domain::login_delay(6));
+    assert_eq!(store.blocked_until(sha256(b"another key")).await.unwrap(), None, "keys are independent");
+    store.clear_failures(key).await.unwrap();
+    assert_eq!(store.blocked_until(key).await.unwrap(), None);
+    assert_eq!(store.record_failure(key, t0, auth::domain::login_delay).await.unwrap(), 1, "the count restarts");
+}

@@ -22,7 +22,12 @@ fn client() -> Client {
 }
 
 async fn problem(res: reqwest::Response, status: StatusCode) -> Value {
-    assert_eq!(res.status(), status, "expected {status}");
+    let got = res.status();
+    if got != status {
+        let url = res.url().to_string();
+        let body = res.text().await.unwrap_or_default();
+        panic!("expected {status} from {url}, got {got}: {body}");
+    }
     let ct = res.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     assert_eq!(ct, "application/problem+json");
     let body: Value = res.json().await.unwrap();
@@ -486,4 +491,57 @@ pub async fn sessions(base: &str, reuse: Reuse) {
     problem(refresh(&http, base, &d.refresh).await, StatusCode::UNAUTHORIZED).await;
     assert_eq!(introspect(c.access.clone()).await, json!({"active": false}));
     problem(http.post(format!("{base}/auth/logout")).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+}
+
+/// Brute force: after the free failures an account is throttled (429 with `Retry-After`), even
+/// for the right password, and an unknown email is treated exactly the same.
+pub async fn brute_force(base: &str) {
+    let http = client();
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let (email, password) = (format!("target.{tag}@example.com"), format!("the-right-password-{tag}"));
+    let body = json!({"email": email, "password": password, "name": "Target"});
+    assert_eq!(
+        http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let unknown = format!("nobody.{tag}@example.com");
+    let mut answers = Vec::new();
+    for who in [&email, &unknown] {
+        let attempt = |pw: String| {
+            let http = http.clone();
+            let who = who.to_string();
+            async move {
+                http.post(format!("{base}/auth/login"))
+                    .json(&json!({"email": who, "password": pw}))
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        for i in 0..5 {
+            problem(attempt(format!("wrong guess number {i}")).await, StatusCode::UNAUTHORIZED).await;
+        }
+        // The fifth failure started a delay: now even the right password waits.
+        let res = attempt(password.clone()).await;
+        let retry: u64 = res.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+        assert!((1..=30).contains(&retry), "Retry-After {retry}");
+        let mut body = problem(res, StatusCode::TOO_MANY_REQUESTS).await;
+        body.as_object_mut().unwrap().remove("request_id");
+        answers.push(body);
+    }
+    assert_eq!(answers[0], answers[1], "a known and an unknown email are throttled alike");
+    // Another account is unaffected.
+    let other = format!("bystander.{tag}@example.com");
+    let body = json!({"email": other, "password": password, "name": "Bystander"});
+    assert_eq!(
+        http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let res = http
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": other, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }
