@@ -151,7 +151,30 @@ impl AuthService {
         }
     }
 
+    /// Self-service registration: always the `user` role.
     pub async fn register(&self, req: RegisterRequest) -> Result<User, AuthError> {
+        self.create_account(req, Role::User).await
+    }
+
+    /// Makes sure an administrator with this email exists (first start with `TRELLIS_ADMIN_*`);
+    /// returns false when the email was already registered, whatever its role (it is never
+    /// changed or given a new password here).
+    pub async fn ensure_admin(&self, email: &str, password: &str, name: &str) -> Result<bool, AuthError> {
+        match self.users.find_by_email(email).await {
+            Ok(_) => Ok(false),
+            Err(ApiError::NotFound) => {
+                let req = RegisterRequest { email: email.into(), password: password.into(), name: name.into() };
+                let user = self.create_account(req, Role::Admin).await?;
+                tracing::info!(user_id = %user.id, "created the first administrator");
+                Ok(true)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates an account with `role` after the password policy (used by registration, the admin
+    /// bootstrap and `trellis admin create-user`).
+    pub async fn create_account(&self, req: RegisterRequest, role: Role) -> Result<User, AuthError> {
         let local_part = req.email.split('@').next().unwrap_or_default().to_string();
         let mut context: Vec<&str> = vec!["trellis", &local_part];
         context.extend(req.name.split_whitespace());
@@ -162,7 +185,7 @@ impl AuthService {
         }
         let hash = self.settings.hasher.hash(&req.password).await?;
         let id = platform::ids::new_id();
-        let user = self.users.create_user(NewUser { id, email: req.email, name: req.name, role: Role::User }).await?;
+        let user = self.users.create_user(NewUser { id, email: req.email, name: req.name, role }).await?;
         if let Err(e) = self.store.insert_credential(id, &hash, self.clock.now()).await {
             // Leave no account without a password behind.
             if let Err(cleanup) = self.users.discard_new_user(id).await {
@@ -170,7 +193,7 @@ impl AuthService {
             }
             return Err(e.into());
         }
-        tracing::info!(user_id = %id, "user registered");
+        tracing::info!(user_id = %id, role = role.as_str(), "user registered");
         Ok(user)
     }
 

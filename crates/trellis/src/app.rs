@@ -101,6 +101,60 @@ fn remote(name: ServiceName, list: &str) -> anyhow::Result<Vec<String>> {
     Ok(bases)
 }
 
+fn auth_settings(settings: &Settings, secrets: &crate::secrets::Secrets) -> anyhow::Result<auth::AuthSettings> {
+    let a = &settings.auth;
+    Ok(auth::AuthSettings {
+        issuer: a.issuer.clone(),
+        audience: a.audience.clone(),
+        access_token_ttl: Duration::from_secs(a.access_token_ttl_secs),
+        session_lifetime: Duration::from_secs(a.session_lifetime_days * 86_400),
+        session_idle_timeout: Duration::from_secs(a.session_idle_timeout_days * 86_400),
+        refresh_reuse_grace: Duration::from_secs(a.refresh_reuse_grace_secs),
+        password_min_len: a.password_min_length,
+        hasher: PasswordHasher::new(secrets.pepper.clone().into(), a.bcrypt_cost, a.hash_workers, a.hash_queue),
+        key_encryption_key: SealingKey::new(&secrets.key_encryption_key)?,
+    })
+}
+
+/// An auth error in words for an operator (field errors spelled out; never the password).
+fn describe(e: auth::service::AuthError) -> String {
+    match e {
+        auth::service::AuthError::Api(api::ApiError::Invalid(errors)) => {
+            errors.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `trellis admin create-user`: creates an account directly in this deployment's database.
+pub async fn create_user(
+    settings: Settings,
+    email: &str,
+    name: &str,
+    role: api::users::Role,
+    password: &str,
+) -> anyhow::Result<api::users::User> {
+    let secrets = crate::secrets::resolve(&settings, selected_services(&settings.services)?.len() == 5)?;
+    let url = settings.database_url();
+    let db = Database::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    for m in all_migrations() {
+        db.migrate(&m).await?;
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let users: Arc<dyn UsersApi> = Arc::new(users::UsersService::new(users::store(&db), clock.clone(), None));
+    let svc = auth::AuthService::start(
+        auth::store(&db),
+        users,
+        auth_settings(&settings, &secrets)?,
+        clock,
+        None,
+        Arc::new(MemoryCache::default()),
+    )
+    .await?;
+    let req = api::auth::RegisterRequest { email: email.into(), password: password.into(), name: name.into() };
+    svc.create_account(req, role).await.map_err(|e| anyhow::anyhow!("cannot create {email}: {}", describe(e)))
+}
+
 /// Builds everything and serves on `listener` until `shutdown` resolves.
 pub async fn serve(
     settings: Settings,
@@ -232,18 +286,7 @@ pub async fn serve(
     };
     let auth_svc = match (&db, local(ServiceName::Auth)) {
         (Some(db), true) => {
-            let a = &settings.auth;
-            let auth_settings = auth::AuthSettings {
-                issuer: a.issuer.clone(),
-                audience: a.audience.clone(),
-                access_token_ttl: Duration::from_secs(a.access_token_ttl_secs),
-                session_lifetime: Duration::from_secs(a.session_lifetime_days * 86_400),
-                session_idle_timeout: Duration::from_secs(a.session_idle_timeout_days * 86_400),
-                refresh_reuse_grace: Duration::from_secs(a.refresh_reuse_grace_secs),
-                password_min_len: a.password_min_length,
-                hasher: PasswordHasher::new(secrets.pepper.clone().into(), a.bcrypt_cost, a.hash_workers, a.hash_queue),
-                key_encryption_key: SealingKey::new(&secrets.key_encryption_key)?,
-            };
+            let auth_settings = auth_settings(&settings, &secrets)?;
             Some(
                 auth::AuthService::start(
                     auth::store(db),
@@ -258,6 +301,13 @@ pub async fn serve(
         }
         _ => None,
     };
+    if let (Some(svc), Some(email), Some(Secret(password))) =
+        (&auth_svc, &settings.admin_email, &settings.admin_password)
+    {
+        svc.ensure_admin(email, password, &settings.admin_name)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the first administrator ({email}): {}", describe(e)))?;
+    }
     let (key_source, session_status): (Arc<dyn KeySource>, Arc<dyn SessionStatus>) = match &auth_svc {
         Some(s) => (s.clone(), s.clone()),
         None => {

@@ -49,6 +49,11 @@ pub struct Settings {
     pub auth: AuthConfig,
     /// Shared secret for `/internal/*` calls between services (generated when all-in-one).
     pub internal_token: Option<Secret>,
+    /// With `admin_password`: the first administrator, created on start if the email is new.
+    /// There is never a default account.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<Secret>,
+    pub admin_name: String,
     pub gateway: GatewayConfig,
     pub log: LogConfig,
 }
@@ -128,6 +133,9 @@ impl Default for Settings {
             upstreams: Upstreams::default(),
             auth: AuthConfig::default(),
             internal_token: None,
+            admin_email: None,
+            admin_password: None,
+            admin_name: "Administrator".into(),
             gateway: GatewayConfig::default(),
             log: LogConfig::default(),
         }
@@ -259,6 +267,10 @@ impl Settings {
             "auth.session_idle_timeout_days must be between 1 and auth.session_lifetime_days"
         );
         anyhow::ensure!(self.auth.refresh_reuse_grace_secs <= 60, "auth.refresh_reuse_grace_secs must be at most 60");
+        anyhow::ensure!(
+            self.admin_email.is_some() == self.admin_password.is_some(),
+            "admin_email (TRELLIS_ADMIN_EMAIL) and admin_password (TRELLIS_ADMIN_PASSWORD or TRELLIS_ADMIN_PASSWORD_FILE) go together"
+        );
         anyhow::ensure!(self.gateway.rate_limit_per_minute > 0, "gateway.rate_limit_per_minute must be positive");
         Ok(())
     }

@@ -46,6 +46,26 @@ enum Command {
     },
     /// List the services and what each needs.
     Services,
+    /// Administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account (the first administrator, say). The password is read from the first
+    /// line of standard input, never from the command line.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, user or guest.
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,6 +116,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             #[allow(clippy::print_stdout)]
             {
                 println!("{text}");
+            }
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::CreateUser { email, name, role } } => {
+            let role = api::users::Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be admin, user or guest (got {role:?})"))?;
+            let settings = config::load(cli.config.as_deref(), &overrides)?;
+            platform::telemetry::init_logging("warn", settings.log.format);
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(!password.is_empty(), "no password on standard input");
+            let user = app::create_user(settings, &email, &name, role, password).await?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("created {} ({}) with role {}", user.email, user.id, user.role.as_str());
             }
             Ok(())
         }

@@ -11,7 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Trellis, run};
+use support::{Trellis, run, run_with_stdin};
 use test_support::{TestBucket, TestPostgres, TestRabbit, TestRedis};
 
 #[tokio::test]
@@ -193,4 +193,74 @@ async fn command_line_and_configuration() {
     let (code, _, err) = run(dir.path(), &["serve", "--services", "projects"], &[]).await;
     assert_ne!(code, Some(0));
     assert!(err.contains("TRELLIS_AUTH__PEPPER"), "split services must be given their secrets: {err}");
+}
+
+#[tokio::test]
+async fn first_administrator_from_the_environment_or_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("admin-password");
+    std::fs::write(&password_file, "granite harbour lighthouse keeper\n").unwrap();
+    let env = vec![
+        ("TRELLIS_ADMIN_EMAIL", "root@example.com".to_string()),
+        ("TRELLIS_ADMIN_PASSWORD_FILE", password_file.display().to_string()),
+    ];
+    // First start creates the administrator; a second start finds it and changes nothing.
+    for round in 0..2 {
+        let app = Trellis::start("bootstrap", dir.path(), &[], &env).await;
+        let status =
+            flow::login(app.base.clone(), "root@example.com".into(), "granite harbour lighthouse keeper".into()).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "round {round}");
+        let tokens: Value = reqwest::Client::new()
+            .post(format!("{}/auth/login", app.base))
+            .json(&serde_json::json!({"email": "root@example.com", "password": "granite harbour lighthouse keeper"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(tokens["user"]["role"], "admin");
+        let (code, log) = app.terminate().await;
+        assert_eq!(code, Some(0), "{log}");
+        assert!(!log.contains("granite harbour lighthouse keeper"), "the password never reaches the log");
+    }
+
+    // The command line reads the password from standard input.
+    let (code, out, err) = run_with_stdin(
+        dir.path(),
+        &["admin", "create-user", "--email", "ops@example.com", "--name", "Operations", "--role", "user"],
+        &[],
+        "another long passphrase for ops\n",
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("created ops@example.com") && out.contains("role user"), "{out}");
+    let (code, _, err) = run_with_stdin(
+        dir.path(),
+        &["admin", "create-user", "--email", "weak@example.com", "--name", "Weak"],
+        &[],
+        "short\n",
+    )
+    .await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("password") && !err.contains("short\n"), "{err}");
+    let (code, _, err) = run_with_stdin(
+        dir.path(),
+        &["admin", "create-user", "--email", "x@example.com", "--name", "X", "--role", "root"],
+        &[],
+        "",
+    )
+    .await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("--role"), "{err}");
+    let app = Trellis::start("after-cli", dir.path(), &[], &[]).await;
+    let status =
+        flow::login(app.base.clone(), "ops@example.com".into(), "another long passphrase for ops".into()).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "the account made on the command line logs in");
+    let _ = app.terminate().await;
+
+    // An email without a password is refused at start-up, by name.
+    let (code, _, err) = run(dir.path(), &["serve"], &[("TRELLIS_ADMIN_EMAIL", "root@example.com".into())]).await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("TRELLIS_ADMIN_PASSWORD"), "{err}");
 }

@@ -90,12 +90,31 @@ impl Trellis {
 
 /// Runs `trellis ARGS` to completion with exactly `env` and returns (exit code, stdout, stderr).
 pub async fn run(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String, String) {
+    run_with_stdin(cwd, args, env, "").await
+}
+
+/// Like [`run`], writing `stdin` to the process's standard input.
+pub async fn run_with_stdin(
+    cwd: &Path,
+    args: &[&str],
+    env: &[(&str, String)],
+    stdin: &str,
+) -> (Option<i32>, String, String) {
+    use tokio::io::AsyncWriteExt;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trellis"));
     cmd.args(args).current_dir(cwd).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("trellis finished").unwrap();
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("trellis finished")
+        .unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
