@@ -110,3 +110,10 @@ pub struct Introspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}

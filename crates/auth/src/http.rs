@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use api::auth::{
-    IntrospectRequest, Introspection, Jwks, LoginRequest, RefreshRequest, RegisterRequest, RegisterResponse,
-    SessionInfo, SessionStatus, TokenResponse,
+    ChangePasswordRequest, IntrospectRequest, Introspection, Jwks, LoginRequest, RefreshRequest, RegisterRequest,
+    RegisterResponse, SessionInfo, SessionStatus, TokenResponse,
 };
 use api::projects::Page;
 use axum::Router;
@@ -29,6 +29,7 @@ pub fn router(svc: Arc<AuthService>) -> Router {
         .route("/auth/verify", post(introspect))
         .route("/auth/logout", post(logout))
         .route("/auth/logout-all", post(logout_all))
+        .route("/auth/password/change", post(change_password))
         .route("/auth/sessions", get(sessions))
         .route("/auth/sessions/{id}", delete(revoke_session))
         .route("/.well-known/jwks.json", get(jwks))
@@ -124,6 +125,18 @@ pub async fn logout(State(svc): Svc, Authenticated(caller): Authenticated) -> Re
     responses((status = 204, description = "every session of the caller ends")))]
 pub async fn logout_all(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<StatusCode, Problem> {
     svc.logout_all(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/auth/password/change", tag = "auth", request_body = ChangePasswordRequest,
+    responses((status = 204, description = "changed; the caller's other sessions ended"),
+              (status = 422, description = "wrong current password, or a new password the policy refuses")))]
+pub async fn change_password(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Json(req): Json<ChangePasswordRequest>,
+) -> Result<StatusCode, Problem> {
+    svc.change_password(&caller, &req.current_password, &req.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,6 +11,16 @@ pub trait CredentialStore: Send + Sync {
     async fn insert_credential(&self, user_id: Uuid, password_hash: &str, at: OffsetDateTime)
     -> Result<(), StoreError>;
     async fn password_hash(&self, user_id: Uuid) -> Result<String, StoreError>;
+    /// Replaces the password hash, revokes every session of the user but `keep`, and records
+    /// `event`, in one transaction; returns the revoked session ids.
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<Vec<Uuid>, StoreError>;
 }
 
 /// A login session: one refresh-token family.

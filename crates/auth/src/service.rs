@@ -174,15 +174,37 @@ impl AuthService {
 
     /// Creates an account with `role` after the password policy (used by registration, the admin
     /// bootstrap and `trellis admin create-user`).
-    pub async fn create_account(&self, req: RegisterRequest, role: Role) -> Result<User, AuthError> {
-        let local_part = req.email.split('@').next().unwrap_or_default().to_string();
-        let mut context: Vec<&str> = vec!["trellis", &local_part];
-        context.extend(req.name.split_whitespace());
-        if let Err(r) = domain::check_password(&req.password, self.settings.password_min_len, &context) {
+    /// Applies the password policy; the error names `field`.
+    fn check_policy(&self, field: &str, password: &str, email: &str, name: &str) -> Result<(), AuthError> {
+        let local_part = email.split('@').next().unwrap_or_default();
+        let mut context: Vec<&str> = vec!["trellis", local_part];
+        context.extend(name.split_whitespace());
+        domain::check_password(password, self.settings.password_min_len, &context)
+            .map_err(|r| ApiError::Invalid(vec![FieldError::new(field, format!("{} ({})", r.message, r.code))]).into())
+    }
+
+    /// Changes the caller's password after checking the current one; every other session of
+    /// the caller ends at once (SECURITY.md PW-7).
+    pub async fn change_password(&self, caller: &Identity, current: &str, new: &str) -> Result<(), AuthError> {
+        let user = self.users.get_user(caller.user_id).await?;
+        let stored = self.store.password_hash(user.id).await?;
+        if !self.settings.hasher.verify(current, &stored).await? {
             return Err(
-                ApiError::Invalid(vec![FieldError::new("password", format!("{} ({})", r.message, r.code))]).into()
+                ApiError::Invalid(vec![FieldError::new("current_password", "is not the current password")]).into()
             );
         }
+        self.check_policy("new_password", new, &user.email, &user.name)?;
+        let hash = self.settings.hasher.hash(new).await?;
+        let event = self.session_event("auth.password_changed", caller);
+        let revoked = self.store.change_password(user.id, &hash, caller.session_id, self.clock.now(), &event).await?;
+        self.wake_relay();
+        self.publish_revocations(&revoked).await;
+        tracing::info!(user_id = %user.id, ended_sessions = revoked.len(), "password changed");
+        Ok(())
+    }
+
+    pub async fn create_account(&self, req: RegisterRequest, role: Role) -> Result<User, AuthError> {
+        self.check_policy("password", &req.password, &req.email, &req.name)?;
         let hash = self.settings.hasher.hash(&req.password).await?;
         let id = platform::ids::new_id();
         let user = self.users.create_user(NewUser { id, email: req.email, name: req.name, role }).await?;
@@ -324,16 +346,21 @@ impl AuthService {
     async fn revoke(&self, user_id: Uuid, only: Option<Uuid>, event: Event) -> Result<Vec<Uuid>, AuthError> {
         let revoked = self.store.revoke_sessions(user_id, only, self.clock.now(), &event).await?;
         self.wake_relay();
+        self.publish_revocations(&revoked).await;
+        Ok(revoked)
+    }
+
+    /// Tells every verifier, through the shared cache, that these sessions ended.
+    async fn publish_revocations(&self, revoked: &[Uuid]) {
         // Long enough to outlive any access token of these sessions.
         let ttl = self.settings.access_token_ttl + Duration::from_secs(120);
-        for sid in &revoked {
+        for sid in revoked {
             if let Err(e) = self.revocations.set(&session_cache_key(*sid), b"0", ttl).await {
                 // Verifiers that find no marker ask the database, so this only delays them by
                 // the life of a cached "active" answer (seconds).
                 tracing::warn!(session_id = %sid, error = %e, "could not publish a revocation to the cache");
             }
         }
-        Ok(revoked)
     }
 
     /// Ends the caller's session: its refresh token and its access tokens stop working at once.

@@ -77,6 +77,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             auth::http::introspect,
             auth::http::logout,
             auth::http::logout_all,
+            auth::http::change_password,
             auth::http::sessions,
             auth::http::revoke_session,
             auth::http::jwks,

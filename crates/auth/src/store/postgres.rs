@@ -45,6 +45,38 @@ impl CredentialStore for PgAuthStore {
         Ok(())
     }
 
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        keep: Uuid,
+        at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE auth_credentials SET password_hash = $1, updated_at = $2 WHERE user_id = $3",
+                &[&hash, &at, &user_id],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let rows = tx
+            .query(
+                "UPDATE auth_sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL RETURNING id",
+                &[&at, &user_id, &keep],
+            )
+            .await
+            .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn password_hash(&self, user_id: Uuid) -> Result<String, StoreError> {
         let client = self.0.client().await?;
         let stmt = client

@@ -58,6 +58,43 @@ impl CredentialStore for SqliteAuthStore {
             .await
     }
 
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        keep: Uuid,
+        at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let (hash, ev) = (hash.to_string(), event.clone());
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE auth_credentials SET password_hash = ?1, updated_at = ?2 WHERE user_id = ?3",
+                        rusqlite::params![hash, ts(at), user_id],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let mut stmt = tx
+                    .prepare_cached(
+                        "UPDATE auth_sessions SET revoked_at = ?1 WHERE user_id = ?2 AND id <> ?3 \
+                         AND revoked_at IS NULL RETURNING id",
+                    )
+                    .map_err(map_err)?;
+                let ids = stmt
+                    .query_map(rusqlite::params![ts(at), user_id, keep], |r| r.get::<_, Uuid>(0))
+                    .map_err(map_err)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(ids)
+            })
+            .await
+    }
+
     async fn password_hash(&self, user_id: Uuid) -> Result<String, StoreError> {
         self.0
             .read(move |c| {

@@ -545,3 +545,53 @@ pub async fn brute_force(base: &str) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// Password change: the current password is required, the policy applies, the caller's other
+/// sessions end at once while the caller's own continues, and only the new password logs in.
+pub async fn password_change(base: &str) {
+    let http = client();
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let (email, old, new) =
+        (format!("rotate.{tag}@example.com"), format!("the-old-password-{tag}"), format!("the-new-password-{tag}"));
+    let body = json!({"email": email, "password": old, "name": "Mary Rotate"});
+    assert_eq!(
+        http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let a = login_tokens(&http, base, &email, &old).await;
+    let b = login_tokens(&http, base, &email, &old).await;
+    let change = |current: String, next: String| {
+        let (http, access) = (http.clone(), a.access.clone());
+        async move {
+            http.post(format!("{base}/auth/password/change"))
+                .bearer_auth(access)
+                .json(&json!({"current_password": current, "new_password": next}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let wrong =
+        problem(change("not my password at all".into(), new.clone()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(wrong["errors"][0]["field"], "current_password");
+    let weak = problem(change(old.clone(), "short".into()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(weak["errors"][0]["field"], "new_password");
+    let res = change(old.clone(), new.clone()).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me_status(&http, base, &b.access).await, StatusCode::UNAUTHORIZED, "other sessions end at once");
+    problem(refresh(&http, base, &b.refresh).await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(me_status(&http, base, &a.access).await, StatusCode::OK, "the caller's session continues");
+    let res =
+        http.post(format!("{base}/auth/login")).json(&json!({"email": email, "password": old})).send().await.unwrap();
+    problem(res, StatusCode::UNAUTHORIZED).await;
+    login_tokens(&http, base, &email, &new).await;
+    problem(
+        http.post(format!("{base}/auth/password/change"))
+            .json(&json!({"current_password": old, "new_password": new}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+}
