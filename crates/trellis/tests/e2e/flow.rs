@@ -181,7 +181,7 @@ pub async fn skeleton(base: &str) -> Outcome {
     assert!(projects["items"].as_array().unwrap().iter().any(|p| p["id"] == pid));
 
     // Another user cannot see it.
-    let bob_password = format!("bobs-own-password-{tag}");
+    let bob_password = format!("canary-bob-{tag}");
     let bob = json!({"email": format!("bob.{tag}@example.com"), "password": bob_password, "name": "Bob"});
     assert_eq!(
         http.post(format!("{base}/auth/register")).json(&bob).send().await.unwrap().status(),
@@ -328,9 +328,14 @@ pub async fn operations_endpoints(base: &str, expected_checks: &[&str]) {
     assert_eq!(spa.status(), StatusCode::OK, "client routes get the app shell");
 }
 
-/// No password or token of the flow may appear in any log line.
+/// No password or token of the flows may appear in any log line. Every password the flows send,
+/// right or wrong, contains the word `canary`.
 pub fn assert_log_is_clean(log: &str, outcome: &Outcome) {
     assert!(!log.is_empty(), "the processes logged something");
+    assert!(outcome.password.contains("canary"));
+    if let Some(line) = log.lines().find(|l| l.contains("canary")) {
+        panic!("a password reached the logs: {line}");
+    }
     for (what, secret) in [
         ("password", &outcome.password),
         ("access token", &outcome.access_token),
@@ -382,7 +387,7 @@ pub enum Reuse {
 pub async fn sessions(base: &str, reuse: Reuse) {
     let http = client();
     let tag = uuid::Uuid::now_v7().simple().to_string();
-    let (email, password) = (format!("sessions.{tag}@example.com"), format!("session-password-{tag}"));
+    let (email, password) = (format!("sessions.{tag}@example.com"), format!("canary-session-{tag}"));
     let body = json!({"email": email, "password": password, "name": "Grace Hopper"});
     assert_eq!(
         http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
@@ -498,7 +503,7 @@ pub async fn sessions(base: &str, reuse: Reuse) {
 pub async fn brute_force(base: &str) {
     let http = client();
     let tag = uuid::Uuid::now_v7().simple().to_string();
-    let (email, password) = (format!("target.{tag}@example.com"), format!("the-right-password-{tag}"));
+    let (email, password) = (format!("target.{tag}@example.com"), format!("canary-right-{tag}"));
     let body = json!({"email": email, "password": password, "name": "Target"});
     assert_eq!(
         http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
@@ -519,7 +524,7 @@ pub async fn brute_force(base: &str) {
             }
         };
         for i in 0..5 {
-            problem(attempt(format!("wrong guess number {i}")).await, StatusCode::UNAUTHORIZED).await;
+            problem(attempt(format!("canary wrong guess {i}")).await, StatusCode::UNAUTHORIZED).await;
         }
         // The fifth failure started a delay: now even the right password waits.
         let res = attempt(password.clone()).await;
@@ -552,7 +557,7 @@ pub async fn password_change(base: &str) {
     let http = client();
     let tag = uuid::Uuid::now_v7().simple().to_string();
     let (email, old, new) =
-        (format!("rotate.{tag}@example.com"), format!("the-old-password-{tag}"), format!("the-new-password-{tag}"));
+        (format!("rotate.{tag}@example.com"), format!("canary-old-{tag}"), format!("canary-new-{tag}"));
     let body = json!({"email": email, "password": old, "name": "Mary Rotate"});
     assert_eq!(
         http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
@@ -572,7 +577,7 @@ pub async fn password_change(base: &str) {
         }
     };
     let wrong =
-        problem(change("not my password at all".into(), new.clone()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        problem(change("canary: not my password".into(), new.clone()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(wrong["errors"][0]["field"], "current_password");
     let weak = problem(change(old.clone(), "short".into()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(weak["errors"][0]["field"], "new_password");
