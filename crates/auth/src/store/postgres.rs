@@ -16,6 +16,25 @@ use crate::ports::{
 const SESSION_COLUMNS: &str =
     "s.id, s.user_id, s.user_agent, s.ip, s.created_at, s.last_used_at, s.expires_at, s.revoked_at";
 
+/// Revokes, inside `tx`, the user's live sessions: only `only` if given, never `except`.
+async fn revoke_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+    only: Option<Uuid>,
+    except: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<Vec<Uuid>, StoreError> {
+    let rows = tx
+        .query(
+            "UPDATE auth_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+             AND ($3::uuid IS NULL OR id = $3) AND ($4::uuid IS NULL OR id <> $4) RETURNING id",
+            &[&now, &user_id, &only, &except],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 fn session_row(r: &tokio_postgres::Row) -> SessionRow {
     SessionRow {
         id: r.get(0),
@@ -65,16 +84,10 @@ impl CredentialStore for PgAuthStore {
         if changed == 0 {
             return Err(StoreError::NotFound);
         }
-        let rows = tx
-            .query(
-                "UPDATE auth_sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL RETURNING id",
-                &[&at, &user_id, &keep],
-            )
-            .await
-            .map_err(map_err)?;
+        let revoked = revoke_in(&tx, user_id, None, Some(keep), at).await?;
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(revoked)
     }
 
     async fn password_hash(&self, user_id: Uuid) -> Result<String, StoreError> {
@@ -184,17 +197,10 @@ impl SessionStore for PgAuthStore {
     ) -> Result<Vec<Uuid>, StoreError> {
         let mut client = self.0.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let rows = tx
-            .query(
-                "UPDATE auth_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
-                 AND ($3::uuid IS NULL OR id = $3) RETURNING id",
-                &[&now, &user_id, &only],
-            )
-            .await
-            .map_err(map_err)?;
+        let revoked = revoke_in(&tx, user_id, only, None, now).await?;
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(revoked)
     }
 
     async fn active_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionRow>, StoreError> {

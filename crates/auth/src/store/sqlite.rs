@@ -28,6 +28,28 @@ fn parse_ts(col: usize, raw: &str) -> rusqlite::Result<OffsetDateTime> {
 const SESSION_COLUMNS: &str =
     "s.id, s.user_id, s.user_agent, s.ip, s.created_at, s.last_used_at, s.expires_at, s.revoked_at";
 
+/// Revokes, inside `tx`, the user's live sessions: only `only` if given, never `except`.
+fn revoke_in(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: Uuid,
+    only: Option<Uuid>,
+    except: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<Vec<Uuid>, StoreError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "UPDATE auth_sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL \
+             AND (?3 IS NULL OR id = ?3) AND (?4 IS NULL OR id <> ?4) RETURNING id",
+        )
+        .map_err(map_err)?;
+    let ids = stmt
+        .query_map(rusqlite::params![ts(now), user_id, only, except], |r| r.get::<_, Uuid>(0))
+        .map_err(map_err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_err)?;
+    Ok(ids)
+}
+
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     let revoked: Option<String> = r.get(7)?;
     Ok(SessionRow {
@@ -78,17 +100,7 @@ impl CredentialStore for SqliteAuthStore {
                 if changed == 0 {
                     return Err(StoreError::NotFound);
                 }
-                let mut stmt = tx
-                    .prepare_cached(
-                        "UPDATE auth_sessions SET revoked_at = ?1 WHERE user_id = ?2 AND id <> ?3 \
-                         AND revoked_at IS NULL RETURNING id",
-                    )
-                    .map_err(map_err)?;
-                let ids = stmt
-                    .query_map(rusqlite::params![ts(at), user_id, keep], |r| r.get::<_, Uuid>(0))
-                    .map_err(map_err)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(map_err)?;
+                let ids = revoke_in(tx, user_id, None, Some(keep), at)?;
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(ids)
             })
@@ -199,17 +211,7 @@ impl SessionStore for SqliteAuthStore {
         let ev = event.clone();
         self.0
             .write(move |tx| {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "UPDATE auth_sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL \
-                         AND (?3 IS NULL OR id = ?3) RETURNING id",
-                    )
-                    .map_err(map_err)?;
-                let ids = stmt
-                    .query_map(rusqlite::params![ts(now), user_id, only], |r| r.get::<_, Uuid>(0))
-                    .map_err(map_err)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(map_err)?;
+                let ids = revoke_in(tx, user_id, only, None, now)?;
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(ids)
             })
