@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use platform::http::{Caller, Problem};
+use platform::http::{Caller, Problem, bearer};
 use platform::identity::{TokenVerifier, VerifyError};
 
 use crate::ratelimit::RateLimiter;
@@ -18,17 +18,11 @@ pub(crate) struct EdgeState {
     pub limiter: Arc<RateLimiter>,
 }
 
-fn bearer(req: &Request) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
-}
-
 pub(crate) async fn edge(State(state): State<Arc<EdgeState>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let is_api = path.starts_with("/api/");
     let mut client = None;
-    if let Some(token) = bearer(&req) {
+    if let Some(token) = bearer(req.headers()) {
         match state.verifier.verify(token).await {
             Ok(id) => {
                 client = Some(format!("user:{}", id.user_id));

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -19,8 +20,8 @@ pub struct Caller(pub Identity);
 pub struct Authenticated(pub Identity);
 
 /// The bearer token of a request, if well-formed.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
 }
@@ -32,7 +33,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
         if let Some(Caller(id)) = parts.extensions.get::<Caller>() {
             return Ok(Authenticated(id.clone()));
         }
-        let token = bearer(parts).ok_or_else(Problem::unauthorized)?;
+        let token = bearer(&parts.headers).ok_or_else(Problem::unauthorized)?;
         let verifier = parts
             .extensions
             .get::<Arc<TokenVerifier>>()

@@ -9,7 +9,7 @@ mod json;
 mod middleware;
 mod problem;
 
-pub use auth::{Authenticated, Caller};
+pub use auth::{Authenticated, Caller, bearer};
 pub use health::{Check, CheckFn, Readiness, health_routes};
 pub use internal::require_internal_token;
 pub use json::{Json, JsonWithStatus};

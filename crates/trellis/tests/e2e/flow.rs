@@ -17,6 +17,11 @@ pub struct Outcome {
     pub traced_trace_id: String,
 }
 
+/// `POST /auth/login` with JSON credentials (the error is the transport's, not the status).
+pub async fn post_login(http: &Client, base: &str, email: &str, password: &str) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("{base}/auth/login")).json(&json!({"email": email, "password": password})).send().await
+}
+
 fn client() -> Client {
     Client::builder().timeout(std::time::Duration::from_secs(20)).build().unwrap()
 }
@@ -75,12 +80,7 @@ pub async fn skeleton(base: &str) -> Outcome {
     assert_eq!(body["errors"][0]["field"], "password");
 
     // Login: tokens, no-store, an RS256 access token with a kid from the JWKS.
-    let res = http
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let res = post_login(&http, base, &email, &password).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
     let tokens: Value = res.json().await.unwrap();
@@ -103,21 +103,11 @@ pub async fn skeleton(base: &str) -> Outcome {
     assert!(kids.contains(&header_json["kid"].as_str().unwrap()), "the token's kid is published");
 
     // Wrong password and unknown email look the same.
-    let wrong = problem(
-        http.post(format!("{base}/auth/login"))
-            .json(&json!({"email": email, "password": "not the password at all"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let wrong =
+        problem(post_login(&http, base, &email, "not the password at all").await.unwrap(), StatusCode::UNAUTHORIZED)
+            .await;
     let unknown = problem(
-        http.post(format!("{base}/auth/login"))
-            .json(&json!({"email": format!("nobody.{tag}@example.com"), "password": "not the password at all"}))
-            .send()
-            .await
-            .unwrap(),
+        post_login(&http, base, &format!("nobody.{tag}@example.com"), "not the password at all").await.unwrap(),
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -182,21 +172,14 @@ pub async fn skeleton(base: &str) -> Outcome {
 
     // Another user cannot see it.
     let bob_password = format!("canary-bob-{tag}");
-    let bob = json!({"email": format!("bob.{tag}@example.com"), "password": bob_password, "name": "Bob"});
+    let bob_email = format!("bob.{tag}@example.com");
+    let bob = json!({"email": bob_email, "password": bob_password, "name": "Bob"});
     assert_eq!(
         http.post(format!("{base}/auth/register")).json(&bob).send().await.unwrap().status(),
         StatusCode::CREATED
     );
-    let bob_tokens: Value = http
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": bob["email"], "password": bob_password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bob_access = bob_tokens["access_token"].as_str().unwrap();
+    let bob_login = login_tokens(&http, base, &bob_email, &bob_password).await;
+    let bob_access = bob_login.access.as_str();
     problem(
         http.get(format!("{base}/api/projects/{pid}")).bearer_auth(bob_access).send().await.unwrap(),
         StatusCode::NOT_FOUND,
@@ -232,8 +215,7 @@ pub async fn skeleton(base: &str) -> Outcome {
 
 /// Logs in and returns the status (used while the server is being stopped).
 pub async fn login(base: String, email: String, password: String) -> StatusCode {
-    let res =
-        client().post(format!("{base}/auth/login")).json(&json!({"email": email, "password": password})).send().await;
+    let res = post_login(&client(), &base, &email, &password).await;
     res.map(|r| r.status()).unwrap_or_else(|e| panic!("the in-flight login was cut: {e}"))
 }
 
@@ -353,12 +335,7 @@ struct Login {
 }
 
 async fn login_tokens(http: &Client, base: &str, email: &str, password: &str) -> Login {
-    let res = http
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let res = post_login(http, base, email, password).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let t: Value = res.json().await.unwrap();
     let access = t["access_token"].as_str().unwrap().to_string();
@@ -515,13 +492,7 @@ pub async fn brute_force(base: &str) {
         let attempt = |pw: String| {
             let http = http.clone();
             let who = who.to_string();
-            async move {
-                http.post(format!("{base}/auth/login"))
-                    .json(&json!({"email": who, "password": pw}))
-                    .send()
-                    .await
-                    .unwrap()
-            }
+            async move { post_login(&http, base, &who, &pw).await.unwrap() }
         };
         for i in 0..5 {
             problem(attempt(format!("canary wrong guess {i}")).await, StatusCode::UNAUTHORIZED).await;
@@ -542,12 +513,7 @@ pub async fn brute_force(base: &str) {
         http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
         StatusCode::CREATED
     );
-    let res = http
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": other, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let res = post_login(&http, base, &other, &password).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -586,9 +552,7 @@ pub async fn password_change(base: &str) {
     assert_eq!(me_status(&http, base, &b.access).await, StatusCode::UNAUTHORIZED, "other sessions end at once");
     problem(refresh(&http, base, &b.refresh).await, StatusCode::UNAUTHORIZED).await;
     assert_eq!(me_status(&http, base, &a.access).await, StatusCode::OK, "the caller's session continues");
-    let res =
-        http.post(format!("{base}/auth/login")).json(&json!({"email": email, "password": old})).send().await.unwrap();
-    problem(res, StatusCode::UNAUTHORIZED).await;
+    problem(post_login(&http, base, &email, &old).await.unwrap(), StatusCode::UNAUTHORIZED).await;
     login_tokens(&http, base, &email, &new).await;
     problem(
         http.post(format!("{base}/auth/password/change"))

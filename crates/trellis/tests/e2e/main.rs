@@ -209,18 +209,11 @@ async fn first_administrator_from_the_environment_or_the_command_line() {
     // First start creates the administrator; a second start finds it and changes nothing.
     for round in 0..2 {
         let app = Trellis::start("bootstrap", dir.path(), &[], &env).await;
-        let status =
-            flow::login(app.base.clone(), "root@example.com".into(), "granite harbour lighthouse keeper".into()).await;
-        assert_eq!(status, reqwest::StatusCode::OK, "round {round}");
-        let tokens: Value = reqwest::Client::new()
-            .post(format!("{}/auth/login", app.base))
-            .json(&serde_json::json!({"email": "root@example.com", "password": "granite harbour lighthouse keeper"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let http = reqwest::Client::new();
+        let res =
+            flow::post_login(&http, &app.base, "root@example.com", "granite harbour lighthouse keeper").await.unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK, "round {round}");
+        let tokens: Value = res.json().await.unwrap();
         assert_eq!(tokens["user"]["role"], "admin");
         let (code, log) = app.terminate().await;
         assert_eq!(code, Some(0), "{log}");
