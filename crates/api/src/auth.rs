@@ -117,3 +117,56 @@ pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
 }
+
+/// The answer to a correct password when the account has 2FA on: no token yet, only a
+/// short-lived `mfa_token` that `POST /auth/login/mfa` alone accepts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MfaRequired {
+    /// Always true.
+    pub mfa_required: bool,
+    pub mfa_token: String,
+    /// Seconds until the `mfa_token` expires.
+    pub expires_in: u64,
+}
+
+/// What `POST /auth/login` answers: tokens, or a second-factor challenge.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(TokenResponse),
+    MfaRequired(MfaRequired),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginMfaRequest {
+    pub mfa_token: String,
+    /// A current TOTP code, or one of the recovery codes.
+    pub code: String,
+}
+
+/// A new, not yet enabled TOTP seed: shown once, for the authenticator app.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TotpSetup {
+    /// The seed in base32.
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnableRequest {
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TotpEnabled {
+    /// Ten single-use recovery codes, shown only now.
+    pub recovery_codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpDisableRequest {
+    pub password: String,
+}

@@ -103,6 +103,13 @@ pub struct EmailLookup {
     pub email: String,
 }
 
+/// Body of the internal call that sets `mfa_enabled`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaFlag {
+    pub enabled: bool,
+}
+
 /// What other services may ask of the users service.
 #[async_trait]
 pub trait UsersApi: Send + Sync {
@@ -111,6 +118,8 @@ pub trait UsersApi: Send + Sync {
     async fn get_user(&self, id: Uuid) -> Result<User, ApiError>;
     /// Finds a user by email (normalized by the users service); `NotFound` when none.
     async fn find_by_email(&self, email: &str) -> Result<User, ApiError>;
+    /// Records whether the user has a confirmed second factor (kept by the auth service).
+    async fn set_mfa_enabled(&self, id: Uuid, enabled: bool) -> Result<(), ApiError>;
     /// Removes a user created moments ago whose registration could not finish.
     async fn discard_new_user(&self, id: Uuid) -> Result<(), ApiError>;
 }

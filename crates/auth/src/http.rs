@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use api::auth::{
-    ChangePasswordRequest, IntrospectRequest, Introspection, Jwks, LoginRequest, RefreshRequest, RegisterRequest,
-    RegisterResponse, SessionInfo, SessionStatus, TokenResponse,
+    ChangePasswordRequest, IntrospectRequest, Introspection, Jwks, LoginMfaRequest, LoginRequest, LoginResponse,
+    RefreshRequest, RegisterRequest, RegisterResponse, SessionInfo, SessionStatus, TokenResponse, TotpDisableRequest,
+    TotpEnableRequest, TotpEnabled, TotpSetup,
 };
 use api::projects::Page;
 use axum::Router;
@@ -25,6 +26,10 @@ pub fn router(svc: Arc<AuthService>) -> Router {
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
+        .route("/auth/login/mfa", post(login_mfa))
+        .route("/auth/mfa/totp/setup", post(totp_setup))
+        .route("/auth/mfa/totp/enable", post(totp_enable))
+        .route("/auth/mfa/totp/disable", post(totp_disable))
         .route("/auth/refresh", post(refresh))
         .route("/auth/verify", post(introspect))
         .route("/auth/logout", post(logout))
@@ -41,8 +46,8 @@ pub fn internal_router(svc: Arc<AuthService>) -> Router {
     Router::new().route("/internal/sessions/{id}", get(internal_session_status)).with_state(svc)
 }
 
-/// Token answers are never cached (RFC 6749 §5.1).
-fn no_store(body: TokenResponse) -> Response {
+/// Token and secret answers are never cached (RFC 6749 §5.1).
+fn no_store<T: Serialize>(body: T) -> Response {
     let mut res = Json(body).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
@@ -54,6 +59,7 @@ impl From<AuthError> for Problem {
             AuthError::InvalidCredentials => Problem::new(StatusCode::UNAUTHORIZED, "invalid credentials"),
             AuthError::Busy => Problem::unavailable(2),
             AuthError::Throttled(secs) => Problem::too_many(secs),
+            AuthError::Conflict(detail) => Problem::conflict(detail),
             AuthError::Api(api::ApiError::Conflict(_)) => Problem::conflict("email already registered"),
             AuthError::Api(e) => e.into(),
         }
@@ -72,13 +78,56 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, description = "invalid credentials")))]
+    responses((status = 200, body = LoginResponse, description = "tokens, or `{mfa_required, mfa_token}` when 2FA is on"),
+              (status = 401, description = "invalid credentials"),
+              (status = 429, description = "too many failed attempts; see Retry-After")))]
 pub async fn login(State(svc): Svc, headers: HeaderMap, Json(req): Json<LoginRequest>) -> Result<Response, Problem> {
     let client = ClientInfo {
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
         ip: None,
     };
     Ok(no_store(svc.login(req, client).await?))
+}
+
+/// The second step of a login with 2FA: the `mfa_token` and a TOTP or recovery code.
+#[utoipa::path(post, path = "/auth/login/mfa", tag = "auth", request_body = LoginMfaRequest,
+    responses((status = 200, body = TokenResponse),
+              (status = 401, description = "unknown, expired or spent mfa_token, or a wrong code"),
+              (status = 429, description = "too many wrong codes; see Retry-After")))]
+pub async fn login_mfa(State(svc): Svc, Json(req): Json<LoginMfaRequest>) -> Result<Response, Problem> {
+    Ok(no_store(svc.login_mfa(&req.mfa_token, &req.code).await?))
+}
+
+#[utoipa::path(post, path = "/auth/mfa/totp/setup", tag = "auth",
+    responses((status = 200, body = TotpSetup, description = "a new seed, not active until enabled"),
+              (status = 409, description = "2FA is already enabled")))]
+pub async fn totp_setup(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<Response, Problem> {
+    Ok(no_store(svc.totp_setup(&caller).await?))
+}
+
+#[utoipa::path(post, path = "/auth/mfa/totp/enable", tag = "auth", request_body = TotpEnableRequest,
+    responses((status = 200, body = TotpEnabled, description = "2FA is on; the recovery codes are shown once"),
+              (status = 409, description = "no setup started, or 2FA already enabled"),
+              (status = 422, description = "not the current code"),
+              (status = 429, description = "too many wrong codes")))]
+pub async fn totp_enable(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Json(req): Json<TotpEnableRequest>,
+) -> Result<Response, Problem> {
+    Ok(no_store(svc.totp_enable(&caller, &req.code).await?))
+}
+
+#[utoipa::path(post, path = "/auth/mfa/totp/disable", tag = "auth", request_body = TotpDisableRequest,
+    responses((status = 204, description = "2FA is off and the recovery codes are gone"),
+              (status = 401, description = "wrong password"), (status = 409, description = "2FA is not enabled")))]
+pub async fn totp_disable(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Json(req): Json<TotpDisableRequest>,
+) -> Result<StatusCode, Problem> {
+    svc.totp_disable(&caller, &req.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,

@@ -57,6 +57,20 @@ impl PasswordHasher {
         platform::crypto::hmac_sha256(self.pepper.expose_secret(), input.as_bytes())
     }
 
+    /// The key of an account's second-factor failure counter (a separate domain from login
+    /// throttling, so no login name can ever collide with it).
+    pub fn mfa_key(&self, user_id: uuid::Uuid) -> [u8; 32] {
+        let input = format!("trellis-mfa-throttle:{user_id}");
+        platform::crypto::hmac_sha256(self.pepper.expose_secret(), input.as_bytes())
+    }
+
+    /// Whether `stored` was made at another cost than the configured one (or is not a bcrypt
+    /// hash this hasher understands), so a successful login should store a fresh hash.
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let cost = stored.split('$').nth(2).and_then(|c| c.parse::<u32>().ok());
+        cost != Some(self.cost)
+    }
+
     fn prehash(&self, password: &str) -> String {
         STANDARD.encode(platform::crypto::hmac_sha256(self.pepper.expose_secret(), password.as_bytes()))
     }
@@ -108,6 +122,15 @@ mod tests {
         assert!(stored.starts_with("$2b$12$"), "{stored}");
         assert!(h.verify("correct horse battery staple", &stored).await.unwrap());
         assert!(!h.verify("Correct horse battery staple", &stored).await.unwrap(), "case matters");
+    }
+
+    #[tokio::test]
+    async fn a_hash_at_another_cost_needs_rehashing() {
+        let h = hasher(10);
+        let at_10 = h.hash("a long enough password").await.unwrap();
+        assert!(!h.needs_rehash(&at_10));
+        assert!(hasher(12).needs_rehash(&at_10), "cost went up");
+        assert!(h.needs_rehash("not a bcrypt hash"));
     }
 
     #[tokio::test]

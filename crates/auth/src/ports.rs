@@ -11,6 +11,14 @@ pub trait CredentialStore: Send + Sync {
     async fn insert_credential(&self, user_id: Uuid, password_hash: &str, at: OffsetDateTime)
     -> Result<(), StoreError>;
     async fn password_hash(&self, user_id: Uuid) -> Result<String, StoreError>;
+    /// Swaps `old` for `new` if `old` is still the stored hash (a rehash at a new cost).
+    async fn replace_password_hash(
+        &self,
+        user_id: Uuid,
+        old: &str,
+        new: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Replaces the password hash, revokes every session of the user but `keep`, and records
     /// `event`, in one transaction; returns the revoked session ids.
     async fn change_password(
@@ -108,8 +116,8 @@ pub trait SigningKeyStore: Send + Sync {
 /// lifts the limit.
 #[async_trait]
 pub trait LoginThrottleStore: Send + Sync {
-    /// Until when the key is blocked, if it is.
-    async fn blocked_until(&self, key: [u8; 32]) -> Result<Option<OffsetDateTime>, StoreError>;
+    /// The key's consecutive failures and until when it is blocked, if it has failed at all.
+    async fn failures(&self, key: [u8; 32]) -> Result<Option<Failures>, StoreError>;
     /// Counts one more failure and returns the new consecutive count; `block` maps that count to
     /// the end of the block.
     async fn record_failure(
@@ -122,6 +130,81 @@ pub trait LoginThrottleStore: Send + Sync {
     async fn clear_failures(&self, key: [u8; 32]) -> Result<(), StoreError>;
 }
 
+/// The throttling state of one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub consecutive: u32,
+    pub blocked_until: OffsetDateTime,
+}
+
+/// A user's TOTP enrolment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRow {
+    /// The seed, sealed with the key-encryption key.
+    pub secret: Vec<u8>,
+    /// None while enrolment waits for its first valid code.
+    pub enabled_at: Option<OffsetDateTime>,
+    /// The last accepted time step: codes of this step or earlier are refused (RFC 6238 §5.2).
+    pub last_step: Option<i64>,
+}
+
+/// A pending second-factor login (the `mfa_token`, stored hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaChallenge {
+    pub token_hash: [u8; 32],
+    pub user_id: Uuid,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub attempts: u32,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    /// Stores a new, not yet enabled seed, replacing an earlier unconfirmed one; `Conflict` when
+    /// TOTP is already enabled.
+    async fn put_pending_totp(&self, user_id: Uuid, sealed: &[u8], at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn totp(&self, user_id: Uuid) -> Result<Option<TotpRow>, StoreError>;
+    /// Confirms the pending seed with its first accepted `step`, replaces the recovery codes and
+    /// records `event`, in one transaction; false when there was no pending seed.
+    async fn enable_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery_hashes: &[[u8; 32]],
+        at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+    /// Removes the seed and the recovery codes and records `event`; false when there was none.
+    async fn disable_totp(&self, user_id: Uuid, event: &Event) -> Result<bool, StoreError>;
+    /// Moves the last accepted step forward to `step` (compare-and-set); false when `step` is not
+    /// newer, i.e. the code was already used.
+    async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, StoreError>;
+    /// Marks an unused recovery code used; false when unknown or already used.
+    async fn use_recovery_code(
+        &self,
+        user_id: Uuid,
+        code_hash: [u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    async fn unused_recovery_codes(&self, user_id: Uuid) -> Result<u32, StoreError>;
+    /// Stores a challenge (and forgets expired ones).
+    async fn create_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError>;
+    async fn mfa_challenge(&self, token_hash: [u8; 32]) -> Result<Option<MfaChallenge>, StoreError>;
+    /// Counts a wrong code against the challenge; returns its attempts so far.
+    async fn fail_mfa_challenge(&self, token_hash: [u8; 32]) -> Result<u32, StoreError>;
+    /// Marks the challenge used if it still is not (compare-and-set) and creates the session with
+    /// its login event, in one transaction; false when another request completed it first.
+    async fn complete_mfa_challenge(
+        &self,
+        token_hash: [u8; 32],
+        session: &NewSession,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Everything the auth service stores.
-pub trait AuthStore: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore {}
-impl<T: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore> AuthStore for T {}
+pub trait AuthStore: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore {}
+impl<T: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore> AuthStore for T {}

@@ -73,6 +73,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         paths(
             auth::http::register,
             auth::http::login,
+            auth::http::login_mfa,
+            auth::http::totp_setup,
+            auth::http::totp_enable,
+            auth::http::totp_disable,
             auth::http::refresh,
             auth::http::introspect,
             auth::http::logout,

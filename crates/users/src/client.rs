@@ -1,7 +1,7 @@
 //! `UsersApi` over HTTP, for processes that do not run the users service themselves.
 
 use api::ApiError;
-use api::users::{EmailLookup, NewUser, User, UsersApi};
+use api::users::{EmailLookup, MfaFlag, NewUser, User, UsersApi};
 use async_trait::async_trait;
 use platform::client::ServiceClient;
 use reqwest::Method;
@@ -21,6 +21,11 @@ impl UsersApi for HttpUsersClient {
 
     async fn find_by_email(&self, email: &str) -> Result<User, ApiError> {
         self.0.call(Method::POST, "/internal/users/lookup", Some(&EmailLookup { email: email.to_string() })).await
+    }
+
+    async fn set_mfa_enabled(&self, id: Uuid, enabled: bool) -> Result<(), ApiError> {
+        let body = MfaFlag { enabled };
+        self.0.call::<MfaFlag, ()>(Method::PUT, &format!("/internal/users/{id}/mfa"), Some(&body)).await
     }
 
     async fn discard_new_user(&self, id: Uuid) -> Result<(), ApiError> {

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use api::users::{EmailLookup, NewUser, PublicUser, Role, User, UsersApi};
+use api::users::{EmailLookup, MfaFlag, NewUser, PublicUser, Role, User, UsersApi};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
 use uuid::Uuid;
 
@@ -27,6 +27,7 @@ pub fn internal_router(svc: Arc<UsersService>) -> Router {
         .route("/internal/users", post(internal_create))
         .route("/internal/users/lookup", post(internal_lookup))
         .route("/internal/users/{id}", get(internal_get).delete(internal_discard))
+        .route("/internal/users/{id}/mfa", put(internal_set_mfa))
         .with_state(svc)
 }
 
@@ -67,6 +68,15 @@ async fn internal_lookup(State(svc): Svc, Json(q): Json<EmailLookup>) -> Result<
 
 async fn internal_get(State(svc): Svc, Path(id): Path<String>) -> Result<Json<User>, Problem> {
     Ok(Json(svc.get_user(parse_id(&id)?).await?))
+}
+
+async fn internal_set_mfa(
+    State(svc): Svc,
+    Path(id): Path<String>,
+    Json(flag): Json<MfaFlag>,
+) -> Result<StatusCode, Problem> {
+    svc.set_mfa_enabled(parse_id(&id)?, flag.enabled).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn internal_discard(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode, Problem> {

@@ -13,6 +13,8 @@ pub trait UserStore: Send + Sync {
     async fn get(&self, id: Uuid) -> Result<User, StoreError>;
     /// Looks a user up by normalized email.
     async fn find_by_email(&self, email: &str) -> Result<User, StoreError>;
+    /// Records whether the user has a confirmed second factor; `NotFound` for an unknown user.
+    async fn set_mfa_enabled(&self, id: Uuid, enabled: bool, at: time::OffsetDateTime) -> Result<(), StoreError>;
     /// Deletes a user outright (only for a registration that could not complete).
     async fn delete(&self, id: Uuid) -> Result<(), StoreError>;
 }

@@ -71,6 +71,10 @@ impl UsersApi for UsersService {
         Ok(self.store.find_by_email(email.as_str()).await?)
     }
 
+    async fn set_mfa_enabled(&self, id: Uuid, enabled: bool) -> Result<(), ApiError> {
+        Ok(self.store.set_mfa_enabled(id, enabled, self.clock.now()).await?)
+    }
+
     async fn discard_new_user(&self, id: Uuid) -> Result<(), ApiError> {
         Ok(self.store.delete(id).await?)
     }

@@ -3,7 +3,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use api::auth::{Jwks, KeySource, LoginRequest, RegisterRequest, SessionInfo, SessionStatus, TokenResponse};
+use api::auth::{
+    Jwks, KeySource, LoginRequest, LoginResponse, RegisterRequest, SessionInfo, SessionStatus, TokenResponse,
+};
 use api::users::{NewUser, Role, User, UserStatus, UsersApi};
 use api::{ApiError, FieldError};
 use async_trait::async_trait;
@@ -20,6 +22,10 @@ use crate::domain;
 use crate::keys::{self, SigningKey};
 use crate::passwords::{HashError, PasswordHasher};
 use crate::ports::{AuthStore, NewSession, RefreshLookup, SessionRow, StoredKey};
+
+mod mfa;
+
+pub use mfa::{MFA_TOKEN_ATTEMPTS, MFA_TOKEN_TTL, TOTP_LOCK_AFTER};
 
 /// Settings of the auth service.
 pub struct AuthSettings {
@@ -52,6 +58,9 @@ pub enum AuthError {
     /// Too many failed logins for this account; retry after this many seconds.
     #[error("too many failed logins")]
     Throttled(u64),
+    /// The request conflicts with the account's state (2FA already on, say).
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error(transparent)]
     Api(#[from] ApiError),
 }
@@ -219,12 +228,46 @@ impl AuthService {
         Ok(user)
     }
 
-    pub async fn login(&self, req: LoginRequest, client: ClientInfo) -> Result<TokenResponse, AuthError> {
+    /// A new session for `user_id` and its first refresh token (not stored yet).
+    fn new_session(&self, user_id: Uuid, client: ClientInfo) -> (NewSession, String) {
+        let refresh_token = random_token();
+        let now = self.clock.now();
+        let session = NewSession {
+            id: platform::ids::new_id(),
+            user_id,
+            refresh_hash: sha256(refresh_token.as_bytes()),
+            user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
+            ip: client.ip,
+            created_at: now,
+            expires_at: now + self.settings.session_lifetime,
+        };
+        (session, refresh_token)
+    }
+
+    /// Stores a fresh hash at the configured cost when `stored` was made at another one
+    /// (SECURITY.md PW-8); a failure here never fails the login.
+    async fn rehash_if_needed(&self, user_id: Uuid, password: &str, stored: &str) {
+        if !self.settings.hasher.needs_rehash(stored) {
+            return;
+        }
+        let result = async {
+            let fresh = self.settings.hasher.hash(password).await?;
+            self.store.replace_password_hash(user_id, stored, &fresh, self.clock.now()).await?;
+            Ok::<_, AuthError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => tracing::info!(user_id = %user_id, "password rehashed at the configured cost"),
+            Err(e) => tracing::warn!(user_id = %user_id, error = %e, "could not rehash a password"),
+        }
+    }
+
+    pub async fn login(&self, req: LoginRequest, client: ClientInfo) -> Result<LoginResponse, AuthError> {
         // Throttling is keyed by the email, known or not, so that it reveals nothing; it is
         // checked before any hashing, and kept in the database.
         let key = self.settings.hasher.account_key(&domain::normalize_email(&req.email));
         let now = self.clock.now();
-        if let Some(until) = self.store.blocked_until(key).await?.filter(|until| *until > now) {
+        if let Some(until) = self.store.failures(key).await?.map(|f| f.blocked_until).filter(|until| *until > now) {
             metrics::counter!("trellis_login_throttled_total").increment(1);
             return Err(AuthError::Throttled(u64::try_from((until - now).whole_seconds()).unwrap_or(1).max(1)));
         }
@@ -265,16 +308,13 @@ impl AuthService {
             return Err(AuthError::InvalidCredentials);
         }
         self.store.clear_failures(key).await?;
-        let refresh_token = random_token();
-        let session = NewSession {
-            id: platform::ids::new_id(),
-            user_id: user.id,
-            refresh_hash: sha256(refresh_token.as_bytes()),
-            user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
-            ip: client.ip,
-            created_at: now,
-            expires_at: now + self.settings.session_lifetime,
-        };
+        if let Some(h) = &hash {
+            self.rehash_if_needed(user.id, &req.password, h).await;
+        }
+        if self.has_second_factor(user.id).await? {
+            return Ok(LoginResponse::MfaRequired(self.mfa_challenge(&user, client).await?));
+        }
+        let (session, refresh_token) = self.new_session(user.id, client);
         let event = Event::new(
             "auth.login_succeeded",
             user.id,
@@ -285,7 +325,7 @@ impl AuthService {
         self.store.create_session(&session, &event).await?;
         self.wake_relay();
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
-        Ok(self.token_response(user, session.id, refresh_token)?)
+        Ok(LoginResponse::Tokens(self.token_response(user, session.id, refresh_token)?))
     }
 
     fn token_response(&self, user: User, session_id: Uuid, refresh_token: String) -> Result<TokenResponse, ApiError> {

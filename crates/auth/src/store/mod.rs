@@ -23,6 +23,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "login_failures",
             sql: include_str!("../../migrations/sqlite/0003_login_failures.sql"),
         },
+        Migration { version: 4, name: "mfa", sql: include_str!("../../migrations/sqlite/0004_mfa.sql") },
     ],
     postgres: &[
         Migration { version: 1, name: "auth", sql: include_str!("../../migrations/postgres/0001_auth.sql") },
@@ -36,6 +37,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "login_failures",
             sql: include_str!("../../migrations/postgres/0003_login_failures.sql"),
         },
+        Migration { version: 4, name: "mfa", sql: include_str!("../../migrations/postgres/0004_mfa.sql") },
     ],
 };
 

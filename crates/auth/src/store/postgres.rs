@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ports::{
-    CredentialStore, LoginThrottleStore, NewSession, RefreshLookup, SessionRow, SessionStore, SigningKeyStore,
-    StoredKey,
+    CredentialStore, Failures, LoginThrottleStore, MfaChallenge, MfaStore, NewSession, RefreshLookup, SessionRow,
+    SessionStore, SigningKeyStore, StoredKey, TotpRow,
 };
 
 const SESSION_COLUMNS: &str =
@@ -33,6 +33,28 @@ async fn revoke_in(
         .await
         .map_err(map_err)?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Inserts, inside `tx`, a session and its first refresh token.
+async fn insert_session_in(tx: &deadpool_postgres::Transaction<'_>, s: &NewSession) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO auth_sessions (id, user_id, refresh_hash, user_agent, ip, created_at, last_used_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+        )
+        .await
+        .map_err(map_err)?;
+    let hash: &[u8] = &s.refresh_hash;
+    tx.execute(&stmt, &[&s.id, &s.user_id, &hash, &s.user_agent, &s.ip, &s.created_at, &s.expires_at])
+        .await
+        .map_err(map_err)?;
+    tx.execute(
+        "INSERT INTO auth_refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
+        &[&hash, &s.id, &s.created_at],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 fn session_row(r: &tokio_postgres::Row) -> SessionRow {
@@ -90,6 +112,24 @@ impl CredentialStore for PgAuthStore {
         Ok(revoked)
     }
 
+    async fn replace_password_hash(
+        &self,
+        user_id: Uuid,
+        old: &str,
+        new: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let client = self.0.client().await?;
+        client
+            .execute(
+                "UPDATE auth_credentials SET password_hash = $1, updated_at = $2 WHERE user_id = $3 AND password_hash = $4",
+                &[&new, &at, &user_id, &old],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn password_hash(&self, user_id: Uuid) -> Result<String, StoreError> {
         let client = self.0.client().await?;
         let stmt = client
@@ -106,23 +146,7 @@ impl SessionStore for PgAuthStore {
     async fn create_session(&self, s: &NewSession, event: &Event) -> Result<(), StoreError> {
         let mut client = self.0.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO auth_sessions (id, user_id, refresh_hash, user_agent, ip, created_at, last_used_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
-            )
-            .await
-            .map_err(map_err)?;
-        let hash: &[u8] = &s.refresh_hash;
-        tx.execute(&stmt, &[&s.id, &s.user_id, &hash, &s.user_agent, &s.ip, &s.created_at, &s.expires_at])
-            .await
-            .map_err(map_err)?;
-        tx.execute(
-            "INSERT INTO auth_refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
-            &[&hash, &s.id, &s.created_at],
-        )
-        .await
-        .map_err(map_err)?;
+        insert_session_in(&tx, s).await?;
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -258,14 +282,18 @@ impl SigningKeyStore for PgAuthStore {
 
 #[async_trait]
 impl LoginThrottleStore for PgAuthStore {
-    async fn blocked_until(&self, key: [u8; 32]) -> Result<Option<OffsetDateTime>, StoreError> {
+    async fn failures(&self, key: [u8; 32]) -> Result<Option<Failures>, StoreError> {
         let client = self.0.client().await?;
         let stmt = client
-            .prepare_cached("SELECT blocked_until FROM auth_login_failures WHERE account_key = $1")
+            .prepare_cached("SELECT consecutive, blocked_until FROM auth_login_failures WHERE account_key = $1")
             .await
             .map_err(map_err)?;
         let key: &[u8] = &key;
-        Ok(client.query_opt(&stmt, &[&key]).await.map_err(map_err)?.map(|r| r.get(0)))
+        Ok(client
+            .query_opt(&stmt, &[&key])
+            .await
+            .map_err(map_err)?
+            .map(|r| Failures { consecutive: u32::try_from(r.get::<_, i32>(0)).unwrap_or(0), blocked_until: r.get(1) }))
     }
 
     async fn record_failure(
@@ -303,5 +331,194 @@ impl LoginThrottleStore for PgAuthStore {
         let key: &[u8] = &key;
         client.execute("DELETE FROM auth_login_failures WHERE account_key = $1", &[&key]).await.map_err(map_err)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl MfaStore for PgAuthStore {
+    async fn put_pending_totp(&self, user_id: Uuid, sealed: &[u8], at: OffsetDateTime) -> Result<(), StoreError> {
+        let client = self.0.client().await?;
+        let changed = client
+            .execute(
+                "INSERT INTO auth_totp (user_id, secret, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, \
+                 last_step = NULL WHERE auth_totp.enabled_at IS NULL",
+                &[&user_id, &sealed, &at],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed == 0 { Err(StoreError::Conflict("TOTP is already enabled".into())) } else { Ok(()) }
+    }
+
+    async fn totp(&self, user_id: Uuid) -> Result<Option<TotpRow>, StoreError> {
+        let client = self.0.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT secret, enabled_at, last_step FROM auth_totp WHERE user_id = $1")
+            .await
+            .map_err(map_err)?;
+        Ok(client.query_opt(&stmt, &[&user_id]).await.map_err(map_err)?.map(|r| TotpRow {
+            secret: r.get(0),
+            enabled_at: r.get(1),
+            last_step: r.get(2),
+        }))
+    }
+
+    async fn enable_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery_hashes: &[[u8; 32]],
+        at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE auth_totp SET enabled_at = $1, last_step = $2 WHERE user_id = $3 AND enabled_at IS NULL",
+                &[&at, &step, &user_id],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = $1", &[&user_id]).await.map_err(map_err)?;
+        let hashes: Vec<&[u8]> = recovery_hashes.iter().map(|h| h.as_slice()).collect();
+        tx.execute(
+            "INSERT INTO auth_recovery_codes (user_id, code_hash) SELECT $1, h FROM unnest($2::bytea[]) AS h",
+            &[&user_id, &hashes],
+        )
+        .await
+        .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn disable_totp(&self, user_id: Uuid, event: &Event) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let removed = tx.execute("DELETE FROM auth_totp WHERE user_id = $1", &[&user_id]).await.map_err(map_err)?;
+        tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = $1", &[&user_id]).await.map_err(map_err)?;
+        if removed > 0 {
+            outbox::insert_pg(&tx, event).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(removed > 0)
+    }
+
+    async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, StoreError> {
+        let client = self.0.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE auth_totp SET last_step = $1 WHERE user_id = $2 AND enabled_at IS NOT NULL \
+                 AND (last_step IS NULL OR last_step < $1)",
+                &[&step, &user_id],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(changed == 1)
+    }
+
+    async fn use_recovery_code(&self, user_id: Uuid, hash: [u8; 32], at: OffsetDateTime) -> Result<bool, StoreError> {
+        let client = self.0.client().await?;
+        let hash: &[u8] = &hash;
+        let changed = client
+            .execute(
+                "UPDATE auth_recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+                &[&at, &user_id, &hash],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(changed == 1)
+    }
+
+    async fn unused_recovery_codes(&self, user_id: Uuid) -> Result<u32, StoreError> {
+        let client = self.0.client().await?;
+        let row = client
+            .query_one("SELECT COUNT(*) FROM auth_recovery_codes WHERE user_id = $1 AND used_at IS NULL", &[&user_id])
+            .await
+            .map_err(map_err)?;
+        Ok(u32::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    async fn create_mfa_challenge(&self, ch: &MfaChallenge) -> Result<(), StoreError> {
+        let client = self.0.client().await?;
+        client
+            .execute("DELETE FROM auth_mfa_challenges WHERE expires_at < $1", &[&ch.created_at])
+            .await
+            .map_err(map_err)?;
+        let hash: &[u8] = &ch.token_hash;
+        client
+            .execute(
+                "INSERT INTO auth_mfa_challenges (token_hash, user_id, user_agent, ip, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&hash, &ch.user_id, &ch.user_agent, &ch.ip, &ch.created_at, &ch.expires_at],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn mfa_challenge(&self, token_hash: [u8; 32]) -> Result<Option<MfaChallenge>, StoreError> {
+        let client = self.0.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT user_id, user_agent, ip, created_at, expires_at, attempts, used_at \
+                 FROM auth_mfa_challenges WHERE token_hash = $1",
+            )
+            .await
+            .map_err(map_err)?;
+        let hash: &[u8] = &token_hash;
+        Ok(client.query_opt(&stmt, &[&hash]).await.map_err(map_err)?.map(|r| MfaChallenge {
+            token_hash,
+            user_id: r.get(0),
+            user_agent: r.get(1),
+            ip: r.get(2),
+            created_at: r.get(3),
+            expires_at: r.get(4),
+            attempts: u32::try_from(r.get::<_, i32>(5)).unwrap_or(u32::MAX),
+            used_at: r.get(6),
+        }))
+    }
+
+    async fn fail_mfa_challenge(&self, token_hash: [u8; 32]) -> Result<u32, StoreError> {
+        let client = self.0.client().await?;
+        let hash: &[u8] = &token_hash;
+        let row = client
+            .query_opt(
+                "UPDATE auth_mfa_challenges SET attempts = attempts + 1 WHERE token_hash = $1 RETURNING attempts",
+                &[&hash],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        Ok(u32::try_from(row.get::<_, i32>(0)).unwrap_or(u32::MAX))
+    }
+
+    async fn complete_mfa_challenge(
+        &self,
+        token_hash: [u8; 32],
+        session: &NewSession,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let hash: &[u8] = &token_hash;
+        let changed = tx
+            .execute(
+                "UPDATE auth_mfa_challenges SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                &[&session.created_at, &hash],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        insert_session_in(&tx, session).await?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 }

@@ -10,8 +10,8 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::ports::{
-    CredentialStore, LoginThrottleStore, NewSession, RefreshLookup, SessionRow, SessionStore, SigningKeyStore,
-    StoredKey,
+    CredentialStore, Failures, LoginThrottleStore, MfaChallenge, MfaStore, NewSession, RefreshLookup, SessionRow,
+    SessionStore, SigningKeyStore, StoredKey, TotpRow,
 };
 
 pub struct SqliteAuthStore(pub SqliteDb);
@@ -48,6 +48,30 @@ fn revoke_in(
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_err)?;
     Ok(ids)
+}
+
+/// Inserts, inside `tx`, a session and its first refresh token.
+fn insert_session_in(tx: &rusqlite::Transaction<'_>, s: &NewSession) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO auth_sessions (id, user_id, refresh_hash, user_agent, ip, created_at, last_used_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+        rusqlite::params![
+            s.id,
+            s.user_id,
+            s.refresh_hash.to_vec(),
+            s.user_agent,
+            s.ip,
+            ts(s.created_at),
+            ts(s.expires_at)
+        ],
+    )
+    .map_err(map_err)?;
+    tx.execute(
+        "INSERT INTO auth_refresh_tokens (token_hash, session_id, issued_at) VALUES (?1, ?2, ?3)",
+        rusqlite::params![s.refresh_hash.to_vec(), s.id, ts(s.created_at)],
+    )
+    .map_err(map_err)?;
+    Ok(())
 }
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
@@ -107,6 +131,26 @@ impl CredentialStore for SqliteAuthStore {
             .await
     }
 
+    async fn replace_password_hash(
+        &self,
+        user_id: Uuid,
+        old: &str,
+        new: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (old, new) = (old.to_string(), new.to_string());
+        self.0
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE auth_credentials SET password_hash = ?1, updated_at = ?2 WHERE user_id = ?3 AND password_hash = ?4",
+                    rusqlite::params![new, ts(at), user_id, old],
+                )
+                .map_err(map_err)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn password_hash(&self, user_id: Uuid) -> Result<String, StoreError> {
         self.0
             .read(move |c| {
@@ -123,17 +167,7 @@ impl SessionStore for SqliteAuthStore {
         let (s, ev) = (s.clone(), event.clone());
         self.0
             .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO auth_sessions (id, user_id, refresh_hash, user_agent, ip, created_at, last_used_at, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-                    rusqlite::params![s.id, s.user_id, s.refresh_hash.to_vec(), s.user_agent, s.ip, ts(s.created_at), ts(s.expires_at)],
-                )
-                .map_err(map_err)?;
-                tx.execute(
-                    "INSERT INTO auth_refresh_tokens (token_hash, session_id, issued_at) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![s.refresh_hash.to_vec(), s.id, ts(s.created_at)],
-                )
-                .map_err(map_err)?;
+                insert_session_in(tx, &s)?;
                 outbox::insert_sqlite(tx, &ev)
             })
             .await
@@ -279,16 +313,18 @@ impl SigningKeyStore for SqliteAuthStore {
 
 #[async_trait]
 impl LoginThrottleStore for SqliteAuthStore {
-    async fn blocked_until(&self, key: [u8; 32]) -> Result<Option<OffsetDateTime>, StoreError> {
+    async fn failures(&self, key: [u8; 32]) -> Result<Option<Failures>, StoreError> {
         let found = self
             .0
             .read(move |c| {
-                c.prepare_cached("SELECT blocked_until FROM auth_login_failures WHERE account_key = ?1")?
-                    .query_row([key.to_vec()], |r| parse_ts(0, &r.get::<_, String>(0)?))
+                c.prepare_cached("SELECT consecutive, blocked_until FROM auth_login_failures WHERE account_key = ?1")?
+                    .query_row([key.to_vec()], |r| {
+                        Ok(Failures { consecutive: r.get(0)?, blocked_until: parse_ts(1, &r.get::<_, String>(1)?)? })
+                    })
             })
             .await;
         match found {
-            Ok(t) => Ok(Some(t)),
+            Ok(f) => Ok(Some(f)),
             Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
@@ -327,6 +363,224 @@ impl LoginThrottleStore for SqliteAuthStore {
                 tx.execute("DELETE FROM auth_login_failures WHERE account_key = ?1", [key.to_vec()])
                     .map_err(map_err)?;
                 Ok(())
+            })
+            .await
+    }
+}
+
+fn opt_ts(col: usize, raw: Option<String>) -> rusqlite::Result<Option<OffsetDateTime>> {
+    raw.map(|t| parse_ts(col, &t)).transpose()
+}
+
+#[async_trait]
+impl MfaStore for SqliteAuthStore {
+    async fn put_pending_totp(&self, user_id: Uuid, sealed: &[u8], at: OffsetDateTime) -> Result<(), StoreError> {
+        let sealed = sealed.to_vec();
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "INSERT INTO auth_totp (user_id, secret, created_at) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, \
+                         last_step = NULL WHERE auth_totp.enabled_at IS NULL",
+                        rusqlite::params![user_id, sealed, ts(at)],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 { Err(StoreError::Conflict("TOTP is already enabled".into())) } else { Ok(()) }
+            })
+            .await
+    }
+
+    async fn totp(&self, user_id: Uuid) -> Result<Option<TotpRow>, StoreError> {
+        let found = self
+            .0
+            .read(move |c| {
+                c.prepare_cached("SELECT secret, enabled_at, last_step FROM auth_totp WHERE user_id = ?1")?
+                    .query_row([user_id], |r| {
+                        Ok(TotpRow { secret: r.get(0)?, enabled_at: opt_ts(1, r.get(1)?)?, last_step: r.get(2)? })
+                    })
+            })
+            .await;
+        match found {
+            Ok(row) => Ok(Some(row)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn enable_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery_hashes: &[[u8; 32]],
+        at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let (hashes, ev) = (recovery_hashes.to_vec(), event.clone());
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE auth_totp SET enabled_at = ?1, last_step = ?2 WHERE user_id = ?3 AND enabled_at IS NULL",
+                        rusqlite::params![ts(at), step, user_id],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return Ok(false);
+                }
+                tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
+                for h in &hashes {
+                    tx.execute(
+                        "INSERT INTO auth_recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
+                        rusqlite::params![user_id, h.to_vec()],
+                    )
+                    .map_err(map_err)?;
+                }
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn disable_totp(&self, user_id: Uuid, event: &Event) -> Result<bool, StoreError> {
+        let ev = event.clone();
+        self.0
+            .write(move |tx| {
+                let removed = tx.execute("DELETE FROM auth_totp WHERE user_id = ?1", [user_id]).map_err(map_err)?;
+                tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
+                if removed > 0 {
+                    outbox::insert_sqlite(tx, &ev)?;
+                }
+                Ok(removed > 0)
+            })
+            .await
+    }
+
+    async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, StoreError> {
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE auth_totp SET last_step = ?1 WHERE user_id = ?2 AND enabled_at IS NOT NULL \
+                         AND (last_step IS NULL OR last_step < ?1)",
+                        rusqlite::params![step, user_id],
+                    )
+                    .map_err(map_err)?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn use_recovery_code(&self, user_id: Uuid, hash: [u8; 32], at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE auth_recovery_codes SET used_at = ?1 WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL",
+                        rusqlite::params![ts(at), user_id, hash.to_vec()],
+                    )
+                    .map_err(map_err)?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn unused_recovery_codes(&self, user_id: Uuid) -> Result<u32, StoreError> {
+        self.0
+            .read(move |c| {
+                c.prepare_cached("SELECT COUNT(*) FROM auth_recovery_codes WHERE user_id = ?1 AND used_at IS NULL")?
+                    .query_row([user_id], |r| r.get(0))
+            })
+            .await
+    }
+
+    async fn create_mfa_challenge(&self, ch: &MfaChallenge) -> Result<(), StoreError> {
+        let ch = ch.clone();
+        self.0
+            .write(move |tx| {
+                tx.execute("DELETE FROM auth_mfa_challenges WHERE expires_at < ?1", [ts(ch.created_at)])
+                    .map_err(map_err)?;
+                tx.execute(
+                    "INSERT INTO auth_mfa_challenges (token_hash, user_id, user_agent, ip, created_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![
+                        ch.token_hash.to_vec(),
+                        ch.user_id,
+                        ch.user_agent,
+                        ch.ip,
+                        ts(ch.created_at),
+                        ts(ch.expires_at)
+                    ],
+                )
+                .map_err(map_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn mfa_challenge(&self, token_hash: [u8; 32]) -> Result<Option<MfaChallenge>, StoreError> {
+        let found = self
+            .0
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT user_id, user_agent, ip, created_at, expires_at, attempts, used_at \
+                     FROM auth_mfa_challenges WHERE token_hash = ?1",
+                )?
+                .query_row([token_hash.to_vec()], |r| {
+                    Ok(MfaChallenge {
+                        token_hash,
+                        user_id: r.get(0)?,
+                        user_agent: r.get(1)?,
+                        ip: r.get(2)?,
+                        created_at: parse_ts(3, &r.get::<_, String>(3)?)?,
+                        expires_at: parse_ts(4, &r.get::<_, String>(4)?)?,
+                        attempts: r.get(5)?,
+                        used_at: opt_ts(6, r.get(6)?)?,
+                    })
+                })
+            })
+            .await;
+        match found {
+            Ok(ch) => Ok(Some(ch)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fail_mfa_challenge(&self, token_hash: [u8; 32]) -> Result<u32, StoreError> {
+        self.0
+            .write(move |tx| {
+                tx.query_row(
+                    "UPDATE auth_mfa_challenges SET attempts = attempts + 1 WHERE token_hash = ?1 RETURNING attempts",
+                    [token_hash.to_vec()],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn complete_mfa_challenge(
+        &self,
+        token_hash: [u8; 32],
+        session: &NewSession,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let (s, ev) = (session.clone(), event.clone());
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE auth_mfa_challenges SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL",
+                        rusqlite::params![ts(s.created_at), token_hash.to_vec()],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return Ok(false);
+                }
+                insert_session_in(tx, &s)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
             })
             .await
     }

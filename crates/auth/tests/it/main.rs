@@ -111,21 +111,126 @@ macro_rules! on_both_backends {
 on_both_backends!(
     rotation_is_compare_and_set,
     revocation_stops_rotation_and_hides_sessions,
-    login_failures_count_block_and_clear
+    login_failures_count_block_and_clear,
+    totp_enrolment_and_single_use_codes,
+    mfa_challenges_complete_once,
+    rehash_swaps_only_the_hash_it_read
 );
+
+async fn totp_enrolment_and_single_use_codes(db: Database) {
+    let store = ready(&db).await;
+    let user = Uuid::now_v7();
+    assert_eq!(store.totp(user).await.unwrap(), None);
+    store.put_pending_totp(user, b"sealed-1", now()).await.unwrap();
+    store.put_pending_totp(user, b"sealed-2", now()).await.unwrap();
+    let pending = store.totp(user).await.unwrap().unwrap();
+    assert_eq!((pending.secret.as_slice(), pending.enabled_at, pending.last_step), (&b"sealed-2"[..], None, None));
+    assert!(!store.accept_totp_step(user, 10).await.unwrap(), "a pending seed accepts no login code");
+
+    let codes = [sha256(b"r1"), sha256(b"r2")];
+    assert!(store.enable_totp(user, 100, &codes, now(), &event("auth.mfa_enabled", user)).await.unwrap());
+    assert!(!store.enable_totp(user, 101, &codes, now(), &event("auth.mfa_enabled", user)).await.unwrap());
+    assert!(
+        matches!(store.put_pending_totp(user, b"x", now()).await, Err(platform::db::StoreError::Conflict(_))),
+        "an enabled seed is never replaced by setup"
+    );
+    assert_eq!(store.totp(user).await.unwrap().unwrap().last_step, Some(100));
+    assert!(!store.accept_totp_step(user, 100).await.unwrap(), "the enrolment code's step is spent");
+    assert!(store.accept_totp_step(user, 101).await.unwrap());
+    assert!(!store.accept_totp_step(user, 101).await.unwrap(), "each step once");
+    assert!(!store.accept_totp_step(user, 99).await.unwrap(), "never backwards");
+
+    assert_eq!(store.unused_recovery_codes(user).await.unwrap(), 2);
+    assert!(store.use_recovery_code(user, sha256(b"r1"), now()).await.unwrap());
+    assert!(!store.use_recovery_code(user, sha256(b"r1"), now()).await.unwrap(), "single use");
+    assert!(!store.use_recovery_code(Uuid::now_v7(), sha256(b"r2"), now()).await.unwrap(), "another user's code");
+    assert_eq!(store.unused_recovery_codes(user).await.unwrap(), 1);
+
+    assert!(store.disable_totp(user, &event("auth.mfa_disabled", user)).await.unwrap());
+    assert!(!store.disable_totp(user, &event("auth.mfa_disabled", user)).await.unwrap());
+    assert_eq!(store.totp(user).await.unwrap(), None);
+    assert_eq!(store.unused_recovery_codes(user).await.unwrap(), 0, "recovery codes go with the factor");
+}
+
+async fn mfa_challenges_complete_once(db: Database) {
+    let store = ready(&db).await;
+    let user = Uuid::now_v7();
+    let at = now();
+    let challenge = auth::ports::MfaChallenge {
+        token_hash: sha256(b"mfa-token"),
+        user_id: user,
+        user_agent: Some("ua".into()),
+        ip: Some("192.0.2.7".into()),
+        created_at: at,
+        expires_at: at + Duration::minutes(5),
+        attempts: 0,
+        used_at: None,
+    };
+    store.create_mfa_challenge(&challenge).await.unwrap();
+    assert_eq!(store.mfa_challenge(sha256(b"mfa-token")).await.unwrap(), Some(challenge.clone()));
+    assert_eq!(store.mfa_challenge(sha256(b"other")).await.unwrap(), None);
+    assert_eq!(store.fail_mfa_challenge(sha256(b"mfa-token")).await.unwrap(), 1);
+    assert_eq!(store.fail_mfa_challenge(sha256(b"mfa-token")).await.unwrap(), 2);
+
+    let mut racers = Vec::new();
+    for i in 0..6 {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            let s = NewSession {
+                id: Uuid::now_v7(),
+                user_id: user,
+                refresh_hash: sha256(format!("rt-{i}").as_bytes()),
+                user_agent: None,
+                ip: None,
+                created_at: now(),
+                expires_at: now() + Duration::days(1),
+            };
+            store.complete_mfa_challenge(sha256(b"mfa-token"), &s, &event("auth.login_succeeded", user)).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for r in racers {
+        winners += usize::from(r.await.unwrap());
+    }
+    assert_eq!(winners, 1, "an mfa_token completes exactly one login");
+    assert_eq!(store.active_sessions(user, now()).await.unwrap().len(), 1, "and creates exactly one session");
+    let used = store.mfa_challenge(sha256(b"mfa-token")).await.unwrap().unwrap();
+    assert!(used.used_at.is_some());
+
+    // Expired challenges are swept when new ones are made.
+    let later = at + Duration::minutes(10);
+    let fresh = auth::ports::MfaChallenge {
+        token_hash: sha256(b"later"),
+        created_at: later,
+        expires_at: later + Duration::minutes(5),
+        ..challenge
+    };
+    store.create_mfa_challenge(&fresh).await.unwrap();
+    assert_eq!(store.mfa_challenge(sha256(b"mfa-token")).await.unwrap(), None);
+}
+
+async fn rehash_swaps_only_the_hash_it_read(db: Database) {
+    let store = ready(&db).await;
+    let user = Uuid::now_v7();
+    store.insert_credential(user, "$2b$10$old", now()).await.unwrap();
+    store.replace_password_hash(user, "$2b$10$stale", "$2b$12$lost", now()).await.unwrap();
+    assert_eq!(store.password_hash(user).await.unwrap(), "$2b$10$old", "a hash changed meanwhile is kept");
+    store.replace_password_hash(user, "$2b$10$old", "$2b$12$new", now()).await.unwrap();
+    assert_eq!(store.password_hash(user).await.unwrap(), "$2b$12$new");
+}
 
 async fn login_failures_count_block_and_clear(db: Database) {
     let store = ready(&db).await;
     let key = sha256(b"an account key");
     let t0 = now();
-    assert_eq!(store.blocked_until(key).await.unwrap(), None);
+    assert_eq!(store.failures(key).await.unwrap(), None);
     for expected in 1..=6 {
         assert_eq!(store.record_failure(key, t0, auth::domain::login_delay).await.unwrap(), expected);
     }
-    let until = store.blocked_until(key).await.unwrap().expect("blocked after six failures");
-    assert_eq!(until - t0, auth::domain::login_delay(6));
-    assert_eq!(store.blocked_until(sha256(b"another key")).await.unwrap(), None, "keys are independent");
+    let f = store.failures(key).await.unwrap().expect("blocked after six failures");
+    assert_eq!((f.consecutive, f.blocked_until - t0), (6, auth::domain::login_delay(6)));
+    assert_eq!(store.failures(sha256(b"another key")).await.unwrap(), None, "keys are independent");
     store.clear_failures(key).await.unwrap();
-    assert_eq!(store.blocked_until(key).await.unwrap(), None);
+    assert_eq!(store.failures(key).await.unwrap(), None);
     assert_eq!(store.record_failure(key, t0, auth::domain::login_delay).await.unwrap(), 1, "the count restarts");
 }

@@ -11,8 +11,22 @@ use crate::ports::UserStore;
 
 pub const MIGRATIONS: Migrations = Migrations {
     service: "users",
-    sqlite: &[Migration { version: 1, name: "users", sql: include_str!("../../migrations/sqlite/0001_users.sql") }],
-    postgres: &[Migration { version: 1, name: "users", sql: include_str!("../../migrations/postgres/0001_users.sql") }],
+    sqlite: &[
+        Migration { version: 1, name: "users", sql: include_str!("../../migrations/sqlite/0001_users.sql") },
+        Migration {
+            version: 2,
+            name: "mfa_enabled",
+            sql: include_str!("../../migrations/sqlite/0002_mfa_enabled.sql"),
+        },
+    ],
+    postgres: &[
+        Migration { version: 1, name: "users", sql: include_str!("../../migrations/postgres/0001_users.sql") },
+        Migration {
+            version: 2,
+            name: "mfa_enabled",
+            sql: include_str!("../../migrations/postgres/0002_mfa_enabled.sql"),
+        },
+    ],
 };
 
 /// The adapter for the configured database.

@@ -12,7 +12,7 @@ use crate::ports::UserStore;
 
 pub struct PgUserStore(pub PgDb);
 
-const COLUMNS: &str = "id, email, name, role, status, email_verified, created_at, updated_at";
+const COLUMNS: &str = "id, email, name, role, status, email_verified, created_at, updated_at, mfa_enabled";
 
 fn row(r: &tokio_postgres::Row) -> Result<User, StoreError> {
     let role: String = r.get(3);
@@ -24,7 +24,7 @@ fn row(r: &tokio_postgres::Row) -> Result<User, StoreError> {
         role: Role::parse(&role).ok_or_else(|| StoreError::Internal(format!("bad role {role}")))?,
         status: UserStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad status {status}")))?,
         email_verified: r.get(5),
-        mfa_enabled: false,
+        mfa_enabled: r.get(8),
         created_at: r.get(6),
         updated_at: r.get(7),
     })
@@ -45,7 +45,7 @@ impl UserStore for PgUserStore {
         let mut client = self.0.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let stmt = tx
-            .prepare_cached(&format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+            .prepare_cached(&format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
             .await
             .map_err(map_err)?;
         tx.execute(
@@ -59,6 +59,7 @@ impl UserStore for PgUserStore {
                 &u.email_verified,
                 &u.created_at,
                 &u.updated_at,
+                &u.mfa_enabled,
             ],
         )
         .await
@@ -73,6 +74,15 @@ impl UserStore for PgUserStore {
 
     async fn find_by_email(&self, email: &str) -> Result<User, StoreError> {
         self.one(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"), &email).await
+    }
+
+    async fn set_mfa_enabled(&self, id: Uuid, enabled: bool, at: time::OffsetDateTime) -> Result<(), StoreError> {
+        let client = self.0.client().await?;
+        let changed = client
+            .execute("UPDATE users SET mfa_enabled = $1, updated_at = $2 WHERE id = $3", &[&enabled, &at, &id])
+            .await
+            .map_err(map_err)?;
+        if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn delete(&self, id: Uuid) -> Result<(), StoreError> {

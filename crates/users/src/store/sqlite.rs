@@ -14,7 +14,7 @@ use crate::ports::UserStore;
 
 pub struct SqliteUserStore(pub SqliteDb);
 
-const COLUMNS: &str = "id, email, name, role, status, email_verified, created_at, updated_at";
+const COLUMNS: &str = "id, email, name, role, status, email_verified, created_at, updated_at, mfa_enabled";
 
 fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
@@ -36,7 +36,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         role: Role::parse(&role).ok_or_else(|| bad(3, "role"))?,
         status: UserStatus::parse(&status).ok_or_else(|| bad(4, "status"))?,
         email_verified: r.get(5)?,
-        mfa_enabled: false,
+        mfa_enabled: r.get(8)?,
         created_at: OffsetDateTime::parse(&created, &Rfc3339).map_err(|_| bad(6, "time"))?,
         updated_at: OffsetDateTime::parse(&updated, &Rfc3339).map_err(|_| bad(7, "time"))?,
     })
@@ -49,7 +49,7 @@ impl UserStore for SqliteUserStore {
         self.0
             .write(move |tx| {
                 tx.execute(
-                    &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                     rusqlite::params![
                         u.id,
                         u.email,
@@ -58,7 +58,8 @@ impl UserStore for SqliteUserStore {
                         u.status.as_str(),
                         u.email_verified,
                         ts(u.created_at),
-                        ts(u.updated_at)
+                        ts(u.updated_at),
+                        u.mfa_enabled
                     ],
                 )
                 .map_err(map_err)?;
@@ -80,6 +81,20 @@ impl UserStore for SqliteUserStore {
         self.0
             .read(move |c| {
                 c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = ?1"))?.query_row([email], row)
+            })
+            .await
+    }
+
+    async fn set_mfa_enabled(&self, id: Uuid, enabled: bool, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE users SET mfa_enabled = ?1, updated_at = ?2 WHERE id = ?3",
+                        rusqlite::params![enabled, ts(at), id],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             })
             .await
     }
