@@ -564,3 +564,152 @@ pub async fn password_change(base: &str) {
     )
     .await;
 }
+
+/// A TOTP code for `unix_time` from an independent implementation of RFC 6238 (Python's standard
+/// library), so the server is checked against the RFC and not against itself.
+fn independent_totp(secret_b32: &str, unix_time: i64) -> String {
+    const SCRIPT: &str = "import base64,hashlib,hmac,struct,sys\n\
+        s=sys.argv[1]; key=base64.b32decode(s+'='*(-len(s)%8))\n\
+        mac=hmac.new(key,struct.pack('>Q',int(sys.argv[2])//30),hashlib.sha1).digest()\n\
+        o=mac[-1]&15\n\
+        print('%06d'%((struct.unpack('>I',mac[o:o+4])[0]&0x7fffffff)%1000000))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", SCRIPT, secret_b32, &unix_time.to_string()])
+        .output()
+        .expect("python3 is required for the independent TOTP implementation");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+async fn login_mfa(http: &Client, base: &str, mfa_token: &str, code: &str) -> reqwest::Response {
+    http.post(format!("{base}/auth/login/mfa"))
+        .json(&json!({"mfa_token": mfa_token, "code": code}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A login that must stop at the second factor: only `{mfa_required, mfa_token}`, no token.
+async fn mfa_token(http: &Client, base: &str, email: &str, password: &str) -> String {
+    let res = post_login(http, base, email, password).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["mfa_required"], true, "{body}");
+    assert!(body.get("access_token").is_none() && body.get("refresh_token").is_none(), "no token yet: {body}");
+    body["mfa_token"].as_str().unwrap().to_string()
+}
+
+/// TOTP 2FA: setup, enable with a code from an independent implementation, login in two steps,
+/// each code once, recovery codes once, the mfa_token good for nothing else, disable with the
+/// password, and throttled wrong codes.
+pub async fn two_factor(base: &str) {
+    let http = client();
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let (email, password) = (format!("mfa.{tag}@example.com"), format!("canary-mfa-{tag}"));
+    let body = json!({"email": email, "password": password, "name": "Hedy Lamarr"});
+    assert_eq!(
+        http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let first = login_tokens(&http, base, &email, &password).await;
+    let post = |path: &'static str, body: Value| {
+        let (http, access) = (http.clone(), first.access.clone());
+        async move { http.post(format!("{base}{path}")).bearer_auth(access).json(&body).send().await.unwrap() }
+    };
+    problem(post("/auth/mfa/totp/enable", json!({"code": "123456"})).await, StatusCode::CONFLICT).await;
+
+    let res = post("/auth/mfa/totp/setup", json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    let setup: Value = res.json().await.unwrap();
+    let secret = setup["secret"].as_str().unwrap().to_string();
+    assert_eq!(secret.len(), 32, "160-bit seed in base32");
+    let uri = setup["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/Trellis:") && uri.contains(&format!("secret={secret}")), "{uri}");
+    assert!(
+        post_login(&http, base, &email, &password).await.unwrap().json::<Value>().await.unwrap()["access_token"]
+            .is_string(),
+        "2FA is not on before it is enabled"
+    );
+
+    let t0 = unix_now();
+    let right = independent_totp(&secret, t0);
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let bad =
+        problem(post("/auth/mfa/totp/enable", json!({"code": wrong})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(bad["errors"][0]["field"], "code");
+    let res = post("/auth/mfa/totp/enable", json!({"code": right})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    let codes: Vec<String> = res.json::<Value>().await.unwrap()["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    let me: Value =
+        http.get(format!("{base}/api/users/me")).bearer_auth(&first.access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["mfa_enabled"], true);
+
+    // A password alone now yields only an mfa_token, which works nowhere but /auth/login/mfa.
+    let token = mfa_token(&http, base, &email, &password).await;
+    assert_eq!(me_status(&http, base, &token).await, StatusCode::UNAUTHORIZED);
+    problem(refresh(&http, base, &token).await, StatusCode::UNAUTHORIZED).await;
+    // The code that enabled 2FA is spent; the next step's code (inside the ±1 window) is not.
+    problem(login_mfa(&http, base, &token, &right).await, StatusCode::UNAUTHORIZED).await;
+    let next = independent_totp(&secret, t0 + 30);
+    let res = login_mfa(&http, base, &token, &next).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(me_status(&http, base, tokens["access_token"].as_str().unwrap()).await, StatusCode::OK);
+    problem(login_mfa(&http, base, &token, &next).await, StatusCode::UNAUTHORIZED).await;
+    let again = mfa_token(&http, base, &email, &password).await;
+    problem(login_mfa(&http, base, &again, &next).await, StatusCode::UNAUTHORIZED).await;
+    let too_far = independent_totp(&secret, t0 + 120);
+    problem(login_mfa(&http, base, &again, &too_far).await, StatusCode::UNAUTHORIZED).await;
+
+    // Recovery codes: once each, hyphens and case not significant.
+    let res = login_mfa(&http, base, &again, &codes[0].to_uppercase()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let third = mfa_token(&http, base, &email, &password).await;
+    problem(login_mfa(&http, base, &third, &codes[0]).await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(login_mfa(&http, base, &third, &codes[1].replace('-', "")).await.status(), StatusCode::OK);
+
+    // Disable needs the password.
+    problem(post("/auth/mfa/totp/disable", json!({"password": "canary: not it"})).await, StatusCode::UNAUTHORIZED)
+        .await;
+    problem(post("/auth/mfa/totp/disable", json!({})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(post("/auth/mfa/totp/disable", json!({"password": password})).await.status(), StatusCode::NO_CONTENT);
+    let me: Value =
+        http.get(format!("{base}/api/users/me")).bearer_auth(&first.access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["mfa_enabled"], false);
+    let res = post_login(&http, base, &email, &password).await.unwrap();
+    assert!(res.json::<Value>().await.unwrap()["access_token"].is_string(), "a password alone logs in again");
+    problem(post("/auth/mfa/totp/disable", json!({"password": password})).await, StatusCode::CONFLICT).await;
+
+    // Wrong codes are throttled per account: five, then even the right code waits.
+    let res = post("/auth/mfa/totp/setup", json!({})).await;
+    let secret = res.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let t1 = unix_now();
+    assert_eq!(
+        post("/auth/mfa/totp/enable", json!({"code": independent_totp(&secret, t1)})).await.status(),
+        StatusCode::OK
+    );
+    let token = mfa_token(&http, base, &email, &password).await;
+    let right = independent_totp(&secret, t1 + 30);
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for _ in 0..5 {
+        problem(login_mfa(&http, base, &token, &wrong).await, StatusCode::UNAUTHORIZED).await;
+    }
+    let res = login_mfa(&http, base, &token, &right).await;
+    let retry: u64 = res.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry), "Retry-After {retry}");
+    problem(res, StatusCode::TOO_MANY_REQUESTS).await;
+}

@@ -23,6 +23,7 @@ async fn all_in_one_with_zero_configuration() {
     flow::sessions(&app.base, flow::Reuse::WithinGrace).await;
     flow::brute_force(&app.base).await;
     flow::password_change(&app.base).await;
+    flow::two_factor(&app.base).await;
     flow::operations_endpoints(&app.base, &["database", "cache", "event_bus", "objects"]).await;
 
     // The worker consumed every event the flow wrote (outbox → in-process bus → worker).
@@ -114,6 +115,7 @@ async fn distributed_one_process_per_service() {
     flow::sessions(&gateway.base, flow::Reuse::Detected).await;
     flow::brute_force(&gateway.base).await;
     flow::password_change(&gateway.base).await;
+    flow::two_factor(&gateway.base).await;
     flow::operations_endpoints(&gateway.base, &["cache"]).await;
     flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
 

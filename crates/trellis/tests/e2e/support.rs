@@ -17,6 +17,8 @@ pub fn free_port() -> u16 {
 pub struct Trellis {
     pub base: String,
     child: Child,
+    /// Reads stderr as it comes, so that a chatty process never blocks on a full pipe.
+    log: Option<tokio::task::JoinHandle<String>>,
     name: String,
 }
 
@@ -36,8 +38,14 @@ impl Trellis {
             cmd.env(k, v);
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start trellis ({name}): {e}"));
-        let mut t = Trellis { base: format!("http://{listen}"), child, name: name.to_string() };
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start trellis ({name}): {e}"));
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let log = tokio::spawn(async move {
+            let mut out = Vec::new();
+            let _ = stderr.read_to_end(&mut out).await;
+            String::from_utf8_lossy(&out).into_owned()
+        });
+        let mut t = Trellis { base: format!("http://{listen}"), child, log: Some(log), name: name.to_string() };
         t.wait_healthy().await;
         t
     }
@@ -73,12 +81,15 @@ impl Trellis {
         (status.code(), log)
     }
 
+    /// Everything the process wrote to stderr (call once it has exited).
     async fn read_log(&mut self) -> String {
-        let mut out = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), err.read_to_string(&mut out)).await;
+        match self.log.take() {
+            Some(task) => tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .map(|joined| joined.unwrap_or_default())
+                .unwrap_or_default(),
+            None => String::new(),
         }
-        out
     }
 
     async fn stop_and_log(&mut self) -> String {
