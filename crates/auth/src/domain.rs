@@ -1,6 +1,9 @@
 //! The auth service's rules, with no I/O: the password policy of NIST SP 800-63B-4 (length in
-//! code points, no composition rules, a blocklist and context words). The full breached-password
-//! list comes with the auth issue.
+//! code points, no composition rules, a breached-password list shipped with the binary, and
+//! context words) and the delays after failed logins.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
 /// Why a password was refused; `code` is stable for clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,17 +12,52 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// Common passwords that pass the length rule; a starting set, extended later.
-const BLOCKLIST: &[&str] = &[
-    "passwordpassword",
-    "passwordpassword1",
-    "123456789012345",
-    "1234567890123456",
-    "qwertyuiopasdfgh",
-    "iloveyouiloveyou",
-    "correcthorsebatterystaple",
-    "aaaaaaaaaaaaaaa",
-];
+/// The breached-password list shipped with the binary (see the file's header for its source).
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../data/common-passwords.txt").lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
+});
+
+/// Shortest list entry that counts as a piece of a composed password.
+const MIN_PIECE: usize = 4;
+
+/// Whether `s` repeats a unit of at most four characters (`abcabcabc…`, `1212…`, `zzzz…`).
+fn is_short_period(s: &[char]) -> bool {
+    (1..=4).any(|p| s.len() >= 2 * p && s.iter().enumerate().all(|(i, c)| *c == s[i % p]))
+}
+
+/// Whether `s` is a run of consecutive characters, up or down (`123456…`, `abcdef…`, `987…`).
+fn is_sequence(s: &[char]) -> bool {
+    let step = |d: i64| s.windows(2).all(|w| i64::from(u32::from(w[1])) - i64::from(u32::from(w[0])) == d);
+    s.len() >= 4 && (step(1) || step(-1))
+}
+
+/// Whether `folded` (lowercase, no whitespace) is a known breached password, or is made of them:
+/// one or two list entries, or one entry repeated, with digits or symbols around; or a short
+/// repeated unit or a plain sequence.
+fn is_breached(folded: &str) -> bool {
+    let chars: Vec<char> = folded.chars().collect();
+    if COMMON.contains(folded) || is_short_period(&chars) || is_sequence(&chars) {
+        return true;
+    }
+    let core = folded.trim_matches(|c: char| !c.is_alphabetic());
+    if core.is_empty() || COMMON.contains(core) {
+        return true;
+    }
+    let core_chars: Vec<char> = core.chars().collect();
+    let n = core_chars.len();
+    // One entry repeated (`dragondragondragon`).
+    let repeated = (MIN_PIECE..=n / 2).filter(|p| n % p == 0).any(|p| {
+        let unit: String = core_chars[..p].iter().collect();
+        COMMON.contains(unit.as_str()) && core_chars.chunks(p).all(|c| c == &core_chars[..p])
+    });
+    // Two entries, maybe joined by digits or symbols (`baseball4football`).
+    let two = core.char_indices().map(|(i, _)| i).filter(|&i| i >= MIN_PIECE && core.len() - i >= MIN_PIECE).any(|i| {
+        let (a, b) = core.split_at(i);
+        let a_trim = a.trim_end_matches(|c: char| !c.is_alphabetic());
+        COMMON.contains(a) && COMMON.contains(b) || COMMON.contains(a_trim) && COMMON.contains(b)
+    });
+    repeated || two
+}
 
 pub fn check_password(password: &str, min_len: usize, context: &[&str]) -> Result<(), Rejection> {
     let len = password.chars().count();
@@ -30,10 +68,11 @@ pub fn check_password(password: &str, min_len: usize, context: &[&str]) -> Resul
         return Err(Rejection { code: "too_long", message: "must be at most 256 characters".into() });
     }
     let folded: String = password.to_lowercase().chars().filter(|c| !c.is_whitespace()).collect();
-    let first = folded.chars().next();
-    let one_repeated_character = folded.chars().all(|c| Some(c) == first);
-    if BLOCKLIST.contains(&folded.as_str()) || one_repeated_character {
-        return Err(Rejection { code: "breached", message: "is too common; choose another".into() });
+    if is_breached(&folded) {
+        return Err(Rejection {
+            code: "breached",
+            message: "is a common or breached password, or made of them; choose another".into(),
+        });
     }
     for word in context.iter().map(|w| w.to_lowercase()).filter(|w| w.chars().count() >= 4) {
         if folded.contains(&word) {
@@ -67,6 +106,41 @@ mod tests {
         assert_eq!(check("trellis-rocks-2026!", 15, &["trellis"]).unwrap_err().code, "context");
         assert_eq!(check("my name is Lovelace ok", 15, &["lovelace"]).unwrap_err().code, "context");
         assert!(check("correct horse battery stapler", 15, &["ada"]).is_ok());
+    }
+
+    #[test]
+    fn breached_passwords_and_their_compositions_are_refused() {
+        for weak in [
+            "passwordpassword1",
+            "PasswordPassword!",
+            "iloveyouiloveyou",
+            "dragondragondragon",
+            "baseball4football!",
+            "1qaz2wsx3edc4rfv",
+            "qwertyuiop12345",
+            "123456789012345",
+            "abcdefghijklmnop",
+            "abcabcabcabcabcabc",
+            "!!!2024sunshine2024!!!",
+            "monkey123456789",
+        ] {
+            assert_eq!(check(weak, 15, &[]).map_err(|r| r.code), Err("breached"), "{weak}");
+        }
+        for fine in [
+            "correct horse battery staple",
+            "Tr0ub4dor&3 is not enough here",
+            "lunar-otter-backpack-92",
+            "🦀🐍🦊🐢🦉🐙🦋🐝🦄🐬🦜🐞🦩🐳🦔",
+            "my grandmother knits purple socks",
+        ] {
+            assert_eq!(check(fine, 15, &[]).map_err(|r| r.code), Ok(()), "{fine}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_list_is_loaded() {
+        assert!(super::COMMON.len() >= 29_000, "{}", super::COMMON.len());
+        assert!(super::COMMON.contains("password") && super::COMMON.contains("dragon"));
     }
 }
 

@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
+use platform::http::{Authenticated, ClientIp, Json, JsonWithStatus, Problem};
 use platform::identity::{TokenVerifier, VerifyError};
 use serde::Serialize;
 use uuid::Uuid;
@@ -81,12 +81,17 @@ pub async fn register(
     responses((status = 200, body = LoginResponse, description = "tokens, or `{mfa_required, mfa_token}` when 2FA is on"),
               (status = 401, description = "invalid credentials"),
               (status = 429, description = "too many failed attempts; see Retry-After")))]
-pub async fn login(State(svc): Svc, headers: HeaderMap, Json(req): Json<LoginRequest>) -> Result<Response, Problem> {
-    let client = ClientInfo {
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
-        ip: None,
-    };
-    Ok(no_store(svc.login(req, client).await?))
+pub async fn login(
+    State(svc): Svc,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> Result<Response, Problem> {
+    Ok(no_store(svc.login(req, client_info(ip, &headers)).await?))
+}
+
+fn client_info(ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> ClientInfo {
+    ClientInfo { user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string), ip }
 }
 
 /// The second step of a login with 2FA: the `mfa_token` and a TOTP or recovery code.
@@ -94,8 +99,13 @@ pub async fn login(State(svc): Svc, headers: HeaderMap, Json(req): Json<LoginReq
     responses((status = 200, body = TokenResponse),
               (status = 401, description = "unknown, expired or spent mfa_token, or a wrong code"),
               (status = 429, description = "too many wrong codes; see Retry-After")))]
-pub async fn login_mfa(State(svc): Svc, Json(req): Json<LoginMfaRequest>) -> Result<Response, Problem> {
-    Ok(no_store(svc.login_mfa(&req.mfa_token, &req.code).await?))
+pub async fn login_mfa(
+    State(svc): Svc,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(req): Json<LoginMfaRequest>,
+) -> Result<Response, Problem> {
+    Ok(no_store(svc.login_mfa(&req.mfa_token, &req.code, client_info(ip, &headers)).await?))
 }
 
 #[utoipa::path(post, path = "/auth/mfa/totp/setup", tag = "auth",

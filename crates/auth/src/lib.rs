@@ -9,6 +9,7 @@
 pub mod client;
 pub mod domain;
 pub mod http;
+pub mod ipthrottle;
 pub mod keys;
 pub mod passwords;
 pub mod ports;

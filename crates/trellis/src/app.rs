@@ -25,8 +25,8 @@ use platform::clock::{Clock, SystemClock};
 use platform::crypto::SealingKey;
 use platform::db::{Database, redact_url};
 use platform::http::{
-    DEFAULT_BODY_LIMIT, Readiness, health_routes, observe, problem_fallback, problems_for_errors, reject_oversized,
-    require_internal_token,
+    ClientAddress, DEFAULT_BODY_LIMIT, Readiness, health_routes, observe, problem_fallback, problems_for_errors,
+    reject_oversized, require_internal_token,
 };
 use platform::identity::TokenVerifier;
 use platform::objects::ObjectStore;
@@ -116,6 +116,8 @@ fn auth_settings(settings: &Settings, secrets: &crate::secrets::Secrets) -> anyh
         session_idle_timeout: Duration::from_secs(a.session_idle_timeout_days * 86_400),
         refresh_reuse_grace: Duration::from_secs(a.refresh_reuse_grace_secs),
         password_min_len: a.password_min_length,
+        ip_failure_limit: a.ip_failure_limit,
+        ip_failure_window: Duration::from_secs(a.ip_failure_window_secs),
         hasher: PasswordHasher::new(secrets.pepper.clone().into(), a.bcrypt_cost, a.hash_workers, a.hash_queue),
         key_encryption_key: SealingKey::new(&secrets.key_encryption_key)?,
     })
@@ -335,7 +337,10 @@ pub async fn serve(
     };
 
     let with_verifier = |r: Router| r.layer(axum::Extension(verifier.clone()));
-    let auth_router = auth_svc.clone().map(|s| with_verifier(auth::router(s)));
+    // Behind a gateway in another process, the client's address is the gateway's X-Forwarded-For.
+    let client_address =
+        if local(ServiceName::Gateway) { ClientAddress::Peer } else { ClientAddress::ForwardedByGateway };
+    let auth_router = auth_svc.clone().map(|s| with_verifier(auth::router(s)).layer(axum::Extension(client_address)));
     let users_router = users_svc.clone().map(|s| with_verifier(users::router(s)));
     let projects_router = projects_svc.clone().map(|s| with_verifier(projects::router(s)));
     // Routes other services call, behind the internal token.

@@ -97,6 +97,10 @@ pub struct AuthConfig {
     pub hash_workers: usize,
     /// Hashes allowed to wait for a worker before logins get 503.
     pub hash_queue: usize,
+    /// Failed credential attempts (logins, second-factor codes) one client address may make per
+    /// `ip_failure_window_secs` before all its attempts get 429 until the window ends.
+    pub ip_failure_limit: u64,
+    pub ip_failure_window_secs: u64,
     /// Server-side pepper for password hashing (32+ random bytes, base64).
     pub pepper: Option<Secret>,
     /// Seals private signing keys at rest (32 random bytes, base64).
@@ -155,6 +159,8 @@ impl Default for AuthConfig {
             password_min_length: 15,
             hash_workers: 1,
             hash_queue: 8,
+            ip_failure_limit: 50,
+            ip_failure_window_secs: 900,
             pepper: None,
             key_encryption_key: None,
         }
@@ -259,6 +265,11 @@ impl Settings {
         anyhow::ensure!(
             (8..=64).contains(&self.auth.password_min_length),
             "auth.password_min_length must be between 8 and 64"
+        );
+        anyhow::ensure!(self.auth.ip_failure_limit > 0, "auth.ip_failure_limit must be positive");
+        anyhow::ensure!(
+            (60..=86_400).contains(&self.auth.ip_failure_window_secs),
+            "auth.ip_failure_window_secs must be between 60 and 86400"
         );
         anyhow::ensure!(self.auth.access_token_ttl_secs >= 60, "auth.access_token_ttl_secs must be at least 60");
         anyhow::ensure!(

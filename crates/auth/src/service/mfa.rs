@@ -154,7 +154,7 @@ impl AuthService {
             token_hash: sha256(token.as_bytes()),
             user_id: user.id,
             user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
-            ip: client.ip,
+            ip: client.ip.map(|ip| ip.to_string()),
             created_at: now,
             expires_at: now + MFA_TOKEN_TTL,
             attempts: 0,
@@ -166,12 +166,16 @@ impl AuthService {
     }
 
     /// The second step of a login: a TOTP code (each usable once) or a recovery code.
-    pub async fn login_mfa(&self, mfa_token: &str, code: &str) -> Result<TokenResponse, AuthError> {
+    pub async fn login_mfa(&self, mfa_token: &str, code: &str, client: ClientInfo) -> Result<TokenResponse, AuthError> {
+        if let Some(wait) = self.ip_throttle.blocked(client.ip).await {
+            return Err(AuthError::Throttled(wait));
+        }
         let now = self.clock.now();
         let token_hash = sha256(mfa_token.as_bytes());
         let Some(challenge) =
             self.store.mfa_challenge(token_hash).await?.filter(|c| c.used_at.is_none() && c.expires_at > now)
         else {
+            self.ip_throttle.record_failure(client.ip).await;
             return Err(AuthError::InvalidCredentials);
         };
         let user_id = challenge.user_id;
@@ -202,6 +206,7 @@ impl AuthService {
         };
         if !accepted {
             self.store.fail_mfa_challenge(token_hash).await?;
+            self.ip_throttle.record_failure(client.ip).await;
             let failures = self.record_mfa_failure(user_id).await?;
             let event = Event::new(
                 "auth.mfa_failed",
@@ -216,7 +221,8 @@ impl AuthService {
             return Err(AuthError::InvalidCredentials);
         }
         self.store.clear_failures(self.settings.hasher.mfa_key(user_id)).await?;
-        let client = ClientInfo { user_agent: challenge.user_agent, ip: challenge.ip };
+        // The session is the login's: the client details recorded with its password step.
+        let client = ClientInfo { user_agent: challenge.user_agent, ip: challenge.ip.and_then(|ip| ip.parse().ok()) };
         let (session, refresh_token) = self.new_session(user_id, client);
         let event = Event::new(
             "auth.login_succeeded",

@@ -1,5 +1,6 @@
 //! Use cases of the auth service: registration, login and the signing-key ring.
 
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain;
+use crate::ipthrottle::IpThrottle;
 use crate::keys::{self, SigningKey};
 use crate::passwords::{HashError, PasswordHasher};
 use crate::ports::{AuthStore, NewSession, RefreshLookup, SessionRow, StoredKey};
@@ -43,6 +45,9 @@ pub struct AuthSettings {
     /// the whole session is revoked.
     pub refresh_reuse_grace: Duration,
     pub password_min_len: usize,
+    /// Failed credential attempts one client address may make per `ip_failure_window`.
+    pub ip_failure_limit: u64,
+    pub ip_failure_window: Duration,
     pub hasher: PasswordHasher,
     /// Seals private signing keys at rest.
     pub key_encryption_key: SealingKey,
@@ -89,13 +94,14 @@ pub struct AuthService {
     outbox_waker: Option<Arc<Notify>>,
     /// Where revocations are published for every verifier (the shared cache).
     revocations: Arc<dyn Cache>,
+    ip_throttle: IpThrottle,
 }
 
 /// Client details recorded with a session.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub user_agent: Option<String>,
-    pub ip: Option<String>,
+    pub ip: Option<IpAddr>,
 }
 
 impl AuthService {
@@ -108,8 +114,17 @@ impl AuthService {
         outbox_waker: Option<Arc<Notify>>,
         revocations: Arc<dyn Cache>,
     ) -> anyhow::Result<Arc<AuthService>> {
-        let svc =
-            AuthService { store, users, settings, clock, keys: RwLock::new(Vec::new()), outbox_waker, revocations };
+        let ip_throttle = IpThrottle::new(revocations.clone(), settings.ip_failure_limit, settings.ip_failure_window);
+        let svc = AuthService {
+            store,
+            users,
+            settings,
+            clock,
+            keys: RwLock::new(Vec::new()),
+            outbox_waker,
+            revocations,
+            ip_throttle,
+        };
         svc.load_keys().await?;
         if svc.keys.read().unwrap_or_else(|e| e.into_inner()).is_empty() {
             svc.add_key().await?;
@@ -237,7 +252,7 @@ impl AuthService {
             user_id,
             refresh_hash: sha256(refresh_token.as_bytes()),
             user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
-            ip: client.ip,
+            ip: client.ip.map(|ip| ip.to_string()),
             created_at: now,
             expires_at: now + self.settings.session_lifetime,
         };
@@ -265,6 +280,9 @@ impl AuthService {
     pub async fn login(&self, req: LoginRequest, client: ClientInfo) -> Result<LoginResponse, AuthError> {
         // Throttling is keyed by the email, known or not, so that it reveals nothing; it is
         // checked before any hashing, and kept in the database.
+        if let Some(wait) = self.ip_throttle.blocked(client.ip).await {
+            return Err(AuthError::Throttled(wait));
+        }
         let key = self.settings.hasher.account_key(&domain::normalize_email(&req.email));
         let now = self.clock.now();
         if let Some(until) = self.store.failures(key).await?.map(|f| f.blocked_until).filter(|until| *until > now) {
@@ -276,6 +294,7 @@ impl AuthService {
             Err(ApiError::NotFound) => {
                 self.settings.hasher.verify_dummy(&req.password).await?;
                 self.store.record_failure(key, now, domain::login_delay).await?;
+                self.ip_throttle.record_failure(client.ip).await;
                 tracing::info!(outcome = "unknown_account", "login failed");
                 return Err(AuthError::InvalidCredentials);
             }
@@ -295,6 +314,7 @@ impl AuthService {
         };
         if !ok || user.status != UserStatus::Active {
             let failures = self.store.record_failure(key, now, domain::login_delay).await?;
+            self.ip_throttle.record_failure(client.ip).await;
             let event = Event::new(
                 "auth.login_failed",
                 user.id,

@@ -3,6 +3,7 @@
 //! and health.
 
 mod auth;
+mod client;
 mod health;
 mod internal;
 mod json;
@@ -10,6 +11,7 @@ mod middleware;
 mod problem;
 
 pub use auth::{Authenticated, Caller, bearer};
+pub use client::{ClientAddress, ClientIp};
 pub use health::{Check, CheckFn, Readiness, health_routes};
 pub use internal::require_internal_token;
 pub use json::{Json, JsonWithStatus};

@@ -381,6 +381,9 @@ pub async fn sessions(base: &str, reuse: Reuse) {
     let current: Vec<&Value> = items.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["id"], a.sid.as_str());
+    for s in items {
+        assert_eq!(s["ip"], "127.0.0.1", "the client's address, also through a gateway in another process: {s}");
+    }
 
     // Rotation: a new pair, the same session, and the old refresh token is spent.
     let res = refresh(&http, base, &a.refresh).await;

@@ -169,6 +169,41 @@ async fn distributed_one_process_per_service() {
     assert_eq!(svc["trace_id"], outcome.traced_trace_id.as_str());
 }
 
+/// Failed credential attempts are limited per client address too (SECURITY.md LG-1), counted in
+/// Redis: past the limit even a right password from that address waits, spread over any emails.
+#[tokio::test]
+async fn failed_attempts_are_limited_per_client_address() {
+    let redis = TestRedis::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("REDIS_URL", redis.url.clone()),
+        ("TRELLIS_REDIS_PREFIX", redis.prefix.clone()),
+        ("TRELLIS_AUTH__IP_FAILURE_LIMIT", "3".to_string()),
+    ];
+    let app = Trellis::start("per-address", dir.path(), &[], &env).await;
+    let http = reqwest::Client::new();
+    let (email, password) = ("pat.doe@example.com", "canary: sprayed passwords are counted");
+    let body = serde_json::json!({"email": email, "password": password, "name": "Pat Doe"});
+    let res = http.post(format!("{}/auth/register", app.base)).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    for i in 0..3 {
+        let res = flow::post_login(&http, &app.base, &format!("victim{i}@example.com"), "canary guess").await.unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    let res = flow::post_login(&http, &app.base, email, password).await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "Retry-After {retry}");
+    let res = http
+        .post(format!("{}/auth/login/mfa", app.base))
+        .json(&serde_json::json!({"mfa_token": "x", "code": "123456"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::TOO_MANY_REQUESTS, "every credential endpoint");
+    app.terminate().await;
+}
+
 #[tokio::test]
 async fn command_line_and_configuration() {
     let dir = tempfile::tempdir().unwrap();
