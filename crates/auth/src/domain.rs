@@ -25,9 +25,16 @@ fn is_short_period(s: &[char]) -> bool {
     (1..=4).any(|p| s.len() >= 2 * p && s.iter().enumerate().all(|(i, c)| *c == s[i % p]))
 }
 
-/// Whether `s` is a run of consecutive characters, up or down (`123456…`, `abcdef…`, `987…`).
+/// Whether `s` is a run of consecutive characters, up or down (`abcdef…`, `987…`), digits
+/// wrapping around (`1234567890123…`).
 fn is_sequence(s: &[char]) -> bool {
-    let step = |d: i64| s.windows(2).all(|w| i64::from(u32::from(w[1])) - i64::from(u32::from(w[0])) == d);
+    let digits = s.iter().all(char::is_ascii_digit);
+    let step = |d: i64| {
+        s.windows(2).all(|w| {
+            let diff = i64::from(u32::from(w[1])) - i64::from(u32::from(w[0]));
+            if digits { diff.rem_euclid(10) == d.rem_euclid(10) } else { diff == d }
+        })
+    };
     s.len() >= 4 && (step(1) || step(-1))
 }
 
@@ -40,7 +47,7 @@ fn is_breached(folded: &str) -> bool {
         return true;
     }
     let core = folded.trim_matches(|c: char| !c.is_alphabetic());
-    if core.is_empty() || COMMON.contains(core) {
+    if !core.is_empty() && COMMON.contains(core) {
         return true;
     }
     let core_chars: Vec<char> = core.chars().collect();
