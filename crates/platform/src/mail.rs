@@ -57,7 +57,10 @@ pub fn parse_mailbox(raw: &str) -> Result<Mailbox, MailError> {
 
 fn build(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
     let to = parse_mailbox(&mail.to)?;
+    // RFC 5322 §3.6.4: a unique id on the right of which stands the sender's domain.
+    let message_id = format!("<{}@{}>", crate::ids::new_id().simple(), from.email.domain());
     Message::builder()
+        .message_id(Some(message_id))
         .from(from.clone())
         .to(to)
         .subject(mail.subject.as_str())

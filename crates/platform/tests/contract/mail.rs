@@ -80,7 +80,7 @@ async fn delivers_headers_and_text<F: Fixture>() {
 async fn encodes_a_non_ascii_subject<F: Fixture>() {
     let f = F::new().await;
     let subject = "Réinitialiser votre mot de passe — Trellis";
-    f.mailer().send(&mail("zoë@example.com", subject, "bonjour")).await.unwrap();
+    f.mailer().send(&mail("zoe@example.com", subject, "bonjour")).await.unwrap();
     let m = &f.received(1).await[0];
     assert_eq!(m.header("subject"), Some(subject));
     let head = m.raw.split("\r\n\r\n").next().unwrap();
