@@ -113,4 +113,7 @@ pub trait UsersApi: Send + Sync {
     async fn find_by_email(&self, email: &str) -> Result<User, ApiError>;
     /// Removes a user created moments ago whose registration could not finish.
     async fn discard_new_user(&self, id: Uuid) -> Result<(), ApiError>;
+    /// Records that the user proved they receive mail at their address (idempotent);
+    /// `NotFound` when there is no such user.
+    async fn set_email_verified(&self, id: Uuid) -> Result<(), ApiError>;
 }

@@ -27,6 +27,7 @@ pub fn internal_router(svc: Arc<UsersService>) -> Router {
         .route("/internal/users", post(internal_create))
         .route("/internal/users/lookup", post(internal_lookup))
         .route("/internal/users/{id}", get(internal_get).delete(internal_discard))
+        .route("/internal/users/{id}/email-verified", post(internal_email_verified))
         .with_state(svc)
 }
 
@@ -67,6 +68,11 @@ async fn internal_lookup(State(svc): Svc, Json(q): Json<EmailLookup>) -> Result<
 
 async fn internal_get(State(svc): Svc, Path(id): Path<String>) -> Result<Json<User>, Problem> {
     Ok(Json(svc.get_user(parse_id(&id)?).await?))
+}
+
+async fn internal_email_verified(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+    svc.set_email_verified(parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn internal_discard(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode, Problem> {
