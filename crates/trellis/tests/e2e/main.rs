@@ -1,10 +1,12 @@
 //! End-to-end tests of the real `trellis` binary over HTTP: all-in-one with zero configuration,
 //! and split into one process per service on PostgreSQL, Redis and RabbitMQ. Both run the same
-//! walking-skeleton flow through the gateway.
+//! walking-skeleton flow through the gateway, and the mail flows: all-in-one (and distributed)
+//! reading `.eml` files from `data/mail`, and all-in-one again with `SMTP_URL` on a real SMTP sink.
 
 // Test code: a failed unwrap is a failed test with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod email;
 mod flow;
 mod support;
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{Trellis, run, run_with_stdin};
-use test_support::{TestBucket, TestPostgres, TestRabbit, TestRedis};
+use test_support::{TestBucket, TestPostgres, TestRabbit, TestRedis, TestSmtp};
 
 #[tokio::test]
 async fn all_in_one_with_zero_configuration() {
@@ -23,6 +25,8 @@ async fn all_in_one_with_zero_configuration() {
     flow::sessions(&app.base, flow::Reuse::WithinGrace).await;
     flow::brute_force(&app.base).await;
     flow::password_change(&app.base).await;
+    let mail_dir = dir.path().join("data/mail");
+    let mailed = email::verification_and_reset(&app.base, &mail_dir, "http://127.0.0.1:8080").await;
     flow::operations_endpoints(&app.base, &["database", "cache", "event_bus", "objects"]).await;
 
     // The worker consumed every event the flow wrote (outbox → in-process bus → worker).
@@ -38,6 +42,11 @@ async fn all_in_one_with_zero_configuration() {
     assert_eq!(code, Some(0), "SIGTERM stops cleanly:\n{log}");
     assert!(log.contains("\"stopped\""), "shutdown is logged:\n{log}");
     flow::assert_log_is_clean(&log, &outcome);
+    email::assert_tokens_absent(&log, &mailed);
+    assert!(
+        log.lines().any(|l| l.contains("mail written to a file") && l.contains("data/mail/")),
+        "each mail file is named in the log:\n{log}"
+    );
     for line in log.lines().filter(|l| l.contains("request served")) {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("log lines are JSON ({e}): {line}"));
         assert!(v["span"]["request_id"].is_string() && v["span"]["trace_id"].is_string(), "{line}");
@@ -114,6 +123,9 @@ async fn distributed_one_process_per_service() {
     flow::sessions(&gateway.base, flow::Reuse::Detected).await;
     flow::brute_force(&gateway.base).await;
     flow::password_change(&gateway.base).await;
+    // The auth process writes mail into its data folder; users answers over HTTP.
+    let mailed =
+        email::verification_and_reset(&gateway.base, &dir.path().join("data/mail"), "http://127.0.0.1:8080").await;
     flow::operations_endpoints(&gateway.base, &["cache"]).await;
     flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
 
@@ -146,6 +158,7 @@ async fn distributed_one_process_per_service() {
         logs.push_str(&log);
     }
     flow::assert_log_is_clean(&logs, &outcome);
+    email::assert_tokens_absent(&logs, &mailed);
     // The request id of the gateway travelled with the call to the service behind it.
     assert!(
         logs.lines().filter(|l| l.contains(&outcome.traced_request_id)).count() >= 2,
@@ -165,6 +178,31 @@ async fn distributed_one_process_per_service() {
     assert_eq!(gw["parent_span_id"], "00f067aa0ba902b7", "the gateway continues the caller's span");
     assert_eq!(svc["parent_span_id"], gw["span_id"], "the service's parent is the gateway's span");
     assert_eq!(svc["trace_id"], outcome.traced_trace_id.as_str());
+}
+
+/// With `SMTP_URL`, every mail goes over SMTP (to a real aiosmtpd sink here) and none to files;
+/// links use `public_url`.
+#[tokio::test]
+async fn all_in_one_mails_over_smtp() {
+    let sink = TestSmtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("SMTP_URL", sink.url.clone()),
+        ("TRELLIS_PUBLIC_URL", "https://trellis.example.test/".to_string()),
+        ("TRELLIS_MAIL__FROM", "Trellis <no-reply@localhost>".to_string()),
+    ];
+    let app = Trellis::start("smtp", dir.path(), &[], &env).await;
+    let mailed = email::verification_and_reset(&app.base, sink.dir(), "https://trellis.example.test").await;
+    let received = sink.messages();
+    assert!(received.iter().all(|m| m.header("x-envelope-to") == m.header("to")), "sent to the header's address");
+    assert!(test_support::read_mail_dir(&dir.path().join("data/mail")).is_empty(), "no mail went to files");
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    email::assert_tokens_absent(&log, &mailed);
+    assert!(log.contains("mail goes over SMTP"), "{log}");
+    if let Some(line) = log.lines().find(|l| l.contains("canary")) {
+        panic!("a password reached the logs: {line}");
+    }
 }
 
 #[tokio::test]
