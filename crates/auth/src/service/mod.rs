@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - this module: accounts, login, sessions, password change, signing keys.
-//! - [`email`]: mailed single-use tokens: email verification and password reset.
+//! - `email`: mailed single-use tokens: email verification and password reset.
 
 mod email;
 
