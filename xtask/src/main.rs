@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's automation, in Rust with the standard library only.
 //!
 //! `cargo xtask ci` is the one command that runs every test on a fresh Debian machine: it installs
-//! what is missing (Debian packages, moto, npm packages), starts PostgreSQL, Redis and RabbitMQ
+//! what is missing (Debian packages, moto and aiosmtpd, npm packages), starts PostgreSQL, Redis and RabbitMQ
 //! when they are not running (and fails loudly when they cannot be reached), checks that the
 //! committed web build matches `web/`, then runs rustfmt, clippy, the web tests, every Rust test
 //! and the browser smoke test against the real binary.
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("usage: cargo xtask <ci|services|web>");
             eprintln!("  ci        install what is missing, start services, run every check and test");
-            eprintln!("  services  install and start PostgreSQL, Redis, RabbitMQ and moto only");
+            eprintln!("  services  install and start PostgreSQL, Redis, RabbitMQ and moto (and aiosmtpd) only");
             eprintln!("  web       web app: install, typecheck, unit tests, build, and check dist is committed");
             return ExitCode::from(2);
         }
@@ -142,6 +142,13 @@ fn ensure_tools() -> Result {
         eprintln!("installing moto's S3-compatible server from PyPI");
         run(Command::new("pip3").args(["install", "--quiet", "moto[server]"]))?;
     }
+    if !python_imports("aiosmtpd") {
+        eprintln!("installing the aiosmtpd SMTP server (the mail tests' sink) from PyPI");
+        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd"]))?;
+        if !python_imports("aiosmtpd") {
+            return Err("aiosmtpd is required for the mail tests and python3 cannot import it".into());
+        }
+    }
     for (cmd, why) in [
         ("moto_server", "the S3 contract tests"),
         ("chromium", "the browser tests"),
@@ -152,6 +159,16 @@ fn ensure_tools() -> Result {
         }
     }
     Ok(())
+}
+
+/// Whether `python3` can import `module` (what the test support runs).
+fn python_imports(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn is_root() -> bool {

@@ -170,3 +170,24 @@ pub struct TotpEnabled {
 pub struct TotpDisableRequest {
     pub password: String,
 }
+
+/// A single-use token from a mailed link (`POST /auth/email/verify`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token from the reset link.
+    pub token: String,
+    pub new_password: String,
+}

@@ -122,4 +122,7 @@ pub trait UsersApi: Send + Sync {
     async fn set_mfa_enabled(&self, id: Uuid, enabled: bool) -> Result<(), ApiError>;
     /// Removes a user created moments ago whose registration could not finish.
     async fn discard_new_user(&self, id: Uuid) -> Result<(), ApiError>;
+    /// Records that the user proved they receive mail at their address (idempotent);
+    /// `NotFound` when there is no such user.
+    async fn set_email_verified(&self, id: Uuid) -> Result<(), ApiError>;
 }

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use api::auth::{
-    ChangePasswordRequest, IntrospectRequest, Introspection, Jwks, LoginMfaRequest, LoginRequest, LoginResponse,
-    RefreshRequest, RegisterRequest, RegisterResponse, SessionInfo, SessionStatus, TokenResponse, TotpDisableRequest,
-    TotpEnableRequest, TotpEnabled, TotpSetup,
+    ChangePasswordRequest, ForgotPasswordRequest, IntrospectRequest, Introspection, Jwks, LoginMfaRequest,
+    LoginRequest, LoginResponse, RefreshRequest, RegisterRequest, RegisterResponse, ResetPasswordRequest, SessionInfo,
+    SessionStatus, TokenResponse, TotpDisableRequest, TotpEnableRequest, TotpEnabled, TotpSetup, VerifyEmailRequest,
 };
 use api::projects::Page;
 use axum::Router;
@@ -35,6 +35,10 @@ pub fn router(svc: Arc<AuthService>) -> Router {
         .route("/auth/logout", post(logout))
         .route("/auth/logout-all", post(logout_all))
         .route("/auth/password/change", post(change_password))
+        .route("/auth/password/forgot", post(forgot_password))
+        .route("/auth/password/reset", post(reset_password))
+        .route("/auth/email/verify", post(verify_email))
+        .route("/auth/email/verify/resend", post(resend_verification))
         .route("/auth/sessions", get(sessions))
         .route("/auth/sessions/{id}", delete(revoke_session))
         .route("/.well-known/jwks.json", get(jwks))
@@ -60,6 +64,7 @@ impl From<AuthError> for Problem {
             AuthError::Busy => Problem::unavailable(2),
             AuthError::Throttled(secs) => Problem::too_many(secs),
             AuthError::Conflict(detail) => Problem::conflict(detail),
+            AuthError::BadToken => Problem::bad_request("invalid or expired token"),
             AuthError::Api(api::ApiError::Conflict(_)) => Problem::conflict("email already registered"),
             AuthError::Api(e) => e.into(),
         }
@@ -197,6 +202,40 @@ pub async fn change_password(
 ) -> Result<StatusCode, Problem> {
     svc.change_password(&caller, &req.current_password, &req.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails a reset link if an active account has this email; the answer is the same either way.
+#[utoipa::path(post, path = "/auth/password/forgot", tag = "auth", request_body = ForgotPasswordRequest,
+    responses((status = 202, description = "accepted, whether or not an account has this email (no body)")))]
+pub async fn forgot_password(State(svc): Svc, Json(req): Json<ForgotPasswordRequest>) -> Result<StatusCode, Problem> {
+    svc.forgot_password(&req.email).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(post, path = "/auth/password/reset", tag = "auth", request_body = ResetPasswordRequest,
+    responses((status = 204, description = "password set; every session of the account ended; no token is issued"),
+              (status = 400, description = "unknown, used or expired token"),
+              (status = 422, description = "a new password the policy refuses")))]
+pub async fn reset_password(State(svc): Svc, Json(req): Json<ResetPasswordRequest>) -> Result<StatusCode, Problem> {
+    svc.reset_password(&req.token, &req.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/auth/email/verify", tag = "auth", request_body = VerifyEmailRequest,
+    responses((status = 204, description = "the email is verified"),
+              (status = 400, description = "unknown, used or expired token")))]
+pub async fn verify_email(State(svc): Svc, Json(req): Json<VerifyEmailRequest>) -> Result<StatusCode, Problem> {
+    svc.verify_email(&req.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails the caller a new verification link (nothing when already verified or when the hourly
+/// limit is reached).
+#[utoipa::path(post, path = "/auth/email/verify/resend", tag = "auth",
+    responses((status = 202, description = "accepted (no body)"), (status = 401, description = "not signed in")))]
+pub async fn resend_verification(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<StatusCode, Problem> {
+    svc.resend_verification(&caller).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[utoipa::path(get, path = "/auth/sessions", tag = "auth", responses((status = 200, body = Page<SessionInfo>)))]

@@ -19,8 +19,9 @@ pub trait CredentialStore: Send + Sync {
         new: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
-    /// Replaces the password hash, revokes every session of the user but `keep`, and records
-    /// `event`, in one transaction; returns the revoked session ids.
+    /// Replaces the password hash, revokes every session of the user but `keep`, spends every
+    /// outstanding password-reset token of the user, and records `event`, in one transaction;
+    /// returns the revoked session ids.
     async fn change_password(
         &self,
         user_id: Uuid,
@@ -205,6 +206,84 @@ pub trait MfaStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// What a mailed single-use token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmailTokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl EmailTokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailTokenPurpose::VerifyEmail => "verify_email",
+            EmailTokenPurpose::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A token to store: only its SHA-256 is kept.
+#[derive(Debug, Clone)]
+pub struct NewEmailToken {
+    pub token_hash: [u8; 32],
+    pub user_id: Uuid,
+    pub purpose: EmailTokenPurpose,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A password reset to commit: everything in one transaction, or nothing.
+#[derive(Debug, Clone)]
+pub struct PasswordReset {
+    pub token_hash: [u8; 32],
+    pub user_id: Uuid,
+    pub password_hash: String,
+    /// The login-throttle key of the account, whose failure count the reset clears.
+    pub account_key: [u8; 32],
+    pub at: OffsetDateTime,
+}
+
+/// Single-use tokens sent by mail (email verification, password reset).
+#[async_trait]
+pub trait EmailTokenStore: Send + Sync {
+    /// Stores `token` with `event`, in one transaction, unless `limit` tokens of the same purpose
+    /// were already created for the user since `since`; returns whether it was stored.
+    async fn issue_email_token(
+        &self,
+        token: &NewEmailToken,
+        since: OffsetDateTime,
+        limit: u32,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+    /// The owner of a token of `purpose` that is unused and unexpired at `now`, if there is one.
+    async fn email_token_owner(
+        &self,
+        token_hash: [u8; 32],
+        purpose: EmailTokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, StoreError>;
+    /// Spends an email-verification token (compare-and-set) and records `event` with it; false
+    /// when it is unknown, used or expired (of concurrent attempts exactly one wins).
+    async fn spend_verify_token(
+        &self,
+        token_hash: [u8; 32],
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+    /// In one transaction: spends the reset token (compare-and-set; it must be the user's, unused
+    /// and unexpired), replaces the password hash, spends every other outstanding reset token of
+    /// the user, revokes all the user's sessions, clears the account's failed-login count and
+    /// records `event`. Returns the revoked session ids, or None (and changes nothing) when the
+    /// token could not be spent.
+    async fn reset_password(&self, reset: &PasswordReset, event: &Event) -> Result<Option<Vec<Uuid>>, StoreError>;
+}
+
 /// Everything the auth service stores.
-pub trait AuthStore: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore {}
-impl<T: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore> AuthStore for T {}
+pub trait AuthStore:
+    CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore + EmailTokenStore
+{
+}
+impl<T: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore + EmailTokenStore> AuthStore
+    for T
+{
+}

@@ -11,6 +11,7 @@
 //! - [`identity`]: who is calling: access-token verification against a `KeySource`.
 //! - [`http`]: errors as `application/problem+json`, the JSON extractor, middleware, health.
 //! - [`client`]: the HTTP client one service uses to call another.
+//! - [`mail`]: `Mailer` over SMTP (lettre) or into `.eml` files in a folder.
 //! - [`telemetry`], [`clock`], [`ids`], [`crypto`]: the small shared pieces.
 
 pub mod bus;
@@ -22,6 +23,7 @@ pub mod db;
 pub mod http;
 pub mod identity;
 pub mod ids;
+pub mod mail;
 pub mod objects;
 pub mod outbox;
 pub mod telemetry;

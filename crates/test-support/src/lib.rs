@@ -6,13 +6,15 @@
 //! `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`), `TEST_AMQP_URL` (default
 //! `amqp://guest:guest@127.0.0.1:5672/%2f`) and `TEST_S3_ENDPOINT` (default
 //! `http://127.0.0.1:5000`, a moto server that [`moto::ensure_s3_server`] starts when nothing
-//! answers there).
+//! answers there). [`TestSmtp`] is a real SMTP server (aiosmtpd, installed if missing) per test.
 
 pub mod moto;
 pub mod services;
+pub mod smtp;
 
 pub use moto::ensure_s3_server;
 pub use services::{TestBucket, TestPostgres, TestRabbit, TestRedis, amqp_url, redis_url, s3_endpoint, unique_name};
+pub use smtp::{ReceivedMail, TestSmtp, read_mail_dir, wait_for_mail};
 
 use platform::db::{Database, SqliteDb};
 
@@ -29,5 +31,22 @@ impl TestSqlite {
         let path = dir.path().join("test.db");
         let db = SqliteDb::open(&path).await.unwrap_or_else(|e| panic!("cannot open SQLite: {e}"));
         TestSqlite { db: Database::Sqlite(db), url: format!("sqlite://{}", path.display()), _dir: dir }
+    }
+}
+
+/// The types of the events in the outbox, oldest first, on either backend: what a store test
+/// checks to prove that a change and its event were committed together.
+pub async fn outbox_event_types(db: &Database) -> Vec<String> {
+    const SQL: &str = "SELECT event_type FROM outbox ORDER BY seq";
+    match db {
+        Database::Sqlite(db) => db
+            .read(|c| c.prepare(SQL)?.query_map([], |r| r.get::<_, String>(0))?.collect())
+            .await
+            .unwrap_or_else(|e| panic!("cannot read the outbox: {e}")),
+        Database::Postgres(db) => {
+            let client = db.client().await.unwrap_or_else(|e| panic!("cannot reach PostgreSQL: {e}"));
+            let rows = client.query(SQL, &[]).await.unwrap_or_else(|e| panic!("cannot read the outbox: {e}"));
+            rows.iter().map(|r| r.get(0)).collect()
+        }
     }
 }

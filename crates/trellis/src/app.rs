@@ -29,6 +29,7 @@ use platform::http::{
     reject_oversized, require_internal_token,
 };
 use platform::identity::TokenVerifier;
+use platform::mail::{FileMailer, Mailer, SmtpMailer};
 use platform::objects::ObjectStore;
 use platform::outbox::Relay;
 use secrecy::SecretString;
@@ -82,6 +83,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             auth::http::logout,
             auth::http::logout_all,
             auth::http::change_password,
+            auth::http::forgot_password,
+            auth::http::reset_password,
+            auth::http::verify_email,
+            auth::http::resend_verification,
             auth::http::sessions,
             auth::http::revoke_session,
             auth::http::jwks,
@@ -106,6 +111,24 @@ fn remote(name: ServiceName, list: &str) -> anyhow::Result<Vec<String>> {
     Ok(bases)
 }
 
+/// SMTP when `mail.smtp_url` (`SMTP_URL`) is set, else `.eml` files under `<data_dir>/mail`.
+fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    let from = &settings.mail.from;
+    Ok(match &settings.mail.smtp_url {
+        Some(Secret(url)) => {
+            let m = SmtpMailer::new(url, from).map_err(|e| anyhow::anyhow!("mail.smtp_url (SMTP_URL): {e}"))?;
+            tracing::info!(server = %redact_url(url), "mail goes over SMTP");
+            Arc::new(m)
+        }
+        None => {
+            let dir = settings.data_dir.join("mail");
+            let m = FileMailer::new(&dir, from).map_err(|e| anyhow::anyhow!("mail folder: {e}"))?;
+            tracing::info!(folder = %dir.display(), "no SMTP_URL: mail is written to .eml files");
+            Arc::new(m)
+        }
+    })
+}
+
 fn auth_settings(settings: &Settings, secrets: &crate::secrets::Secrets) -> anyhow::Result<auth::AuthSettings> {
     let a = &settings.auth;
     Ok(auth::AuthSettings {
@@ -120,6 +143,8 @@ fn auth_settings(settings: &Settings, secrets: &crate::secrets::Secrets) -> anyh
         ip_failure_window: Duration::from_secs(a.ip_failure_window_secs),
         hasher: PasswordHasher::new(secrets.pepper.clone().into(), a.bcrypt_cost, a.hash_workers, a.hash_queue),
         key_encryption_key: SealingKey::new(&secrets.key_encryption_key)?,
+        mailer: mailer(settings)?,
+        public_url: settings.public_url.trim_end_matches('/').to_string(),
     })
 }
 

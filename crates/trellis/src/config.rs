@@ -1,7 +1,7 @@
 //! Settings of a `trellis` process, layered: defaults < TOML file < environment < flags.
 //!
 //! Environment: `TRELLIS_<KEY>` with `__` for nesting (`TRELLIS_AUTH__BCRYPT_COST=12`), plus the
-//! conventional `DATABASE_URL`, `REDIS_URL`, `AMQP_URL` and `S3_*`. Any of them may instead be
+//! conventional `DATABASE_URL`, `REDIS_URL`, `AMQP_URL`, `SMTP_URL` and `S3_*`. Any of them may instead be
 //! given as `<NAME>_FILE`, naming a file that holds the value (for secrets). An unknown key in any
 //! layer stops start-up with a message naming it.
 
@@ -56,6 +56,25 @@ pub struct Settings {
     pub admin_name: String,
     pub gateway: GatewayConfig,
     pub log: LogConfig,
+    pub mail: MailConfig,
+    /// The web app's address as users reach it, for the links in mails.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// `smtp://host:port` (plain), `smtp://…?tls=starttls`, `smtps://…`, with optional
+    /// `user:password@`. Without it, mail is written as `.eml` files into `<data_dir>/mail/`.
+    pub smtp_url: Option<Secret>,
+    /// The sender of every mail.
+    pub from: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig { smtp_url: None, from: "Trellis <no-reply@localhost>".into() }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -142,6 +161,8 @@ impl Default for Settings {
             admin_name: "Administrator".into(),
             gateway: GatewayConfig::default(),
             log: LogConfig::default(),
+            mail: MailConfig::default(),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -184,6 +205,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("DATABASE_URL", "database_url"),
     ("REDIS_URL", "redis_url"),
     ("AMQP_URL", "amqp_url"),
+    ("SMTP_URL", "mail.smtp_url"),
     ("S3_ENDPOINT", "s3.endpoint"),
     ("S3_BUCKET", "s3.bucket"),
     ("S3_REGION", "s3.region"),
@@ -283,6 +305,12 @@ impl Settings {
             "admin_email (TRELLIS_ADMIN_EMAIL) and admin_password (TRELLIS_ADMIN_PASSWORD or TRELLIS_ADMIN_PASSWORD_FILE) go together"
         );
         anyhow::ensure!(self.gateway.rate_limit_per_minute > 0, "gateway.rate_limit_per_minute must be positive");
+        anyhow::ensure!(
+            self.public_url.starts_with("http://") || self.public_url.starts_with("https://"),
+            "public_url (TRELLIS_PUBLIC_URL) must be an http:// or https:// address"
+        );
+        platform::mail::parse_mailbox(&self.mail.from)
+            .map_err(|e| anyhow::anyhow!("mail.from (TRELLIS_MAIL__FROM) is not a mail address: {e}"))?;
         Ok(())
     }
 
@@ -348,6 +376,30 @@ mod tests {
         assert_eq!(s.auth.pepper, Some(Secret("c2VjcmV0LXBlcHBlcg==".into())));
         assert_eq!(s.database_url(), "postgres://u:pw@h/db");
         assert!(!format!("{s:?}").contains("c2VjcmV0"), "secrets never show in Debug");
+    }
+
+    #[test]
+    fn mail_settings_and_their_aliases() {
+        let s = load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(s.mail.smtp_url, None, "without SMTP_URL mail goes to files");
+        assert_eq!(s.mail.from, "Trellis <no-reply@localhost>");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        let e = env(&[
+            ("SMTP_URL", "smtp://mailer:pw@127.0.0.1:2525"),
+            ("TRELLIS_MAIL__FROM", "Ops <ops@example.com>"),
+            ("TRELLIS_PUBLIC_URL", "https://trellis.example.com"),
+        ]);
+        let s = load_from(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(s.mail.smtp_url, Some(Secret("smtp://mailer:pw@127.0.0.1:2525".into())));
+        assert_eq!(s.mail.from, "Ops <ops@example.com>");
+        assert_eq!(s.public_url, "https://trellis.example.com");
+        assert!(!format!("{s:?}").contains(":pw@"), "the SMTP URL is a secret");
+        for (k, v, named) in
+            [("TRELLIS_MAIL__FROM", "nobody", "mail.from"), ("TRELLIS_PUBLIC_URL", "trellis.example.com", "public_url")]
+        {
+            let err = load_from(None, &env(&[(k, v)]), &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(named), "{err}");
+        }
     }
 
     #[test]

@@ -31,4 +31,8 @@ impl UsersApi for HttpUsersClient {
     async fn discard_new_user(&self, id: Uuid) -> Result<(), ApiError> {
         self.0.call::<(), ()>(Method::DELETE, &format!("/internal/users/{id}"), None).await
     }
+
+    async fn set_email_verified(&self, id: Uuid) -> Result<(), ApiError> {
+        self.0.call::<(), ()>(Method::POST, &format!("/internal/users/{id}/email-verified"), None).await
+    }
 }

@@ -28,6 +28,7 @@ pub fn internal_router(svc: Arc<UsersService>) -> Router {
         .route("/internal/users/lookup", post(internal_lookup))
         .route("/internal/users/{id}", get(internal_get).delete(internal_discard))
         .route("/internal/users/{id}/mfa", put(internal_set_mfa))
+        .route("/internal/users/{id}/email-verified", post(internal_email_verified))
         .with_state(svc)
 }
 
@@ -76,6 +77,11 @@ async fn internal_set_mfa(
     Json(flag): Json<MfaFlag>,
 ) -> Result<StatusCode, Problem> {
     svc.set_mfa_enabled(parse_id(&id)?, flag.enabled).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn internal_email_verified(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+    svc.set_email_verified(parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,6 +4,7 @@ use api::users::User;
 use async_trait::async_trait;
 use platform::bus::Event;
 use platform::db::StoreError;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 #[async_trait]
@@ -17,4 +18,7 @@ pub trait UserStore: Send + Sync {
     async fn set_mfa_enabled(&self, id: Uuid, enabled: bool, at: time::OffsetDateTime) -> Result<(), StoreError>;
     /// Deletes a user outright (only for a registration that could not complete).
     async fn delete(&self, id: Uuid) -> Result<(), StoreError>;
+    /// Marks the email verified and records `event`, in one transaction, if it was not already;
+    /// returns whether it changed. `NotFound` when there is no such user.
+    async fn set_email_verified(&self, id: Uuid, at: OffsetDateTime, event: &Event) -> Result<bool, StoreError>;
 }

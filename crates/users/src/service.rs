@@ -78,4 +78,14 @@ impl UsersApi for UsersService {
     async fn discard_new_user(&self, id: Uuid) -> Result<(), ApiError> {
         Ok(self.store.delete(id).await?)
     }
+
+    async fn set_email_verified(&self, id: Uuid) -> Result<(), ApiError> {
+        let now = self.clock.now();
+        let event =
+            Event::new("user.updated", id, Some(id), now, json!({ "user_id": id, "changed": ["email_verified"] }));
+        if self.store.set_email_verified(id, now, &event).await? {
+            self.wake_relay();
+        }
+        Ok(())
+    }
 }

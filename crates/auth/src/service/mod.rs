@@ -1,4 +1,10 @@
 //! Use cases of the auth service: registration, login and the signing-key ring.
+//!
+//! # Layout
+//! - this module: accounts, login, sessions, password change, signing keys.
+//! - `email`: mailed single-use tokens: email verification and password reset.
+
+mod email;
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -15,6 +21,7 @@ use platform::cache::Cache;
 use platform::clock::Clock;
 use platform::crypto::{SealingKey, random_token, sha256};
 use platform::identity::{AccessClaims, Identity, session_cache_key};
+use platform::mail::Mailer;
 use serde_json::json;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -51,6 +58,10 @@ pub struct AuthSettings {
     pub hasher: PasswordHasher,
     /// Seals private signing keys at rest.
     pub key_encryption_key: SealingKey,
+    /// Where verification and reset mails go.
+    pub mailer: Arc<dyn Mailer>,
+    /// The web app's address, without a trailing slash, for links in mails.
+    pub public_url: String,
 }
 
 /// What can go wrong in auth use cases, beyond `ApiError`s from other services.
@@ -66,6 +77,9 @@ pub enum AuthError {
     /// The request conflicts with the account's state (2FA already on, say).
     #[error("{0}")]
     Conflict(&'static str),
+    /// A mailed token that is unknown, already used or expired.
+    #[error("invalid or expired token")]
+    BadToken,
     #[error(transparent)]
     Api(#[from] ApiError),
 }
@@ -177,7 +191,9 @@ impl AuthService {
 
     /// Self-service registration: always the `user` role.
     pub async fn register(&self, req: RegisterRequest) -> Result<User, AuthError> {
-        self.create_account(req, Role::User).await
+        let user = self.create_account(req, Role::User).await?;
+        self.send_verification_after_registration(&user).await;
+        Ok(user)
     }
 
     /// Makes sure an administrator with this email exists (first start with `TRELLIS_ADMIN_*`);

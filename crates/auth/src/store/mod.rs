@@ -24,6 +24,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             sql: include_str!("../../migrations/sqlite/0003_login_failures.sql"),
         },
         Migration { version: 4, name: "mfa", sql: include_str!("../../migrations/sqlite/0004_mfa.sql") },
+        Migration {
+            version: 5,
+            name: "email_tokens",
+            sql: include_str!("../../migrations/sqlite/0005_email_tokens.sql"),
+        },
     ],
     postgres: &[
         Migration { version: 1, name: "auth", sql: include_str!("../../migrations/postgres/0001_auth.sql") },
@@ -38,6 +43,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             sql: include_str!("../../migrations/postgres/0003_login_failures.sql"),
         },
         Migration { version: 4, name: "mfa", sql: include_str!("../../migrations/postgres/0004_mfa.sql") },
+        Migration {
+            version: 5,
+            name: "email_tokens",
+            sql: include_str!("../../migrations/postgres/0005_email_tokens.sql"),
+        },
     ],
 };
 

@@ -9,8 +9,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ports::{
-    CredentialStore, Failures, LoginThrottleStore, MfaChallenge, MfaStore, NewSession, RefreshLookup, SessionRow,
-    SessionStore, SigningKeyStore, StoredKey, TotpRow,
+    CredentialStore, EmailTokenPurpose, EmailTokenStore, Failures, LoginThrottleStore, MfaChallenge, MfaStore,
+    NewEmailToken, NewSession, PasswordReset, RefreshLookup, SessionRow, SessionStore, SigningKeyStore, StoredKey,
+    TotpRow,
 };
 
 const SESSION_COLUMNS: &str =
@@ -51,6 +52,22 @@ async fn insert_session_in(tx: &deadpool_postgres::Transaction<'_>, s: &NewSessi
     tx.execute(
         "INSERT INTO auth_refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
         &[&hash, &s.id, &s.created_at],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Spends, inside `tx`, every outstanding password-reset token of the user.
+async fn spend_reset_tokens_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE auth_email_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = 'reset_password' \
+         AND used_at IS NULL",
+        &[&now, &user_id],
     )
     .await
     .map_err(map_err)?;
@@ -107,6 +124,7 @@ impl CredentialStore for PgAuthStore {
             return Err(StoreError::NotFound);
         }
         let revoked = revoke_in(&tx, user_id, None, Some(keep), at).await?;
+        spend_reset_tokens_in(&tx, user_id, at).await?;
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(revoked)
@@ -520,5 +538,123 @@ impl MfaStore for PgAuthStore {
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl EmailTokenStore for PgAuthStore {
+    async fn issue_email_token(
+        &self,
+        token: &NewEmailToken,
+        since: OffsetDateTime,
+        limit: u32,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // Concurrent requests for one user queue here, so the limit is exact.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 0))", &[&token.user_id])
+            .await
+            .map_err(map_err)?;
+        let recent: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM auth_email_tokens WHERE user_id = $1 AND purpose = $2 AND created_at >= $3",
+                &[&token.user_id, &token.purpose.as_str(), &since],
+            )
+            .await
+            .map_err(map_err)?
+            .get(0);
+        if recent >= i64::from(limit) {
+            return Ok(false);
+        }
+        let hash: &[u8] = &token.token_hash;
+        tx.execute(
+            "INSERT INTO auth_email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&hash, &token.user_id, &token.purpose.as_str(), &token.created_at, &token.expires_at],
+        )
+        .await
+        .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn email_token_owner(
+        &self,
+        token_hash: [u8; 32],
+        purpose: EmailTokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let client = self.0.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT user_id FROM auth_email_tokens WHERE token_hash = $1 AND purpose = $2 \
+                 AND used_at IS NULL AND expires_at > $3",
+            )
+            .await
+            .map_err(map_err)?;
+        let hash: &[u8] = &token_hash;
+        let row = client.query_opt(&stmt, &[&hash, &purpose.as_str(), &now]).await.map_err(map_err)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn spend_verify_token(
+        &self,
+        token_hash: [u8; 32],
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let hash: &[u8] = &token_hash;
+        let won = tx
+            .execute(
+                "UPDATE auth_email_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = 'verify_email' \
+                 AND used_at IS NULL AND expires_at > $1",
+                &[&now, &hash],
+            )
+            .await
+            .map_err(map_err)?;
+        if won == 0 {
+            return Ok(false);
+        }
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn reset_password(&self, r: &PasswordReset, event: &Event) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let hash: &[u8] = &r.token_hash;
+        let won = tx
+            .execute(
+                "UPDATE auth_email_tokens SET used_at = $1 WHERE token_hash = $2 AND user_id = $3 \
+                 AND purpose = 'reset_password' AND used_at IS NULL AND expires_at > $1",
+                &[&r.at, &hash, &r.user_id],
+            )
+            .await
+            .map_err(map_err)?;
+        if won == 0 {
+            return Ok(None);
+        }
+        let changed = tx
+            .execute(
+                "UPDATE auth_credentials SET password_hash = $1, updated_at = $2 WHERE user_id = $3",
+                &[&r.password_hash, &r.at, &r.user_id],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        spend_reset_tokens_in(&tx, r.user_id, r.at).await?;
+        let revoked = revoke_in(&tx, r.user_id, None, None, r.at).await?;
+        let key: &[u8] = &r.account_key;
+        tx.execute("DELETE FROM auth_login_failures WHERE account_key = $1", &[&key]).await.map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(revoked))
     }
 }

@@ -10,8 +10,9 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::ports::{
-    CredentialStore, Failures, LoginThrottleStore, MfaChallenge, MfaStore, NewSession, RefreshLookup, SessionRow,
-    SessionStore, SigningKeyStore, StoredKey, TotpRow,
+    CredentialStore, EmailTokenPurpose, EmailTokenStore, Failures, LoginThrottleStore, MfaChallenge, MfaStore,
+    NewEmailToken, NewSession, PasswordReset, RefreshLookup, SessionRow, SessionStore, SigningKeyStore, StoredKey,
+    TotpRow,
 };
 
 pub struct SqliteAuthStore(pub SqliteDb);
@@ -74,6 +75,56 @@ fn insert_session_in(tx: &rusqlite::Transaction<'_>, s: &NewSession) -> Result<(
     Ok(())
 }
 
+/// Spends, inside `tx`, every outstanding password-reset token of the user.
+fn spend_reset_tokens_in(tx: &rusqlite::Transaction<'_>, user_id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE auth_email_tokens SET used_at = ?1 WHERE user_id = ?2 AND purpose = 'reset_password' \
+         AND used_at IS NULL",
+    )
+    .and_then(|mut stmt| stmt.execute(rusqlite::params![ts(now), user_id]))
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// The owner of a token of `purpose` that is unused and unexpired at `now`. Times are compared
+/// here rather than in SQL: RFC 3339 text does not sort by time when fractions differ in length.
+fn token_owner_in(
+    c: &rusqlite::Connection,
+    token_hash: [u8; 32],
+    purpose: EmailTokenPurpose,
+    now: OffsetDateTime,
+) -> rusqlite::Result<Option<Uuid>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT user_id, expires_at, used_at FROM auth_email_tokens WHERE token_hash = ?1 AND purpose = ?2",
+    )?;
+    let found = stmt.query_row(rusqlite::params![token_hash.to_vec(), purpose.as_str()], |r| {
+        Ok((r.get::<_, Uuid>(0)?, parse_ts(1, &r.get::<_, String>(1)?)?, r.get::<_, Option<String>>(2)?))
+    });
+    match found {
+        Ok((user_id, expires_at, None)) if expires_at > now => Ok(Some(user_id)),
+        Ok(_) | Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn tokens_since_in(
+    c: &rusqlite::Connection,
+    user_id: Uuid,
+    purpose: EmailTokenPurpose,
+    since: OffsetDateTime,
+) -> rusqlite::Result<u32> {
+    let mut stmt = c.prepare_cached("SELECT created_at FROM auth_email_tokens WHERE user_id = ?1 AND purpose = ?2")?;
+    let mut count = 0;
+    for created in
+        stmt.query_map(rusqlite::params![user_id, purpose.as_str()], |r| parse_ts(0, &r.get::<_, String>(0)?))?
+    {
+        if created? >= since {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     let revoked: Option<String> = r.get(7)?;
     Ok(SessionRow {
@@ -125,6 +176,7 @@ impl CredentialStore for SqliteAuthStore {
                     return Err(StoreError::NotFound);
                 }
                 let ids = revoke_in(tx, user_id, None, Some(keep), at)?;
+                spend_reset_tokens_in(tx, user_id, at)?;
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(ids)
             })
@@ -581,6 +633,102 @@ impl MfaStore for SqliteAuthStore {
                 insert_session_in(tx, &s)?;
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(true)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl EmailTokenStore for SqliteAuthStore {
+    async fn issue_email_token(
+        &self,
+        token: &NewEmailToken,
+        since: OffsetDateTime,
+        limit: u32,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let (t, ev) = (token.clone(), event.clone());
+        self.0
+            .write(move |tx| {
+                if tokens_since_in(tx, t.user_id, t.purpose, since).map_err(map_err)? >= limit {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO auth_email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![
+                        t.token_hash.to_vec(),
+                        t.user_id,
+                        t.purpose.as_str(),
+                        ts(t.created_at),
+                        ts(t.expires_at)
+                    ],
+                )
+                .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn email_token_owner(
+        &self,
+        token_hash: [u8; 32],
+        purpose: EmailTokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, StoreError> {
+        self.0.read(move |c| token_owner_in(c, token_hash, purpose, now)).await
+    }
+
+    async fn spend_verify_token(
+        &self,
+        token_hash: [u8; 32],
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let ev = event.clone();
+        self.0
+            .write(move |tx| {
+                // The writer is single and the transaction immediate: check-then-set is atomic.
+                if token_owner_in(tx, token_hash, EmailTokenPurpose::VerifyEmail, now).map_err(map_err)?.is_none() {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "UPDATE auth_email_tokens SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL",
+                    rusqlite::params![ts(now), token_hash.to_vec()],
+                )
+                .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn reset_password(&self, reset: &PasswordReset, event: &Event) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let (r, ev) = (reset.clone(), event.clone());
+        self.0
+            .write(move |tx| {
+                let owner =
+                    token_owner_in(tx, r.token_hash, EmailTokenPurpose::ResetPassword, r.at).map_err(map_err)?;
+                if owner != Some(r.user_id) {
+                    return Ok(None);
+                }
+                let changed = tx
+                    .execute(
+                        "UPDATE auth_credentials SET password_hash = ?1, updated_at = ?2 WHERE user_id = ?3",
+                        rusqlite::params![r.password_hash, ts(r.at), r.user_id],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                // The presented token is among the outstanding ones.
+                spend_reset_tokens_in(tx, r.user_id, r.at)?;
+                let revoked = revoke_in(tx, r.user_id, None, None, r.at)?;
+                tx.execute("DELETE FROM auth_login_failures WHERE account_key = ?1", [r.account_key.to_vec()])
+                    .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(Some(revoked))
             })
             .await
     }

@@ -1,12 +1,15 @@
-//! The auth store's session contract on SQLite and PostgreSQL: refresh rotation is a
-//! compare-and-set (of concurrent exchanges of one token exactly one wins), spent tokens are
-//! recognised, and revocation stops rotation and hides sessions.
+//! The auth store's contract on SQLite and PostgreSQL: refresh rotation is a compare-and-set (of
+//! concurrent exchanges of one token exactly one wins), spent tokens are recognised, and
+//! revocation stops rotation and hides sessions; mailed tokens are bound to their purpose, expire,
+//! are spent once (by compare-and-set), are limited per user and hour, and die when the password
+//! changes; a reset commits the password, the revocations, the spent tokens, the cleared failure
+//! count and its event together.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
-use auth::ports::{AuthStore, NewSession, RefreshLookup};
+use auth::ports::{AuthStore, EmailTokenPurpose, NewEmailToken, NewSession, PasswordReset, RefreshLookup};
 use platform::bus::Event;
 use platform::crypto::sha256;
 use platform::db::Database;
@@ -114,7 +117,11 @@ on_both_backends!(
     login_failures_count_block_and_clear,
     totp_enrolment_and_single_use_codes,
     mfa_challenges_complete_once,
-    rehash_swaps_only_the_hash_it_read
+    rehash_swaps_only_the_hash_it_read,
+    email_tokens_are_bound_single_use_and_expire,
+    email_tokens_are_limited_per_user_and_purpose,
+    reset_commits_everything_at_once_and_only_once,
+    password_change_spends_outstanding_reset_tokens
 );
 
 async fn totp_enrolment_and_single_use_codes(db: Database) {
@@ -233,4 +240,155 @@ async fn login_failures_count_block_and_clear(db: Database) {
     store.clear_failures(key).await.unwrap();
     assert_eq!(store.failures(key).await.unwrap(), None);
     assert_eq!(store.record_failure(key, t0, auth::domain::login_delay).await.unwrap(), 1, "the count restarts");
+}
+
+use EmailTokenPurpose::{ResetPassword, VerifyEmail};
+
+fn email_token(token: &str, user: Uuid, purpose: EmailTokenPurpose, ttl: Duration) -> NewEmailToken {
+    let at = now();
+    NewEmailToken { token_hash: sha256(token.as_bytes()), user_id: user, purpose, created_at: at, expires_at: at + ttl }
+}
+
+/// Issues with the service's limit of three per hour.
+async fn issue(store: &Arc<dyn AuthStore>, token: &str, user: Uuid, purpose: EmailTokenPurpose) -> bool {
+    let t = email_token(token, user, purpose, Duration::hours(1));
+    store.issue_email_token(&t, now() - Duration::hours(1), 3, &event("auth.token_issued", user)).await.unwrap()
+}
+
+async fn email_tokens_are_bound_single_use_and_expire(db: Database) {
+    let store = ready(&db).await;
+    let user = Uuid::now_v7();
+    let t = email_token("v1", user, VerifyEmail, Duration::hours(24));
+    assert!(store.issue_email_token(&t, now() - Duration::hours(1), 3, &event("issued", user)).await.unwrap());
+    let v1 = sha256(b"v1");
+    assert_eq!(store.email_token_owner(v1, VerifyEmail, now()).await.unwrap(), Some(user));
+    assert_eq!(store.email_token_owner(v1, ResetPassword, now()).await.unwrap(), None, "bound to its purpose");
+    assert_eq!(store.email_token_owner(sha256(b"never"), VerifyEmail, now()).await.unwrap(), None);
+    let later = now() + Duration::hours(25);
+    assert_eq!(store.email_token_owner(v1, VerifyEmail, later).await.unwrap(), None, "expired");
+    assert!(!store.spend_verify_token(v1, later, &event("verified", user)).await.unwrap(), "expired");
+
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store.spend_verify_token(v1, now(), &event("auth.email_verified", user)).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for r in racers {
+        winners += usize::from(r.await.unwrap());
+    }
+    assert_eq!(winners, 1, "exactly one use of a token wins");
+    assert_eq!(store.email_token_owner(v1, VerifyEmail, now()).await.unwrap(), None, "spent");
+    assert!(!store.spend_verify_token(sha256(b"never"), now(), &event("verified", user)).await.unwrap());
+    assert_eq!(
+        test_support::outbox_event_types(&db).await,
+        ["issued", "auth.email_verified"],
+        "each change carries its one event"
+    );
+}
+
+async fn email_tokens_are_limited_per_user_and_purpose(db: Database) {
+    let store = ready(&db).await;
+    let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    for i in 0..3 {
+        assert!(issue(&store, &format!("r{i}"), ada, ResetPassword).await, "token {i} within the limit");
+    }
+    assert!(!issue(&store, "r3", ada, ResetPassword).await, "the fourth in an hour is refused");
+    assert_eq!(store.email_token_owner(sha256(b"r3"), ResetPassword, now()).await.unwrap(), None, "not stored");
+    assert!(issue(&store, "v0", ada, VerifyEmail).await, "another purpose has its own limit");
+    assert!(issue(&store, "b0", bob, ResetPassword).await, "another user has their own limit");
+    let t = email_token("r4", ada, ResetPassword, Duration::hours(1));
+    assert!(
+        store.issue_email_token(&t, now() + Duration::seconds(1), 3, &event("auth.token_issued", ada)).await.unwrap(),
+        "tokens older than the window do not count"
+    );
+    assert_eq!(test_support::outbox_event_types(&db).await.len(), 6, "no event for a refused token");
+}
+
+async fn reset_commits_everything_at_once_and_only_once(db: Database) {
+    let store = ready(&db).await;
+    let (user, other) = (Uuid::now_v7(), Uuid::now_v7());
+    store.insert_credential(user, "old-hash", now()).await.unwrap();
+    store.insert_credential(other, "other-hash", now()).await.unwrap();
+    let a = new_session(&store, user, "a0").await;
+    let b = new_session(&store, user, "b0").await;
+    let o = new_session(&store, other, "o0").await;
+    assert!(issue(&store, "r1", user, ResetPassword).await && issue(&store, "r2", user, ResetPassword).await);
+    assert!(issue(&store, "o1", other, ResetPassword).await);
+    let t = email_token("r-old", user, ResetPassword, Duration::seconds(-1));
+    assert!(store.issue_email_token(&t, now(), 3, &event("issued", user)).await.unwrap());
+    let key = sha256(b"the user's account key");
+    for _ in 0..6 {
+        store.record_failure(key, now(), auth::domain::login_delay).await.unwrap();
+    }
+    let reset = |token: &str, owner: Uuid| PasswordReset {
+        token_hash: sha256(token.as_bytes()),
+        user_id: owner,
+        password_hash: format!("new-hash-{token}"),
+        account_key: key,
+        at: now(),
+    };
+    let events_before = test_support::outbox_event_types(&db).await.len();
+    assert_eq!(store.reset_password(&reset("r-old", user), &event("x", user)).await.unwrap(), None, "expired");
+    assert_eq!(store.reset_password(&reset("o1", user), &event("x", user)).await.unwrap(), None, "not the user's");
+    assert_eq!(store.reset_password(&reset("v1", user), &event("x", user)).await.unwrap(), None, "unknown");
+    assert_eq!(store.password_hash(user).await.unwrap(), "old-hash", "a refused reset changes nothing");
+    assert_eq!(test_support::outbox_event_types(&db).await.len(), events_before);
+
+    let mut racers = Vec::new();
+    for _ in 0..6 {
+        let (store, r) = (store.clone(), reset("r1", user));
+        racers.push(tokio::spawn(async move {
+            store.reset_password(&r, &event("auth.password_reset", user)).await.unwrap()
+        }));
+    }
+    let mut revoked = Vec::new();
+    for r in racers {
+        revoked.extend(r.await.unwrap());
+    }
+    assert_eq!(revoked.len(), 1, "exactly one reset with a token wins");
+    let mut ended = revoked.pop().unwrap();
+    ended.sort();
+    assert_eq!(ended, vec![a, b], "every session of the user ends");
+    assert_eq!(store.password_hash(user).await.unwrap(), "new-hash-r1");
+    assert!(store.active_sessions(user, now()).await.unwrap().is_empty());
+    assert!(!store.rotate_refresh(a, sha256(b"a0"), sha256(b"a1"), now()).await.unwrap());
+    assert_eq!(store.failures(key).await.unwrap(), None, "the failed-login count is cleared");
+    assert_eq!(store.email_token_owner(sha256(b"r2"), ResetPassword, now()).await.unwrap(), None, "r2 died too");
+    assert_eq!(store.reset_password(&reset("r2", user), &event("x", user)).await.unwrap(), None);
+    assert_eq!(store.password_hash(user).await.unwrap(), "new-hash-r1");
+    let events = test_support::outbox_event_types(&db).await;
+    assert_eq!(events[events_before..], ["auth.password_reset"], "one event, with the change");
+
+    // The other user is untouched.
+    assert_eq!(store.password_hash(other).await.unwrap(), "other-hash");
+    assert!(store.session(o).await.unwrap().revoked_at.is_none());
+    assert_eq!(store.email_token_owner(sha256(b"o1"), ResetPassword, now()).await.unwrap(), Some(other));
+}
+
+async fn password_change_spends_outstanding_reset_tokens(db: Database) {
+    let store = ready(&db).await;
+    let user = Uuid::now_v7();
+    store.insert_credential(user, "old-hash", now()).await.unwrap();
+    let keep = new_session(&store, user, "k0").await;
+    assert!(issue(&store, "r1", user, ResetPassword).await);
+    assert!(issue(&store, "v1", user, VerifyEmail).await);
+    store.change_password(user, "new-hash", keep, now(), &event("auth.password_changed", user)).await.unwrap();
+    assert_eq!(store.email_token_owner(sha256(b"r1"), ResetPassword, now()).await.unwrap(), None);
+    let r = PasswordReset {
+        token_hash: sha256(b"r1"),
+        user_id: user,
+        password_hash: "attacker".into(),
+        account_key: sha256(b"k"),
+        at: now(),
+    };
+    assert_eq!(store.reset_password(&r, &event("x", user)).await.unwrap(), None, "a changed password kills the link");
+    assert_eq!(store.password_hash(user).await.unwrap(), "new-hash");
+    assert_eq!(
+        store.email_token_owner(sha256(b"v1"), VerifyEmail, now()).await.unwrap(),
+        Some(user),
+        "verification links are not reset tokens"
+    );
 }

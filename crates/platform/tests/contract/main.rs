@@ -1,6 +1,6 @@
 //! Contract suites for the platform's ports: each suite is written once against the port's trait
 //! and run against both adapters, the distributed ones on real servers (PostgreSQL, Redis,
-//! RabbitMQ, an S3-compatible moto server), never mocks. An unreachable server fails the test
+//! RabbitMQ, an S3-compatible moto server, an aiosmtpd SMTP server), never mocks. An unreachable server fails the test
 //! with its address; nothing is skipped.
 //!
 //! # Layout
@@ -8,6 +8,7 @@
 //! - [`bus`]: `EventBus` on `InProcessBus` and `RabbitMqBus`.
 //! - [`objects`]: `ObjectStore` on a local folder and an S3 bucket.
 //! - [`db`]: `Database` migrations, typed errors and ping on SQLite and PostgreSQL.
+//! - [`mail`]: `Mailer` on `FileMailer` and `SmtpMailer` (against a real aiosmtpd server).
 //! - [`outbox`]: the transactional outbox and its relay, per database and per bus.
 //! - [`support`]: bounded waits and the adapter fixtures shared by the suites.
 
@@ -17,6 +18,7 @@
 mod bus;
 mod cache;
 mod db;
+mod mail;
 mod objects;
 mod outbox;
 mod support;

@@ -22,11 +22,11 @@ pub async fn post_login(http: &Client, base: &str, email: &str, password: &str) 
     http.post(format!("{base}/auth/login")).json(&json!({"email": email, "password": password})).send().await
 }
 
-fn client() -> Client {
+pub fn client() -> Client {
     Client::builder().timeout(std::time::Duration::from_secs(20)).build().unwrap()
 }
 
-async fn problem(res: reqwest::Response, status: StatusCode) -> Value {
+pub async fn problem(res: reqwest::Response, status: StatusCode) -> Value {
     let got = res.status();
     if got != status {
         let url = res.url().to_string();
@@ -296,6 +296,10 @@ pub async fn operations_endpoints(base: &str, expected_checks: &[&str]) {
         "/api/users/me",
         "/api/projects",
         "/api/projects/{id}/tasks",
+        "/auth/password/forgot",
+        "/auth/password/reset",
+        "/auth/email/verify",
+        "/auth/email/verify/resend",
     ] {
         assert!(doc["paths"][path].is_object(), "OpenAPI documents {path}");
     }
@@ -328,13 +332,13 @@ pub fn assert_log_is_clean(log: &str, outcome: &Outcome) {
 }
 
 /// A login's tokens and session id.
-struct Login {
-    access: String,
-    refresh: String,
-    sid: String,
+pub struct Login {
+    pub access: String,
+    pub refresh: String,
+    pub sid: String,
 }
 
-async fn login_tokens(http: &Client, base: &str, email: &str, password: &str) -> Login {
+pub async fn login_tokens(http: &Client, base: &str, email: &str, password: &str) -> Login {
     let res = post_login(http, base, email, password).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let t: Value = res.json().await.unwrap();
@@ -343,11 +347,11 @@ async fn login_tokens(http: &Client, base: &str, email: &str, password: &str) ->
     Login { access, refresh: t["refresh_token"].as_str().unwrap().to_string(), sid }
 }
 
-async fn refresh(http: &Client, base: &str, token: &str) -> reqwest::Response {
+pub async fn refresh(http: &Client, base: &str, token: &str) -> reqwest::Response {
     http.post(format!("{base}/auth/refresh")).json(&json!({"refresh_token": token})).send().await.unwrap()
 }
 
-async fn me_status(http: &Client, base: &str, access: &str) -> StatusCode {
+pub async fn me_status(http: &Client, base: &str, access: &str) -> StatusCode {
     http.get(format!("{base}/api/users/me")).bearer_auth(access).send().await.unwrap().status()
 }
 
@@ -570,7 +574,7 @@ pub async fn password_change(base: &str) {
 
 /// A TOTP code for `unix_time` from an independent implementation of RFC 6238 (Python's standard
 /// library), so the server is checked against the RFC and not against itself.
-fn independent_totp(secret_b32: &str, unix_time: i64) -> String {
+pub fn independent_totp(secret_b32: &str, unix_time: i64) -> String {
     const SCRIPT: &str = "import base64,hashlib,hmac,struct,sys\n\
         s=sys.argv[1]; key=base64.b32decode(s+'='*(-len(s)%8))\n\
         mac=hmac.new(key,struct.pack('>Q',int(sys.argv[2])//30),hashlib.sha1).digest()\n\
@@ -584,7 +588,7 @@ fn independent_totp(secret_b32: &str, unix_time: i64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn unix_now() -> i64 {
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 

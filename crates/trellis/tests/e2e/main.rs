@@ -1,10 +1,12 @@
 //! End-to-end tests of the real `trellis` binary over HTTP: all-in-one with zero configuration,
 //! and split into one process per service on PostgreSQL, Redis and RabbitMQ. Both run the same
-//! walking-skeleton flow through the gateway.
+//! walking-skeleton flow through the gateway, and the mail flows: all-in-one (and distributed)
+//! reading `.eml` files from `data/mail`, and all-in-one again with `SMTP_URL` on a real SMTP sink.
 
 // Test code: a failed unwrap is a failed test with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod email;
 mod flow;
 mod support;
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{Trellis, run, run_with_stdin};
-use test_support::{TestBucket, TestPostgres, TestRabbit, TestRedis};
+use test_support::{TestBucket, TestPostgres, TestRabbit, TestRedis, TestSmtp};
 
 #[tokio::test]
 async fn all_in_one_with_zero_configuration() {
@@ -23,7 +25,6 @@ async fn all_in_one_with_zero_configuration() {
     flow::sessions(&app.base, flow::Reuse::WithinGrace).await;
     flow::brute_force(&app.base).await;
     flow::password_change(&app.base).await;
-    flow::two_factor(&app.base).await;
     flow::operations_endpoints(&app.base, &["database", "cache", "event_bus", "objects"]).await;
 
     // The worker consumed every event the flow wrote (outbox → in-process bus → worker).
@@ -42,6 +43,28 @@ async fn all_in_one_with_zero_configuration() {
     for line in log.lines().filter(|l| l.contains("request served")) {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("log lines are JSON ({e}): {line}"));
         assert!(v["span"]["request_id"].is_string() && v["span"]["trace_id"].is_string(), "{line}");
+    }
+}
+
+/// The second factor and the mailed flows, all-in-one with zero configuration (a process of its
+/// own: the gateway's per-address limit of 100 unauthenticated requests a minute is real).
+#[tokio::test]
+async fn all_in_one_second_factor_and_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Trellis::start("all-in-one-2fa-mail", dir.path(), &[], &[]).await;
+    flow::two_factor(&app.base).await;
+    let mail_dir = dir.path().join("data/mail");
+    let mut mailed = email::verification_and_reset(&app.base, &mail_dir, "http://127.0.0.1:8080").await;
+    mailed.push(email::reset_keeps_the_second_factor(&app.base, &mail_dir, "http://127.0.0.1:8080").await);
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    email::assert_tokens_absent(&log, &mailed);
+    assert!(
+        log.lines().any(|l| l.contains("mail written to a file") && l.contains("data/mail/")),
+        "each mail file is named in the log:\n{log}"
+    );
+    if let Some(line) = log.lines().find(|l| l.contains("canary")) {
+        panic!("a password reached the logs: {line}");
     }
 }
 
@@ -94,6 +117,8 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_INTERNAL_TOKEN", "an-internal-token-of-at-least-32-characters".into()),
         // No grace: a rotated refresh token presented again is reuse at once.
         ("TRELLIS_AUTH__REFRESH_REUSE_GRACE_SECS", "0".into()),
+        // Every flow runs against this one deployment from one address, within a minute.
+        ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "1000".into()),
     ];
     // Every process is told where the others are, as DNS names would in production.
     let port = |_| support::free_port();
@@ -116,6 +141,9 @@ async fn distributed_one_process_per_service() {
     flow::brute_force(&gateway.base).await;
     flow::password_change(&gateway.base).await;
     flow::two_factor(&gateway.base).await;
+    // The auth process writes mail into its data folder; users answers over HTTP.
+    let mailed =
+        email::verification_and_reset(&gateway.base, &dir.path().join("data/mail"), "http://127.0.0.1:8080").await;
     flow::operations_endpoints(&gateway.base, &["cache"]).await;
     flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
 
@@ -148,6 +176,7 @@ async fn distributed_one_process_per_service() {
         logs.push_str(&log);
     }
     flow::assert_log_is_clean(&logs, &outcome);
+    email::assert_tokens_absent(&logs, &mailed);
     // The request id of the gateway travelled with the call to the service behind it.
     assert!(
         logs.lines().filter(|l| l.contains(&outcome.traced_request_id)).count() >= 2,
@@ -202,6 +231,31 @@ async fn failed_attempts_are_limited_per_client_address() {
         .unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::TOO_MANY_REQUESTS, "every credential endpoint");
     app.terminate().await;
+}
+
+/// With `SMTP_URL`, every mail goes over SMTP (to a real aiosmtpd sink here) and none to files;
+/// links use `public_url`.
+#[tokio::test]
+async fn all_in_one_mails_over_smtp() {
+    let sink = TestSmtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("SMTP_URL", sink.url.clone()),
+        ("TRELLIS_PUBLIC_URL", "https://trellis.example.test/".to_string()),
+        ("TRELLIS_MAIL__FROM", "Trellis <no-reply@localhost>".to_string()),
+    ];
+    let app = Trellis::start("smtp", dir.path(), &[], &env).await;
+    let mailed = email::verification_and_reset(&app.base, sink.dir(), "https://trellis.example.test").await;
+    let received = sink.messages();
+    assert!(received.iter().all(|m| m.header("x-envelope-to") == m.header("to")), "sent to the header's address");
+    assert!(test_support::read_mail_dir(&dir.path().join("data/mail")).is_empty(), "no mail went to files");
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    email::assert_tokens_absent(&log, &mailed);
+    assert!(log.contains("mail goes over SMTP"), "{log}");
+    if let Some(line) = log.lines().find(|l| l.contains("canary")) {
+        panic!("a password reached the logs: {line}");
+    }
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use platform::bus::Event;
 use platform::db::postgres::map_err;
 use platform::db::{PgDb, StoreError};
 use platform::outbox;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ports::UserStore;
@@ -89,5 +90,25 @@ impl UserStore for PgUserStore {
         let client = self.0.client().await?;
         client.execute("DELETE FROM users WHERE id = $1", &[&id]).await.map_err(map_err)?;
         Ok(())
+    }
+
+    async fn set_email_verified(&self, id: Uuid, at: OffsetDateTime, event: &Event) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE users SET email_verified = true, updated_at = $1 WHERE id = $2 AND NOT email_verified",
+                &[&at, &id],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed == 0 {
+            let exists: bool =
+                tx.query_one("SELECT EXISTS(SELECT 1 FROM users WHERE id = $1)", &[&id]).await.map_err(map_err)?.get(0);
+            return if exists { Ok(false) } else { Err(StoreError::NotFound) };
+        }
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 }

@@ -107,4 +107,26 @@ impl UserStore for SqliteUserStore {
             })
             .await
     }
+
+    async fn set_email_verified(&self, id: Uuid, at: OffsetDateTime, event: &Event) -> Result<bool, StoreError> {
+        let ev = event.clone();
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE users SET email_verified = 1, updated_at = ?1 WHERE id = ?2 AND email_verified = 0",
+                        rusqlite::params![ts(at), id],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    let exists: bool = tx
+                        .query_row("SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1)", [id], |r| r.get(0))
+                        .map_err(map_err)?;
+                    return if exists { Ok(false) } else { Err(StoreError::NotFound) };
+                }
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
+            })
+            .await
+    }
 }

@@ -1,0 +1,275 @@
+//! Mailed single-use tokens: email verification and password reset (SECURITY.md PW-9, LG-3).
+//!
+//! A token is 256 bits from the CSPRNG (`random_token`), mailed in a link whose fragment carries
+//! it (`{public_url}/reset-password#token=…`), so it never reaches a server's access log; only
+//! its SHA-256 is stored. Email-verification tokens live 24 hours (a day to get to one's inbox),
+//! reset tokens 1 hour. Each is spent once by compare-and-set; a password change or a reset
+//! spends every outstanding reset token of the user.
+//!
+//! `forgot_password` answers the same whether or not the account exists and does the same
+//! database work in both cases; mail leaves off the request path (a spawned task with retries),
+//! at most [`MAILS_PER_HOUR`] tokens per purpose and account, silently. A reset ends every
+//! session, clears the failed-login count and issues no tokens, so a second factor is still asked
+//! for at the next login.
+
+use std::time::Duration;
+
+use api::ApiError;
+use api::users::{User, UserStatus};
+use platform::bus::Event;
+use platform::crypto::{random_token, sha256};
+use platform::identity::Identity;
+use platform::mail::{Mail, MailError};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{AuthError, AuthService};
+use crate::domain;
+use crate::ports::{EmailTokenPurpose, NewEmailToken, PasswordReset};
+
+/// How long an email-verification link works.
+pub const VERIFY_EMAIL_TTL: time::Duration = time::Duration::hours(24);
+/// How long a password-reset link works (PW-9: at most an hour).
+pub const RESET_PASSWORD_TTL: time::Duration = time::Duration::hours(1);
+// PW-9: a reset link expires within the hour; checked when compiling.
+const _: () = assert!(RESET_PASSWORD_TTL.whole_seconds() <= 3600);
+/// Tokens (so mails) per account and purpose in any hour; more requests are answered alike and
+/// send nothing, so nobody can flood an inbox through us.
+pub const MAILS_PER_HOUR: u32 = 3;
+/// Delivery attempts per mail, with a doubling pause between them.
+const MAIL_ATTEMPTS: u32 = 3;
+
+/// The link a mail carries; the token is in the fragment, which browsers never send.
+pub fn link(public_url: &str, page: &str, token: &str) -> String {
+    format!("{}/{page}#token={token}", public_url.trim_end_matches('/'))
+}
+
+fn verification_mail(to: &str, link: &str) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "Confirm your email address for Trellis".into(),
+        text: format!(
+            "Hello,\n\nplease confirm that this is your email address for Trellis by opening this link \
+             within 24 hours:\n\n{link}\n\nIf you did not create a Trellis account, ignore this message.\n"
+        ),
+    }
+}
+
+fn reset_mail(to: &str, link: &str) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "Reset your Trellis password".into(),
+        text: format!(
+            "Hello,\n\nsomeone (we hope you) asked to reset the password of your Trellis account. To choose \
+             a new one, open this link within 1 hour; it works once:\n\n{link}\n\nResetting signs you out \
+             everywhere. Two-step verification, if you use it, stays on.\n\nIf you did not ask for this, \
+             ignore this message: your password stays as it is.\n"
+        ),
+    }
+}
+
+fn password_reset_notice(to: &str, public_url: &str) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "Your Trellis password was reset".into(),
+        text: format!(
+            "Hello,\n\nthe password of your Trellis account was just reset, and every session was signed \
+             out.\n\nIf this was not you, reset your password again at {}/forgot-password and tell your \
+             administrator.\n",
+            public_url.trim_end_matches('/')
+        ),
+    }
+}
+
+impl AuthService {
+    /// After a self-service registration: mails the verification link. Never fails the
+    /// registration; the user can ask for another mail.
+    pub(super) async fn send_verification_after_registration(&self, user: &User) {
+        if let Err(e) = self.issue_and_mail(user, EmailTokenPurpose::VerifyEmail).await {
+            tracing::warn!(user_id = %user.id, error = %e, "could not issue the email-verification token");
+        }
+    }
+
+    /// Mails a new verification link to the caller unless their email is verified already.
+    pub async fn resend_verification(&self, caller: &Identity) -> Result<(), AuthError> {
+        let user = self.users.get_user(caller.user_id).await?;
+        if !user.email_verified {
+            self.issue_and_mail(&user, EmailTokenPurpose::VerifyEmail).await?;
+        }
+        Ok(())
+    }
+
+    /// Spends a verification token and marks the owner's email verified.
+    pub async fn verify_email(&self, token: &str) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let hash = sha256(token.as_bytes());
+        let Some(user_id) = self.store.email_token_owner(hash, EmailTokenPurpose::VerifyEmail, now).await? else {
+            return Err(AuthError::BadToken);
+        };
+        // Marking first is idempotent: if spending fails below, the token still works next time.
+        match self.users.set_email_verified(user_id).await {
+            Ok(()) => {}
+            Err(ApiError::NotFound) => return Err(AuthError::BadToken),
+            Err(e) => return Err(e.into()),
+        }
+        let event = Event::new("auth.email_verified", user_id, Some(user_id), now, json!({ "user_id": user_id }));
+        if !self.store.spend_verify_token(hash, now, &event).await? {
+            // A concurrent use of the same link won.
+            return Err(AuthError::BadToken);
+        }
+        self.wake_relay();
+        tracing::info!(user_id = %user_id, "email verified");
+        Ok(())
+    }
+
+    /// Mails a reset link if an active account has this email. The caller's answer is the same
+    /// either way, and so is the database work.
+    pub async fn forgot_password(&self, email: &str) -> Result<(), AuthError> {
+        match self.users.find_by_email(email).await {
+            Ok(user) if user.status == UserStatus::Active => {
+                self.issue_and_mail(&user, EmailTokenPurpose::ResetPassword).await?;
+                tracing::info!(user_id = %user.id, "password reset requested");
+            }
+            Ok(_) | Err(ApiError::NotFound) => {
+                // The same transaction as a real issue that finds its limit reached.
+                let now = self.clock.now();
+                let token = NewEmailToken {
+                    token_hash: [0; 32],
+                    user_id: Uuid::nil(),
+                    purpose: EmailTokenPurpose::ResetPassword,
+                    created_at: now,
+                    expires_at: now,
+                };
+                let event = Event::new("auth.password_reset_requested", Uuid::nil(), None, now, json!({}));
+                self.store.issue_email_token(&token, now - time::Duration::hours(1), 0, &event).await?;
+                tracing::info!(outcome = "no_active_account", "password reset requested");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token: every session ends, the failed-login count is
+    /// cleared, every other reset token dies, and no token is issued (a second factor, if any,
+    /// is still asked for at the next login).
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let hash = sha256(token.as_bytes());
+        let Some(user_id) = self.store.email_token_owner(hash, EmailTokenPurpose::ResetPassword, now).await? else {
+            return Err(AuthError::BadToken);
+        };
+        let user = match self.users.get_user(user_id).await {
+            Ok(u) if u.status == UserStatus::Active => u,
+            Ok(_) | Err(ApiError::NotFound) => return Err(AuthError::BadToken),
+            Err(e) => return Err(e.into()),
+        };
+        // The policy is checked before the token is spent, so a refused password costs nothing.
+        self.check_policy("new_password", new_password, &user.email, &user.name)?;
+        let reset = PasswordReset {
+            token_hash: hash,
+            user_id,
+            password_hash: self.settings.hasher.hash(new_password).await?,
+            account_key: self.settings.hasher.account_key(&domain::normalize_email(&user.email)),
+            at: self.clock.now(),
+        };
+        let event = Event::new("auth.password_reset", user_id, Some(user_id), reset.at, json!({ "user_id": user_id }));
+        let Some(revoked) = self.store.reset_password(&reset, &event).await? else {
+            // Spent or expired while the password was hashed.
+            return Err(AuthError::BadToken);
+        };
+        self.wake_relay();
+        self.publish_revocations(&revoked).await;
+        tracing::info!(user_id = %user_id, ended_sessions = revoked.len(), "password reset");
+        self.spawn_mail(
+            password_reset_notice(&user.email, &self.settings.public_url),
+            user_id,
+            "password_reset_notice",
+        );
+        Ok(())
+    }
+
+    /// Stores a new token for `user` with its event and mails the link, unless the hourly limit
+    /// is reached; returns whether a mail is on its way.
+    async fn issue_and_mail(&self, user: &User, purpose: EmailTokenPurpose) -> Result<bool, AuthError> {
+        let now = self.clock.now();
+        let token = random_token();
+        let (ttl, kind, actor) = match purpose {
+            EmailTokenPurpose::VerifyEmail => (VERIFY_EMAIL_TTL, "auth.email_verification_requested", Some(user.id)),
+            // Anybody may ask for a reset: there is no actor to name.
+            EmailTokenPurpose::ResetPassword => (RESET_PASSWORD_TTL, "auth.password_reset_requested", None),
+        };
+        let new = NewEmailToken {
+            token_hash: sha256(token.as_bytes()),
+            user_id: user.id,
+            purpose,
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        let event = Event::new(kind, user.id, actor, now, json!({ "user_id": user.id }));
+        if !self.store.issue_email_token(&new, now - time::Duration::hours(1), MAILS_PER_HOUR, &event).await? {
+            metrics::counter!("trellis_auth_mail_limited_total", "purpose" => purpose.as_str()).increment(1);
+            tracing::info!(user_id = %user.id, purpose = purpose.as_str(), "hourly mail limit reached; nothing sent");
+            return Ok(false);
+        }
+        self.wake_relay();
+        let url = &self.settings.public_url;
+        let mail = match purpose {
+            EmailTokenPurpose::VerifyEmail => verification_mail(&user.email, &link(url, "verify-email", &token)),
+            EmailTokenPurpose::ResetPassword => reset_mail(&user.email, &link(url, "reset-password", &token)),
+        };
+        self.spawn_mail(mail, user.id, purpose.as_str());
+        Ok(true)
+    }
+
+    /// Sends off the request path, retrying a server that is down; a failure is logged (the
+    /// user can ask again), never returned.
+    fn spawn_mail(&self, mail: Mail, user_id: Uuid, what: &'static str) {
+        let mailer = self.settings.mailer.clone();
+        tokio::spawn(async move {
+            for attempt in 1..=MAIL_ATTEMPTS {
+                match mailer.send(&mail).await {
+                    Ok(()) => {
+                        tracing::info!(user_id = %user_id, mail = what, "mail sent");
+                        return;
+                    }
+                    Err(e @ MailError::Invalid(_)) => {
+                        tracing::warn!(user_id = %user_id, mail = what, error = %e, "mail refused");
+                        return;
+                    }
+                    Err(e) if attempt < MAIL_ATTEMPTS => {
+                        tracing::warn!(user_id = %user_id, mail = what, attempt, error = %e, "mail not sent; retrying");
+                        tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
+                    }
+                    Err(e) => {
+                        metrics::counter!("trellis_mail_failures_total").increment(1);
+                        tracing::error!(user_id = %user_id, mail = what, error = %e, "mail not sent; giving up");
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_carry_the_token_in_the_fragment() {
+        assert_eq!(
+            link("http://127.0.0.1:8080/", "reset-password", "abc"),
+            "http://127.0.0.1:8080/reset-password#token=abc"
+        );
+        assert_eq!(link("https://t.example", "verify-email", "x"), "https://t.example/verify-email#token=x");
+    }
+
+    #[test]
+    fn mails_carry_their_link_on_a_line_of_its_own() {
+        let l = link("http://h", "reset-password", "t0k3n");
+        for mail in [verification_mail("a@b.c", &l), reset_mail("a@b.c", &l)] {
+            assert!(mail.text.lines().any(|line| line == l), "{}", mail.subject);
+            assert!(mail.text.is_ascii());
+        }
+        assert!(!password_reset_notice("a@b.c", "http://h").text.contains("#token="));
+    }
+}
