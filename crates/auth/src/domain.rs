@@ -53,7 +53,7 @@ fn is_breached(folded: &str) -> bool {
     let core_chars: Vec<char> = core.chars().collect();
     let n = core_chars.len();
     // One entry repeated (`dragondragondragon`).
-    let repeated = (MIN_PIECE..=n / 2).filter(|p| n % p == 0).any(|p| {
+    let repeated = (MIN_PIECE..=n / 2).filter(|p| n.is_multiple_of(*p)).any(|p| {
         let unit: String = core_chars[..p].iter().collect();
         COMMON.contains(unit.as_str()) && core_chars.chunks(p).all(|c| c == &core_chars[..p])
     });
