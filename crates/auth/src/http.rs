@@ -173,6 +173,6 @@ async fn internal_session_status(State(svc): Svc, Path(id): Path<String>) -> Res
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, body = Jwks)))]
 pub async fn jwks(State(svc): Svc) -> Response {
     let mut res = Json(svc.public_keys()).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
     res
 }

@@ -1,6 +1,9 @@
-//! Use cases of the auth service: registration, login and the signing-key ring.
+//! Use cases of the auth service: registration, login and sessions; the signing-key ring is in
+//! `keyring`.
 
-use std::sync::{Arc, RwLock};
+mod keyring;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use api::auth::{Jwks, KeySource, LoginRequest, RegisterRequest, SessionInfo, SessionStatus, TokenResponse};
@@ -17,9 +20,10 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain;
-use crate::keys::{self, SigningKey};
 use crate::passwords::{HashError, PasswordHasher};
-use crate::ports::{AuthStore, NewSession, RefreshLookup, SessionRow, StoredKey};
+use crate::ports::{AuthStore, NewSession, RefreshLookup, SessionRow};
+
+pub use keyring::{KeyInfo, KeyRing, KeySettings, KeyState, RotationReason, spawn_key_maintenance};
 
 /// Settings of the auth service.
 pub struct AuthSettings {
@@ -40,6 +44,8 @@ pub struct AuthSettings {
     pub hasher: PasswordHasher,
     /// Seals private signing keys at rest.
     pub key_encryption_key: SealingKey,
+    /// Signing algorithm and key rotation.
+    pub keys: KeySettings,
 }
 
 /// What can go wrong in auth use cases, beyond `ApiError`s from other services.
@@ -76,7 +82,7 @@ pub struct AuthService {
     users: Arc<dyn UsersApi>,
     settings: AuthSettings,
     clock: Arc<dyn Clock>,
-    keys: RwLock<Vec<Arc<SigningKey>>>,
+    keys: KeyRing,
     outbox_waker: Option<Arc<Notify>>,
     /// Where revocations are published for every verifier (the shared cache).
     revocations: Arc<dyn Cache>,
@@ -90,7 +96,8 @@ pub struct ClientInfo {
 }
 
 impl AuthService {
-    /// Builds the service and loads the signing keys, generating the first one if there is none.
+    /// Builds the service and runs a signing-key maintenance pass: loads the keys, generating the
+    /// first one if there is none and rotating if due.
     pub async fn start(
         store: Arc<dyn AuthStore>,
         users: Arc<dyn UsersApi>,
@@ -99,50 +106,22 @@ impl AuthService {
         outbox_waker: Option<Arc<Notify>>,
         revocations: Arc<dyn Cache>,
     ) -> anyhow::Result<Arc<AuthService>> {
-        let svc =
-            AuthService { store, users, settings, clock, keys: RwLock::new(Vec::new()), outbox_waker, revocations };
-        svc.load_keys().await?;
-        if svc.keys.read().unwrap_or_else(|e| e.into_inner()).is_empty() {
-            svc.add_key().await?;
-        }
+        let svc = Self::without_keys(store, users, settings, clock, outbox_waker, revocations);
+        svc.maintain_keys().await?;
         Ok(Arc::new(svc))
     }
 
-    fn aad(kid: &str) -> Vec<u8> {
-        format!("auth_signing_keys:{kid}").into_bytes()
-    }
-
-    async fn load_keys(&self) -> anyhow::Result<()> {
-        let mut loaded = Vec::new();
-        for stored in self.store.active_keys().await? {
-            let der =
-                self.settings.key_encryption_key.open(&stored.private_key, &Self::aad(&stored.kid)).map_err(|_| {
-                    anyhow::anyhow!("signing key {} cannot be opened: wrong key-encryption key?", stored.kid)
-                })?;
-            loaded.push(Arc::new(SigningKey::from_pkcs8(&stored.kid, &der)?));
-        }
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = loaded;
-        Ok(())
-    }
-
-    /// Generates a key, stores it sealed, and makes it the current one.
-    pub async fn add_key(&self) -> anyhow::Result<()> {
-        let key = tokio::task::spawn_blocking(SigningKey::generate).await??;
-        let sealed = self.settings.key_encryption_key.seal(&key.to_pkcs8()?, &Self::aad(&key.kid));
-        let stored = StoredKey { kid: key.kid.clone(), private_key: sealed, created_at: self.clock.now() };
-        self.store.insert_key(&stored, &key.jwk.n, &key.jwk.e).await?;
-        tracing::info!(kid = %key.kid, "generated a signing key");
-        self.keys.write().unwrap_or_else(|e| e.into_inner()).insert(0, Arc::new(key));
-        Ok(())
-    }
-
-    fn current_key(&self) -> Result<Arc<SigningKey>, ApiError> {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .first()
-            .cloned()
-            .ok_or_else(|| ApiError::Internal("no signing key".into()))
+    /// Builds the service without touching the signing keys (for `trellis keys`, which acts on
+    /// them itself).
+    pub fn without_keys(
+        store: Arc<dyn AuthStore>,
+        users: Arc<dyn UsersApi>,
+        settings: AuthSettings,
+        clock: Arc<dyn Clock>,
+        outbox_waker: Option<Arc<Notify>>,
+        revocations: Arc<dyn Cache>,
+    ) -> AuthService {
+        AuthService { store, users, settings, clock, keys: KeyRing::default(), outbox_waker, revocations }
     }
 
     fn wake_relay(&self) {
@@ -429,11 +408,6 @@ impl AuthService {
             role: user.role,
         };
         self.current_key()?.sign(&claims).map_err(|e| ApiError::Internal(e.to_string()))
-    }
-
-    pub fn public_keys(&self) -> Jwks {
-        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        keys::jwks(keys.iter().map(|k| k.as_ref()))
     }
 }
 

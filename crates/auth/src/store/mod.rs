@@ -23,6 +23,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "login_failures",
             sql: include_str!("../../migrations/sqlite/0003_login_failures.sql"),
         },
+        Migration {
+            version: 6,
+            name: "signing_keys",
+            sql: include_str!("../../migrations/sqlite/0006_signing_keys.sql"),
+        },
     ],
     postgres: &[
         Migration { version: 1, name: "auth", sql: include_str!("../../migrations/postgres/0001_auth.sql") },
@@ -35,6 +40,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             version: 3,
             name: "login_failures",
             sql: include_str!("../../migrations/postgres/0003_login_failures.sql"),
+        },
+        Migration {
+            version: 6,
+            name: "signing_keys",
+            sql: include_str!("../../migrations/postgres/0006_signing_keys.sql"),
         },
     ],
 };
