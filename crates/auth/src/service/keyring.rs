@@ -230,6 +230,15 @@ impl AuthService {
     /// rotated since the ring was read; returns the new key's kid and when it starts signing.
     pub async fn rotate_key(&self, reason: RotationReason) -> anyhow::Result<Option<(String, OffsetDateTime)>> {
         let newest = self.store.active_keys().await?.into_iter().next();
+        self.rotate_from(reason, newest).await
+    }
+
+    /// Rotates if `newest` (what the decision to rotate was taken on) is still the newest key.
+    async fn rotate_from(
+        &self,
+        reason: RotationReason,
+        newest: Option<StoredKey>,
+    ) -> anyhow::Result<Option<(String, OffsetDateTime)>> {
         let alg = self.settings.keys.algorithm;
         let key = tokio::task::spawn_blocking(move || SigningKey::generate(alg)).await??;
         let now = self.clock.now();
@@ -272,19 +281,20 @@ impl AuthService {
         Ok(inserted.then_some((key.kid.clone(), active_from)))
     }
 
-    /// Why a rotation is due now, if it is.
-    async fn rotation_due(&self) -> anyhow::Result<Option<RotationReason>> {
+    /// Why a rotation is due now, if it is, with the newest key it is due on.
+    async fn rotation_due(&self) -> anyhow::Result<Option<(RotationReason, Option<StoredKey>)>> {
         let Some(newest) = self.store.active_keys().await?.into_iter().next() else {
-            return Ok(Some(RotationReason::Initial));
+            return Ok(Some((RotationReason::Initial, None)));
         };
         let age = self.clock.now() - newest.created_at;
-        if newest.alg != self.settings.keys.algorithm.as_str() && age >= ALGORITHM_SWITCH_HOLD {
-            return Ok(Some(RotationReason::AlgorithmChanged));
-        }
-        if age >= self.settings.keys.rotation {
-            return Ok(Some(RotationReason::Scheduled));
-        }
-        Ok(None)
+        let reason = if newest.alg != self.settings.keys.algorithm.as_str() && age >= ALGORITHM_SWITCH_HOLD {
+            RotationReason::AlgorithmChanged
+        } else if age >= self.settings.keys.rotation {
+            RotationReason::Scheduled
+        } else {
+            return Ok(None);
+        };
+        Ok(Some((reason, Some(newest))))
     }
 
     /// One maintenance pass: reload, retire what has expired (with its event), rotate if due.
@@ -303,8 +313,8 @@ impl AuthService {
                 tracing::info!(kid = %kid, "retired a signing key");
             }
         }
-        if let Some(reason) = self.rotation_due().await? {
-            self.rotate_key(reason).await?;
+        if let Some((reason, newest)) = self.rotation_due().await? {
+            self.rotate_from(reason, newest).await?;
         } else {
             self.load_keys().await?;
         }

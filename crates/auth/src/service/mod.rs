@@ -23,7 +23,10 @@ use crate::domain;
 use crate::passwords::{HashError, PasswordHasher};
 use crate::ports::{AuthStore, NewSession, RefreshLookup, SessionRow};
 
-pub use keyring::{KeyInfo, KeyRing, KeySettings, KeyState, RotationReason, spawn_key_maintenance};
+pub use keyring::{
+    ALGORITHM_SWITCH_HOLD, KeyInfo, KeyRing, KeySettings, KeyState, RETIRE_LEEWAY, RotationReason,
+    spawn_key_maintenance,
+};
 
 /// Settings of the auth service.
 pub struct AuthSettings {

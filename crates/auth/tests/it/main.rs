@@ -129,3 +129,5 @@ async fn login_failures_count_block_and_clear(db: Database) {
     assert_eq!(store.blocked_until(key).await.unwrap(), None);
     assert_eq!(store.record_failure(key, t0, auth::domain::login_delay).await.unwrap(), 1, "the count restarts");
 }
+
+mod keys;
