@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's automation, in Rust with the standard library only.
 //!
 //! `cargo xtask ci` is the one command that runs every test on a fresh Debian machine: it installs
-//! what is missing (Debian packages, moto, npm packages), starts PostgreSQL, Redis and RabbitMQ
+//! what is missing (Debian packages, moto and PyJWT, npm packages), starts PostgreSQL, Redis and RabbitMQ
 //! when they are not running (and fails loudly when they cannot be reached), checks that the
 //! committed web build matches `web/`, then runs rustfmt, clippy, the web tests, every Rust test
 //! and the browser smoke test against the real binary.
@@ -141,6 +141,20 @@ fn ensure_tools() -> Result {
     if !has("moto_server") {
         eprintln!("installing moto's S3-compatible server from PyPI");
         run(Command::new("pip3").args(["install", "--quiet", "moto[server]"]))?;
+    }
+    // The end-to-end tests verify Trellis tokens with PyJWT, an independent JWT implementation.
+    let has_pyjwt = || {
+        Command::new("python3")
+            .args(["-c", "import jwt, cryptography; from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAPSSAlgorithm"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has_pyjwt() {
+        eprintln!("installing PyJWT with its crypto extra from PyPI");
+        run(Command::new("pip3").args(["install", "--quiet", "PyJWT[crypto]>=2.8"]))?;
+        if !has_pyjwt() {
+            return Err("PyJWT[crypto] is required for the end-to-end token tests and could not be installed".into());
+        }
     }
     for (cmd, why) in [
         ("moto_server", "the S3 contract tests"),

@@ -82,6 +82,9 @@ struct KeyCache {
     last_failed: bool,
 }
 
+/// An unknown kid makes the verifier refetch the key set at most this often (by default).
+pub const UNKNOWN_KID_REFETCH: Duration = Duration::from_secs(10);
+
 /// A key set older than this is refetched on the next verification.
 const KEYS_MAX_AGE: Duration = Duration::from_secs(60);
 
@@ -127,7 +130,7 @@ impl TokenVerifier {
             cache,
             validation,
             keys: RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None, attempted_at: None, last_failed: false }),
-            refetch_after: Duration::from_secs(10),
+            refetch_after: UNKNOWN_KID_REFETCH,
             refetch: tokio::sync::Mutex::new(()),
             verified: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
         }

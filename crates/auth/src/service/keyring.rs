@@ -2,8 +2,8 @@
 //!
 //! A key is made on first start, then on schedule (`KeySettings::rotation`), when the configured
 //! algorithm differs from the newest key's, and by `trellis keys rotate`. A new key is published at
-//! once but signs only from `active_from` (two check intervals later, when every replica has
-//! reloaded it and verifiers have seen it in the JWKS). The key it replaces stays published until
+//! once but signs only from `active_from` (`KeySettings::activation_delay` later, when every
+//! replica publishes it and every verifier can fetch it). The key it replaces stays published until
 //! it stopped signing + the access-token lifetime + [`RETIRE_LEEWAY`], so every token it signed
 //! verifies to its expiry; then it is retired and leaves the JWKS.
 //!
@@ -17,6 +17,7 @@ use std::time::Duration;
 use api::ApiError;
 use api::auth::Jwks;
 use platform::bus::Event;
+use platform::identity::UNKNOWN_KID_REFETCH;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -55,9 +56,12 @@ impl Default for KeySettings {
 }
 
 impl KeySettings {
-    /// How long after its creation a rotated-in key starts signing.
+    /// How long after its creation a rotated-in key starts signing: every replica has reloaded it
+    /// within one check interval, and a verifier that fetched the JWKS just before may refetch for
+    /// an unknown kid [`UNKNOWN_KID_REFETCH`] later; one more interval is margin. So no verifier
+    /// ever sees a token of a kid it cannot fetch.
     pub fn activation_delay(&self) -> Duration {
-        self.check_interval * 2
+        self.check_interval * 2 + UNKNOWN_KID_REFETCH
     }
 }
 

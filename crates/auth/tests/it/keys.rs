@@ -97,6 +97,10 @@ async fn replica(db: &Database, clock: Arc<ManualClock>, algorithm: SigningAlgor
     Replica { svc }
 }
 
+fn delay() -> Duration {
+    KeySettings { check_interval: CHECK, ..Default::default() }.activation_delay()
+}
+
 fn clock() -> Arc<ManualClock> {
     let t = OffsetDateTime::now_utc();
     Arc::new(ManualClock::new(t.replace_microsecond(t.microsecond()).unwrap()))
@@ -179,13 +183,13 @@ pub async fn rotation_overlaps_then_retires(db: Database) {
 
     // A rotation publishes the new key at once but signs with it only after the delay.
     let (k2, active_from) = r.svc.rotate_key(RotationReason::Manual).await.unwrap().expect("rotated");
-    assert_eq!(active_from, clock.now() + KeySettings { check_interval: CHECK, ..Default::default() }.activation_delay());
+    assert_eq!(active_from, clock.now() + delay());
     assert_eq!(states(&r).await, vec![(k2.clone(), KeyState::Next), (k1.clone(), KeyState::Current)]);
     assert_eq!(published(&r), vec![k2.clone(), k1.clone()]);
     assert_eq!(kid_of(&token(&r).await), k1, "the new key does not sign before every replica has it");
 
     // Then it signs; the old key stays published, its tokens verify.
-    advance(&clock, 2 * CHECK);
+    advance(&clock, delay());
     r.svc.maintain_keys().await.unwrap();
     assert_eq!(states(&r).await, vec![(k2.clone(), KeyState::Current), (k1.clone(), KeyState::Previous)]);
     let new_token = token(&r).await;
@@ -245,7 +249,7 @@ pub async fn rotation_follows_the_schedule_and_the_configured_algorithm(db: Data
     assert_eq!(list[0].alg, "EdDSA");
     assert_eq!(key_events(&db).await.last().unwrap().1["reason"], "algorithm_changed");
     // Once the new key signs, tokens are EdDSA and verify against the published JWK.
-    advance(&clock, 2 * CHECK);
+    advance(&clock, delay());
     eddsa.svc.maintain_keys().await.unwrap();
     let t = token(&eddsa).await;
     assert_eq!(kid_of(&t), list[0].kid);

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod flow;
+mod keys;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -93,6 +94,8 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_INTERNAL_TOKEN", "an-internal-token-of-at-least-32-characters".into()),
         // No grace: a rotated refresh token presented again is reuse at once.
         ("TRELLIS_AUTH__REFRESH_REUSE_GRACE_SECS", "0".into()),
+        // Signing keys are reloaded every second, so a rotation is seen quickly.
+        ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "1".into()),
     ];
     // Every process is told where the others are, as DNS names would in production.
     let port = |_| support::free_port();
@@ -116,6 +119,9 @@ async fn distributed_one_process_per_service() {
     flow::password_change(&gateway.base).await;
     flow::operations_endpoints(&gateway.base, &["cache"]).await;
     flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
+    // `trellis keys rotate` on the shared database: the auth process signs with the new key and
+    // the gateway and projects processes (JWKS over HTTP) accept it.
+    keys::rotate_while_serving(&gateway.base, dir.path(), &env).await;
 
     // The events crossed RabbitMQ to the worker process and were recorded in PostgreSQL.
     let deadline = Instant::now() + Duration::from_secs(15);
