@@ -332,6 +332,29 @@ mod tests {
     }
 
     #[test]
+    fn signing_key_settings_are_checked() {
+        use auth::keys::SigningAlgorithm;
+        let s = load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(
+            (s.auth.signing_algorithm, s.auth.key_rotation_days, s.auth.key_check_interval_secs),
+            (SigningAlgorithm::RS256, 30, 60)
+        );
+        for alg in SigningAlgorithm::ALL {
+            let s = load_from(None, &env(&[("TRELLIS_AUTH__SIGNING_ALGORITHM", alg.as_str())]), &Overrides::default());
+            assert_eq!(s.unwrap().auth.signing_algorithm, alg);
+        }
+        for (name, value) in [
+            ("TRELLIS_AUTH__SIGNING_ALGORITHM", "HS256"),
+            ("TRELLIS_AUTH__SIGNING_ALGORITHM", "none"),
+            ("TRELLIS_AUTH__SIGNING_ALGORITHM", "es256"),
+            ("TRELLIS_AUTH__KEY_ROTATION_DAYS", "0"),
+            ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "0"),
+        ] {
+            assert!(load_from(None, &env(&[(name, value)]), &Overrides::default()).is_err(), "{name}={value}");
+        }
+    }
+
+    #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.toml");

@@ -18,6 +18,8 @@ pub struct Trellis {
     pub base: String,
     child: Child,
     name: String,
+    /// Its standard error, read as it comes: a process whose pipe is full blocks on logging.
+    log: tokio::task::JoinHandle<String>,
 }
 
 impl Trellis {
@@ -36,8 +38,14 @@ impl Trellis {
             cmd.env(k, v);
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start trellis ({name}): {e}"));
-        let mut t = Trellis { base: format!("http://{listen}"), child, name: name.to_string() };
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start trellis ({name}): {e}"));
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let log = tokio::spawn(async move {
+            let mut out = String::new();
+            let _ = stderr.read_to_string(&mut out).await;
+            out
+        });
+        let mut t = Trellis { base: format!("http://{listen}"), child, name: name.to_string(), log };
         t.wait_healthy().await;
         t
     }
@@ -73,12 +81,12 @@ impl Trellis {
         (status.code(), log)
     }
 
+    /// Everything the process logged; call once it has exited.
     async fn read_log(&mut self) -> String {
-        let mut out = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), err.read_to_string(&mut out)).await;
+        match tokio::time::timeout(Duration::from_secs(5), &mut self.log).await {
+            Ok(Ok(out)) => out,
+            _ => String::new(),
         }
-        out
     }
 
     async fn stop_and_log(&mut self) -> String {
