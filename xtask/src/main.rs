@@ -145,7 +145,10 @@ fn ensure_tools() -> Result {
     // The end-to-end tests verify Trellis tokens with PyJWT, an independent JWT implementation.
     let has_pyjwt = || {
         Command::new("python3")
-            .args(["-c", "import jwt, cryptography; from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAPSSAlgorithm"])
+            .args([
+                "-c",
+                "import jwt, cryptography; from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAPSSAlgorithm",
+            ])
             .output()
             .is_ok_and(|o| o.status.success())
     };

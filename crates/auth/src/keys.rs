@@ -116,17 +116,9 @@ fn jwk_of(kid: &str, alg: SigningAlgorithm, pair: &Pair) -> Jwk {
         Pair::Ec(p) => {
             // Uncompressed SEC 1 point: 0x04 || x || y, 32 bytes each on P-256.
             let point = p.public_key().as_ref();
-            Jwk {
-                kty: "EC".into(),
-                crv: Some("P-256".into()),
-                x: b64(&point[1..33]),
-                y: b64(&point[33..65]),
-                ..base
-            }
+            Jwk { kty: "EC".into(), crv: Some("P-256".into()), x: b64(&point[1..33]), y: b64(&point[33..65]), ..base }
         }
-        Pair::Ed(p) => {
-            Jwk { kty: "OKP".into(), crv: Some("Ed25519".into()), x: b64(p.public_key().as_ref()), ..base }
-        }
+        Pair::Ed(p) => Jwk { kty: "OKP".into(), crv: Some("Ed25519".into()), x: b64(p.public_key().as_ref()), ..base },
     }
 }
 

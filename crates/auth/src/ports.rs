@@ -116,8 +116,12 @@ pub trait SigningKeyStore: Send + Sync {
     /// still `expected_newest` (None: there is none); returns false, changing nothing, when
     /// another rotation got there first. Concurrent calls are serialized, so of several replicas
     /// deciding to rotate at once exactly one does.
-    async fn insert_key(&self, key: &StoredKey, expected_newest: Option<&str>, event: &Event)
-    -> Result<bool, StoreError>;
+    async fn insert_key(
+        &self,
+        key: &StoredKey,
+        expected_newest: Option<&str>,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
     /// Marks the key retired at `at`, with `event`, unless it already is; returns whether it did.
     async fn retire_key(&self, kid: &str, at: OffsetDateTime, event: &Event) -> Result<bool, StoreError>;
 }

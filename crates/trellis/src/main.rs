@@ -153,9 +153,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => {
             let settings = config::load(cli.config.as_deref(), &overrides)?;
             platform::telemetry::init_logging("warn", settings.log.format);
-            let rfc3339 = |t: time::OffsetDateTime| {
-                t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-            };
+            let rfc3339 =
+                |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
             match command {
                 KeysCommand::Rotate => {
                     let (kid, active_from) = app::rotate_key(&settings).await?;
@@ -180,7 +179,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                                 .retires_at
                                 .map(|t| rfc3339(t.replace_nanosecond(0).unwrap_or(t)))
                                 .unwrap_or_else(|| "-".into());
-                            println!("{:<36}  {:<5}  {:<20}  {:<8}  {retires}", k.kid, k.alg, created, k.state.as_str());
+                            println!(
+                                "{:<36}  {:<5}  {:<20}  {:<8}  {retires}",
+                                k.kid,
+                                k.alg,
+                                created,
+                                k.state.as_str()
+                            );
                         }
                     }
                 }

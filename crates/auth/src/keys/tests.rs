@@ -88,8 +88,8 @@ async fn every_algorithm_signs_tokens_the_verifier_accepts() {
     for alg in SigningAlgorithm::ALL {
         let c = typed_claims();
         let token = key(alg).sign(&c).unwrap();
-        let head: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap())
-            .unwrap();
+        let head: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(head, json!({ "alg": alg.as_str(), "typ": "at+jwt", "kid": key(alg).kid }));
         let id = v.verify(&token).await.unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!((id.user_id, id.session_id), (c.sub, c.sid), "{alg}");
@@ -234,7 +234,7 @@ async fn forgeries_are_rejected_for_every_algorithm() {
         // Claims: wrong iss (trailing slash), wrong aud, string exp/nbf, missing exp/iat/sub,
         // expired, not yet valid.
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let edits: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        let edits: Vec<(&str, ClaimEdit)> = vec![
             ("iss/", Box::new(|c| c["iss"] = json!(format!("{ISS}/")))),
             ("aud", Box::new(|c| c["aud"] = json!("billing"))),
             ("string exp", Box::new(move |c| c["exp"] = json!((now + 900).to_string()))),
@@ -254,6 +254,9 @@ async fn forgeries_are_rejected_for_every_algorithm() {
         assert!(v.verify(&good).await.is_ok(), "{alg}");
     }
 }
+
+/// A change to the claims that must make a token invalid.
+type ClaimEdit = Box<dyn Fn(&mut Value)>;
 
 fn clone_pair(p: &Pair) -> Pair {
     match p {

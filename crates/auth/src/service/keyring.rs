@@ -208,16 +208,19 @@ impl AuthService {
     }
 
     fn open_key(&self, stored: &StoredKey) -> anyhow::Result<RingKey> {
-        let alg: SigningAlgorithm = stored.alg.parse().map_err(|_| {
-            anyhow::anyhow!("signing key {} has an unknown algorithm {:?}", stored.kid, stored.alg)
-        })?;
-        let der = self
-            .settings
-            .key_encryption_key
-            .open(&stored.private_key, &Self::key_aad(&stored.kid))
-            .map_err(|_| anyhow::anyhow!("signing key {} cannot be opened: wrong key-encryption key?", stored.kid))?;
+        let alg: SigningAlgorithm = stored
+            .alg
+            .parse()
+            .map_err(|_| anyhow::anyhow!("signing key {} has an unknown algorithm {:?}", stored.kid, stored.alg))?;
+        let der =
+            self.settings.key_encryption_key.open(&stored.private_key, &Self::key_aad(&stored.kid)).map_err(|_| {
+                anyhow::anyhow!("signing key {} cannot be opened: wrong key-encryption key?", stored.kid)
+            })?;
         let key = SigningKey::from_pkcs8(&stored.kid, alg, &der)?;
-        Ok(RingKey { key: Arc::new(key), times: Times { created_at: stored.created_at, active_from: stored.active_from } })
+        Ok(RingKey {
+            key: Arc::new(key),
+            times: Times { created_at: stored.created_at, active_from: stored.active_from },
+        })
     }
 
     /// Reloads the ring from the database (keys made by another replica or the CLI appear here).

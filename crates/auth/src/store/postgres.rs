@@ -307,10 +307,7 @@ impl SigningKeyStore for PgAuthStore {
         let mut client = self.0.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let changed = tx
-            .execute(
-                "UPDATE auth_signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
-                &[&at, &kid],
-            )
+            .execute("UPDATE auth_signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL", &[&at, &kid])
             .await
             .map_err(map_err)?;
         if changed == 0 {

@@ -291,7 +291,8 @@ pub async fn concurrent_replicas_rotate_once(db: Database) {
     let stale = store.all_keys().await.unwrap().last().unwrap().kid.clone();
     let mut row = store.all_keys().await.unwrap()[0].clone();
     row.kid = Uuid::now_v7().to_string();
-    let event = platform::bus::Event::new("auth.signing_key_rotated", Uuid::now_v7(), None, clock.now(), serde_json::json!({}));
+    let event =
+        platform::bus::Event::new("auth.signing_key_rotated", Uuid::now_v7(), None, clock.now(), serde_json::json!({}));
     assert!(!store.insert_key(&row, Some(&stale), &event).await.unwrap());
     assert!(!store.insert_key(&row, None, &event).await.unwrap());
     assert_eq!(store.all_keys().await.unwrap().len(), 2);

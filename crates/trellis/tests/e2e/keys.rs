@@ -23,7 +23,9 @@ pub async fn verify_independently(jwks: &Value, token: &str) -> Value {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("python3 is required for the independent JWT check (cargo xtask ci installs it): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("python3 is required for the independent JWT check (cargo xtask ci installs it): {e}")
+        });
     let input = json!({ "jwks": jwks, "token": token, "issuer": "trellis", "audience": "trellis" });
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input.to_string().as_bytes()).await.unwrap();
@@ -104,14 +106,18 @@ async fn every_signing_algorithm_logs_in_and_verifies_independently() {
             "ES256" => "EC",
             _ => "OKP",
         };
-        assert_eq!((key["kty"].as_str(), key["alg"].as_str(), key["use"].as_str()), (Some(kty), Some(alg), Some("sig")));
+        assert_eq!(
+            (key["kty"].as_str(), key["alg"].as_str(), key["use"].as_str()),
+            (Some(kty), Some(alg), Some("sig"))
+        );
         let checked = verify_independently(&set, &token).await;
         assert_eq!(checked["alg"], alg);
 
         // `trellis keys list` reads the same key, current.
         let (code, out, err) = run(dir.path(), &["keys", "list"], &env).await;
         assert_eq!(code, Some(0), "{err}");
-        let line = out.lines().find(|l| l.starts_with(header["kid"].as_str().unwrap())).unwrap_or_else(|| panic!("{out}"));
+        let line =
+            out.lines().find(|l| l.starts_with(header["kid"].as_str().unwrap())).unwrap_or_else(|| panic!("{out}"));
         assert!(line.contains(alg) && line.contains("current"), "{line}");
 
         let (code, log) = app.terminate().await;
@@ -137,7 +143,8 @@ pub async fn rotate_while_serving(base: &str, cwd: &Path, env: &[(&str, String)]
     assert!(err.contains("signs from"), "{err}");
     let (code, out, err) = run(cwd, &["keys", "list"], env).await;
     assert_eq!(code, Some(0), "{err}");
-    let state = |kid: &str| out.lines().find(|l| l.starts_with(kid)).unwrap_or_else(|| panic!("{kid}: {out}")).to_string();
+    let state =
+        |kid: &str| out.lines().find(|l| l.starts_with(kid)).unwrap_or_else(|| panic!("{kid}: {out}")).to_string();
     assert!(state(&new_kid).contains("next") && state(&old_kid).contains("current"), "{out}");
 
     // Until the new key signs, every login still gets the old kid and every token works; then
