@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's automation, in Rust with the standard library only.
 //!
 //! `cargo xtask ci` is the one command that runs every test on a fresh Debian machine: it installs
-//! what is missing (Debian packages, moto and aiosmtpd, npm packages), starts PostgreSQL, Redis and RabbitMQ
+//! what is missing (Debian packages, moto, aiosmtpd and PyJWT, npm packages), starts PostgreSQL, Redis and RabbitMQ
 //! when they are not running (and fails loudly when they cannot be reached), checks that the
 //! committed web build matches `web/`, then runs rustfmt, clippy, the web tests, every Rust test
 //! and the browser smoke test against the real binary.
@@ -147,6 +147,23 @@ fn ensure_tools() -> Result {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd"]))?;
         if !python_imports("aiosmtpd") {
             return Err("aiosmtpd is required for the mail tests and python3 cannot import it".into());
+        }
+    }
+    // The end-to-end tests verify Trellis tokens with PyJWT, an independent JWT implementation.
+    let has_pyjwt = || {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import jwt, cryptography; from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAPSSAlgorithm",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has_pyjwt() {
+        eprintln!("installing PyJWT with its crypto extra from PyPI");
+        run(Command::new("pip3").args(["install", "--quiet", "PyJWT[crypto]>=2.8"]))?;
+        if !has_pyjwt() {
+            return Err("PyJWT[crypto] is required for the end-to-end token tests and could not be installed".into());
         }
     }
     for (cmd, why) in [

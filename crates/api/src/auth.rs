@@ -39,16 +39,26 @@ pub struct TokenResponse {
     pub user: User,
 }
 
-/// One public key of the JWKS (RFC 7517), RSA only for now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// One public key of the JWKS (RFC 7517/7518/8037): `kty` `RSA` carries `n` and `e`, `EC` carries
+/// `crv` (`P-256`), `x` and `y`, `OKP` carries `crv` (`Ed25519`) and `x`. Public parameters only.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 pub struct Jwk {
     pub kty: String,
     pub kid: String,
+    /// The one algorithm this key verifies: RS256, PS256, ES256 or EdDSA.
     pub alg: String,
     #[serde(rename = "use")]
     pub use_: String,
-    pub n: String,
-    pub e: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]

@@ -268,9 +268,11 @@ async fn internal_session_status(State(svc): Svc, Path(id): Path<String>) -> Res
     Ok(Json(SessionActive { active: svc.session_active(id).await? }))
 }
 
+/// The public keys that verify access tokens: the current key, a rotated-in key about to sign,
+/// and previous keys until the tokens they signed have expired. Each names its one `alg`.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, body = Jwks)))]
 pub async fn jwks(State(svc): Svc) -> Response {
     let mut res = Json(svc.public_keys()).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
     res
 }

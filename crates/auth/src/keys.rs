@@ -1,31 +1,85 @@
-//! Signing keys for access tokens: RSA-3072 generated with aws-lc-rs, RS256 (PKCS#1 v1.5, as the
-//! seed requires; see ARCHITECTURE.md for the ASVS exception), a `kid` per key, and the JWKS.
+//! Signing keys for access tokens, generated and used through aws-lc-rs: RS256 (the default, as
+//! the seed requires; see ARCHITECTURE.md for the ASVS exception) and PS256 on RSA-3072, ES256 on
+//! P-256, EdDSA on Ed25519. Each key has a `kid` and exactly one algorithm, and publishes only its
+//! public parameters in the JWKS.
 //!
 //! Tokens are signed here directly with aws-lc-rs (a compact JWS is three base64url parts), not
 //! through `jsonwebtoken`, whose aws-lc backend only takes PKCS#1 keys while aws-lc-rs generates
 //! and stores PKCS#8. Verification everywhere uses `jsonwebtoken` (`platform::identity`), an
-//! independent implementation.
+//! independent implementation. The `rsa` crate is never used (RUSTSEC-2023-0071).
+
+use std::fmt;
+use std::str::FromStr;
 
 use api::auth::{Jwk, Jwks};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::{self, KeyPair as _};
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::identity::{ACCESS_TOKEN_TYP, AccessClaims};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// A private signing key and its public parameters.
+/// The algorithms access tokens can be signed with (`auth.signing_algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over RSA-3072: what the seed and API.md name.
+    #[default]
+    RS256,
+    /// RSASSA-PSS with SHA-256 over RSA-3072.
+    PS256,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl SigningAlgorithm {
+    pub const ALL: [SigningAlgorithm; 4] =
+        [SigningAlgorithm::RS256, SigningAlgorithm::PS256, SigningAlgorithm::ES256, SigningAlgorithm::EdDSA];
+
+    /// The JOSE name (`alg`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::RS256 => "RS256",
+            SigningAlgorithm::PS256 => "PS256",
+            SigningAlgorithm::ES256 => "ES256",
+            SigningAlgorithm::EdDSA => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SigningAlgorithm {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        SigningAlgorithm::ALL.into_iter().find(|a| a.as_str() == s).ok_or(KeyError::UnknownAlgorithm)
+    }
+}
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A private signing key, its algorithm and its public JWK.
 pub struct SigningKey {
     pub kid: String,
-    pair: KeyPair,
+    pub alg: SigningAlgorithm,
+    pair: Pair,
     pub jwk: Jwk,
 }
 
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -37,61 +91,122 @@ pub enum KeyError {
     Unreadable,
     #[error("signing failed")]
     Sign,
+    #[error("unknown signing algorithm (expected RS256, PS256, ES256 or EdDSA)")]
+    UnknownAlgorithm,
 }
 
-fn jwk_of(kid: &str, pair: &KeyPair) -> Jwk {
-    let public = pair.public_key();
-    Jwk {
-        kty: "RSA".into(),
-        kid: kid.to_string(),
-        alg: "RS256".into(),
-        use_: "sig".into(),
-        n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-        e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+const P256: &signature::EcdsaSigningAlgorithm = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+
+fn b64(bytes: &[u8]) -> Option<String> {
+    Some(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn jwk_of(kid: &str, alg: SigningAlgorithm, pair: &Pair) -> Jwk {
+    let base = Jwk { kid: kid.to_string(), alg: alg.as_str().into(), use_: "sig".into(), ..Jwk::default() };
+    match pair {
+        Pair::Rsa(p) => {
+            let public = p.public_key();
+            Jwk {
+                kty: "RSA".into(),
+                n: b64(public.modulus().big_endian_without_leading_zero()),
+                e: b64(public.exponent().big_endian_without_leading_zero()),
+                ..base
+            }
+        }
+        Pair::Ec(p) => {
+            // Uncompressed SEC 1 point: 0x04 || x || y, 32 bytes each on P-256.
+            let point = p.public_key().as_ref();
+            Jwk { kty: "EC".into(), crv: Some("P-256".into()), x: b64(&point[1..33]), y: b64(&point[33..65]), ..base }
+        }
+        Pair::Ed(p) => Jwk { kty: "OKP".into(), crv: Some("Ed25519".into()), x: b64(p.public_key().as_ref()), ..base },
     }
 }
 
 impl SigningKey {
-    /// A new RSA-3072 key with a random `kid`. Takes a moment; call from a blocking thread.
-    pub fn generate() -> Result<SigningKey, KeyError> {
-        let pair = KeyPair::generate(KeySize::Rsa3072).map_err(|_| KeyError::Generate)?;
-        let kid = platform::crypto::random_token()[..16].to_string();
-        let jwk = jwk_of(&kid, &pair);
-        Ok(SigningKey { kid, pair, jwk })
+    /// A new key for `alg` with a fresh `kid` (a UUIDv7: unique, public, not a secret). RSA
+    /// generation takes a moment; call from a blocking thread.
+    pub fn generate(alg: SigningAlgorithm) -> Result<SigningKey, KeyError> {
+        let pair = match alg {
+            SigningAlgorithm::RS256 | SigningAlgorithm::PS256 => {
+                Pair::Rsa(RsaKeyPair::generate(KeySize::Rsa3072).map_err(|_| KeyError::Generate)?)
+            }
+            SigningAlgorithm::ES256 => Pair::Ec(EcdsaKeyPair::generate(P256).map_err(|_| KeyError::Generate)?),
+            SigningAlgorithm::EdDSA => Pair::Ed(Ed25519KeyPair::generate().map_err(|_| KeyError::Generate)?),
+        };
+        let kid = platform::ids::new_id().to_string();
+        let jwk = jwk_of(&kid, alg, &pair);
+        Ok(SigningKey { kid, alg, pair, jwk })
     }
 
     /// The private key as PKCS#8 DER, to be sealed before storage.
     pub fn to_pkcs8(&self) -> Result<Vec<u8>, KeyError> {
-        Ok(self.pair.as_der().map_err(|_| KeyError::Generate)?.as_ref().to_vec())
+        let der = match &self.pair {
+            Pair::Rsa(p) => p.as_der().map_err(|_| KeyError::Generate)?.as_ref().to_vec(),
+            Pair::Ec(p) => p.to_pkcs8v1().map_err(|_| KeyError::Generate)?.as_ref().to_vec(),
+            Pair::Ed(p) => p.to_pkcs8().map_err(|_| KeyError::Generate)?.as_ref().to_vec(),
+        };
+        Ok(der)
     }
 
-    pub fn from_pkcs8(kid: &str, der: &[u8]) -> Result<SigningKey, KeyError> {
-        let pair = KeyPair::from_pkcs8(der).map_err(|_| KeyError::Unreadable)?;
-        let jwk = jwk_of(kid, &pair);
-        Ok(SigningKey { kid: kid.to_string(), pair, jwk })
+    /// Reads a key stored by [`SigningKey::to_pkcs8`]; the DER must be of the algorithm's key type.
+    pub fn from_pkcs8(kid: &str, alg: SigningAlgorithm, der: &[u8]) -> Result<SigningKey, KeyError> {
+        let pair = match alg {
+            SigningAlgorithm::RS256 | SigningAlgorithm::PS256 => {
+                Pair::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|_| KeyError::Unreadable)?)
+            }
+            SigningAlgorithm::ES256 => Pair::Ec(EcdsaKeyPair::from_pkcs8(P256, der).map_err(|_| KeyError::Unreadable)?),
+            SigningAlgorithm::EdDSA => Pair::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|_| KeyError::Unreadable)?),
+        };
+        let jwk = jwk_of(kid, alg, &pair);
+        Ok(SigningKey { kid: kid.to_string(), alg, pair, jwk })
     }
 
-    pub fn modulus_bits(&self) -> usize {
-        self.pair.public_modulus_len() * 8
+    /// Bits of the RSA modulus (None for elliptic-curve keys).
+    pub fn modulus_bits(&self) -> Option<usize> {
+        match &self.pair {
+            Pair::Rsa(p) => Some(p.public_modulus_len() * 8),
+            _ => None,
+        }
     }
 
-    /// A compact JWS: header `{alg: RS256, typ: at+jwt, kid}` over `claims`.
+    /// A compact JWS: header `{alg, typ: at+jwt, kid}` over `claims`.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
+        let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
+        self.sign_raw(&payload)
+    }
+
+    /// Signs any payload under our header (tests build malformed claims with it).
+    pub fn sign_raw(&self, payload: &[u8]) -> Result<String, KeyError> {
         #[derive(Serialize)]
         struct Header<'a> {
             alg: &'a str,
             typ: &'a str,
             kid: &'a str,
         }
-        let header = serde_json::to_vec(&Header { alg: "RS256", typ: ACCESS_TOKEN_TYP, kid: &self.kid })
+        let header = serde_json::to_vec(&Header { alg: self.alg.as_str(), typ: ACCESS_TOKEN_TYP, kid: &self.kid })
             .map_err(|_| KeyError::Sign)?;
-        let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
         let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
-        let mut sig = vec![0u8; self.pair.public_modulus_len()];
-        self.pair
-            .sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut sig)
-            .map_err(|_| KeyError::Sign)?;
+        let sig = self.signature(signing_input.as_bytes())?;
         Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+    }
+
+    /// The JWS signature of `input` under this key's one algorithm (ECDSA in the fixed r||s form
+    /// JWS requires, RFC 7518 §3.4).
+    pub fn signature(&self, input: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rng = SystemRandom::new();
+        match (&self.pair, self.alg) {
+            (Pair::Rsa(p), alg) => {
+                let padding: &'static dyn signature::RsaEncoding = match alg {
+                    SigningAlgorithm::PS256 => &signature::RSA_PSS_SHA256,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
+                let mut sig = vec![0u8; p.public_modulus_len()];
+                p.sign(padding, &rng, input, &mut sig).map_err(|_| KeyError::Sign)?;
+                Ok(sig)
+            }
+            (Pair::Ec(p), _) => Ok(p.sign(&rng, input).map_err(|_| KeyError::Sign)?.as_ref().to_vec()),
+            (Pair::Ed(p), _) => Ok(p.sign(input).as_ref().to_vec()),
+        }
     }
 }
 
@@ -101,121 +216,4 @@ pub fn jwks<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Jwks {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::{Arc, OnceLock};
-
-    use api::ApiError;
-    use api::auth::KeySource;
-    use api::users::Role;
-    use platform::identity::{TokenVerifier, VerifyError};
-
-    fn key() -> &'static SigningKey {
-        static KEY: OnceLock<SigningKey> = OnceLock::new();
-        KEY.get_or_init(|| SigningKey::generate().unwrap())
-    }
-
-    struct Fixed(Jwks);
-
-    #[async_trait::async_trait]
-    impl KeySource for Fixed {
-        async fn jwks(&self) -> Result<Jwks, ApiError> {
-            Ok(self.0.clone())
-        }
-    }
-
-    fn claims(exp_in: i64) -> AccessClaims {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        AccessClaims {
-            iss: "https://trellis.test".into(),
-            sub: uuid::Uuid::now_v7(),
-            aud: "trellis".into(),
-            exp: now + exp_in,
-            iat: now,
-            jti: "j1".into(),
-            sid: uuid::Uuid::now_v7(),
-            role: Role::User,
-        }
-    }
-
-    struct AllActive;
-
-    #[async_trait::async_trait]
-    impl api::auth::SessionStatus for AllActive {
-        async fn session_active(&self, _: uuid::Uuid) -> Result<bool, ApiError> {
-            Ok(true)
-        }
-    }
-
-    fn verifier() -> TokenVerifier {
-        TokenVerifier::new(
-            Arc::new(Fixed(jwks([key()]))),
-            Arc::new(AllActive),
-            Arc::new(platform::cache::MemoryCache::default()),
-            "https://trellis.test",
-            "trellis",
-        )
-    }
-
-    #[test]
-    fn keys_are_3072_bit_and_jwks_is_public_only() {
-        assert_eq!(key().modulus_bits(), 3072);
-        let json = serde_json::to_value(jwks([key()])).unwrap();
-        let k = &json["keys"][0];
-        assert_eq!(k["kty"], "RSA");
-        assert_eq!(k["alg"], "RS256");
-        for private in ["d", "p", "q", "dp", "dq", "qi"] {
-            assert!(k.get(private).is_none(), "JWKS must not carry {private}");
-        }
-    }
-
-    #[test]
-    fn pkcs8_round_trip_keeps_the_key() {
-        let der = key().to_pkcs8().unwrap();
-        let back = SigningKey::from_pkcs8(&key().kid, &der).unwrap();
-        assert_eq!(back.jwk, key().jwk);
-    }
-
-    #[tokio::test]
-    async fn signed_tokens_verify_with_an_independent_implementation() {
-        let c = claims(900);
-        let token = key().sign(&c).unwrap();
-        let id = verifier().verify(&token).await.unwrap();
-        assert_eq!(id.user_id, c.sub);
-        assert_eq!(id.session_id, c.sid);
-    }
-
-    #[tokio::test]
-    async fn verifier_rejects_forgeries() {
-        let v = verifier();
-        let good = key().sign(&claims(900)).unwrap();
-        let parts: Vec<&str> = good.split('.').collect();
-        // alg none, with and without a signature
-        let none_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{}"}}"#, key().kid));
-        assert_eq!(v.verify(&format!("{none_header}.{}.", parts[1])).await, Err(VerifyError::Invalid));
-        // HS256 signed with the public key material (algorithm confusion)
-        let hs_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{}"}}"#, key().kid));
-        let input = format!("{hs_header}.{}", parts[1]);
-        let mac = platform::crypto::hmac_sha256(key().jwk.n.as_bytes(), input.as_bytes());
-        assert_eq!(v.verify(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac))).await, Err(VerifyError::Invalid));
-        // a flipped payload byte
-        let mut payload = URL_SAFE_NO_PAD.decode(parts[1]).unwrap();
-        payload[3] ^= 1;
-        let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(payload), parts[2]);
-        assert_eq!(v.verify(&tampered).await, Err(VerifyError::Invalid));
-        // wrong typ
-        let jwt_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{}"}}"#, key().kid));
-        assert_eq!(v.verify(&format!("{jwt_header}.{}.{}", parts[1], parts[2])).await, Err(VerifyError::Invalid));
-        // expired, and unknown kid
-        assert_eq!(v.verify(&key().sign(&claims(-120)).unwrap()).await, Err(VerifyError::Invalid));
-        let other = SigningKey::generate().unwrap();
-        assert_eq!(v.verify(&other.sign(&claims(900)).unwrap()).await, Err(VerifyError::Invalid));
-        // wrong audience and issuer
-        let mut c = claims(900);
-        c.aud = "other".into();
-        assert_eq!(v.verify(&key().sign(&c).unwrap()).await, Err(VerifyError::Invalid));
-        let mut c = claims(900);
-        c.iss = "https://trellis.test/".into();
-        assert_eq!(v.verify(&key().sign(&c).unwrap()).await, Err(VerifyError::Invalid));
-    }
-}
+mod tests;

@@ -98,19 +98,41 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, id: Uuid) -> Result<SessionRow, StoreError>;
 }
 
-/// A stored signing key; `private_key` is sealed with the key-encryption key.
-#[derive(Debug, Clone)]
+/// A stored signing key; `private_key` is PKCS#8 sealed with the key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
     pub kid: String,
+    /// The one JOSE algorithm the key signs with.
+    pub alg: String,
     pub private_key: Vec<u8>,
+    /// The public JWK as JSON (public parameters only), for inspection.
+    pub public_jwk: String,
+    /// When it was made and published in the JWKS.
     pub created_at: OffsetDateTime,
+    /// When it starts signing: later than `created_at` after a rotation, so that every replica
+    /// and verifier has seen it in the JWKS first.
+    pub active_from: OffsetDateTime,
+    pub retired_at: Option<OffsetDateTime>,
 }
 
 #[async_trait]
 pub trait SigningKeyStore: Send + Sync {
     /// Keys not retired, newest first.
     async fn active_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
-    async fn insert_key(&self, key: &StoredKey, n: &str, e: &str) -> Result<(), StoreError>;
+    /// Every key, retired ones too, newest first.
+    async fn all_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Inserts `key` and `event` in one transaction, but only if the newest key not retired is
+    /// still `expected_newest` (None: there is none); returns false, changing nothing, when
+    /// another rotation got there first. Concurrent calls are serialized, so of several replicas
+    /// deciding to rotate at once exactly one does.
+    async fn insert_key(
+        &self,
+        key: &StoredKey,
+        expected_newest: Option<&str>,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+    /// Marks the key retired at `at`, with `event`, unless it already is; returns whether it did.
+    async fn retire_key(&self, kid: &str, at: OffsetDateTime, event: &Event) -> Result<bool, StoreError>;
 }
 
 /// Consecutive failed logins per account key; the database is the truth, so a cache outage never

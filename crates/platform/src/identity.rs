@@ -1,6 +1,8 @@
-//! Who is calling: verification of access tokens (JWT, RS256, `typ: at+jwt`) against the public
-//! keys of a `KeySource`, with the key set cached and refreshed at most once per interval when an
-//! unknown `kid` shows up. Every service verifies tokens itself (SECURITY.md AZ-5); verified
+//! Who is calling: verification of access tokens (JWT, `typ: at+jwt`) against the public keys of
+//! a `KeySource`. Each `kid` is bound to exactly the algorithm its JWK names (RS256, PS256, ES256 or
+//! EdDSA); a token whose header names another is rejected. The key set is cached, refetched when it
+//! is older than a minute (so retired keys leave) and when an unknown but well-formed `kid` shows
+//! up, at most once per interval whatever the traffic, so garbage kids cause no IO storm. Every service verifies tokens itself (SECURITY.md AZ-5); verified
 //! signatures are cached by token hash, so the RSA check leaves the hot path.
 //!
 //! Then, on every request, the token's session must still be active. The auth service's
@@ -66,9 +68,35 @@ const ACTIVE_FOR: Duration = Duration::from_secs(10);
 /// The `typ` header every access token carries (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
+/// One published key: the only algorithm it verifies, and the validation rules for it.
+struct VerifyingKey {
+    alg: Algorithm,
+    key: DecodingKey,
+    validation: Validation,
+}
+
 struct KeyCache {
-    keys: HashMap<String, DecodingKey>,
+    keys: HashMap<String, Arc<VerifyingKey>>,
     fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+    last_failed: bool,
+}
+
+/// An unknown kid makes the verifier refetch the key set at most this often (by default).
+pub const UNKNOWN_KID_REFETCH: Duration = Duration::from_secs(10);
+
+/// A key set older than this is refetched on the next verification.
+const KEYS_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// Header parameters that would point a verifier at another key (RFC 8725 §3.10) or demand
+/// extensions we do not implement: tokens carrying them are rejected.
+fn has_foreign_key_headers(h: &jsonwebtoken::Header) -> bool {
+    h.jku.is_some() || h.jwk.is_some() || h.x5u.is_some() || h.x5c.is_some() || h.crit.is_some()
+}
+
+/// Our kids are UUIDs (older ones base64url); anything else is rejected without any IO.
+fn plausible_kid(kid: &str) -> bool {
+    !kid.is_empty() && kid.len() <= 64 && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub struct TokenVerifier {
@@ -91,7 +119,6 @@ impl TokenVerifier {
         audience: &str,
     ) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
-        validation.algorithms = vec![Algorithm::RS256];
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
@@ -102,33 +129,58 @@ impl TokenVerifier {
             sessions,
             cache,
             validation,
-            keys: RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None }),
-            refetch_after: Duration::from_secs(10),
+            keys: RwLock::new(KeyCache {
+                keys: HashMap::new(),
+                fetched_at: None,
+                attempted_at: None,
+                last_failed: false,
+            }),
+            refetch_after: UNKNOWN_KID_REFETCH,
             refetch: tokio::sync::Mutex::new(()),
             verified: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
         }
     }
 
-    fn key(&self, kid: &str) -> Option<DecodingKey> {
+    /// Refetches the key set for an unknown kid at most this often (default 10 s).
+    pub fn refetch_interval(mut self, every: Duration) -> Self {
+        self.refetch_after = every;
+        self
+    }
+
+    fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
         self.keys.read().unwrap_or_else(|e| e.into_inner()).keys.get(kid).cloned()
     }
 
-    /// Refetches the key set, at most once per `refetch_after`, whoever asks.
+    fn stale(&self) -> bool {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).fetched_at.is_none_or(|t| t.elapsed() >= KEYS_MAX_AGE)
+    }
+
+    /// Refetches the key set, at most once per `refetch_after` whoever asks; within that interval
+    /// it answers as the last attempt did.
     async fn refresh(&self) -> Result<(), VerifyError> {
         let _one_at_a_time = self.refetch.lock().await;
-        let recent = self
-            .keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .fetched_at
-            .is_some_and(|t| t.elapsed() < self.refetch_after);
-        if recent {
-            return Ok(());
+        {
+            let cache = self.keys.read().unwrap_or_else(|e| e.into_inner());
+            if cache.attempted_at.is_some_and(|t| t.elapsed() < self.refetch_after) {
+                return if cache.last_failed { Err(VerifyError::Unavailable) } else { Ok(()) };
+            }
         }
-        let jwks = self.source.jwks().await.map_err(|_| VerifyError::Unavailable)?;
-        let keys = decoding_keys(&jwks);
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = KeyCache { keys, fetched_at: Some(Instant::now()) };
-        Ok(())
+        let fetched = self.source.jwks().await;
+        let mut cache = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        cache.attempted_at = Some(Instant::now());
+        match fetched {
+            Ok(jwks) => {
+                cache.keys = verifying_keys(&jwks, &self.validation);
+                cache.fetched_at = cache.attempted_at;
+                cache.last_failed = false;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fetch the JWKS");
+                cache.last_failed = true;
+                Err(VerifyError::Unavailable)
+            }
+        }
     }
 
     /// Verifies an access token (see [`TokenVerifier::verify_signature`]) and that its session is
@@ -153,8 +205,9 @@ impl TokenVerifier {
         Ok(active)
     }
 
-    /// Verifies the token itself: signature by a known key, RS256 only, `typ: at+jwt`, issuer,
-    /// audience, expiry and required claims with strict types. Does not check the session.
+    /// Verifies the token itself: signature by a known key with exactly that key's algorithm,
+    /// `typ: at+jwt`, no header pointing at other keys, issuer, audience, expiry and required
+    /// claims with strict types. Does not check the session.
     pub async fn verify_signature(&self, token: &str) -> Result<Identity, VerifyError> {
         let digest = crate::crypto::sha256(token.as_bytes());
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -162,11 +215,16 @@ impl TokenVerifier {
             return Ok(id);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Invalid)?;
-        if header.alg != Algorithm::RS256 || header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) || has_foreign_key_headers(&header) {
             return Err(VerifyError::Invalid);
         }
-        // Keys come only from our own key set; the header's jku/jwk/x5u are never followed.
-        let kid = header.kid.ok_or(VerifyError::Invalid)?;
+        // Keys come only from our own key set, selected by a well-formed kid.
+        let kid = header.kid.filter(|k| plausible_kid(k)).ok_or(VerifyError::Invalid)?;
+        if self.stale() {
+            // An old key set still verifies while the source is unreachable; an unknown kid then
+            // answers 503 below.
+            let _ = self.refresh().await;
+        }
         let key = match self.key(&kid) {
             Some(k) => k,
             None => {
@@ -174,8 +232,11 @@ impl TokenVerifier {
                 self.key(&kid).ok_or(VerifyError::Invalid)?
             }
         };
+        if header.alg != key.alg {
+            return Err(VerifyError::Invalid);
+        }
         let data =
-            jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation).map_err(|_| VerifyError::Invalid)?;
+            jsonwebtoken::decode::<AccessClaims>(token, &key.key, &key.validation).map_err(|_| VerifyError::Invalid)?;
         let c = data.claims;
         let identity = Identity {
             user_id: c.sub,
@@ -190,10 +251,34 @@ impl TokenVerifier {
     }
 }
 
-fn decoding_keys(jwks: &Jwks) -> HashMap<String, DecodingKey> {
-    jwks.keys
-        .iter()
-        .filter(|k| k.kty == "RSA" && k.alg == "RS256")
-        .filter_map(|k| DecodingKey::from_rsa_components(&k.n, &k.e).ok().map(|d| (k.kid.clone(), d)))
-        .collect()
+/// The keys of a JWKS that we accept, each bound to the one algorithm its JWK names and to the key
+/// type and strength that algorithm needs (RSA of at least 3072 bits, P-256, Ed25519); anything
+/// else is skipped.
+fn verifying_keys(jwks: &Jwks, base: &Validation) -> HashMap<String, Arc<VerifyingKey>> {
+    let mut out = HashMap::new();
+    for k in jwks.keys.iter().filter(|k| k.use_ == "sig" && plausible_kid(&k.kid)) {
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        let built = match (k.alg.as_str(), k.kty.as_str(), k.crv.as_deref()) {
+            ("RS256" | "PS256", "RSA", None) => {
+                let bits = s(&k.n).len() * 6;
+                (bits >= 3072)
+                    .then(|| DecodingKey::from_rsa_components(&s(&k.n), &s(&k.e)).ok())
+                    .flatten()
+                    .map(|d| (if k.alg == "RS256" { Algorithm::RS256 } else { Algorithm::PS256 }, d))
+            }
+            ("ES256", "EC", Some("P-256")) => {
+                DecodingKey::from_ec_components(&s(&k.x), &s(&k.y)).ok().map(|d| (Algorithm::ES256, d))
+            }
+            ("EdDSA", "OKP", Some("Ed25519")) => {
+                DecodingKey::from_ed_components(&s(&k.x)).ok().map(|d| (Algorithm::EdDSA, d))
+            }
+            _ => None,
+        };
+        if let Some((alg, key)) = built {
+            let mut validation = base.clone();
+            validation.algorithms = vec![alg];
+            out.insert(k.kid.clone(), Arc::new(VerifyingKey { alg, key, validation }));
+        }
+    }
+    out
 }

@@ -145,6 +145,11 @@ fn auth_settings(settings: &Settings, secrets: &crate::secrets::Secrets) -> anyh
         key_encryption_key: SealingKey::new(&secrets.key_encryption_key)?,
         mailer: mailer(settings)?,
         public_url: settings.public_url.trim_end_matches('/').to_string(),
+        keys: auth::service::KeySettings {
+            algorithm: a.signing_algorithm,
+            rotation: Duration::from_secs(a.key_rotation_days * 86_400),
+            check_interval: Duration::from_secs(a.key_check_interval_secs),
+        },
     })
 }
 
@@ -185,6 +190,41 @@ pub async fn create_user(
     .await?;
     let req = api::auth::RegisterRequest { email: email.into(), password: password.into(), name: name.into() };
     svc.create_account(req, role).await.map_err(|e| anyhow::anyhow!("cannot create {email}: {}", describe(e)))
+}
+
+/// The auth service of this deployment's database, for the `keys` commands: its signing keys are
+/// left as they are until the command acts.
+async fn auth_for_keys(settings: &Settings) -> anyhow::Result<auth::AuthService> {
+    let secrets = crate::secrets::resolve(settings, selected_services(&settings.services)?.len() == 5)?;
+    let url = settings.database_url();
+    let db = Database::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    for m in all_migrations() {
+        db.migrate(&m).await?;
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let users: Arc<dyn UsersApi> = Arc::new(users::UsersService::new(users::store(&db), clock.clone(), None));
+    Ok(auth::AuthService::without_keys(
+        auth::store(&db),
+        users,
+        auth_settings(settings, &secrets)?,
+        clock,
+        None,
+        Arc::new(MemoryCache::default()),
+    ))
+}
+
+/// `trellis keys rotate`: makes a key of the configured algorithm; running replicas load it at
+/// their next check and sign with it from the returned time.
+pub async fn rotate_key(settings: &Settings) -> anyhow::Result<(String, time::OffsetDateTime)> {
+    let svc = auth_for_keys(settings).await?;
+    svc.rotate_key(auth::service::RotationReason::Manual)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("another process rotated the signing key at the same moment; try again"))
+}
+
+/// `trellis keys list`: every signing key with its state, newest first.
+pub async fn list_keys(settings: &Settings) -> anyhow::Result<Vec<auth::service::KeyInfo>> {
+    auth_for_keys(settings).await?.key_list().await
 }
 
 /// Builds everything and serves on `listener` until `shutdown` resolves.
@@ -333,6 +373,9 @@ pub async fn serve(
         }
         _ => None,
     };
+    if let Some(svc) = &auth_svc {
+        tasks.push(auth::service::spawn_key_maintenance(svc.clone(), stop_rx.clone()));
+    }
     if let (Some(svc), Some(email), Some(Secret(password))) =
         (&auth_svc, &settings.admin_email, &settings.admin_password)
     {

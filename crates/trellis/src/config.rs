@@ -102,6 +102,16 @@ pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl_secs: u64,
+    /// RS256 (default: the seed and API.md name it), PS256, ES256 or EdDSA. Changing it rotates
+    /// to a key of the new algorithm; tokens of the old key verify until they expire.
+    pub signing_algorithm: auth::keys::SigningAlgorithm,
+    /// A signing key signs this long before the scheduled rotation replaces it. 30 days: short
+    /// enough that a leaked key is useful for weeks at most, long enough that the JWKS stays small
+    /// and rotation stays a routine monthly event; see ARCHITECTURE.md.
+    pub key_rotation_days: u64,
+    /// How often each auth replica reloads the signing keys, retires expired ones and checks
+    /// whether a rotation is due.
+    pub key_check_interval_secs: u64,
     /// Absolute lifetime of a session (refresh family). 30 days: a product decision longer than
     /// NIST's AAL2 advice (24 h), traded for not signing people out of a work tool every day.
     pub session_lifetime_days: u64,
@@ -173,6 +183,9 @@ impl Default for AuthConfig {
             issuer: "trellis".into(),
             audience: "trellis".into(),
             access_token_ttl_secs: 900,
+            signing_algorithm: auth::keys::SigningAlgorithm::RS256,
+            key_rotation_days: 30,
+            key_check_interval_secs: 60,
             session_lifetime_days: 30,
             session_idle_timeout_days: 7,
             refresh_reuse_grace_secs: 10,
@@ -301,6 +314,18 @@ impl Settings {
         );
         anyhow::ensure!(self.auth.refresh_reuse_grace_secs <= 60, "auth.refresh_reuse_grace_secs must be at most 60");
         anyhow::ensure!(
+            (1..=365).contains(&self.auth.key_rotation_days),
+            "auth.key_rotation_days must be between 1 and 365"
+        );
+        anyhow::ensure!(
+            self.auth.key_rotation_days * 86_400 > self.auth.access_token_ttl_secs * 2,
+            "auth.key_rotation_days must be more than twice auth.access_token_ttl_secs"
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.auth.key_check_interval_secs),
+            "auth.key_check_interval_secs must be between 1 and 3600"
+        );
+        anyhow::ensure!(
             self.admin_email.is_some() == self.admin_password.is_some(),
             "admin_email (TRELLIS_ADMIN_EMAIL) and admin_password (TRELLIS_ADMIN_PASSWORD or TRELLIS_ADMIN_PASSWORD_FILE) go together"
         );
@@ -343,6 +368,29 @@ mod tests {
         assert_eq!(s.database_url(), "sqlite://./data/trellis.db");
         assert_eq!(s.auth.bcrypt_cost, 12);
         assert_eq!(s.gateway.rate_limit_per_minute, 100);
+    }
+
+    #[test]
+    fn signing_key_settings_are_checked() {
+        use auth::keys::SigningAlgorithm;
+        let s = load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(
+            (s.auth.signing_algorithm, s.auth.key_rotation_days, s.auth.key_check_interval_secs),
+            (SigningAlgorithm::RS256, 30, 60)
+        );
+        for alg in SigningAlgorithm::ALL {
+            let s = load_from(None, &env(&[("TRELLIS_AUTH__SIGNING_ALGORITHM", alg.as_str())]), &Overrides::default());
+            assert_eq!(s.unwrap().auth.signing_algorithm, alg);
+        }
+        for (name, value) in [
+            ("TRELLIS_AUTH__SIGNING_ALGORITHM", "HS256"),
+            ("TRELLIS_AUTH__SIGNING_ALGORITHM", "none"),
+            ("TRELLIS_AUTH__SIGNING_ALGORITHM", "es256"),
+            ("TRELLIS_AUTH__KEY_ROTATION_DAYS", "0"),
+            ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "0"),
+        ] {
+            assert!(load_from(None, &env(&[(name, value)]), &Overrides::default()).is_err(), "{name}={value}");
+        }
     }
 
     #[test]

@@ -51,6 +51,21 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Access-token signing keys in this deployment's database.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key of the configured algorithm (`auth.signing_algorithm`) and print
+    /// its kid. Running servers publish it at their next check and sign with it shortly after;
+    /// the previous key stays in the JWKS until the tokens it signed have expired.
+    Rotate,
+    /// List the signing keys: kid, algorithm, created, state (next, current, previous, retired).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +147,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             #[allow(clippy::print_stdout)]
             {
                 println!("created {} ({}) with role {}", user.email, user.id, user.role.as_str());
+            }
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let settings = config::load(cli.config.as_deref(), &overrides)?;
+            platform::telemetry::init_logging("warn", settings.log.format);
+            let rfc3339 =
+                |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            match command {
+                KeysCommand::Rotate => {
+                    let (kid, active_from) = app::rotate_key(&settings).await?;
+                    #[allow(clippy::print_stdout)]
+                    {
+                        println!("{kid}");
+                    }
+                    eprintln!(
+                        "new {} signing key {kid}; it signs from {}",
+                        settings.auth.signing_algorithm,
+                        rfc3339(active_from)
+                    );
+                }
+                KeysCommand::List => {
+                    let keys = app::list_keys(&settings).await?;
+                    #[allow(clippy::print_stdout)]
+                    {
+                        println!("{:<36}  {:<5}  {:<20}  {:<8}  RETIRES", "KID", "ALG", "CREATED", "STATE");
+                        for k in keys {
+                            let created = rfc3339(k.created_at.replace_nanosecond(0).unwrap_or(k.created_at));
+                            let retires = k
+                                .retires_at
+                                .map(|t| rfc3339(t.replace_nanosecond(0).unwrap_or(t)))
+                                .unwrap_or_else(|| "-".into());
+                            println!(
+                                "{:<36}  {:<5}  {:<20}  {:<8}  {retires}",
+                                k.kid,
+                                k.alg,
+                                created,
+                                k.state.as_str()
+                            );
+                        }
+                    }
+                }
             }
             Ok(())
         }

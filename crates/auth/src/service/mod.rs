@@ -1,13 +1,16 @@
-//! Use cases of the auth service: registration, login and the signing-key ring.
+//! Use cases of the auth service: registration, login and sessions.
 //!
 //! # Layout
-//! - this module: accounts, login, sessions, password change, signing keys.
+//! - this module: accounts, login, sessions, password change.
+//! - `mfa`: the TOTP second factor and the login step that follows a password.
 //! - `email`: mailed single-use tokens: email verification and password reset.
+//! - `keyring`: the signing keys, their rotation and retirement.
 
 mod email;
+mod keyring;
 
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use api::auth::{
@@ -28,9 +31,13 @@ use uuid::Uuid;
 
 use crate::domain;
 use crate::ipthrottle::IpThrottle;
-use crate::keys::{self, SigningKey};
 use crate::passwords::{HashError, PasswordHasher};
-use crate::ports::{AuthStore, NewSession, RefreshLookup, SessionRow, StoredKey};
+use crate::ports::{AuthStore, NewSession, RefreshLookup, SessionRow};
+
+pub use keyring::{
+    ALGORITHM_SWITCH_HOLD, KeyInfo, KeyRing, KeySettings, KeyState, RETIRE_LEEWAY, RotationReason,
+    spawn_key_maintenance,
+};
 
 mod mfa;
 
@@ -62,6 +69,8 @@ pub struct AuthSettings {
     pub mailer: Arc<dyn Mailer>,
     /// The web app's address, without a trailing slash, for links in mails.
     pub public_url: String,
+    /// Signing algorithm and key rotation.
+    pub keys: KeySettings,
 }
 
 /// What can go wrong in auth use cases, beyond `ApiError`s from other services.
@@ -104,7 +113,7 @@ pub struct AuthService {
     users: Arc<dyn UsersApi>,
     settings: AuthSettings,
     clock: Arc<dyn Clock>,
-    keys: RwLock<Vec<Arc<SigningKey>>>,
+    keys: KeyRing,
     outbox_waker: Option<Arc<Notify>>,
     /// Where revocations are published for every verifier (the shared cache).
     revocations: Arc<dyn Cache>,
@@ -119,7 +128,8 @@ pub struct ClientInfo {
 }
 
 impl AuthService {
-    /// Builds the service and loads the signing keys, generating the first one if there is none.
+    /// Builds the service and runs a signing-key maintenance pass: loads the keys, generating the
+    /// first one if there is none and rotating if due.
     pub async fn start(
         store: Arc<dyn AuthStore>,
         users: Arc<dyn UsersApi>,
@@ -128,59 +138,23 @@ impl AuthService {
         outbox_waker: Option<Arc<Notify>>,
         revocations: Arc<dyn Cache>,
     ) -> anyhow::Result<Arc<AuthService>> {
-        let ip_throttle = IpThrottle::new(revocations.clone(), settings.ip_failure_limit, settings.ip_failure_window);
-        let svc = AuthService {
-            store,
-            users,
-            settings,
-            clock,
-            keys: RwLock::new(Vec::new()),
-            outbox_waker,
-            revocations,
-            ip_throttle,
-        };
-        svc.load_keys().await?;
-        if svc.keys.read().unwrap_or_else(|e| e.into_inner()).is_empty() {
-            svc.add_key().await?;
-        }
+        let svc = Self::without_keys(store, users, settings, clock, outbox_waker, revocations);
+        svc.maintain_keys().await?;
         Ok(Arc::new(svc))
     }
 
-    fn aad(kid: &str) -> Vec<u8> {
-        format!("auth_signing_keys:{kid}").into_bytes()
-    }
-
-    async fn load_keys(&self) -> anyhow::Result<()> {
-        let mut loaded = Vec::new();
-        for stored in self.store.active_keys().await? {
-            let der =
-                self.settings.key_encryption_key.open(&stored.private_key, &Self::aad(&stored.kid)).map_err(|_| {
-                    anyhow::anyhow!("signing key {} cannot be opened: wrong key-encryption key?", stored.kid)
-                })?;
-            loaded.push(Arc::new(SigningKey::from_pkcs8(&stored.kid, &der)?));
-        }
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = loaded;
-        Ok(())
-    }
-
-    /// Generates a key, stores it sealed, and makes it the current one.
-    pub async fn add_key(&self) -> anyhow::Result<()> {
-        let key = tokio::task::spawn_blocking(SigningKey::generate).await??;
-        let sealed = self.settings.key_encryption_key.seal(&key.to_pkcs8()?, &Self::aad(&key.kid));
-        let stored = StoredKey { kid: key.kid.clone(), private_key: sealed, created_at: self.clock.now() };
-        self.store.insert_key(&stored, &key.jwk.n, &key.jwk.e).await?;
-        tracing::info!(kid = %key.kid, "generated a signing key");
-        self.keys.write().unwrap_or_else(|e| e.into_inner()).insert(0, Arc::new(key));
-        Ok(())
-    }
-
-    fn current_key(&self) -> Result<Arc<SigningKey>, ApiError> {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .first()
-            .cloned()
-            .ok_or_else(|| ApiError::Internal("no signing key".into()))
+    /// Builds the service without touching the signing keys (for `trellis keys`, which acts on
+    /// them itself).
+    pub fn without_keys(
+        store: Arc<dyn AuthStore>,
+        users: Arc<dyn UsersApi>,
+        settings: AuthSettings,
+        clock: Arc<dyn Clock>,
+        outbox_waker: Option<Arc<Notify>>,
+        revocations: Arc<dyn Cache>,
+    ) -> AuthService {
+        let ip_throttle = IpThrottle::new(revocations.clone(), settings.ip_failure_limit, settings.ip_failure_window);
+        AuthService { store, users, settings, clock, keys: KeyRing::default(), outbox_waker, revocations, ip_throttle }
     }
 
     fn wake_relay(&self) {
@@ -505,11 +479,6 @@ impl AuthService {
             role: user.role,
         };
         self.current_key()?.sign(&claims).map_err(|e| ApiError::Internal(e.to_string()))
-    }
-
-    pub fn public_keys(&self) -> Jwks {
-        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        keys::jwks(keys.iter().map(|k| k.as_ref()))
     }
 }
 

@@ -29,6 +29,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "email_tokens",
             sql: include_str!("../../migrations/sqlite/0005_email_tokens.sql"),
         },
+        Migration {
+            version: 6,
+            name: "signing_keys",
+            sql: include_str!("../../migrations/sqlite/0006_signing_keys.sql"),
+        },
     ],
     postgres: &[
         Migration { version: 1, name: "auth", sql: include_str!("../../migrations/postgres/0001_auth.sql") },
@@ -47,6 +52,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             version: 5,
             name: "email_tokens",
             sql: include_str!("../../migrations/postgres/0005_email_tokens.sql"),
+        },
+        Migration {
+            version: 6,
+            name: "signing_keys",
+            sql: include_str!("../../migrations/postgres/0006_signing_keys.sql"),
         },
     ],
 };

@@ -271,30 +271,93 @@ impl SessionStore for PgAuthStore {
     }
 }
 
+const KEY_COLUMNS: &str = "kid, alg, private_key, public_jwk, created_at, active_from, retired_at";
+
+/// A fixed key for `pg_advisory_xact_lock`: "trellis-keys", so that replicas rotate one at a time.
+const KEY_ROTATION_LOCK: i64 = 0x7472_656c_6b65_7973;
+
+fn key_row(r: &tokio_postgres::Row) -> StoredKey {
+    StoredKey {
+        kid: r.get(0),
+        alg: r.get(1),
+        private_key: r.get(2),
+        public_jwk: r.get(3),
+        created_at: r.get(4),
+        active_from: r.get(5),
+        retired_at: r.get(6),
+    }
+}
+
+impl PgAuthStore {
+    async fn keys(&self, only_active: bool) -> Result<Vec<StoredKey>, StoreError> {
+        let client = self.0.client().await?;
+        let filter = if only_active { "WHERE retired_at IS NULL" } else { "" };
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM auth_signing_keys {filter} ORDER BY created_at DESC, kid DESC"
+            ))
+            .await
+            .map_err(map_err)?;
+        Ok(client.query(&stmt, &[]).await.map_err(map_err)?.iter().map(key_row).collect())
+    }
+}
+
 #[async_trait]
 impl SigningKeyStore for PgAuthStore {
     async fn active_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let client = self.0.client().await?;
-        let rows = client
-            .query(
-                "SELECT kid, private_key, created_at FROM auth_signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC",
+        self.keys(true).await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.keys(false).await
+    }
+
+    async fn insert_key(
+        &self,
+        key: &StoredKey,
+        expected_newest: Option<&str>,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // Two inserts of different rows do not conflict under READ COMMITTED: the lock makes the
+        // check-then-insert of concurrent replicas take turns (released at commit).
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&KEY_ROTATION_LOCK]).await.map_err(map_err)?;
+        let newest: Option<String> = tx
+            .query_opt(
+                "SELECT kid FROM auth_signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1",
                 &[],
             )
             .await
-            .map_err(map_err)?;
-        Ok(rows.iter().map(|r| StoredKey { kid: r.get(0), private_key: r.get(1), created_at: r.get(2) }).collect())
+            .map_err(map_err)?
+            .map(|r| r.get(0));
+        if newest.as_deref() != expected_newest {
+            return Ok(false);
+        }
+        tx.execute(
+            &format!("INSERT INTO auth_signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)"),
+            &[&key.kid, &key.alg, &key.private_key, &key.public_jwk, &key.created_at, &key.active_from],
+        )
+        .await
+        .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
-    async fn insert_key(&self, key: &StoredKey, n: &str, e: &str) -> Result<(), StoreError> {
-        let client = self.0.client().await?;
-        client
-            .execute(
-                "INSERT INTO auth_signing_keys (kid, alg, private_key, n, e, created_at) VALUES ($1, 'RS256', $2, $3, $4, $5)",
-                &[&key.kid, &key.private_key, &n, &e, &key.created_at],
-            )
+    async fn retire_key(&self, kid: &str, at: OffsetDateTime, event: &Event) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute("UPDATE auth_signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL", &[&at, &kid])
             .await
             .map_err(map_err)?;
-        Ok(())
+        if changed == 0 {
+            return Ok(false);
+        }
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 }
 

@@ -327,37 +327,81 @@ impl SessionStore for SqliteAuthStore {
     }
 }
 
+const KEY_COLUMNS: &str = "kid, alg, private_key, public_jwk, created_at, active_from, retired_at";
+
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
+    let retired: Option<String> = r.get(6)?;
+    Ok(StoredKey {
+        kid: r.get(0)?,
+        alg: r.get(1)?,
+        private_key: r.get(2)?,
+        public_jwk: r.get(3)?,
+        created_at: parse_ts(4, &r.get::<_, String>(4)?)?,
+        active_from: parse_ts(5, &r.get::<_, String>(5)?)?,
+        retired_at: retired.map(|t| parse_ts(6, &t)).transpose()?,
+    })
+}
+
+/// Keys newest first. Sorted here, not in SQL: RFC 3339 text with varying fraction digits does
+/// not sort as time.
+fn keys_in(c: &rusqlite::Connection, only_active: bool) -> rusqlite::Result<Vec<StoredKey>> {
+    let filter = if only_active { "WHERE retired_at IS NULL" } else { "" };
+    let mut stmt = c.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM auth_signing_keys {filter}"))?;
+    let mut keys = stmt.query_map([], key_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
+    Ok(keys)
+}
+
 #[async_trait]
 impl SigningKeyStore for SqliteAuthStore {
     async fn active_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.0.read(|c| keys_in(c, true)).await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.0.read(|c| keys_in(c, false)).await
+    }
+
+    async fn insert_key(
+        &self,
+        key: &StoredKey,
+        expected_newest: Option<&str>,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let (k, expected, ev) = (key.clone(), expected_newest.map(str::to_string), event.clone());
+        // The single writer connection serializes this check-then-insert.
         self.0
-            .read(|c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT kid, private_key, created_at FROM auth_signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC",
-                )?;
-                let rows = stmt.query_map([], |r| {
-                    let created: String = r.get(2)?;
-                    Ok(StoredKey {
-                        kid: r.get(0)?,
-                        private_key: r.get(1)?,
-                        created_at: OffsetDateTime::parse(&created, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                    })
-                })?;
-                rows.collect()
+            .write(move |tx| {
+                let newest = keys_in(tx, true).map_err(map_err)?.into_iter().next().map(|k| k.kid);
+                if newest != expected {
+                    return Ok(false);
+                }
+                tx.execute(
+                    &format!("INSERT INTO auth_signing_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"),
+                    rusqlite::params![k.kid, k.alg, k.private_key, k.public_jwk, ts(k.created_at), ts(k.active_from)],
+                )
+                .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
             })
             .await
     }
 
-    async fn insert_key(&self, key: &StoredKey, n: &str, e: &str) -> Result<(), StoreError> {
-        let (k, n, e) = (key.clone(), n.to_string(), e.to_string());
+    async fn retire_key(&self, kid: &str, at: OffsetDateTime, event: &Event) -> Result<bool, StoreError> {
+        let (kid, ev) = (kid.to_string(), event.clone());
         self.0
             .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO auth_signing_keys (kid, alg, private_key, n, e, created_at) VALUES (?1, 'RS256', ?2, ?3, ?4, ?5)",
-                    rusqlite::params![k.kid, k.private_key, n, e, ts(k.created_at)],
-                )
-                .map_err(map_err)?;
-                Ok(())
+                let changed = tx
+                    .execute(
+                        "UPDATE auth_signing_keys SET retired_at = ?1 WHERE kid = ?2 AND retired_at IS NULL",
+                        rusqlite::params![ts(at), kid],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return Ok(false);
+                }
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
             })
             .await
     }

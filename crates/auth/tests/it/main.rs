@@ -392,3 +392,5 @@ async fn password_change_spends_outstanding_reset_tokens(db: Database) {
         "verification links are not reset tokens"
     );
 }
+
+mod keys;

@@ -8,6 +8,7 @@
 
 mod email;
 mod flow;
+mod keys;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -119,6 +120,8 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_AUTH__REFRESH_REUSE_GRACE_SECS", "0".into()),
         // Every flow runs against this one deployment from one address, within a minute.
         ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "1000".into()),
+        // Signing keys are reloaded every second, so a rotation is seen quickly.
+        ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "1".into()),
     ];
     // Every process is told where the others are, as DNS names would in production.
     let port = |_| support::free_port();
@@ -146,6 +149,9 @@ async fn distributed_one_process_per_service() {
         email::verification_and_reset(&gateway.base, &dir.path().join("data/mail"), "http://127.0.0.1:8080").await;
     flow::operations_endpoints(&gateway.base, &["cache"]).await;
     flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
+    // `trellis keys rotate` on the shared database: the auth process signs with the new key and
+    // the gateway and projects processes (JWKS over HTTP) accept it.
+    keys::rotate_while_serving(&gateway.base, dir.path(), &env).await;
 
     // The events crossed RabbitMQ to the worker process and were recorded in PostgreSQL.
     let deadline = Instant::now() + Duration::from_secs(15);
