@@ -81,7 +81,51 @@ fn password_reset_notice(to: &str, public_url: &str) -> Mail {
     }
 }
 
+/// Security-relevant changes the account's owner is told about by mail (SECURITY.md PW-7, TO-5),
+/// so that a change they did not make does not go unnoticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Notice {
+    PasswordChanged,
+    SecondFactorEnabled,
+    SecondFactorDisabled,
+}
+
+fn notice_mail(to: &str, public_url: &str, notice: Notice) -> Mail {
+    let (subject, what) = match notice {
+        Notice::PasswordChanged => {
+            ("Your Trellis password was changed", "the password of your Trellis account was just changed")
+        }
+        Notice::SecondFactorEnabled => (
+            "Two-step verification is on for your Trellis account",
+            "two-step verification was just turned on for your Trellis account",
+        ),
+        Notice::SecondFactorDisabled => (
+            "Two-step verification is off for your Trellis account",
+            "two-step verification was just turned off for your Trellis account",
+        ),
+    };
+    Mail {
+        to: to.to_string(),
+        subject: subject.into(),
+        text: format!(
+            "Hello,\n\n{what}.\n\nIf this was not you, reset your password at {}/forgot-password and tell \
+             your administrator.\n",
+            public_url.trim_end_matches('/')
+        ),
+    }
+}
+
 impl AuthService {
+    /// Tells the owner of `user` about a security-relevant change, off the request path.
+    pub(super) fn notify(&self, user: &User, notice: Notice) {
+        let what = match notice {
+            Notice::PasswordChanged => "password_changed_notice",
+            Notice::SecondFactorEnabled => "mfa_enabled_notice",
+            Notice::SecondFactorDisabled => "mfa_disabled_notice",
+        };
+        self.spawn_mail(notice_mail(&user.email, &self.settings.public_url, notice), user.id, what);
+    }
+
     /// After a self-service registration: mails the verification link. Never fails the
     /// registration; the user can ask for another mail.
     pub(super) async fn send_verification_after_registration(&self, user: &User) {

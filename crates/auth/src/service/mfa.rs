@@ -18,6 +18,7 @@ use platform::identity::Identity;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::email::Notice;
 use super::{AuthError, AuthService, ClientInfo};
 use crate::domain;
 use crate::ports::MfaChallenge;
@@ -111,6 +112,10 @@ impl AuthService {
         self.store.clear_failures(self.settings.hasher.mfa_key(user_id)).await?;
         self.users.set_mfa_enabled(user_id, true).await?;
         tracing::info!(user_id = %user_id, "2FA enabled");
+        match self.users.get_user(user_id).await {
+            Ok(user) => self.notify(&user, Notice::SecondFactorEnabled),
+            Err(e) => tracing::warn!(user_id = %user_id, error = %e, "could not notify about 2FA"),
+        }
         Ok(TotpEnabled { recovery_codes: codes })
     }
 
@@ -138,6 +143,7 @@ impl AuthService {
         self.wake_relay();
         self.users.set_mfa_enabled(user.id, false).await?;
         tracing::info!(user_id = %user.id, "2FA disabled");
+        self.notify(&user, Notice::SecondFactorDisabled);
         Ok(())
     }
 

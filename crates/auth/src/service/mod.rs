@@ -214,6 +214,7 @@ impl AuthService {
         self.wake_relay();
         self.publish_revocations(&revoked).await;
         tracing::info!(user_id = %user.id, ended_sessions = revoked.len(), "password changed");
+        self.notify(&user, email::Notice::PasswordChanged);
         Ok(())
     }
 

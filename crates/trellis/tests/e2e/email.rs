@@ -204,6 +204,8 @@ pub async fn reset_keeps_the_second_factor(base: &str, mail_dir: &Path, public_u
     let setup: Value = authed("/auth/mfa/totp/setup", json!({})).await.json().await.unwrap();
     let code = crate::flow::independent_totp(setup["secret"].as_str().unwrap(), crate::flow::unix_now());
     assert_eq!(authed("/auth/mfa/totp/enable", json!({"code": code})).await.status(), StatusCode::OK);
+    let notice = mails_to(mail_dir, &email, "Two-step verification is on", 1).await.remove(0);
+    assert!(notice.body.contains("/forgot-password"), "the owner is told, with a way out: {}", notice.body);
 
     assert_eq!(
         post(&http, base, "/auth/password/forgot", json!({"email": email})).await.status(),

@@ -526,7 +526,7 @@ pub async fn brute_force(base: &str) {
 
 /// Password change: the current password is required, the policy applies, the caller's other
 /// sessions end at once while the caller's own continues, and only the new password logs in.
-pub async fn password_change(base: &str) {
+pub async fn password_change(base: &str) -> String {
     let http = client();
     let tag = uuid::Uuid::now_v7().simple().to_string();
     let (email, old, new) =
@@ -570,6 +570,7 @@ pub async fn password_change(base: &str) {
         StatusCode::UNAUTHORIZED,
     )
     .await;
+    email
 }
 
 /// A TOTP code for `unix_time` from an independent implementation of RFC 6238 (Python's standard

@@ -25,7 +25,9 @@ async fn all_in_one_with_zero_configuration() {
     flow::edge_cases(&app.base).await;
     flow::sessions(&app.base, flow::Reuse::WithinGrace).await;
     flow::brute_force(&app.base).await;
-    flow::password_change(&app.base).await;
+    let changed = flow::password_change(&app.base).await;
+    let notice = email::mails_to(&dir.path().join("data/mail"), &changed, "Your Trellis password was changed", 1).await;
+    assert!(notice[0].body.contains("/forgot-password"), "the owner is told, with a way out");
     flow::operations_endpoints(&app.base, &["database", "cache", "event_bus", "objects"]).await;
 
     // The worker consumed every event the flow wrote (outbox → in-process bus → worker).
