@@ -250,6 +250,9 @@ pub async fn edge_cases(base: &str) {
     let big = format!("{{\"email\":\"{}\",\"password\":\"x\"}}", "a".repeat(2 * 1024 * 1024));
     problem(login_with("application/json", big).await, StatusCode::PAYLOAD_TOO_LARGE).await;
     problem(http.delete(format!("{base}/auth/login")).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
+    // Credentials only in a POST body, never in a URL (SECURITY.md LG-4).
+    let in_url = format!("{base}/auth/login?email=eve@example.com&password=canary-in-a-url");
+    problem(http.get(&in_url).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
     // No mass assignment: unknown fields are refused.
     let sneaky =
         json!({"email": "eve@example.com", "password": "a long enough password", "name": "Eve", "role": "admin"});
