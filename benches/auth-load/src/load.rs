@@ -119,7 +119,7 @@ pub struct Summary {
     pub offered_rate: Option<f64>,
     /// Closed-loop concurrency.
     pub concurrency: Option<usize>,
-    /// From the first scheduled request until the last answer, s.
+    /// From the first scheduled request until the last answer (open loop: at least the schedule's length), s.
     pub elapsed_s: f64,
     pub scheduled: u64,
     pub ok: u64,
@@ -200,7 +200,9 @@ where
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
-    let elapsed = start.elapsed();
+    // The phase lasts its whole schedule even when the last answer comes early, so that achieved/s is
+    // comparable with the offered rate.
+    let elapsed = start.elapsed().max(duration);
     let r = lock(&rec);
     Summary::new("open", Some(rate), None, &r, elapsed)
 }

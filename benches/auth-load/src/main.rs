@@ -358,7 +358,7 @@ fn lat_row(label: &str, s: &Summary) -> String {
     let l = &s.ok_latency;
     format!(
         "| {label} | {} | {:.1} | {} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.2} % |",
-        s.offered_rate.map_or_else(|| format!("closed ×{}", s.concurrency.unwrap_or(0)), |r| format!("{r}")),
+        s.offered_rate.map_or_else(|| format!("closed ×{}", s.concurrency.unwrap_or(0)), |r| format!("{r:.1}")),
         s.elapsed_s,
         s.ok,
         s.achieved_ok_per_s,

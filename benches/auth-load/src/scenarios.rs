@@ -61,10 +61,11 @@ impl Target {
 
     pub async fn register(&self, suffix: &str) -> anyhow::Result<Account> {
         let account = Account {
-            email: format!("bench-{suffix}@example.com"),
-            password: format!("canary-bench-{suffix}-long-passphrase"),
+            email: format!("load-{suffix}@example.com"),
+            // Not built from the email or the name (the server refuses those), long, random.
+            password: format!("canary-{}-correct-horse-staple", crate::server::random_suffix()),
         };
-        let body = json!({ "email": account.email, "password": account.password, "name": "Bench User" });
+        let body = json!({ "email": account.email, "password": account.password, "name": "Load Generator" });
         let (status, body) = self.post_json("/auth/register", &body).await.map_err(anyhow::Error::msg)?;
         if status != StatusCode::CREATED {
             bail!("register answered {status}: {}", String::from_utf8_lossy(&body));
