@@ -1,0 +1,492 @@
+//! `auth-load`: the load harness for the auth service (PERFORMANCE.md S6, S7, S8).
+//!
+//! One run: pin this process to the generator core, measure the floors (bcrypt verify, RS256 sign) while
+//! nothing else of ours runs, start `trellis serve` on a fresh data folder (and, with `--mode postgres`, a
+//! fresh database, Redis prefix and RabbitMQ vhost), register one account, run the selected scenarios, print
+//! a markdown report on stdout and write the same numbers as JSON, then stop the server and remove everything
+//! made for it. Progress goes to stderr.
+
+mod floor;
+mod load;
+mod scenarios;
+mod server;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Serialize;
+
+use crate::floor::Floor;
+use crate::load::Summary;
+use crate::scenarios::{S6, S7, S7Options, S8, S8Options, Target};
+use crate::server::{Mode, Server, ServerOptions};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "auth-load",
+    about = "Login (S6), login-flood isolation (S7) and refresh (S8) load on a real trellis."
+)]
+struct Cli {
+    /// sqlite: all-in-one (SQLite, in-process cache and bus). postgres: PostgreSQL + Redis + RabbitMQ.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    mode: Mode,
+    /// The server binary [default: $CARGO_TARGET_DIR/release/trellis, else ../../target/release/trellis].
+    #[arg(long)]
+    trellis: Option<PathBuf>,
+    /// Scenarios to run, comma-separated (s7 needs s6's capacity, or --s7-login-rate).
+    #[arg(long, value_delimiter = ',', default_value = "s6,s7,s8")]
+    scenarios: Vec<String>,
+    /// Extra server settings, KEY=VALUE, repeatable (e.g. TRELLIS_AUTH__HASH_WORKERS=2). They are applied last,
+    /// over the harness's own (which only lift TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE and, in postgres mode, set
+    /// the backing services). The server sees no other variable of this environment.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// The core this generator is pinned to (`taskset`), or `none`.
+    #[arg(long, default_value = "1")]
+    generator_cpu: String,
+    /// The cores the server may use (`taskset -c` list) [default: every core].
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// Cores for the theoretical maxima [default: the cores this process may use before pinning].
+    #[arg(long)]
+    cores: Option<usize>,
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test", env = "BENCH_PG_URL")]
+    pg_url: String,
+    #[arg(long, default_value = "redis://127.0.0.1:6379", env = "BENCH_REDIS_URL")]
+    redis_url: String,
+    /// AMQP URL without a vhost; the run's own vhost is appended.
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672", env = "BENCH_AMQP_URL")]
+    amqp_url: String,
+    /// S6 login rates (per second), one open-loop step each.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,6,8,10,12,15,20")]
+    s6_rates: Vec<f64>,
+    #[arg(long, default_value_t = 15)]
+    s6_step_secs: u64,
+    /// S7: the S2 stand-in's rate.
+    #[arg(long, default_value_t = 1000.0)]
+    s2_rate: f64,
+    /// S7: the login flood's rate [default: 2 × the capacity S6 measured].
+    #[arg(long)]
+    s7_login_rate: Option<f64>,
+    #[arg(long, default_value_t = 5)]
+    s7_warmup_secs: u64,
+    #[arg(long, default_value_t = 60)]
+    s7_secs: u64,
+    #[arg(long, default_value_t = 200)]
+    s8_sessions: usize,
+    #[arg(long, default_value_t = 500.0)]
+    s8_rate: f64,
+    #[arg(long, default_value_t = 5)]
+    s8_warmup_secs: u64,
+    #[arg(long, default_value_t = 60)]
+    s8_secs: u64,
+    #[arg(long, default_value_t = 20)]
+    s8_closed_secs: u64,
+    /// S8 closed-loop workers (at most the number of sessions).
+    #[arg(long, default_value_t = 32)]
+    s8_concurrency: usize,
+    /// Open loop: requests in flight at most; one more is counted as an `overflow` error.
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    #[arg(long, default_value_t = 7)]
+    bcrypt_iterations: usize,
+    #[arg(long, default_value_t = 300)]
+    sign_iterations: usize,
+    /// Where to write the JSON report [default: auth-load-<mode>.json].
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Keep the server's data folder (and log) instead of removing it.
+    #[arg(long)]
+    keep_data: bool,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
+    if k.is_empty() {
+        return Err("empty KEY".into());
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Values of settings that may be secret are not repeated in the report.
+fn shown(k: &str, v: &str) -> String {
+    let k_up = k.to_uppercase();
+    if ["PASSWORD", "SECRET", "PEPPER", "TOKEN", "KEY_ENCRYPTION", "_URL"].iter().any(|s| k_up.contains(s)) {
+        format!("{k}=<redacted>")
+    } else {
+        format!("{k}={v}")
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    date_utc: String,
+    cpu: String,
+    cores: usize,
+    kernel: String,
+    load_average_start: String,
+    load_average_end: String,
+    generator_cpu: String,
+    server_cpus: String,
+}
+
+#[derive(Debug, Serialize, Default)]
+struct Rss {
+    after_start_kib: Option<u64>,
+    after_s6_kib: Option<u64>,
+    after_s7_kib: Option<u64>,
+    after_s8_kib: Option<u64>,
+    peak_kib: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    command: String,
+    mode: Mode,
+    server_env: Vec<String>,
+    machine: Machine,
+    bcrypt_floor: Floor,
+    rs256_floor: Floor,
+    rss: Rss,
+    /// Whether the account's password ("canary…") appeared in the server's log.
+    password_in_server_log: bool,
+    s6: Option<S6>,
+    s7: Option<S7>,
+    s8: Option<S8>,
+}
+
+fn sh(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_default()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("auth-load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let known = ["s6", "s7", "s8"];
+    if let Some(bad) = cli.scenarios.iter().find(|s| !known.contains(&s.as_str())) {
+        anyhow::bail!("unknown scenario {bad:?} (known: s6, s7, s8)");
+    }
+    let cores = cli.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let server_cpus = cli.server_cpus.clone().unwrap_or_else(|| format!("0-{}", cores.saturating_sub(1)));
+    // Pin before any other thread exists: every thread made later (the runtime's) inherits it.
+    if cli.generator_cpu != "none" {
+        let pid = std::process::id().to_string();
+        let out = Command::new("taskset").args(["-p", "-c", &cli.generator_cpu, &pid]).output()?;
+        anyhow::ensure!(out.status.success(), "taskset failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let load_start = loadavg();
+
+    eprintln!("floors: bcrypt cost-12 verify × {}, RS256 sign × {}", cli.bcrypt_iterations, cli.sign_iterations);
+    let bcrypt_floor = floor::bcrypt_verify(cores, cli.bcrypt_iterations)?;
+    let rs256_floor = floor::rs256_sign(cores, cli.sign_iterations)?;
+    eprintln!(
+        "    bcrypt {:.1} ms → {:.1} logins/s on {cores} cores; RS256 {:.3} ms → {:.0} signs/s",
+        bcrypt_floor.median_ms, bcrypt_floor.theoretical_per_s, rs256_floor.median_ms, rs256_floor.theoretical_per_s
+    );
+
+    // One thread: the generator owns one core, and a single-threaded runtime uses it without handoffs.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let binary = cli.trellis.clone().unwrap_or_else(|| match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => PathBuf::from(dir).join("release/trellis"),
+            None => PathBuf::from("../../target/release/trellis"),
+        });
+        let opts = ServerOptions {
+            binary,
+            mode: cli.mode,
+            cpus: server_cpus.clone(),
+            pg_url: cli.pg_url.clone(),
+            redis_url: cli.redis_url.clone(),
+            amqp_base: cli.amqp_url.clone(),
+            env: cli.env.clone(),
+            keep_data: cli.keep_data,
+        };
+        eprintln!("starting {} ({:?} mode)", opts.binary.display(), cli.mode);
+        let mut server = Server::start(&opts).await?;
+        eprintln!("server pid {} at {}, log {}", server.pid, server.base, server.log.display());
+        // The run, raced against Ctrl-C so that an interrupted run still cleans up (Server's Drop).
+        let result = tokio::select! {
+            r = scenarios(&cli, &server, &bcrypt_floor, &rs256_floor) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        };
+        let (s6, s7, s8, mut rss, password) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("--- server log (last lines) ---\n{}", server.log_tail(20));
+                server.stop();
+                return Err(e);
+            }
+        };
+        rss.peak_kib = server.rss_kib().map(|r| r.1);
+        let password_in_server_log = std::fs::read_to_string(&server.log).unwrap_or_default().contains(&password);
+        if cli.keep_data {
+            eprintln!("data folder kept: {}", server.data_dir().display());
+        }
+        server.stop();
+        let report = Report {
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            mode: cli.mode,
+            server_env: cli.env.iter().map(|(k, v)| shown(k, v)).collect(),
+            machine: Machine {
+                date_utc: sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+                cpu: cpu_model(),
+                cores,
+                kernel: sh("uname", &["-r"]),
+                load_average_start: load_start,
+                load_average_end: loadavg(),
+                generator_cpu: cli.generator_cpu.clone(),
+                server_cpus,
+            },
+            bcrypt_floor,
+            rs256_floor,
+            rss,
+            password_in_server_log,
+            s6,
+            s7,
+            s8,
+        };
+        print_report(&report);
+        let path = cli.json.clone().unwrap_or_else(|| PathBuf::from(format!("auth-load-{}.json", mode_name(cli.mode))));
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+        eprintln!("JSON written to {}", path.display());
+        anyhow::ensure!(!report.password_in_server_log, "the account's password appeared in the server log");
+        Ok(())
+    })
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Sqlite => "sqlite",
+        Mode::Postgres => "postgres",
+    }
+}
+
+type Ran = (Option<S6>, Option<S7>, Option<S8>, Rss, String);
+
+async fn scenarios(cli: &Cli, server: &Server, bcrypt: &Floor, rs256: &Floor) -> anyhow::Result<Ran> {
+    let wants = |s: &str| cli.scenarios.iter().any(|x| x == s);
+    let target = Target::new(&server.base, cli.max_in_flight)?;
+    let account = target.register(&server::random_suffix()).await?;
+    let mut rss = Rss { after_start_kib: server.rss_kib().map(|r| r.0), ..Rss::default() };
+
+    let s6 = if wants("s6") {
+        let step = Duration::from_secs(cli.s6_step_secs);
+        let r =
+            scenarios::s6(&target, &account, &cli.s6_rates, step, cli.max_in_flight, bcrypt.theoretical_per_s).await;
+        rss.after_s6_kib = server.rss_kib().map(|r| r.0);
+        Some(r)
+    } else {
+        None
+    };
+    let s7 = if wants("s7") {
+        let login_rate = match (cli.s7_login_rate, &s6) {
+            (Some(r), _) => r,
+            (None, Some(s6)) => (2.0 * s6.capacity_per_s).max(1.0),
+            (None, None) => anyhow::bail!("s7 without s6 needs --s7-login-rate"),
+        };
+        let o = S7Options {
+            s2_rate: cli.s2_rate,
+            login_rate,
+            warmup: Duration::from_secs(cli.s7_warmup_secs),
+            duration: Duration::from_secs(cli.s7_secs),
+            max_in_flight: cli.max_in_flight,
+        };
+        let r = scenarios::s7(&target, &account, &o).await?;
+        rss.after_s7_kib = server.rss_kib().map(|r| r.0);
+        Some(r)
+    } else {
+        None
+    };
+    let s8 = if wants("s8") {
+        let o = S8Options {
+            sessions: cli.s8_sessions,
+            rate: cli.s8_rate,
+            warmup: Duration::from_secs(cli.s8_warmup_secs),
+            duration: Duration::from_secs(cli.s8_secs),
+            closed_duration: Duration::from_secs(cli.s8_closed_secs),
+            concurrency: cli.s8_concurrency.min(cli.s8_sessions).max(1),
+            max_in_flight: cli.max_in_flight,
+        };
+        let r = scenarios::s8(&target, &account, &o, rs256.theoretical_per_s).await?;
+        rss.after_s8_kib = server.rss_kib().map(|r| r.0);
+        Some(r)
+    } else {
+        None
+    };
+    Ok((s6, s7, s8, rss, account.password))
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// The human report (markdown).
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "–".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+}
+
+fn lat_row(label: &str, s: &Summary) -> String {
+    let l = &s.ok_latency;
+    format!(
+        "| {label} | {} | {:.1} | {} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.2} % |",
+        s.offered_rate.map_or_else(|| format!("closed ×{}", s.concurrency.unwrap_or(0)), |r| format!("{r:.1}")),
+        s.elapsed_s,
+        s.ok,
+        s.achieved_ok_per_s,
+        l.p50_ms,
+        l.p90_ms,
+        l.p99_ms,
+        l.p999_ms,
+        l.max_ms,
+        s.errors,
+        s.error_rate * 100.0
+    )
+}
+
+const LAT_HEAD: &str = "| phase | offered/s | elapsed s | ok | ok/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | error rate |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+#[allow(clippy::print_stdout)]
+fn print_report(r: &Report) {
+    let m = &r.machine;
+    println!("# auth-load: {} mode, {}", mode_name(r.mode), m.date_utc);
+    println!();
+    println!(
+        "{} cores ({}), kernel {}; generator pinned to cpu {}, server on cpus {}; load average {} → {}.",
+        m.cores, m.cpu, m.kernel, m.generator_cpu, m.server_cpus, m.load_average_start, m.load_average_end
+    );
+    if !r.server_env.is_empty() {
+        println!("Server settings passed: {}.", r.server_env.join(", "));
+    }
+    println!("Command: `{}`", r.command);
+    println!();
+    println!("## Floors (same run, single thread, server not running)");
+    println!();
+    println!("| operation | iterations | median ms | min ms | max ms | theoretical max/s on {} cores |", m.cores);
+    println!("|---|---:|---:|---:|---:|---:|");
+    for f in [&r.bcrypt_floor, &r.rs256_floor] {
+        println!(
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.1} |",
+            f.what, f.iterations, f.median_ms, f.min_ms, f.max_ms, f.theoretical_per_s
+        );
+    }
+    println!();
+    println!(
+        "Server RSS (MiB): after start {}, after S6 {}, after S7 {}, after S8 {}, peak {}. Password in server log: {}.",
+        mib(r.rss.after_start_kib),
+        mib(r.rss.after_s6_kib),
+        mib(r.rss.after_s7_kib),
+        mib(r.rss.after_s8_kib),
+        mib(r.rss.peak_kib),
+        if r.password_in_server_log { "YES" } else { "no" }
+    );
+    if let Some(s6) = &r.s6 {
+        println!();
+        println!("## S6: login throughput (open loop, latency from the scheduled time)");
+        println!();
+        println!(
+            "| offered/s | ok/s | ok p50 ms | ok p99 ms | ok max ms | refused (429/503) | refusal p50 ms | refusal p99 ms | errors |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for s in &s6.steps {
+            println!(
+                "| {} | {:.2} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {} |",
+                s.offered_rate.unwrap_or(0.0),
+                s.achieved_ok_per_s,
+                s.ok_latency.p50_ms,
+                s.ok_latency.p99_ms,
+                s.ok_latency.max_ms,
+                s.refused,
+                s.refused_latency.p50_ms,
+                s.refused_latency.p99_ms,
+                s.errors
+            );
+        }
+        println!();
+        println!(
+            "Capacity (best step): **{:.2} logins/s** = **{:.0} %** of the theoretical {:.2}/s (cores / bcrypt verify).",
+            s6.capacity_per_s,
+            s6.capacity_over_theoretical * 100.0,
+            r.bcrypt_floor.theoretical_per_s
+        );
+    }
+    if let Some(s7) = &r.s7 {
+        println!();
+        println!("## S7: login-flood isolation");
+        println!();
+        println!("S2 stand-in: {}.", s7.s2_stand_in);
+        println!();
+        println!("{LAT_HEAD}");
+        println!("{}", lat_row("S2 solo", &s7.s2_solo));
+        println!("{}", lat_row("S2 under login flood", &s7.s2_under_flood));
+        println!("{}", lat_row("login flood", &s7.login_flood));
+        println!();
+        println!(
+            "Login flood at {:.1}/s: {} ok, {} refused (refusal p50 {:.2} ms, p99 {:.2} ms). S2 under flood / solo: p50 ×{:.2}, **p99 ×{:.2}** (target ≤ 2, p99 ≤ 3 ms, no errors).",
+            s7.login_flood_rate,
+            s7.login_flood.ok,
+            s7.login_flood.refused,
+            s7.login_flood.refused_latency.p50_ms,
+            s7.login_flood.refused_latency.p99_ms,
+            s7.p50_ratio,
+            s7.p99_ratio
+        );
+    }
+    if let Some(s8) = &r.s8 {
+        println!();
+        println!("## S8: refresh throughput ({} sessions, each along its own rotation chain)", s8.sessions);
+        println!();
+        println!("{LAT_HEAD}");
+        println!("{}", lat_row("refresh, open loop", &s8.open));
+        println!("{}", lat_row("refresh, closed loop (service time)", &s8.closed));
+        println!();
+        println!(
+            "Max **{:.0} refreshes/s** = **{:.1} %** of the theoretical {:.0}/s (cores / RS256 sign); sessions lost: {}.",
+            s8.closed.achieved_ok_per_s,
+            s8.max_over_theoretical * 100.0,
+            r.rs256_floor.theoretical_per_s,
+            s8.sessions_lost
+        );
+    }
+    for (name, s) in
+        r.s6.iter()
+            .flat_map(|s| s.steps.iter().map(|x| ("S6", x)))
+            .chain(r.s7.iter().flat_map(|s| {
+                [("S7 S2 solo", &s.s2_solo), ("S7 S2 flood", &s.s2_under_flood), ("S7 logins", &s.login_flood)]
+            }))
+            .chain(r.s8.iter().flat_map(|s| [("S8 open", &s.open), ("S8 closed", &s.closed)]))
+    {
+        if !s.failures.is_empty() {
+            println!();
+            println!("Errors in {name} at {:?}/s: {:?}", s.offered_rate, s.failures);
+        }
+    }
+}
