@@ -1,15 +1,17 @@
 //! Password hashing: bcrypt (cost 12 by default) over base64(HMAC-SHA-256(pepper, password)), so
 //! the whole password counts however long it is, and a database leak alone does not allow offline
-//! guessing. Hashing runs on blocking threads behind a semaphore; when too many hashes wait, new
-//! ones are refused at once (the caller answers 503) instead of queueing without bound.
+//! guessing. Hashing runs on a few threads of its own at a lower scheduling priority (nice 10),
+//! so that under a login flood bcrypt takes the CPU only as far as requests of higher priority
+//! leave it idle (PERFORMANCE.md S7); when too many hashes wait, new ones are refused at once (the
+//! caller answers 503) instead of queueing without bound.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretSlice};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, oneshot};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HashError {
@@ -22,11 +24,64 @@ pub enum HashError {
 pub struct PasswordHasher {
     pepper: SecretSlice<u8>,
     cost: u32,
-    permits: Arc<Semaphore>,
+    pool: HashPool,
+    /// Hashes queued or running.
     waiting: AtomicUsize,
     max_waiting: usize,
     dummy: OnceCell<String>,
 }
+
+/// The niceness of hashing threads: a CPU-bound hash yields to request handling (nice 0), yet
+/// keeps about a tenth of a contended core (CFS weights 110 against 1024).
+pub const HASH_THREAD_NICE: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads that run only password hashes, at [`HASH_THREAD_NICE`]. They end when the hasher is
+/// dropped (the channel closes).
+struct HashPool {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    workers: usize,
+}
+
+impl HashPool {
+    fn new(workers: usize) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..workers {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new().name(format!("bcrypt-{i}")).spawn(move || {
+                lower_priority();
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password-hashing thread");
+            }
+        }
+        Self { jobs: Mutex::new(tx), workers }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux keeps the nice value per thread).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), HASH_THREAD_NICE) {
+        tracing::warn!(error = %e, "cannot lower the priority of a password-hashing thread");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// Decrements the waiting count when a hash finishes, however it finishes.
 struct Waiting<'a>(&'a AtomicUsize);
@@ -43,7 +98,7 @@ impl PasswordHasher {
         Self {
             pepper,
             cost,
-            permits: Arc::new(Semaphore::new(workers.max(1))),
+            pool: HashPool::new(workers.max(1)),
             waiting: AtomicUsize::new(0),
             max_waiting,
             dummy: OnceCell::new(),
@@ -78,12 +133,22 @@ impl PasswordHasher {
     async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
         let before = self.waiting.fetch_add(1, Ordering::AcqRel);
         let _waiting = Waiting(&self.waiting);
-        if before >= self.max_waiting + self.permits.available_permits().max(1) {
+        if before >= self.max_waiting + self.pool.workers {
             metrics::counter!("trellis_password_hash_rejected_total").increment(1);
             return Err(HashError::Saturated);
         }
-        let _permit = self.permits.acquire().await.map_err(|e| HashError::Failed(e.to_string()))?;
-        tokio::task::spawn_blocking(job).await.map_err(|e| HashError::Failed(e.to_string()))
+        let (tx, rx) = oneshot::channel();
+        let boxed: Job = Box::new(move || {
+            // The caller may have gone (a client hung up): nothing to tell.
+            let _ = tx.send(job());
+        });
+        self.pool
+            .jobs
+            .lock()
+            .map_err(|_| HashError::Failed("hashing pool poisoned".into()))?
+            .send(boxed)
+            .map_err(|_| HashError::Failed("hashing pool stopped".into()))?;
+        rx.await.map_err(|_| HashError::Failed("a hashing thread died".into()))
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
@@ -147,6 +212,16 @@ mod tests {
         let stored = hasher(10).hash("a long enough password").await.unwrap();
         let other = PasswordHasher::new(SecretSlice::from(vec![1u8; 32]), 10, 1, 1);
         assert!(!other.verify("a long enough password", &stored).await.unwrap());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_on_lower_priority_threads() {
+        let h = hasher(4);
+        let nice = h.run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid()))).await.unwrap();
+        assert_eq!(nice.unwrap(), HASH_THREAD_NICE);
+        let here = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        assert!(here < HASH_THREAD_NICE, "the caller's own thread keeps its priority ({here})");
     }
 
     #[tokio::test]

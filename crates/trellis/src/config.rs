@@ -122,7 +122,8 @@ pub struct AuthConfig {
     pub refresh_reuse_grace_secs: u64,
     pub bcrypt_cost: u32,
     pub password_min_length: usize,
-    /// bcrypt hashes computed at once (each takes a core for ~0.2 s at cost 12).
+    /// bcrypt hashes computed at once (each takes a core for ~0.2 s at cost 12); defaults to the
+    /// number of cores, on threads of lower priority than request handling.
     pub hash_workers: usize,
     /// Hashes allowed to wait for a worker before logins get 503.
     pub hash_queue: usize,
@@ -191,7 +192,7 @@ impl Default for AuthConfig {
             refresh_reuse_grace_secs: 10,
             bcrypt_cost: 12,
             password_min_length: 15,
-            hash_workers: 1,
+            hash_workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             hash_queue: 8,
             ip_failure_limit: 50,
             ip_failure_window_secs: 900,
