@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use api::auth::{
-    ChangePasswordRequest, IntrospectRequest, Introspection, Jwks, LoginRequest, RefreshRequest, RegisterRequest,
-    RegisterResponse, SessionInfo, SessionStatus, TokenResponse,
+    ChangePasswordRequest, EndSessionsRequest, EndSessionsResponse, IntrospectRequest, Introspection, Jwks,
+    LoginRequest, RefreshRequest, RegisterRequest, RegisterResponse, SessionInfo, SessionStatus, TokenResponse,
 };
 use api::projects::Page;
 use axum::Router;
@@ -22,6 +22,12 @@ use crate::service::{AuthError, AuthService, ClientInfo};
 type Svc = State<Arc<AuthService>>;
 
 pub fn router(svc: Arc<AuthService>) -> Router {
+    routes().with_state(svc)
+}
+
+/// The public routes before their state: what `router` serves, listable without a service (the
+/// role-gate table test walks it).
+pub fn routes() -> Router<Arc<AuthService>> {
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
@@ -33,12 +39,18 @@ pub fn router(svc: Arc<AuthService>) -> Router {
         .route("/auth/sessions", get(sessions))
         .route("/auth/sessions/{id}", delete(revoke_session))
         .route("/.well-known/jwks.json", get(jwks))
-        .with_state(svc)
 }
 
 /// Routes for other services; mount behind `platform::http::require_internal_token`.
 pub fn internal_router(svc: Arc<AuthService>) -> Router {
-    Router::new().route("/internal/sessions/{id}", get(internal_session_status)).with_state(svc)
+    internal_routes().with_state(svc)
+}
+
+/// The internal routes before their state.
+pub fn internal_routes() -> Router<Arc<AuthService>> {
+    Router::new()
+        .route("/internal/sessions/{id}", get(internal_session_status))
+        .route("/internal/sessions/end-all", post(internal_end_sessions))
 }
 
 /// Token answers are never cached (RFC 6749 §5.1).
@@ -168,6 +180,13 @@ pub struct SessionActive {
 async fn internal_session_status(State(svc): Svc, Path(id): Path<String>) -> Result<Json<SessionActive>, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
     Ok(Json(SessionActive { active: svc.session_active(id).await? }))
+}
+
+async fn internal_end_sessions(
+    State(svc): Svc,
+    Json(req): Json<EndSessionsRequest>,
+) -> Result<Json<EndSessionsResponse>, Problem> {
+    Ok(Json(EndSessionsResponse { ended: svc.end_all_sessions(req.user_id, req.reason).await? }))
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, body = Jwks)))]
