@@ -190,7 +190,9 @@ impl UsersApi for UsersService {
         let (Some(email), Some(name)) = (email, name) else {
             return Err(ApiError::Invalid(errors));
         };
+        // Both databases keep microseconds: the answer equals what a later read returns.
         let now = self.clock.now();
+        let now = now.replace_microsecond(now.microsecond()).unwrap_or(now);
         let user = User {
             id: new.id,
             email: email.as_str().to_string(),
