@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod end_sessions;
+
 use std::sync::Arc;
 
 use auth::ports::{AuthStore, NewSession, RefreshLookup};
