@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod flow;
+mod policy;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -165,6 +166,78 @@ async fn distributed_one_process_per_service() {
     assert_eq!(gw["parent_span_id"], "00f067aa0ba902b7", "the gateway continues the caller's span");
     assert_eq!(svc["parent_span_id"], gw["span_id"], "the service's parent is the gateway's span");
     assert_eq!(svc["trace_id"], outcome.traced_trace_id.as_str());
+}
+
+/// The role gate on the all-in-one binary: the served OpenAPI document against the table, every
+/// rule × role, and the RBAC flow; refusals are logged with the user, method and route.
+#[tokio::test]
+async fn role_gate_and_rbac_all_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin_email, admin_password) = ("root@example.com", "canary granite harbour lighthouse keeper");
+    let (code, _, err) = run_with_stdin(
+        dir.path(),
+        &["admin", "create-user", "--email", "guest@example.com", "--name", "Guest", "--role", "guest"],
+        &[],
+        "canary orchard meadow lantern keeper\n",
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    let env = vec![
+        ("TRELLIS_ADMIN_EMAIL", admin_email.to_string()),
+        ("TRELLIS_ADMIN_PASSWORD", admin_password.to_string()),
+        ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "100000".to_string()),
+    ];
+    let app = Trellis::start("rbac", dir.path(), &[], &env).await;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    policy::openapi_matches_the_table(&http, &app.base).await;
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let (user_email, user_password) = (format!("member.{tag}@example.com"), format!("canary-password-{tag}"));
+    let res = http
+        .post(format!("{}/auth/register", app.base))
+        .json(&serde_json::json!({"email": user_email, "password": user_password, "name": "Member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    use api::users::Role;
+    let mut logins = [
+        policy::Login::new(&http, &app.base, Role::Guest, "guest@example.com", "canary orchard meadow lantern keeper")
+            .await,
+        policy::Login::new(&http, &app.base, Role::User, &user_email, &user_password).await,
+        policy::Login::new(&http, &app.base, Role::Admin, admin_email, admin_password).await,
+    ];
+    policy::matrix(&http, &app.base, &mut logins).await;
+    let guest_id = {
+        let me: Value = http
+            .get(format!("{}/api/users/me", app.base))
+            .bearer_auth(&logins[0].access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        me["id"].as_str().unwrap().to_string()
+    };
+    let rbac = flow::rbac(&app.base, admin_email, admin_password).await;
+
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    // AZ-11: the guest's refused write is logged with who, what and where, and no token.
+    let denied = log
+        .lines()
+        .filter(|l| l.contains("authorization denied"))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["fields"]["user_id"] == guest_id.as_str() && v["fields"]["route"] == "/api/projects")
+        .unwrap_or_else(|| panic!("the guest's refusal is logged:\n{log}"));
+    assert_eq!(denied["fields"]["method"], "POST");
+    assert_eq!(denied["fields"]["role"], "guest");
+    assert!(log.lines().any(|l| l.contains("role or status changed")), "role changes are logged");
+    assert!(!log.contains("canary"), "no password reaches the logs");
+    for l in &logins {
+        assert!(!log.contains(&l.access), "no access token reaches the logs");
+    }
+    assert!(!log.contains(&rbac.guest_access));
 }
 
 #[tokio::test]

@@ -18,6 +18,9 @@ pub struct Trellis {
     pub base: String,
     child: Child,
     name: String,
+    /// Reads the process's stderr as it comes, so that a long flow never fills the pipe (a full
+    /// pipe blocks the process's logging, and with it every request).
+    log: Option<tokio::task::JoinHandle<String>>,
 }
 
 impl Trellis {
@@ -36,8 +39,15 @@ impl Trellis {
             cmd.env(k, v);
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start trellis ({name}): {e}"));
-        let mut t = Trellis { base: format!("http://{listen}"), child, name: name.to_string() };
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start trellis ({name}): {e}"));
+        let log = child.stderr.take().map(|mut err| {
+            tokio::spawn(async move {
+                let mut out = String::new();
+                let _ = err.read_to_string(&mut out).await;
+                out
+            })
+        });
+        let mut t = Trellis { base: format!("http://{listen}"), child, name: name.to_string(), log };
         t.wait_healthy().await;
         t
     }
@@ -74,11 +84,13 @@ impl Trellis {
     }
 
     async fn read_log(&mut self) -> String {
-        let mut out = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), err.read_to_string(&mut out)).await;
+        match self.log.take() {
+            Some(reader) => tokio::time::timeout(Duration::from_secs(5), reader)
+                .await
+                .map(|r| r.unwrap_or_default())
+                .unwrap_or_default(),
+            None => String::new(),
         }
-        out
     }
 
     async fn stop_and_log(&mut self) -> String {
