@@ -94,6 +94,8 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_INTERNAL_TOKEN", "an-internal-token-of-at-least-32-characters".into()),
         // No grace: a rotated refresh token presented again is reuse at once.
         ("TRELLIS_AUTH__REFRESH_REUSE_GRACE_SECS", "0".into()),
+        ("TRELLIS_ADMIN_EMAIL", "root@example.com".into()),
+        ("TRELLIS_ADMIN_PASSWORD", "canary granite harbour lighthouse keeper".into()),
     ];
     // Every process is told where the others are, as DNS names would in production.
     let port = |_| support::free_port();
@@ -115,6 +117,9 @@ async fn distributed_one_process_per_service() {
     flow::sessions(&gateway.base, flow::Reuse::Detected).await;
     flow::brute_force(&gateway.base).await;
     flow::password_change(&gateway.base).await;
+    // The users process ends sessions through the auth process (SessionsApi over HTTP).
+    let rbac = flow::rbac(&gateway.base, "root@example.com", "canary granite harbour lighthouse keeper").await;
+    role_gate_in_each_service(&projects.base, &users.base, &rbac).await;
     flow::operations_endpoints(&gateway.base, &["cache"]).await;
     flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
 
@@ -238,6 +243,52 @@ async fn role_gate_and_rbac_all_in_one() {
         assert!(!log.contains(&l.access), "no access token reaches the logs");
     }
     assert!(!log.contains(&rbac.guest_access));
+}
+
+/// Straight to the service processes, past the gateway (SECURITY.md AZ-5): each one enforces the
+/// role gate itself, and identity headers forged by the caller count for nothing.
+async fn role_gate_in_each_service(projects: &str, users: &str, rbac: &flow::RbacOutcome) {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let res = http
+        .post(format!("{projects}/api/projects"))
+        .bearer_auth(&rbac.guest_access)
+        .json(&serde_json::json!({"name": "Past the gateway"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::FORBIDDEN);
+    assert_eq!(res.json::<Value>().await.unwrap()["detail"], platform::http::ROLE_DENIED);
+    let res = http
+        .get(format!("{projects}/api/projects/{}", rbac.guest_project))
+        .bearer_auth(&rbac.guest_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK, "the guest still reads its project");
+    for (method, url) in [
+        (reqwest::Method::POST, format!("{projects}/api/projects")),
+        (reqwest::Method::GET, format!("{users}/api/users/me")),
+        (reqwest::Method::PATCH, format!("{users}/api/users/{}", rbac.admin_id)),
+    ] {
+        let res = http
+            .request(method, &url)
+            .header("x-user-id", &rbac.admin_id)
+            .header("x-user-role", "admin")
+            .header("x-forwarded-user", &rbac.admin_id)
+            .json(&serde_json::json!({"name": "Forged"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED, "{url}: forged identity headers count for nothing");
+    }
+    // Internal routes answer only the internal token.
+    let res = http
+        .post(format!("{users}/internal/users/lookup"))
+        .json(&serde_json::json!({"email": "root@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
