@@ -201,3 +201,44 @@ pub struct ResetPasswordRequest {
     pub token: String,
     pub new_password: String,
 }
+
+/// Why every session of a user is being ended by another service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEndReason {
+    RoleChanged,
+    StatusChanged,
+}
+
+impl SessionEndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEndReason::RoleChanged => "role_changed",
+            SessionEndReason::StatusChanged => "status_changed",
+        }
+    }
+}
+
+/// Body of the internal call that ends every session of a user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndSessionsRequest {
+    pub user_id: uuid::Uuid,
+    pub reason: SessionEndReason,
+}
+
+/// Answer of that call: how many sessions it ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndSessionsResponse {
+    pub ended: u32,
+}
+
+/// What other services may ask of the auth service about sessions: the users service ends a
+/// user's sessions when an administrator changes the user's role or status.
+#[async_trait]
+pub trait SessionsApi: Send + Sync {
+    /// Ends every session of the user at once: revoked in the auth database (with an event in
+    /// the same transaction), then published to the shared cache so that the user's access
+    /// tokens stop working in every service. Returns how many sessions ended.
+    async fn end_all_sessions(&self, user_id: uuid::Uuid, reason: SessionEndReason) -> Result<u32, ApiError>;
+}

@@ -126,3 +126,13 @@ pub trait UsersApi: Send + Sync {
     /// `NotFound` when there is no such user.
     async fn set_email_verified(&self, id: Uuid) -> Result<(), ApiError>;
 }
+
+/// Body of `PATCH /api/users/{id}`: `name` by the user themself or an admin, `role` and `status`
+/// by an admin only. Absent fields are left as they are; any other field is refused.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+}

@@ -1,8 +1,10 @@
-//! `KeySource` and `SessionStatus` over HTTP: the JWKS and session status of a remote auth
-//! service, for processes that verify tokens but do not run the auth service.
+//! `KeySource`, `SessionStatus` and `SessionsApi` over HTTP: the JWKS, session status and
+//! session ending of a remote auth service, for processes that do not run the auth service.
 
 use api::ApiError;
-use api::auth::{Jwks, KeySource, SessionStatus};
+use api::auth::{
+    EndSessionsRequest, EndSessionsResponse, Jwks, KeySource, SessionEndReason, SessionStatus, SessionsApi,
+};
 use async_trait::async_trait;
 use platform::client::ServiceClient;
 use reqwest::Method;
@@ -24,5 +26,16 @@ impl SessionStatus for HttpSessionStatus {
         let answer: crate::http::SessionActive =
             self.0.call::<(), _>(Method::GET, &format!("/internal/sessions/{session_id}"), None).await?;
         Ok(answer.active)
+    }
+}
+
+pub struct HttpSessionsClient(pub ServiceClient);
+
+#[async_trait]
+impl SessionsApi for HttpSessionsClient {
+    async fn end_all_sessions(&self, user_id: uuid::Uuid, reason: SessionEndReason) -> Result<u32, ApiError> {
+        let body = EndSessionsRequest { user_id, reason };
+        let answer: EndSessionsResponse = self.0.call(Method::POST, "/internal/sessions/end-all", Some(&body)).await?;
+        Ok(answer.ended)
     }
 }

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use api::auth::{
-    ChangePasswordRequest, ForgotPasswordRequest, IntrospectRequest, Introspection, Jwks, LoginMfaRequest,
-    LoginRequest, LoginResponse, RefreshRequest, RegisterRequest, RegisterResponse, ResetPasswordRequest, SessionInfo,
-    SessionStatus, TokenResponse, TotpDisableRequest, TotpEnableRequest, TotpEnabled, TotpSetup, VerifyEmailRequest,
+    ChangePasswordRequest, EndSessionsRequest, EndSessionsResponse, ForgotPasswordRequest, IntrospectRequest,
+    Introspection, Jwks, LoginMfaRequest, LoginRequest, LoginResponse, RefreshRequest, RegisterRequest,
+    RegisterResponse, ResetPasswordRequest, SessionInfo, SessionStatus, TokenResponse, TotpDisableRequest,
+    TotpEnableRequest, TotpEnabled, TotpSetup, VerifyEmailRequest,
 };
 use api::projects::Page;
 use axum::Router;
@@ -23,6 +24,12 @@ use crate::service::{AuthError, AuthService, ClientInfo};
 type Svc = State<Arc<AuthService>>;
 
 pub fn router(svc: Arc<AuthService>) -> Router {
+    routes().with_state(svc)
+}
+
+/// The public routes before their state: what `router` serves, listable without a service (the
+/// role-gate table test walks it).
+pub fn routes() -> Router<Arc<AuthService>> {
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
@@ -42,12 +49,18 @@ pub fn router(svc: Arc<AuthService>) -> Router {
         .route("/auth/sessions", get(sessions))
         .route("/auth/sessions/{id}", delete(revoke_session))
         .route("/.well-known/jwks.json", get(jwks))
-        .with_state(svc)
 }
 
 /// Routes for other services; mount behind `platform::http::require_internal_token`.
 pub fn internal_router(svc: Arc<AuthService>) -> Router {
-    Router::new().route("/internal/sessions/{id}", get(internal_session_status)).with_state(svc)
+    internal_routes().with_state(svc)
+}
+
+/// The internal routes before their state.
+pub fn internal_routes() -> Router<Arc<AuthService>> {
+    Router::new()
+        .route("/internal/sessions/{id}", get(internal_session_status))
+        .route("/internal/sessions/end-all", post(internal_end_sessions))
 }
 
 /// Token and secret answers are never cached (RFC 6749 §5.1).
@@ -176,6 +189,13 @@ pub async fn introspect(
     let mut res = Json(answer).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
+}
+
+async fn internal_end_sessions(
+    State(svc): Svc,
+    Json(req): Json<EndSessionsRequest>,
+) -> Result<Json<EndSessionsResponse>, Problem> {
+    Ok(Json(EndSessionsResponse { ended: svc.end_all_sessions(req.user_id, req.reason).await? }))
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",

@@ -17,7 +17,7 @@ pub mod service;
 pub mod store;
 pub mod totp;
 
-pub use client::{HttpKeySource, HttpSessionStatus};
+pub use client::{HttpKeySource, HttpSessionStatus, HttpSessionsClient};
 pub use http::{internal_router, router};
 pub use service::{AuthService, AuthSettings};
 pub use store::{MIGRATIONS, store};

@@ -4,6 +4,8 @@
 //! `RateLimit-*` headers, security headers, body limits, and the web app's static files.
 //!
 //! The routing table lives in [`routes`]; it is the one place that says which service owns a path.
+//! Who may call a route is not decided here: each service enforces the role gate
+//! (`api::policy`) itself, in whichever process it runs; the gateway only pre-verifies tokens.
 
 mod edge;
 mod proxy;
@@ -12,13 +14,14 @@ pub mod routes;
 mod web;
 
 pub use routes::{Backend, Backends, ServiceName};
+pub use web::openapi_routes;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use platform::http::{DEFAULT_BODY_LIMIT, observe, problems_for_errors, reject_oversized};
+use platform::http::{DEFAULT_BODY_LIMIT, enforce_policy, observe, problems_for_errors, reject_oversized};
 use platform::identity::TokenVerifier;
 
 /// What the gateway needs besides the backends.
@@ -41,7 +44,7 @@ pub fn router(backends: Backends, parts: GatewayParts) -> anyhow::Result<Router>
     let services = routes::assemble(backends, &proxy)?;
     let edge_state = Arc::new(edge::EdgeState { verifier: parts.verifier.clone(), limiter: parts.limiter });
     let api = services
-        .merge(web::openapi_routes(parts.openapi_json))
+        .merge(web::openapi_routes(parts.openapi_json).route_layer(from_fn(enforce_policy)))
         .layer(from_fn_with_state(edge_state, edge::edge))
         .layer(axum::Extension(parts.verifier));
     Ok(api

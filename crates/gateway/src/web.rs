@@ -67,7 +67,7 @@ pub(crate) async fn static_or_not_found(req: Request) -> Response {
 }
 
 /// `/api/openapi.json`, `/api/docs` and the docs page's script.
-pub(crate) fn openapi_routes(openapi_json: String) -> Router {
+pub fn openapi_routes(openapi_json: String) -> Router {
     let doc = Arc::new(openapi_json);
     Router::new()
         .route(

@@ -24,11 +24,16 @@ type Svc = State<Arc<ProjectsService>>;
 /// gateway to have put a `Caller` in the request extensions, or an `Arc<TokenVerifier>`
 /// extension so that [`Authenticated`] can verify the bearer token itself.
 pub fn router(svc: Arc<ProjectsService>) -> Router {
+    routes().with_state(svc)
+}
+
+/// The routes before their state: what `router` serves, listable without a service (the
+/// role-gate table test walks it).
+pub fn routes() -> Router<Arc<ProjectsService>> {
     Router::new()
         .route("/api/projects", get(list_projects).post(create_project))
         .route("/api/projects/{id}", get(get_project))
         .route("/api/projects/{id}/tasks", get(list_tasks).post(create_task))
-        .with_state(svc)
 }
 
 /// The OpenAPI paths of this service.

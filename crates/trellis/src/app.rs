@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use api::auth::{KeySource, SessionStatus};
+use api::auth::{KeySource, SessionStatus, SessionsApi};
 use api::users::UsersApi;
 use auth::passwords::PasswordHasher;
 use axum::Router;
@@ -25,8 +25,8 @@ use platform::clock::{Clock, SystemClock};
 use platform::crypto::SealingKey;
 use platform::db::{Database, redact_url};
 use platform::http::{
-    ClientAddress, DEFAULT_BODY_LIMIT, Readiness, health_routes, observe, problem_fallback, problems_for_errors,
-    reject_oversized, require_internal_token,
+    ClientAddress, DEFAULT_BODY_LIMIT, Readiness, enforce_policy, health_routes, observe, problem_fallback,
+    problems_for_errors, reject_oversized, require_internal_token,
 };
 use platform::identity::TokenVerifier;
 use platform::mail::{FileMailer, Mailer, SmtpMailer};
@@ -91,7 +91,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             auth::http::revoke_session,
             auth::http::jwks,
             users::http::me,
-            users::http::get_user
+            users::http::get_user,
+            users::http::update_user
         ),
         tags((name = "auth"), (name = "users"), (name = "projects"))
     )]
@@ -390,6 +391,19 @@ pub async fn serve(
             (Arc::new(auth::HttpKeySource(client.clone())), Arc::new(auth::HttpSessionStatus(client)))
         }
     };
+    // The users service ends a user's sessions through the auth service when an admin changes the
+    // user's role or status.
+    if let Some(users) = &users_svc {
+        let sessions: Arc<dyn SessionsApi> = match &auth_svc {
+            Some(s) => s.clone(),
+            None => Arc::new(auth::HttpSessionsClient(ServiceClient::new(
+                "auth",
+                split_list(&settings.upstreams.auth),
+                internal_token.clone(),
+            )?)),
+        };
+        users.connect_sessions(sessions);
+    }
     let verifier = Arc::new(TokenVerifier::new(
         key_source,
         session_status,
@@ -404,7 +418,9 @@ pub async fn serve(
         _ => None,
     };
 
-    let with_verifier = |r: Router| r.layer(axum::Extension(verifier.clone()));
+    // Every service router enforces the role gate (api::policy) itself, whichever process the
+    // gateway runs in; it needs the verifier to know the caller.
+    let with_verifier = |r: Router| r.route_layer(from_fn(enforce_policy)).layer(axum::Extension(verifier.clone()));
     // Behind a gateway in another process, the client's address is the gateway's X-Forwarded-For.
     let client_address =
         if local(ServiceName::Gateway) { ClientAddress::Peer } else { ClientAddress::ForwardedByGateway };
@@ -416,8 +432,11 @@ pub async fn serve(
         .into_iter()
         .flatten()
         .reduce(Router::merge)
-        .map(|r| r.layer(from_fn_with_state(Arc::new(internal_token.clone()), require_internal_token)));
-    let health = health_routes(readiness);
+        .map(|r| {
+            r.route_layer(from_fn(enforce_policy))
+                .layer(from_fn_with_state(Arc::new(internal_token.clone()), require_internal_token))
+        });
+    let health = health_routes(readiness).route_layer(from_fn(enforce_policy));
     let app = if local(ServiceName::Gateway) {
         let backend = |r: Option<Router>, name: ServiceName, list: &str| -> anyhow::Result<Backend> {
             Ok(match r {

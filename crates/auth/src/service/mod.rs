@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::auth::{
-    Jwks, KeySource, LoginRequest, LoginResponse, RegisterRequest, SessionInfo, SessionStatus, TokenResponse,
+    Jwks, KeySource, LoginRequest, LoginResponse, RegisterRequest, SessionEndReason, SessionInfo, SessionStatus,
+    SessionsApi, TokenResponse,
 };
 use api::users::{NewUser, Role, User, UserStatus, UsersApi};
 use api::{ApiError, FieldError};
@@ -428,6 +429,21 @@ impl AuthService {
         Ok(())
     }
 
+    /// Ends every session of a user for a reason decided elsewhere (an administrator changed the
+    /// user's role or status): the database first, with its event, then the shared cache.
+    pub async fn end_all_sessions(&self, user_id: Uuid, reason: SessionEndReason) -> Result<u32, AuthError> {
+        let event = Event::new(
+            "auth.sessions_ended",
+            user_id,
+            None,
+            self.clock.now(),
+            json!({ "user_id": user_id, "reason": reason.as_str() }),
+        );
+        let revoked = self.revoke(user_id, None, event).await?;
+        tracing::info!(%user_id, reason = reason.as_str(), ended_sessions = revoked.len(), "sessions ended");
+        Ok(u32::try_from(revoked.len()).unwrap_or(u32::MAX))
+    }
+
     /// Ends one of the caller's sessions; another user's session is `NotFound`.
     pub async fn revoke_session(&self, caller: &Identity, session_id: Uuid) -> Result<(), AuthError> {
         match self.store.session(session_id).await {
@@ -491,6 +507,16 @@ impl SessionStatus for AuthService {
             Err(platform::db::StoreError::NotFound) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[async_trait]
+impl SessionsApi for AuthService {
+    async fn end_all_sessions(&self, user_id: Uuid, reason: SessionEndReason) -> Result<u32, ApiError> {
+        AuthService::end_all_sessions(self, user_id, reason).await.map_err(|e| match e {
+            AuthError::Api(e) => e,
+            other => ApiError::Internal(other.to_string()),
+        })
     }
 }
 

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod end_sessions;
+
 use std::sync::Arc;
 
 use auth::ports::{AuthStore, EmailTokenPurpose, NewEmailToken, NewSession, PasswordReset, RefreshLookup};

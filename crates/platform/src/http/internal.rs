@@ -9,11 +9,14 @@ use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Problem;
+use super::policy::InternalCall;
 use crate::client::INTERNAL_TOKEN_HEADER;
 
-pub async fn require_internal_token(State(token): State<Arc<SecretString>>, req: Request, next: Next) -> Response {
+/// Marks the request as an [`InternalCall`] for the role gate when the token matches.
+pub async fn require_internal_token(State(token): State<Arc<SecretString>>, mut req: Request, next: Next) -> Response {
     let given = req.headers().get(INTERNAL_TOKEN_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     if crate::crypto::constant_time_eq(given, token.expose_secret().as_bytes()) {
+        req.extensions_mut().insert(InternalCall);
         next.run(req).await
     } else {
         Problem::not_found().into_response()

@@ -1,6 +1,6 @@
 //! HTTP plumbing shared by every service: one error shape (`application/problem+json`), our JSON
-//! extractor, the caller's identity, and middleware for request ids, W3C trace context, metrics
-//! and health.
+//! extractor, the caller's identity, the role gate, and middleware for request ids, W3C trace
+//! context, metrics and health.
 
 mod auth;
 mod client;
@@ -8,6 +8,7 @@ mod health;
 mod internal;
 mod json;
 mod middleware;
+mod policy;
 mod problem;
 
 pub use auth::{Authenticated, Caller, bearer};
@@ -19,6 +20,7 @@ pub use middleware::{
     RequestContext, TRACEPARENT, X_REQUEST_ID, current_context, observe, problem_fallback, problems_for_errors,
     reject_oversized,
 };
+pub use policy::{InternalCall, ROLE_DENIED, enforce_policy};
 pub use problem::Problem;
 
 /// The largest JSON body accepted anywhere unless a route says otherwise.

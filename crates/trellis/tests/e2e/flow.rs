@@ -724,3 +724,142 @@ pub async fn two_factor(base: &str) {
     assert!((1..=30).contains(&retry), "Retry-After {retry}");
     problem(res, StatusCode::TOO_MANY_REQUESTS).await;
 }
+
+/// What the RBAC flow leaves behind for further checks.
+pub struct RbacOutcome {
+    /// A fresh access token of a guest who owns a project.
+    pub guest_access: String,
+    pub guest_project: String,
+    pub admin_id: String,
+}
+
+/// RBAC: an admin changes a user's role and status (`PATCH /api/users/{id}`); each change ends
+/// every session of the user at once; a guest reads but cannot write; only admins change roles;
+/// the last admin stays; `If-Match` is honoured; registration cannot choose a role.
+pub async fn rbac(base: &str, admin_email: &str, admin_password: &str) -> RbacOutcome {
+    let http = client();
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let admin = login_tokens(&http, base, admin_email, admin_password).await;
+    let (email, password) = (format!("rbac.{tag}@example.com"), format!("canary-password-{tag}-r"));
+    let res = http
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"email": email, "password": password, "name": "Role Player"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let uid = res.json::<Value>().await.unwrap()["user"]["id"].as_str().unwrap().to_string();
+    let a = login_tokens(&http, base, &email, &password).await;
+    let b = login_tokens(&http, base, &email, &password).await;
+    let res = http
+        .post(format!("{base}/api/projects"))
+        .bearer_auth(&a.access)
+        .json(&json!({"name": "Kept"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let pid = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+
+    let patch = |token: String, id: String, body: Value, if_match: Option<String>| {
+        let http = http.clone();
+        async move {
+            let mut req = http.patch(format!("{base}/api/users/{id}")).bearer_auth(token).json(&body);
+            if let Some(tag) = if_match {
+                req = req.header(header::IF_MATCH, tag);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    // Only admins change roles and statuses; a user may rename themself; unknown fields are refused.
+    let body =
+        problem(patch(a.access.clone(), uid.clone(), json!({"role": "admin"}), None).await, StatusCode::FORBIDDEN)
+            .await;
+    assert_ne!(body["detail"], platform::http::ROLE_DENIED, "an object-level refusal of the users service");
+    problem(
+        patch(a.access.clone(), uid.clone(), json!({"email": "x@example.com"}), None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let res = patch(a.access.clone(), uid.clone(), json!({"name": "Renamed Player"}), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(me_status(&http, base, &b.access).await, StatusCode::OK, "a rename ends no session");
+
+    // The admin demotes the user to guest, with the user's current ETag.
+    let res = http.get(format!("{base}/api/users/{uid}")).bearer_auth(&admin.access).send().await.unwrap();
+    let etag = res.headers()[header::ETAG].to_str().unwrap().to_string();
+    problem(
+        patch(admin.access.clone(), uid.clone(), json!({"role": "guest"}), Some("\"stale\"".into())).await,
+        StatusCode::PRECONDITION_FAILED,
+    )
+    .await;
+    assert_eq!(me_status(&http, base, &a.access).await, StatusCode::OK, "a refused change ends no session");
+    let res = patch(admin.access.clone(), uid.clone(), json!({"role": "guest"}), Some(etag.clone())).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_ne!(res.headers()[header::ETAG].to_str().unwrap(), etag, "a new version");
+    assert_eq!(res.json::<Value>().await.unwrap()["role"], "guest");
+    for (name, s) in [("a", &a), ("b", &b)] {
+        assert_eq!(me_status(&http, base, &s.access).await, StatusCode::UNAUTHORIZED, "session {name} ended at once");
+        problem(refresh(&http, base, &s.refresh).await, StatusCode::UNAUTHORIZED).await;
+    }
+
+    // As a guest: reads what it may see, writes nothing.
+    let g = login_tokens(&http, base, &email, &password).await;
+    assert_eq!(decode_segment(&g.access, 1)["role"], "guest");
+    let get = |path: String| {
+        let (http, token) = (http.clone(), g.access.clone());
+        async move { http.get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap().status() }
+    };
+    for path in [format!("/api/projects/{pid}"), format!("/api/projects/{pid}/tasks"), "/api/projects".into()] {
+        assert_eq!(get(path.clone()).await, StatusCode::OK, "a guest reads {path}");
+    }
+    assert_eq!(get("/auth/sessions".into()).await, StatusCode::OK);
+    for (path, body) in [
+        ("/api/projects".to_string(), json!({"name": "Nope"})),
+        (format!("/api/projects/{pid}/tasks"), json!({"title": "Nope"})),
+    ] {
+        let res = http.post(format!("{base}{path}")).bearer_auth(&g.access).json(&body).send().await.unwrap();
+        let body = problem(res, StatusCode::FORBIDDEN).await;
+        assert_eq!(body["detail"], platform::http::ROLE_DENIED, "{path}");
+    }
+
+    // Deactivated: the sessions end and login fails like a wrong password; reactivated: it works.
+    let res = patch(admin.access.clone(), uid.clone(), json!({"status": "inactive"}), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(me_status(&http, base, &g.access).await, StatusCode::UNAUTHORIZED, "deactivation ends sessions");
+    let body = problem(post_login(&http, base, &email, &password).await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    assert_eq!(body["detail"], "invalid credentials");
+    let res = patch(admin.access.clone(), uid.clone(), json!({"status": "active"}), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let g = login_tokens(&http, base, &email, &password).await;
+
+    // The last active admin stays an active admin.
+    let admin_id = decode_segment(&admin.access, 1)["sub"].as_str().unwrap().to_string();
+    for body in [json!({"role": "user"}), json!({"status": "inactive"})] {
+        problem(patch(admin.access.clone(), admin_id.clone(), body, None).await, StatusCode::CONFLICT).await;
+    }
+    assert_eq!(me_status(&http, base, &admin.access).await, StatusCode::OK);
+
+    // Registration cannot choose a role (mass assignment): refused, and nobody was created.
+    let sneaky = format!("sneaky.{tag}@example.com");
+    let res = http
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"email": sneaky, "password": password, "name": "Sneaky", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(res.status(), StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST), "{}", res.status());
+    problem(post_login(&http, base, &sneaky, &password).await.unwrap(), StatusCode::UNAUTHORIZED).await;
+
+    // Forged identity headers give nothing.
+    let res = http
+        .post(format!("{base}/api/projects"))
+        .header("x-user-id", &admin_id)
+        .header("x-user-role", "admin")
+        .json(&json!({"name": "Forged"}))
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::UNAUTHORIZED).await;
+    RbacOutcome { guest_access: g.access, guest_project: pid, admin_id }
+}

@@ -9,6 +9,7 @@
 mod email;
 mod flow;
 mod keys;
+mod policy;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -124,6 +125,8 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "1000".into()),
         // Signing keys are reloaded every second, so a rotation is seen quickly.
         ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "1".into()),
+        ("TRELLIS_ADMIN_EMAIL", "root@example.com".into()),
+        ("TRELLIS_ADMIN_PASSWORD", "canary granite harbour lighthouse keeper".into()),
     ];
     // Every process is told where the others are, as DNS names would in production.
     let port = |_| support::free_port();
@@ -149,6 +152,9 @@ async fn distributed_one_process_per_service() {
     // The auth process writes mail into its data folder; users answers over HTTP.
     let mailed =
         email::verification_and_reset(&gateway.base, &dir.path().join("data/mail"), "http://127.0.0.1:8080").await;
+    // The users process ends sessions through the auth process (SessionsApi over HTTP).
+    let rbac = flow::rbac(&gateway.base, "root@example.com", "canary granite harbour lighthouse keeper").await;
+    role_gate_in_each_service(&projects.base, &users.base, &rbac).await;
     flow::operations_endpoints(&gateway.base, &["cache"]).await;
     flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
     // `trellis keys rotate` on the shared database: the auth process signs with the new key and
@@ -264,6 +270,124 @@ async fn all_in_one_mails_over_smtp() {
     if let Some(line) = log.lines().find(|l| l.contains("canary")) {
         panic!("a password reached the logs: {line}");
     }
+}
+
+/// The role gate on the all-in-one binary: the served OpenAPI document against the table, every
+/// rule × role, and the RBAC flow; refusals are logged with the user, method and route.
+#[tokio::test]
+async fn role_gate_and_rbac_all_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin_email, admin_password) = ("root@example.com", "canary granite harbour lighthouse keeper");
+    let (code, _, err) = run_with_stdin(
+        dir.path(),
+        &["admin", "create-user", "--email", "guest@example.com", "--name", "Guest", "--role", "guest"],
+        &[],
+        "canary orchard meadow lantern keeper\n",
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    let env = vec![
+        ("TRELLIS_ADMIN_EMAIL", admin_email.to_string()),
+        ("TRELLIS_ADMIN_PASSWORD", admin_password.to_string()),
+        ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "100000".to_string()),
+    ];
+    let app = Trellis::start("rbac", dir.path(), &[], &env).await;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    policy::openapi_matches_the_table(&http, &app.base).await;
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let (user_email, user_password) = (format!("member.{tag}@example.com"), format!("canary-password-{tag}"));
+    let res = http
+        .post(format!("{}/auth/register", app.base))
+        .json(&serde_json::json!({"email": user_email, "password": user_password, "name": "Member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    use api::users::Role;
+    let mut logins = [
+        policy::Login::new(&http, &app.base, Role::Guest, "guest@example.com", "canary orchard meadow lantern keeper")
+            .await,
+        policy::Login::new(&http, &app.base, Role::User, &user_email, &user_password).await,
+        policy::Login::new(&http, &app.base, Role::Admin, admin_email, admin_password).await,
+    ];
+    policy::matrix(&http, &app.base, &mut logins).await;
+    let guest_id = {
+        let me: Value = http
+            .get(format!("{}/api/users/me", app.base))
+            .bearer_auth(&logins[0].access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        me["id"].as_str().unwrap().to_string()
+    };
+    let rbac = flow::rbac(&app.base, admin_email, admin_password).await;
+
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    // AZ-11: the guest's refused write is logged with who, what and where, and no token.
+    let denied = log
+        .lines()
+        .filter(|l| l.contains("authorization denied"))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["fields"]["user_id"] == guest_id.as_str() && v["fields"]["route"] == "/api/projects")
+        .unwrap_or_else(|| panic!("the guest's refusal is logged:\n{log}"));
+    assert_eq!(denied["fields"]["method"], "POST");
+    assert_eq!(denied["fields"]["role"], "guest");
+    assert!(log.lines().any(|l| l.contains("role or status changed")), "role changes are logged");
+    assert!(!log.contains("canary"), "no password reaches the logs");
+    for l in &logins {
+        assert!(!log.contains(&l.access), "no access token reaches the logs");
+    }
+    assert!(!log.contains(&rbac.guest_access));
+}
+
+/// Straight to the service processes, past the gateway (SECURITY.md AZ-5): each one enforces the
+/// role gate itself, and identity headers forged by the caller count for nothing.
+async fn role_gate_in_each_service(projects: &str, users: &str, rbac: &flow::RbacOutcome) {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let res = http
+        .post(format!("{projects}/api/projects"))
+        .bearer_auth(&rbac.guest_access)
+        .json(&serde_json::json!({"name": "Past the gateway"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::FORBIDDEN);
+    assert_eq!(res.json::<Value>().await.unwrap()["detail"], platform::http::ROLE_DENIED);
+    let res = http
+        .get(format!("{projects}/api/projects/{}", rbac.guest_project))
+        .bearer_auth(&rbac.guest_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK, "the guest still reads its project");
+    for (method, url) in [
+        (reqwest::Method::POST, format!("{projects}/api/projects")),
+        (reqwest::Method::GET, format!("{users}/api/users/me")),
+        (reqwest::Method::PATCH, format!("{users}/api/users/{}", rbac.admin_id)),
+    ] {
+        let res = http
+            .request(method, &url)
+            .header("x-user-id", &rbac.admin_id)
+            .header("x-user-role", "admin")
+            .header("x-forwarded-user", &rbac.admin_id)
+            .json(&serde_json::json!({"name": "Forged"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED, "{url}: forged identity headers count for nothing");
+    }
+    // Internal routes answer only the internal token.
+    let res = http
+        .post(format!("{users}/internal/users/lookup"))
+        .json(&serde_json::json!({"email": "root@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

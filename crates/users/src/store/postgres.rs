@@ -9,7 +9,7 @@ use platform::outbox;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ports::UserStore;
+use crate::ports::{UpdateOutcome, UserStore};
 
 pub struct PgUserStore(pub PgDb);
 
@@ -84,6 +84,59 @@ impl UserStore for PgUserStore {
             .await
             .map_err(map_err)?;
         if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn update(
+        &self,
+        u: &User,
+        read_at: OffsetDateTime,
+        keep_an_admin: bool,
+        events: &[Event],
+    ) -> Result<UpdateOutcome, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        if keep_an_admin {
+            // Lock every active administrator (in id order, so concurrent demotions queue instead
+            // of deadlocking); a demotion that committed meanwhile no longer matches and drops out.
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE",
+                )
+                .await
+                .map_err(map_err)?;
+            let admins = tx.query(&stmt, &[]).await.map_err(map_err)?;
+            if admins.iter().all(|r| r.get::<_, Uuid>(0) == u.id) {
+                return Ok(UpdateOutcome::LastAdmin);
+            }
+        }
+        let stmt = tx.prepare_cached("SELECT updated_at FROM users WHERE id = $1 FOR UPDATE").await.map_err(map_err)?;
+        let stored: OffsetDateTime =
+            tx.query_opt(&stmt, &[&u.id]).await.map_err(map_err)?.ok_or(StoreError::NotFound)?.get(0);
+        if stored != read_at {
+            return Ok(UpdateOutcome::Stale);
+        }
+        let stmt = tx
+            .prepare_cached("UPDATE users SET name = $2, role = $3, status = $4, updated_at = $5 WHERE id = $1")
+            .await
+            .map_err(map_err)?;
+        tx.execute(&stmt, &[&u.id, &u.name, &u.role.as_str(), &u.status.as_str(), &u.updated_at])
+            .await
+            .map_err(map_err)?;
+        for ev in events {
+            outbox::insert_pg(&tx, ev).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(UpdateOutcome::Updated)
+    }
+
+    async fn active_admins(&self) -> Result<u64, StoreError> {
+        let client = self.0.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active'")
+            .await
+            .map_err(map_err)?;
+        let n: i64 = client.query_one(&stmt, &[]).await.map_err(map_err)?.get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn delete(&self, id: Uuid) -> Result<(), StoreError> {

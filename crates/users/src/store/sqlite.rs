@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::ports::UserStore;
+use crate::ports::{UpdateOutcome, UserStore};
 
 pub struct SqliteUserStore(pub SqliteDb);
 
@@ -97,6 +97,58 @@ impl UserStore for SqliteUserStore {
                 if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             })
             .await
+    }
+
+    async fn update(
+        &self,
+        user: &User,
+        read_at: OffsetDateTime,
+        keep_an_admin: bool,
+        events: &[Event],
+    ) -> Result<UpdateOutcome, StoreError> {
+        let (u, evs) = (user.clone(), events.to_vec());
+        // One writer: the whole check-and-write is serialized with every other write.
+        self.0
+            .write(move |tx| {
+                let stored: String = tx
+                    .query_row("SELECT updated_at FROM users WHERE id = ?1", [u.id], |r| r.get(0))
+                    .map_err(map_err)?;
+                if stored != ts(read_at) {
+                    return Ok(UpdateOutcome::Stale);
+                }
+                if keep_an_admin {
+                    let others: i64 = tx
+                        .query_row(
+                            "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active' AND id <> ?1",
+                            [u.id],
+                            |r| r.get(0),
+                        )
+                        .map_err(map_err)?;
+                    if others == 0 {
+                        return Ok(UpdateOutcome::LastAdmin);
+                    }
+                }
+                tx.execute(
+                    "UPDATE users SET name = ?2, role = ?3, status = ?4, updated_at = ?5 WHERE id = ?1",
+                    rusqlite::params![u.id, u.name, u.role.as_str(), u.status.as_str(), ts(u.updated_at)],
+                )
+                .map_err(map_err)?;
+                for ev in &evs {
+                    outbox::insert_sqlite(tx, ev)?;
+                }
+                Ok(UpdateOutcome::Updated)
+            })
+            .await
+    }
+
+    async fn active_admins(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .0
+            .read(|c| {
+                c.query_row("SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active'", [], |r| r.get(0))
+            })
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn delete(&self, id: Uuid) -> Result<(), StoreError> {

@@ -1,73 +1,282 @@
-//! The users store's contract on SQLite and PostgreSQL: marking an email verified is idempotent,
-//! carries its event in the same transaction only when something changed, and an unknown user is
-//! `NotFound`.
+//! The users service on SQLite and PostgreSQL: role and status changes by administrators end the
+//! user's sessions (through `SessionsApi`) and are audited through the outbox; non-admins cannot
+//! make them; the last active administrator stays; `If-Match` and concurrent writers are honoured.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, Mutex};
 
-use api::users::{Role, User, UserStatus};
-use platform::bus::Event;
+use api::ApiError;
+use api::auth::{SessionEndReason, SessionsApi};
+use api::users::{NewUser, Role, UpdateUser, User, UserStatus, UsersApi};
+use async_trait::async_trait;
+use platform::clock::SystemClock;
 use platform::db::{Database, StoreError};
-use time::OffsetDateTime;
-use users::ports::UserStore;
+use users::UsersService;
+use users::service::{Actor, UpdateError, etag};
 use uuid::Uuid;
 
-async fn ready(db: &Database) -> Arc<dyn UserStore> {
-    db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
-    db.migrate(&users::MIGRATIONS).await.unwrap();
-    users::store(db)
+/// The auth side of the seam: records what it was asked to end, or fails as if auth were down.
+#[derive(Default)]
+struct Sessions {
+    ended: Mutex<Vec<(Uuid, SessionEndReason)>>,
+    down: bool,
 }
 
-fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
-    t.replace_microsecond(t.microsecond()).unwrap()
+#[async_trait]
+impl SessionsApi for Sessions {
+    async fn end_all_sessions(&self, user_id: Uuid, reason: SessionEndReason) -> Result<u32, ApiError> {
+        if self.down {
+            return Err(ApiError::Unavailable("auth is down".into()));
+        }
+        self.ended.lock().unwrap().push((user_id, reason));
+        Ok(1)
+    }
 }
 
-fn event(kind: &str, user: Uuid) -> Event {
-    Event::new(kind, user, Some(user), now(), serde_json::json!({ "user_id": user }))
+impl Sessions {
+    fn ended(&self) -> Vec<(Uuid, SessionEndReason)> {
+        self.ended.lock().unwrap().clone()
+    }
 }
 
-async fn email_verification_is_idempotent_with_its_event(db: Database) {
-    let store = ready(&db).await;
-    let id = Uuid::now_v7();
-    let at = now();
-    let user = User {
-        id,
-        email: format!("{id}@example.com"),
-        name: "Ada".into(),
-        role: Role::User,
-        status: UserStatus::Active,
-        email_verified: false,
-        mfa_enabled: false,
-        created_at: at,
-        updated_at: at,
-    };
-    store.insert(&user, &event("user.created", id)).await.unwrap();
-    assert!(!store.get(id).await.unwrap().email_verified);
+struct Backend {
+    db: Database,
+    svc: Arc<UsersService>,
+    sessions: Arc<Sessions>,
+    _guard: Box<dyn Any + Send>,
+}
 
-    assert!(store.set_email_verified(id, now(), &event("user.updated", id)).await.unwrap(), "first time changes");
-    assert!(store.get(id).await.unwrap().email_verified);
-    assert!(!store.set_email_verified(id, now(), &event("user.updated", id)).await.unwrap(), "second time does not");
-    assert_eq!(test_support::outbox_event_types(&db).await, ["user.created", "user.updated"], "one event per change");
+impl Backend {
+    async fn with(db: Database, guard: Box<dyn Any + Send>, sessions: Sessions) -> Backend {
+        db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
+        db.migrate(&users::MIGRATIONS).await.unwrap();
+        let svc = Arc::new(UsersService::new(users::store(&db), Arc::new(SystemClock), None));
+        let sessions = Arc::new(sessions);
+        svc.connect_sessions(sessions.clone());
+        Backend { db, svc, sessions, _guard: guard }
+    }
 
-    let unknown = Uuid::now_v7();
-    let err = store.set_email_verified(unknown, now(), &event("user.updated", unknown)).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound), "{err:?}");
-    assert_eq!(test_support::outbox_event_types(&db).await.len(), 2);
+    async fn sqlite(sessions: Sessions) -> Backend {
+        let t = test_support::TestSqlite::new().await;
+        Backend::with(t.db.clone(), Box::new(t), sessions).await
+    }
+
+    async fn postgres(sessions: Sessions) -> Backend {
+        let t = test_support::TestPostgres::new().await;
+        Backend::with(t.db.clone(), Box::new(t), sessions).await
+    }
+
+    async fn user(&self, role: Role) -> User {
+        let id = Uuid::now_v7();
+        let new = NewUser { id, email: format!("{}@example.com", id.simple()), name: "Someone".into(), role };
+        self.svc.create_user(new).await.unwrap()
+    }
+
+    async fn patch(&self, actor: &User, target: &User, patch: UpdateUser) -> Result<User, UpdateError> {
+        self.svc.update_user(Actor { user_id: actor.id, role: actor.role }, target.id, patch, None).await
+    }
+
+    /// The outbox rows: (type, aggregate id, actor id, data).
+    async fn outbox(&self) -> Vec<(String, Uuid, Option<Uuid>, serde_json::Value)> {
+        const SQL: &str = "SELECT event_type, aggregate_id, actor_id, data FROM outbox ORDER BY seq";
+        let rows = match &self.db {
+            Database::Sqlite(db) => {
+                db.read(|c| {
+                    let mut stmt = c.prepare(SQL)?;
+                    let rows = stmt.query_map([], |r| {
+                        let data: String = r.get(3)?;
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, serde_json::from_str(&data).unwrap()))
+                    })?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .await
+            }
+            Database::Postgres(db) => {
+                async {
+                    let client = db.client().await?;
+                    let rows = client.query(SQL, &[]).await.map_err(platform::db::postgres::map_err)?;
+                    Ok::<_, StoreError>(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+                }
+                .await
+            }
+        };
+        rows.unwrap()
+    }
+
+    async fn events_of(&self, kind: &str) -> Vec<(Uuid, Option<Uuid>, serde_json::Value)> {
+        self.outbox().await.into_iter().filter(|e| e.0 == kind).map(|e| (e.1, e.2, e.3)).collect()
+    }
+}
+
+fn role(r: Role) -> UpdateUser {
+    UpdateUser { role: Some(r), ..UpdateUser::default() }
+}
+
+fn status(s: UserStatus) -> UpdateUser {
+    UpdateUser { status: Some(s), ..UpdateUser::default() }
+}
+
+async fn an_admin_changes_a_role_and_the_sessions_end(b: Backend) {
+    let admin = b.user(Role::Admin).await;
+    let u = b.user(Role::User).await;
+    let changed = b.patch(&admin, &u, role(Role::Guest)).await.unwrap();
+    assert_eq!(changed.role, Role::Guest);
+    assert!(changed.updated_at > u.updated_at);
+    assert_eq!(b.svc.get_user(u.id).await.unwrap(), changed, "stored as answered (same ETag)");
+    assert_eq!(
+        b.sessions.ended(),
+        vec![(u.id, SessionEndReason::RoleChanged), (u.id, SessionEndReason::RoleChanged)],
+        "ended before the change and once more after it"
+    );
+    let events = b.events_of("users.role_changed").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0, u.id);
+    assert_eq!(events[0].1, Some(admin.id), "the actor is recorded");
+    assert_eq!(events[0].2, serde_json::json!({"user_id": u.id, "from": "user", "to": "guest"}));
+    assert!(b.events_of("users.status_changed").await.is_empty());
+
+    // Deactivation is a status change with its own reason and event.
+    b.patch(&admin, &u, status(UserStatus::Inactive)).await.unwrap();
+    assert_eq!(b.sessions.ended().last(), Some(&(u.id, SessionEndReason::StatusChanged)));
+    let events = b.events_of("users.status_changed").await;
+    assert_eq!(events[0].2, serde_json::json!({"user_id": u.id, "from": "active", "to": "inactive"}));
+    assert_eq!(b.svc.get_user(u.id).await.unwrap().status, UserStatus::Inactive);
+
+    // The same values again change nothing and end nothing.
+    let before = b.sessions.ended().len();
+    b.patch(&admin, &u, status(UserStatus::Inactive)).await.unwrap();
+    assert_eq!(b.sessions.ended().len(), before);
+    assert_eq!(b.events_of("users.status_changed").await.len(), 1);
+}
+
+async fn only_admins_change_roles_and_users_rename_only_themselves(b: Backend) {
+    let u = b.user(Role::User).await;
+    let guest = b.user(Role::Guest).await;
+    for actor in [&u, &guest] {
+        for patch in [role(Role::Admin), status(UserStatus::Active)] {
+            let err = b.patch(actor, actor, patch).await.unwrap_err();
+            assert_eq!(err, UpdateError::Api(ApiError::Forbidden), "{:?} on themself", actor.role);
+        }
+    }
+    let rename = |name: &str| UpdateUser { name: Some(name.into()), ..UpdateUser::default() };
+    assert_eq!(b.patch(&u, &guest, rename("Mallory")).await.unwrap_err(), UpdateError::Api(ApiError::Forbidden));
+    let renamed = b.patch(&u, &u, rename("  Ada King ")).await.unwrap();
+    assert_eq!(renamed.name, "Ada King");
+    assert_eq!(renamed.role, Role::User);
+    let bad = b.patch(&u, &u, rename("")).await.unwrap_err();
+    assert!(matches!(bad, UpdateError::Api(ApiError::Invalid(ref e)) if e[0].field == "name"), "{bad:?}");
+    assert!(b.sessions.ended().is_empty(), "a rename ends no session");
+    assert_eq!(b.events_of("users.profile_updated").await.len(), 1);
+    assert!(b.events_of("users.role_changed").await.is_empty());
+    let admin = b.user(Role::Admin).await;
+    assert_eq!(b.patch(&admin, &u, rename("Ada")).await.unwrap().name, "Ada", "admins rename anyone");
+    let nobody = User { id: Uuid::now_v7(), ..u.clone() };
+    assert_eq!(b.patch(&admin, &nobody, role(Role::User)).await.unwrap_err(), UpdateError::Api(ApiError::NotFound));
+}
+
+async fn the_last_active_admin_cannot_be_demoted_or_deactivated(b: Backend) {
+    let a = b.user(Role::Admin).await;
+    for patch in [role(Role::User), status(UserStatus::Inactive), status(UserStatus::Deleted)] {
+        let err = b.patch(&a, &a, patch).await.unwrap_err();
+        assert!(matches!(err, UpdateError::Api(ApiError::Conflict(_))), "{err:?}");
+    }
+    assert!(b.sessions.ended().is_empty(), "a refused change ends no session");
+    let other = b.user(Role::Admin).await;
+    b.patch(&a, &other, status(UserStatus::Inactive)).await.unwrap();
+    let err = b.patch(&a, &a, role(Role::Guest)).await.unwrap_err();
+    assert!(matches!(err, UpdateError::Api(ApiError::Conflict(_))), "an inactive admin does not count: {err:?}");
+    b.patch(&a, &other, status(UserStatus::Active)).await.unwrap();
+    let demoted = b.patch(&a, &a, role(Role::User)).await.unwrap();
+    assert_eq!(demoted.role, Role::User, "with another active admin, an admin may step down");
+}
+
+async fn concurrent_demotions_leave_an_admin(b: Backend) {
+    use users::ports::UpdateOutcome::{LastAdmin, Updated};
+    let store = users::store(&b.db);
+    for round in 0..5 {
+        // x and y are the only active admins; each is demoted at the same time as the other.
+        let x = b.user(Role::Admin).await;
+        let y = b.user(Role::Admin).await;
+        let demote = |u: &User| {
+            let (store, mut next) = (store.clone(), u.clone());
+            next.role = Role::User;
+            next.updated_at = u.updated_at + time::Duration::milliseconds(1);
+            let read_at = u.updated_at;
+            tokio::spawn(async move { store.update(&next, read_at, true, &[]).await.unwrap() })
+        };
+        let (rx, ry) = tokio::join!(demote(&x), demote(&y));
+        let mut outcomes = [rx.unwrap(), ry.unwrap()];
+        outcomes.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(outcomes, [LastAdmin, Updated], "round {round}: exactly one demotion passes");
+        assert_eq!(store.active_admins().await.unwrap(), 1);
+        // Make room for the next round: the survivor steps down without the guard.
+        for u in [&x, &y] {
+            let cur = b.svc.get_user(u.id).await.unwrap();
+            if cur.role == Role::Admin {
+                let mut next = cur.clone();
+                next.role = Role::User;
+                next.updated_at = cur.updated_at + time::Duration::milliseconds(1);
+                assert_eq!(store.update(&next, cur.updated_at, false, &[]).await.unwrap(), Updated);
+            }
+        }
+        assert_eq!(store.active_admins().await.unwrap(), 0);
+    }
+}
+
+async fn if_match_and_stale_writes(b: Backend) {
+    let admin = b.user(Role::Admin).await;
+    let u = b.user(Role::User).await;
+    let actor = Actor { user_id: admin.id, role: admin.role };
+    let tag = etag(&u);
+    let stale = b.svc.update_user(actor, u.id, role(Role::Guest), Some("\"0\"")).await.unwrap_err();
+    assert_eq!(stale, UpdateError::PreconditionFailed);
+    assert!(b.sessions.ended().is_empty(), "a refused change ends no session");
+    let changed = b.svc.update_user(actor, u.id, role(Role::Guest), Some(&tag)).await.unwrap();
+    assert_ne!(etag(&changed), tag, "a change makes a new version");
+    let again = b.svc.update_user(actor, u.id, role(Role::User), Some(&tag)).await.unwrap_err();
+    assert_eq!(again, UpdateError::PreconditionFailed, "the old tag is stale now");
+    b.svc.update_user(actor, u.id, role(Role::User), Some("*")).await.unwrap();
+
+    // A writer that read an older version loses, whatever it writes.
+    let store = users::store(&b.db);
+    let mut next = u.clone();
+    next.name = "Late".into();
+    let outcome = store.update(&next, u.updated_at, false, &[]).await.unwrap();
+    assert_eq!(outcome, users::ports::UpdateOutcome::Stale);
+    assert_eq!(b.svc.get_user(u.id).await.unwrap().name, "Someone");
+}
+
+async fn no_change_when_sessions_cannot_be_ended(b: Backend) {
+    let admin = b.user(Role::Admin).await;
+    let u = b.user(Role::User).await;
+    let err = b.patch(&admin, &u, role(Role::Admin)).await.unwrap_err();
+    assert!(matches!(err, UpdateError::Api(ApiError::Unavailable(_))), "{err:?}");
+    assert_eq!(b.svc.get_user(u.id).await.unwrap().role, Role::User, "fail closed: the role stays");
+    assert!(b.events_of("users.role_changed").await.is_empty());
 }
 
 macro_rules! on_both_backends {
-    ($($check:ident),*) => {
+    ($($check:ident: $sessions:expr),* $(,)?) => {
         mod sqlite {
+            use super::*;
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { let db = test_support::TestSqlite::new().await; super::$check(db.db.clone()).await; })*
+            async fn $check() { super::$check(Backend::sqlite($sessions).await).await; })*
         }
         mod postgres {
+            use super::*;
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { let db = test_support::TestPostgres::new().await; super::$check(db.db.clone()).await; })*
+            async fn $check() { super::$check(Backend::postgres($sessions).await).await; })*
         }
     };
 }
 
-on_both_backends!(email_verification_is_idempotent_with_its_event);
+on_both_backends!(
+    an_admin_changes_a_role_and_the_sessions_end: Sessions::default(),
+    only_admins_change_roles_and_users_rename_only_themselves: Sessions::default(),
+    the_last_active_admin_cannot_be_demoted_or_deactivated: Sessions::default(),
+    concurrent_demotions_leave_an_admin: Sessions::default(),
+    if_match_and_stale_writes: Sessions::default(),
+    no_change_when_sessions_cannot_be_ended: Sessions { down: true, ..Sessions::default() },
+);
