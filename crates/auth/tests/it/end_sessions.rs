@@ -3,47 +3,19 @@
 //! shared cache so that verifiers refuse the user's access tokens at once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use api::auth::{LoginRequest, LoginResponse, RegisterRequest, SessionEndReason, SessionStatus, SessionsApi};
-use api::users::UsersApi;
-use auth::passwords::PasswordHasher;
+use auth::AuthService;
 use auth::service::ClientInfo;
-use auth::{AuthService, AuthSettings};
 use platform::cache::{Cache, MemoryCache};
 use platform::clock::SystemClock;
-use platform::crypto::SealingKey;
 use platform::db::Database;
 use platform::identity::session_cache_key;
 use uuid::Uuid;
 
 async fn service(db: &Database, cache: Arc<dyn Cache>) -> Arc<AuthService> {
-    for m in [platform::outbox::MIGRATIONS, auth::MIGRATIONS, users::MIGRATIONS] {
-        db.migrate(&m).await.unwrap();
-    }
-    let users: Arc<dyn UsersApi> = Arc::new(users::UsersService::new(users::store(db), Arc::new(SystemClock), None));
-    let settings = AuthSettings {
-        issuer: "trellis-test".into(),
-        audience: "trellis-test".into(),
-        access_token_ttl: Duration::from_secs(900),
-        session_lifetime: Duration::from_secs(86_400),
-        session_idle_timeout: Duration::from_secs(86_400),
-        refresh_reuse_grace: Duration::from_secs(10),
-        password_min_len: 15,
-        hasher: PasswordHasher::new(vec![7u8; 32].into(), 4, 2, 16),
-        key_encryption_key: SealingKey::new(&[9u8; 32]).unwrap(),
-        keys: auth::service::KeySettings::default(),
-        ip_failure_limit: 50,
-        ip_failure_window: Duration::from_secs(900),
-        mailer: Arc::new(
-            platform::mail::FileMailer::new(
-                &std::env::temp_dir().join("trellis-end-sessions-it-mail"),
-                "Trellis <no-reply@localhost>",
-            )
-            .unwrap(),
-        ),
-        public_url: "http://127.0.0.1:8080".into(),
-    };
+    let users = super::users_on(db, Arc::new(SystemClock)).await;
+    let settings = super::service_settings(auth::service::KeySettings::default());
     AuthService::start(auth::store(db), users, settings, Arc::new(SystemClock), None, cache).await.unwrap()
 }
 

@@ -19,33 +19,15 @@ use platform::identity::{TokenVerifier, VerifyError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-const KEK: [u8; 32] = [7; 32];
 const TTL: Duration = Duration::from_secs(900);
 const CHECK: Duration = Duration::from_secs(60);
 
 fn settings(algorithm: SigningAlgorithm) -> AuthSettings {
-    AuthSettings {
-        issuer: "https://trellis.test".into(),
-        audience: "trellis".into(),
-        access_token_ttl: TTL,
-        session_lifetime: Duration::from_secs(30 * 86_400),
-        session_idle_timeout: Duration::from_secs(7 * 86_400),
-        refresh_reuse_grace: Duration::from_secs(10),
-        password_min_len: 15,
-        hasher: auth::passwords::PasswordHasher::new(secrecy::SecretSlice::from(vec![1u8; 32]), 10, 2, 16),
-        key_encryption_key: SealingKey::new(&KEK).unwrap(),
-        keys: KeySettings { algorithm, rotation: Duration::from_secs(30 * 86_400), check_interval: CHECK },
-        ip_failure_limit: 50,
-        ip_failure_window: Duration::from_secs(900),
-        mailer: Arc::new(
-            platform::mail::FileMailer::new(
-                &std::env::temp_dir().join("trellis-keys-it-mail"),
-                "Trellis <no-reply@localhost>",
-            )
-            .unwrap(),
-        ),
-        public_url: "http://127.0.0.1:8080".into(),
-    }
+    super::service_settings(KeySettings {
+        algorithm,
+        rotation: Duration::from_secs(30 * 86_400),
+        check_interval: CHECK,
+    })
 }
 
 struct Replica {
@@ -53,10 +35,7 @@ struct Replica {
 }
 
 async fn replica(db: &Database, clock: Arc<ManualClock>, algorithm: SigningAlgorithm) -> Replica {
-    db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
-    db.migrate(&auth::MIGRATIONS).await.unwrap();
-    db.migrate(&users::MIGRATIONS).await.unwrap();
-    let users = Arc::new(users::UsersService::new(users::store(db), clock.clone(), None));
+    let users = super::users_on(db, clock.clone()).await;
     let svc = AuthService::start(
         auth::store(db),
         users.clone(),
@@ -285,7 +264,7 @@ pub async fn migration_keeps_existing_keys(db: Database) {
     };
     db.migrate(&before).await.unwrap();
     let legacy = SigningKey::generate(SigningAlgorithm::RS256).unwrap();
-    let sealed = SealingKey::new(&KEK)
+    let sealed = SealingKey::new(&super::KEK)
         .unwrap()
         .seal(&legacy.to_pkcs8().unwrap(), format!("auth_signing_keys:{}", legacy.kid).as_bytes());
     let (kid, n, e) = (legacy.kid.clone(), legacy.jwk.n.clone().unwrap(), legacy.jwk.e.clone().unwrap());

@@ -18,6 +18,38 @@ use platform::db::Database;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+/// The key-encryption key of service-level tests.
+const KEK: [u8; 32] = [7; 32];
+
+/// Settings for tests that drive the auth service itself: bcrypt at cost 4, mail into files.
+fn service_settings(keys: auth::service::KeySettings) -> auth::AuthSettings {
+    let mail_dir = std::env::temp_dir().join("trellis-auth-it-mail");
+    auth::AuthSettings {
+        issuer: "https://trellis.test".into(),
+        audience: "trellis".into(),
+        access_token_ttl: std::time::Duration::from_secs(900),
+        session_lifetime: std::time::Duration::from_secs(30 * 86_400),
+        session_idle_timeout: std::time::Duration::from_secs(7 * 86_400),
+        refresh_reuse_grace: std::time::Duration::from_secs(10),
+        password_min_len: 15,
+        hasher: auth::passwords::PasswordHasher::new(secrecy::SecretSlice::from(vec![1u8; 32]), 4, 2, 16),
+        key_encryption_key: platform::crypto::SealingKey::new(&KEK).unwrap(),
+        keys,
+        ip_failure_limit: 50,
+        ip_failure_window: std::time::Duration::from_secs(900),
+        mailer: Arc::new(platform::mail::FileMailer::new(&mail_dir, "Trellis <no-reply@localhost>").unwrap()),
+        public_url: "http://127.0.0.1:8080".into(),
+    }
+}
+
+/// The users service on the same database, behind `UsersApi`, with every migration run.
+async fn users_on(db: &Database, clock: Arc<dyn platform::clock::Clock>) -> Arc<dyn api::users::UsersApi> {
+    for m in [platform::outbox::MIGRATIONS, auth::MIGRATIONS, users::MIGRATIONS] {
+        db.migrate(&m).await.unwrap();
+    }
+    Arc::new(users::UsersService::new(users::store(db), clock, None))
+}
+
 async fn ready(db: &Database) -> Arc<dyn AuthStore> {
     db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
     db.migrate(&auth::MIGRATIONS).await.unwrap();

@@ -1,6 +1,7 @@
 //! The users service on SQLite and PostgreSQL: role and status changes by administrators end the
 //! user's sessions (through `SessionsApi`) and are audited through the outbox; non-admins cannot
-//! make them; the last active administrator stays; `If-Match` and concurrent writers are honoured.
+//! make them; the last active administrator stays; `If-Match` and concurrent writers are honoured;
+//! and the flags the auth service sets (`email_verified`, `mfa_enabled`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -257,6 +258,27 @@ async fn no_change_when_sessions_cannot_be_ended(b: Backend) {
     assert!(b.events_of("users.role_changed").await.is_empty());
 }
 
+/// The flags the auth service keeps in the profile: marking an email verified is idempotent and
+/// carries its event only when something changed; `mfa_enabled` follows the second factor; an
+/// unknown user is `NotFound` for both.
+async fn flags_set_by_the_auth_service(b: Backend) {
+    let u = b.user(Role::User).await;
+    assert!(!u.email_verified && !u.mfa_enabled);
+    b.svc.set_email_verified(u.id).await.unwrap();
+    b.svc.set_email_verified(u.id).await.unwrap();
+    assert!(b.svc.get_user(u.id).await.unwrap().email_verified);
+    assert_eq!(b.events_of("user.updated").await.len(), 1, "one event, for the one change");
+
+    b.svc.set_mfa_enabled(u.id, true).await.unwrap();
+    assert!(b.svc.get_user(u.id).await.unwrap().mfa_enabled);
+    b.svc.set_mfa_enabled(u.id, false).await.unwrap();
+    assert!(!b.svc.get_user(u.id).await.unwrap().mfa_enabled);
+
+    let unknown = Uuid::now_v7();
+    assert!(matches!(b.svc.set_email_verified(unknown).await, Err(ApiError::NotFound)));
+    assert!(matches!(b.svc.set_mfa_enabled(unknown, true).await, Err(ApiError::NotFound)));
+}
+
 macro_rules! on_both_backends {
     ($($check:ident: $sessions:expr),* $(,)?) => {
         mod sqlite {
@@ -279,4 +301,5 @@ on_both_backends!(
     concurrent_demotions_leave_an_admin: Sessions::default(),
     if_match_and_stale_writes: Sessions::default(),
     no_change_when_sessions_cannot_be_ended: Sessions { down: true, ..Sessions::default() },
+    flags_set_by_the_auth_service: Sessions::default(),
 );
