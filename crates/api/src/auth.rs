@@ -233,12 +233,37 @@ pub struct EndSessionsResponse {
     pub ended: u32,
 }
 
-/// What other services may ask of the auth service about sessions: the users service ends a
-/// user's sessions when an administrator changes the user's role or status.
+/// Body of the internal call that checks a user's password before a sensitive change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordCheck {
+    pub user_id: uuid::Uuid,
+    pub password: String,
+}
+
+/// Body of the internal call made after a user's email address changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChanged {
+    pub user_id: uuid::Uuid,
+    /// The address before the change, to tell its owner (normalized).
+    pub old_email: String,
+}
+
+/// What the users service asks of the auth service: it ends a user's sessions when an
+/// administrator changes the user's role or status, re-checks a password before an erasure, and
+/// has the new address of a changed email verified.
 #[async_trait]
 pub trait SessionsApi: Send + Sync {
     /// Ends every session of the user at once: revoked in the auth database (with an event in
     /// the same transaction), then published to the shared cache so that the user's access
     /// tokens stop working in every service. Returns how many sessions ended.
     async fn end_all_sessions(&self, user_id: uuid::Uuid, reason: SessionEndReason) -> Result<u32, ApiError>;
+    /// `Ok` when `password` is the user's; `Unauthorized` otherwise. A wrong password counts as a
+    /// failed login (the same delays and limits apply, `RateLimited` once they do).
+    async fn check_password(&self, user_id: uuid::Uuid, password: &str) -> Result<(), ApiError>;
+    /// The user's email changed (the users service has already stored it, unverified): spends
+    /// outstanding verification links, mails a new one to the new address, and tells the old
+    /// address that it was replaced.
+    async fn email_changed(&self, user_id: uuid::Uuid, old_email: &str) -> Result<(), ApiError>;
 }

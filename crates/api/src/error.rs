@@ -30,6 +30,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("forbidden")]
     Forbidden,
+    /// Too many attempts; the caller may try again after this many seconds.
+    #[error("rate limited")]
+    RateLimited(u64),
     /// A dependency (database, another service) is down; callers should retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),

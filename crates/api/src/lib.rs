@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod personal;
 pub mod policy;
 pub mod projects;
 pub mod users;

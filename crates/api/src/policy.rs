@@ -106,6 +106,14 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/users/me", Authenticated),
     rule("GET", "/api/users/{id}", Authenticated),
     rule("PATCH", "/api/users/{id}", Authenticated),
+    // search: everyone signed in (non-admins see active users' `{id, name}` only); erasure and
+    // preferences are the user's own (and admins'), checked in the service: a guest may still
+    // set their own preferences and erase their own account.
+    rule("GET", "/api/users", Authenticated),
+    rule("DELETE", "/api/users/{id}", Authenticated),
+    rule("GET", "/api/users/{id}/preferences", Authenticated),
+    rule("PUT", "/api/users/{id}/preferences", Authenticated),
+    rule("GET", "/api/users/{id}/export", Authenticated),
     // projects and tasks: guests read what they are members of, but never write.
     rule("GET", "/api/projects", Authenticated),
     rule("POST", "/api/projects", Write),
@@ -129,6 +137,12 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/internal/users/{id}/email-verified", Internal),
     rule("GET", "/internal/sessions/{id}", Internal),
     rule("POST", "/internal/sessions/end-all", Internal),
+    rule("POST", "/internal/auth/password-check", Internal),
+    rule("POST", "/internal/auth/email-changed", Internal),
+    rule("POST", "/internal/auth/personal-data/export", Internal),
+    rule("POST", "/internal/auth/personal-data/erase", Internal),
+    rule("POST", "/internal/projects/personal-data/export", Internal),
+    rule("POST", "/internal/projects/personal-data/erase", Internal),
 ];
 
 /// Routes other branches are building while this table already names them. An entry listed here

@@ -76,6 +76,11 @@ impl ServiceClient {
         }
         let res = req.send().await.map_err(|e| ApiError::Unavailable(format!("{} service: {e}", self.service)))?;
         let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         if status.is_success() {
             let bytes = res.bytes().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
@@ -89,6 +94,7 @@ impl ServiceClient {
             StatusCode::UNPROCESSABLE_ENTITY => ApiError::Invalid(problem.errors),
             StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
             StatusCode::FORBIDDEN => ApiError::Forbidden,
+            StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited(retry_after.unwrap_or(1)),
             s if s == StatusCode::SERVICE_UNAVAILABLE
                 || s == StatusCode::BAD_GATEWAY
                 || s == StatusCode::GATEWAY_TIMEOUT =>
@@ -97,5 +103,22 @@ impl ServiceClient {
             }
             s => ApiError::Internal(format!("{} service answered {s}", self.service)),
         })
+    }
+}
+
+/// `PersonalDataApi` of a service in another process, under `/internal/<service>/personal-data/`.
+/// The subject travels in a body so that no email sits in a URL or an access log.
+pub struct PersonalDataClient(pub ServiceClient);
+
+#[async_trait::async_trait]
+impl api::personal::PersonalDataApi for PersonalDataClient {
+    async fn export(&self, subject: &api::personal::DataSubject) -> Result<api::personal::PersonalData, ApiError> {
+        let path = format!("/internal/{}/personal-data/export", self.0.service);
+        self.0.call(Method::POST, &path, Some(subject)).await
+    }
+
+    async fn erase(&self, subject: &api::personal::DataSubject) -> Result<api::personal::ErasureReport, ApiError> {
+        let path = format!("/internal/{}/personal-data/erase", self.0.service);
+        self.0.call(Method::POST, &path, Some(subject)).await
     }
 }

@@ -81,6 +81,7 @@ impl From<ApiError> for Problem {
             ApiError::Invalid(errors) => Problem::invalid(errors),
             ApiError::Unauthorized => Problem::unauthorized(),
             ApiError::Forbidden => Problem::forbidden(),
+            ApiError::RateLimited(secs) => Problem::too_many(secs),
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "dependency unavailable");
                 Problem::unavailable(5)
