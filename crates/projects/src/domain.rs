@@ -3,6 +3,8 @@
 
 use api::projects::ProjectRole;
 use api::users::Role;
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// Why a value was refused; the message is what the client reads next to the field name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,9 +116,94 @@ pub fn can_create_projects(global: Role) -> bool {
     global != Role::Guest
 }
 
+/// One project the erased user is involved in, as read inside the erasure's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Involvement {
+    pub project_id: Uuid,
+    /// `projects.owner_id`.
+    pub owner_id: Uuid,
+    /// The erased user's membership role, if they are a member.
+    pub role: Option<ProjectRole>,
+    /// The project's other `owner` memberships: (user, membership created_at).
+    pub other_owners: Vec<(Uuid, OffsetDateTime)>,
+}
+
+/// What erasing a user does to one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectErasure {
+    /// The user is its only owner: the project goes, with its members and tasks.
+    Delete,
+    /// Someone else owns it too: the user's membership goes (if any), and `projects.owner_id`
+    /// moves to `new_owner` when it named the user.
+    Leave { remove_membership: bool, new_owner: Option<Uuid> },
+}
+
+/// The rule of erasure for one project. The user is an owner when their membership says so or
+/// `projects.owner_id` names them; with no other owner the project is deleted (even if editors
+/// or viewers remain: nobody would be left to manage it). Otherwise the oldest other owner
+/// membership (ties by user id, so the choice is deterministic) inherits `owner_id`.
+pub fn plan_erasure(user: Uuid, p: &Involvement) -> ProjectErasure {
+    let is_owner = p.role == Some(ProjectRole::Owner) || p.owner_id == user;
+    let heir = p.other_owners.iter().filter(|(u, _)| *u != user).min_by_key(|(u, at)| (*at, *u)).map(|(u, _)| *u);
+    match heir {
+        None if is_owner => ProjectErasure::Delete,
+        heir => ProjectErasure::Leave {
+            remove_membership: p.role.is_some(),
+            new_owner: if p.owner_id == user { heir } else { None },
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn involvement(owner_id: Uuid, role: Option<ProjectRole>, others: &[(Uuid, i64)]) -> Involvement {
+        Involvement {
+            project_id: Uuid::from_u128(99),
+            owner_id,
+            role,
+            other_owners: others
+                .iter()
+                .map(|&(u, s)| (u, OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_sole_owner_s_project_is_deleted_even_with_other_members() {
+        let (me, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let p = involvement(me, Some(ProjectRole::Owner), &[]);
+        assert_eq!(plan_erasure(me, &p), ProjectErasure::Delete);
+        // owner_id names the user but the membership row is missing: still the only owner.
+        let p = involvement(me, None, &[]);
+        assert_eq!(plan_erasure(me, &p), ProjectErasure::Delete);
+        // An owner membership without owner_id, and no other owner (owner_id names a non-owner).
+        let p = involvement(other, Some(ProjectRole::Owner), &[]);
+        assert_eq!(plan_erasure(me, &p), ProjectErasure::Delete);
+    }
+
+    #[test]
+    fn with_another_owner_the_user_leaves_and_the_oldest_owner_inherits() {
+        let (me, a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3), Uuid::from_u128(4));
+        let p = involvement(me, Some(ProjectRole::Owner), &[(a, 20), (c, 10), (b, 10)]);
+        assert_eq!(plan_erasure(me, &p), ProjectErasure::Leave { remove_membership: true, new_owner: Some(b) });
+        // Someone else holds owner_id: it stays.
+        let p = involvement(a, Some(ProjectRole::Owner), &[(a, 0)]);
+        assert_eq!(plan_erasure(me, &p), ProjectErasure::Leave { remove_membership: true, new_owner: None });
+    }
+
+    #[test]
+    fn editors_and_viewers_only_leave() {
+        let (me, a) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        for role in [ProjectRole::Editor, ProjectRole::Viewer] {
+            let p = involvement(a, Some(role), &[(a, 0)]);
+            assert_eq!(plan_erasure(me, &p), ProjectErasure::Leave { remove_membership: true, new_owner: None });
+            // Even in a project that has no owner membership left: only the user's row goes.
+            let p = involvement(a, Some(role), &[]);
+            assert_eq!(plan_erasure(me, &p), ProjectErasure::Leave { remove_membership: true, new_owner: None });
+        }
+    }
 
     #[test]
     fn project_name_is_trimmed() {
