@@ -122,7 +122,53 @@ pub trait TaskStore: Send + Sync {
     ) -> Result<Vec<TaskRecord>, StoreError>;
 }
 
-/// Both stores of the service, as one backend adapter provides them.
-pub trait ProjectsStore: ProjectStore + TaskStore {}
+/// A `project_members` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub project_id: Uuid,
+    pub user_id: Uuid,
+    pub role: ProjectRole,
+    pub created_at: OffsetDateTime,
+}
 
-impl<T: ProjectStore + TaskStore> ProjectsStore for T {}
+/// The rows about one user (GDPR export), each list in id (creation) order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserRows {
+    /// Projects the user is a member of or whose `owner_id` is the user.
+    pub projects: Vec<ProjectRecord>,
+    /// The user's own memberships (not the other members of their projects).
+    pub memberships: Vec<MemberRecord>,
+    /// Tasks the user created or is assigned to, in any project.
+    pub tasks: Vec<TaskRecord>,
+}
+
+/// Rows an erasure deleted or changed, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErasureCounts {
+    /// Projects deleted, plus projects whose `owner_id` moved to another owner.
+    pub projects: u64,
+    /// Memberships deleted: the user's own, and every membership of a deleted project.
+    pub project_members: u64,
+    /// Tasks deleted with their project, plus tasks unassigned from the user.
+    pub tasks: u64,
+}
+
+/// Personal data of one user across the service's tables (GDPR Art. 15, 17, 20).
+#[async_trait]
+pub trait PersonalDataStore: Send + Sync {
+    /// Every row about `user`, read from one snapshot.
+    async fn export_user(&self, user: Uuid) -> Result<UserRows, StoreError>;
+
+    /// Erases `user` in one transaction, project by project as [`crate::domain::plan_erasure`]
+    /// decides: deletes the projects they alone own (with their members and tasks), removes
+    /// their other memberships, hands `owner_id` to the oldest remaining owner, and unassigns
+    /// every task assigned to them. Tasks they created in kept projects keep `created_by`.
+    /// Writes `project.deleted` per deleted project and `member.changed` per removed membership
+    /// ([`crate::store::erasure_event`]), stamped `at`. Erasing an erased user changes nothing.
+    async fn erase_user(&self, user: Uuid, at: OffsetDateTime) -> Result<ErasureCounts, StoreError>;
+}
+
+/// The stores of the service, as one backend adapter provides them.
+pub trait ProjectsStore: ProjectStore + TaskStore + PersonalDataStore {}
+
+impl<T: ProjectStore + TaskStore + PersonalDataStore> ProjectsStore for T {}

@@ -12,8 +12,13 @@ mod sqlite;
 use std::sync::Arc;
 
 use api::projects::{Priority, ProjectRole, TaskStatus};
+use platform::bus::Event;
 use platform::db::{Database, Migration, Migrations};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
 
+use crate::domain::ProjectErasure;
 use crate::ports::ProjectsStore;
 
 pub use postgres::PgStore;
@@ -31,6 +36,26 @@ pub fn store(db: &Database) -> Arc<dyn ProjectsStore> {
     match db {
         Database::Sqlite(db) => Arc::new(SqliteStore::new(db.clone())),
         Database::Postgres(db) => Arc::new(PgStore::new(db.clone())),
+    }
+}
+
+/// The event of erasing `user` from one project, ids only: `project.deleted` for a deleted
+/// project, `member.changed` (`"change": "removed"`, and the new `owner_id` when it moved) for a
+/// removed membership, nothing when no membership was removed. No actor: erasure is the system's
+/// doing, and the event names the user only as the member removed.
+pub fn erasure_event(user: Uuid, project_id: Uuid, plan: &ProjectErasure, at: OffsetDateTime) -> Option<Event> {
+    match plan {
+        ProjectErasure::Delete => {
+            Some(Event::new("project.deleted", project_id, None, at, json!({ "project_id": project_id })))
+        }
+        ProjectErasure::Leave { remove_membership: false, .. } => None,
+        ProjectErasure::Leave { remove_membership: true, new_owner } => {
+            let mut data = json!({ "project_id": project_id, "user_id": user, "change": "removed" });
+            if let (Some(owner), Some(obj)) = (new_owner, data.as_object_mut()) {
+                obj.insert("owner_id".into(), json!(owner));
+            }
+            Some(Event::new("member.changed", project_id, None, at, data))
+        }
     }
 }
 
@@ -78,7 +103,7 @@ fn priority_from_code(c: i64) -> Option<Priority> {
     }
 }
 
-fn role_str(r: ProjectRole) -> &'static str {
+pub(crate) fn role_str(r: ProjectRole) -> &'static str {
     match r {
         ProjectRole::Owner => "owner",
         ProjectRole::Editor => "editor",

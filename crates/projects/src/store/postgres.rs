@@ -4,18 +4,23 @@
 //! checks of other writers) so that concurrent appends to one project read the column's last
 //! position one after the other; the unique (project, status, position) index backs this up.
 
-use api::projects::TaskStatus;
+use api::projects::{ProjectRole, TaskStatus};
 use async_trait::async_trait;
 use platform::bus::Event;
 use platform::db::{PgDb, StoreError, postgres::map_err};
 use platform::outbox;
-use tokio_postgres::Row;
+use time::OffsetDateTime;
 use tokio_postgres::types::Json;
+use tokio_postgres::{IsolationLevel, Row};
 use uuid::Uuid;
 
-use super::{parse_role, priority_code, priority_from_code, role_str, status_code, status_from_code, status_range};
+use super::{
+    erasure_event, parse_role, priority_code, priority_from_code, role_str, status_code, status_from_code, status_range,
+};
+use crate::domain::{Involvement, ProjectErasure, plan_erasure};
 use crate::ports::{
-    NewProject, NewTask, ProjectRecord, ProjectScope, ProjectStore, ProjectView, TaskKey, TaskRecord, TaskStore,
+    ErasureCounts, MemberRecord, NewProject, NewTask, PersonalDataStore, ProjectRecord, ProjectScope, ProjectStore,
+    ProjectView, TaskKey, TaskRecord, TaskStore, UserRows,
 };
 use crate::rank::rank_after;
 
@@ -37,19 +42,35 @@ fn corrupt(what: String) -> StoreError {
 
 const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.owner_id, p.created_at, p.updated_at, m.role";
 
+/// The project of columns 0–5 of [`PROJECT_COLUMNS`].
+fn project_record(row: &Row) -> Result<ProjectRecord, StoreError> {
+    Ok(ProjectRecord {
+        id: row.try_get(0).map_err(map_err)?,
+        name: row.try_get(1).map_err(map_err)?,
+        description: row.try_get(2).map_err(map_err)?,
+        owner_id: row.try_get(3).map_err(map_err)?,
+        created_at: row.try_get(4).map_err(map_err)?,
+        updated_at: row.try_get(5).map_err(map_err)?,
+    })
+}
+
+fn role_at(row: &Row, idx: usize) -> Result<Option<ProjectRole>, StoreError> {
+    let role: Option<&str> = row.try_get(idx).map_err(map_err)?;
+    role.map(|r| parse_role(r).ok_or_else(|| corrupt(format!("role {r:?}")))).transpose()
+}
+
 fn project_view(row: &Row) -> Result<ProjectView, StoreError> {
-    let role: Option<&str> = row.try_get(6).map_err(map_err)?;
-    let member_role = role.map(|r| parse_role(r).ok_or_else(|| corrupt(format!("role {r:?}")))).transpose()?;
-    Ok(ProjectView {
-        project: ProjectRecord {
-            id: row.try_get(0).map_err(map_err)?,
-            name: row.try_get(1).map_err(map_err)?,
-            description: row.try_get(2).map_err(map_err)?,
-            owner_id: row.try_get(3).map_err(map_err)?,
-            created_at: row.try_get(4).map_err(map_err)?,
-            updated_at: row.try_get(5).map_err(map_err)?,
-        },
-        member_role,
+    Ok(ProjectView { project: project_record(row)?, member_role: role_at(row, 6)? })
+}
+
+const MEMBER_COLUMNS: &str = "project_id, user_id, role, created_at";
+
+fn member_record(row: &Row) -> Result<MemberRecord, StoreError> {
+    Ok(MemberRecord {
+        project_id: row.try_get(0).map_err(map_err)?,
+        user_id: row.try_get(1).map_err(map_err)?,
+        role: role_at(row, 2)?.ok_or_else(|| corrupt("membership without a role".into()))?,
+        created_at: row.try_get(3).map_err(map_err)?,
     })
 }
 
@@ -98,7 +119,7 @@ impl ProjectStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        tx.execute(&member, &[&p.id, &p.owner_id, &role_str(api::projects::ProjectRole::Owner), &p.created_at])
+        tx.execute(&member, &[&p.id, &p.owner_id, &role_str(ProjectRole::Owner), &p.created_at])
             .await
             .map_err(map_err)?;
         outbox::insert_pg(&tx, event).await?;
@@ -253,5 +274,138 @@ impl TaskStore for PgStore {
             .await
             .map_err(map_err)?;
         rows.iter().map(task_record).collect()
+    }
+}
+
+/// Runs one statement in transaction `$tx` and evaluates to the rows it changed; `?` on error.
+macro_rules! exec {
+    ($tx:expr, $sql:expr, $params:expr $(,)?) => {{
+        let stmt = $tx.prepare_cached($sql).await.map_err(map_err)?;
+        $tx.execute(&stmt, $params).await.map_err(map_err)?
+    }};
+}
+
+#[async_trait]
+impl PersonalDataStore for PgStore {
+    async fn export_user(&self, user: Uuid) -> Result<UserRows, StoreError> {
+        let mut client = self.db.client().await?;
+        // One snapshot for the three lists.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(map_err)?;
+        let stmt = tx
+            .prepare_cached(
+                "SELECT id, name, description, owner_id, created_at, updated_at FROM projects p \
+                 WHERE owner_id = $1 \
+                    OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = $1) \
+                 ORDER BY id",
+            )
+            .await
+            .map_err(map_err)?;
+        let projects = tx
+            .query(&stmt, &[&user])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(project_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        let stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {MEMBER_COLUMNS} FROM project_members WHERE user_id = $1 ORDER BY project_id"
+            ))
+            .await
+            .map_err(map_err)?;
+        let memberships = tx
+            .query(&stmt, &[&user])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(member_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        let stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE created_by = $1 OR assignee_id = $1 ORDER BY id"
+            ))
+            .await
+            .map_err(map_err)?;
+        let tasks =
+            tx.query(&stmt, &[&user]).await.map_err(map_err)?.iter().map(task_record).collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(UserRows { projects, memberships, tasks })
+    }
+
+    async fn erase_user(&self, user: Uuid, at: OffsetDateTime) -> Result<ErasureCounts, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // Lock the projects involved, in id order (so two erasures cannot deadlock): a membership
+        // added meanwhile waits for its foreign-key check, and the owners read below stay true.
+        let stmt = tx
+            .prepare_cached(
+                "SELECT p.id, p.owner_id, m.role FROM projects p \
+                 LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $1 \
+                 WHERE p.owner_id = $1 OR m.user_id = $1 ORDER BY p.id FOR UPDATE OF p",
+            )
+            .await
+            .map_err(map_err)?;
+        let involved = tx
+            .query(&stmt, &[&user])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?, role_at(r, 2)?)))
+            .collect::<Result<Vec<(Uuid, Uuid, Option<ProjectRole>)>, StoreError>>()?;
+        let owners = tx
+            .prepare_cached(
+                "SELECT user_id, created_at FROM project_members \
+                 WHERE project_id = $1 AND role = 'owner' AND user_id <> $2",
+            )
+            .await
+            .map_err(map_err)?;
+        let mut counts = ErasureCounts::default();
+        for (project_id, owner_id, role) in involved {
+            let other_owners = tx
+                .query(&owners, &[&project_id, &user])
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let plan = plan_erasure(user, &Involvement { project_id, owner_id, role, other_owners });
+            match &plan {
+                ProjectErasure::Delete => {
+                    counts.tasks += exec!(tx, "DELETE FROM tasks WHERE project_id = $1", &[&project_id]);
+                    counts.project_members +=
+                        exec!(tx, "DELETE FROM project_members WHERE project_id = $1", &[&project_id]);
+                    counts.projects += exec!(tx, "DELETE FROM projects WHERE id = $1", &[&project_id]);
+                }
+                ProjectErasure::Leave { remove_membership, new_owner } => {
+                    if *remove_membership {
+                        counts.project_members += exec!(
+                            tx,
+                            "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2",
+                            &[&project_id, &user],
+                        );
+                    }
+                    if let Some(heir) = new_owner {
+                        counts.projects += exec!(
+                            tx,
+                            "UPDATE projects SET owner_id = $2, updated_at = $3 WHERE id = $1",
+                            &[&project_id, heir, &at],
+                        );
+                    }
+                }
+            }
+            if let Some(event) = erasure_event(user, project_id, &plan, at) {
+                outbox::insert_pg(&tx, &event).await?;
+            }
+        }
+        counts.tasks +=
+            exec!(tx, "UPDATE tasks SET assignee_id = NULL, updated_at = $2 WHERE assignee_id = $1", &[&user, &at]);
+        tx.commit().await.map_err(map_err)?;
+        Ok(counts)
     }
 }

@@ -3,7 +3,7 @@
 //! Writes run in the single-writer `BEGIN IMMEDIATE` transaction of [`SqliteDb::write`], so
 //! reading a column's last position and appending after it cannot race with another append.
 
-use api::projects::TaskStatus;
+use api::projects::{ProjectRole, TaskStatus};
 use async_trait::async_trait;
 use platform::bus::Event;
 use platform::db::{SqliteDb, StoreError, sqlite::map_err};
@@ -14,9 +14,13 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{parse_role, priority_code, priority_from_code, role_str, status_code, status_from_code, status_range};
+use super::{
+    erasure_event, parse_role, priority_code, priority_from_code, role_str, status_code, status_from_code, status_range,
+};
+use crate::domain::{Involvement, ProjectErasure, plan_erasure};
 use crate::ports::{
-    NewProject, NewTask, ProjectRecord, ProjectScope, ProjectStore, ProjectView, TaskKey, TaskRecord, TaskStore,
+    ErasureCounts, MemberRecord, NewProject, NewTask, PersonalDataStore, ProjectRecord, ProjectScope, ProjectStore,
+    ProjectView, TaskKey, TaskRecord, TaskStore, UserRows,
 };
 use crate::rank::rank_after;
 
@@ -48,21 +52,35 @@ fn time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<OffsetDateTime> {
 
 const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.owner_id, p.created_at, p.updated_at, m.role";
 
+/// The project of columns 0–5 of [`PROJECT_COLUMNS`].
+fn project_record(row: &Row<'_>) -> rusqlite::Result<ProjectRecord> {
+    Ok(ProjectRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        owner_id: row.get(3)?,
+        created_at: time_at(row, 4)?,
+        updated_at: time_at(row, 5)?,
+    })
+}
+
+fn role_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<ProjectRole>> {
+    let role: Option<String> = row.get(idx)?;
+    role.map(|r| parse_role(&r).ok_or_else(|| bad_column(idx, Type::Text, format!("unknown role {r:?}")))).transpose()
+}
+
 fn project_view(row: &Row<'_>) -> rusqlite::Result<ProjectView> {
-    let role: Option<String> = row.get(6)?;
-    let member_role = role
-        .map(|r| parse_role(&r).ok_or_else(|| bad_column(6, Type::Text, format!("unknown role {r:?}"))))
-        .transpose()?;
-    Ok(ProjectView {
-        project: ProjectRecord {
-            id: row.get(0)?,
-            name: row.get(1)?,
-            description: row.get(2)?,
-            owner_id: row.get(3)?,
-            created_at: time_at(row, 4)?,
-            updated_at: time_at(row, 5)?,
-        },
-        member_role,
+    Ok(ProjectView { project: project_record(row)?, member_role: role_at(row, 6)? })
+}
+
+const MEMBER_COLUMNS: &str = "project_id, user_id, role, created_at";
+
+fn member_record(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
+    Ok(MemberRecord {
+        project_id: row.get(0)?,
+        user_id: row.get(1)?,
+        role: role_at(row, 2)?.ok_or_else(|| bad_column(2, Type::Null, "no role".into()))?,
+        created_at: time_at(row, 3)?,
     })
 }
 
@@ -121,7 +139,7 @@ impl ProjectStore for SqliteStore {
                 tx.prepare_cached(
                     "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
                 )
-                .and_then(|mut s| s.execute(params![r.id, r.owner_id, role_str(api::projects::ProjectRole::Owner), at]))
+                .and_then(|mut s| s.execute(params![r.id, r.owner_id, role_str(ProjectRole::Owner), at]))
                 .map_err(map_err)?;
                 outbox::insert_sqlite(tx, &event)
             })
@@ -267,6 +285,110 @@ impl TaskStore for SqliteStore {
                 let rows =
                     stmt.query_map(params![project_id, lo, hi, after_status, after_position, limit], task_record)?;
                 rows.collect()
+            })
+            .await
+    }
+}
+
+/// Rows a statement changed, as a count.
+fn changed(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[async_trait]
+impl PersonalDataStore for SqliteStore {
+    async fn export_user(&self, user: Uuid) -> Result<UserRows, StoreError> {
+        self.db
+            .read(move |c| {
+                // One read transaction: the three lists come from one snapshot.
+                let tx = c.unchecked_transaction()?;
+                let projects = tx
+                    .prepare_cached(
+                        "SELECT id, name, description, owner_id, created_at, updated_at FROM projects p \
+                         WHERE owner_id = ?1 \
+                            OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?1) \
+                         ORDER BY id",
+                    )?
+                    .query_map(params![user], project_record)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let memberships = tx
+                    .prepare_cached(&format!(
+                        "SELECT {MEMBER_COLUMNS} FROM project_members WHERE user_id = ?1 ORDER BY project_id"
+                    ))?
+                    .query_map(params![user], member_record)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let tasks = tx
+                    .prepare_cached(&format!(
+                        "SELECT {TASK_COLUMNS} FROM tasks WHERE created_by = ?1 OR assignee_id = ?1 ORDER BY id"
+                    ))?
+                    .query_map(params![user], task_record)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(UserRows { projects, memberships, tasks })
+            })
+            .await
+    }
+
+    async fn erase_user(&self, user: Uuid, at: OffsetDateTime) -> Result<ErasureCounts, StoreError> {
+        let now = fmt_time(at)?;
+        self.db
+            .write(move |tx| {
+                let involved: Vec<(Uuid, Uuid, Option<ProjectRole>)> = tx
+                    .prepare_cached(
+                        "SELECT p.id, p.owner_id, m.role FROM projects p \
+                         LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?1 \
+                         WHERE p.owner_id = ?1 OR m.user_id = ?1 ORDER BY p.id",
+                    )
+                    .and_then(|mut s| {
+                        s.query_map(params![user], |r| Ok((r.get(0)?, r.get(1)?, role_at(r, 2)?)))?.collect()
+                    })
+                    .map_err(map_err)?;
+                let mut counts = ErasureCounts::default();
+                for (project_id, owner_id, role) in involved {
+                    let other_owners = tx
+                        .prepare_cached(
+                            "SELECT user_id, created_at FROM project_members \
+                             WHERE project_id = ?1 AND role = 'owner' AND user_id <> ?2",
+                        )
+                        .and_then(|mut s| {
+                            s.query_map(params![project_id, user], |r| Ok((r.get(0)?, time_at(r, 1)?)))?.collect()
+                        })
+                        .map_err(map_err)?;
+                    let plan = plan_erasure(user, &Involvement { project_id, owner_id, role, other_owners });
+                    let exec = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+                        tx.prepare_cached(sql).and_then(|mut s| s.execute(p)).map(changed).map_err(map_err)
+                    };
+                    match &plan {
+                        ProjectErasure::Delete => {
+                            counts.tasks += exec("DELETE FROM tasks WHERE project_id = ?1", &[&project_id])?;
+                            counts.project_members +=
+                                exec("DELETE FROM project_members WHERE project_id = ?1", &[&project_id])?;
+                            counts.projects += exec("DELETE FROM projects WHERE id = ?1", &[&project_id])?;
+                        }
+                        ProjectErasure::Leave { remove_membership, new_owner } => {
+                            if *remove_membership {
+                                counts.project_members += exec(
+                                    "DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2",
+                                    &[&project_id, &user],
+                                )?;
+                            }
+                            if let Some(heir) = new_owner {
+                                counts.projects += exec(
+                                    "UPDATE projects SET owner_id = ?2, updated_at = ?3 WHERE id = ?1",
+                                    &[&project_id, heir, &now],
+                                )?;
+                            }
+                        }
+                    }
+                    if let Some(event) = erasure_event(user, project_id, &plan, at) {
+                        outbox::insert_sqlite(tx, &event)?;
+                    }
+                }
+                counts.tasks += tx
+                    .prepare_cached("UPDATE tasks SET assignee_id = NULL, updated_at = ?2 WHERE assignee_id = ?1")
+                    .and_then(|mut s| s.execute(params![user, now]))
+                    .map(changed)
+                    .map_err(map_err)?;
+                Ok(counts)
             })
             .await
     }
