@@ -3,27 +3,30 @@
 
 use std::sync::Arc;
 
+use api::personal::{DataSubject, ErasureReport, PersonalData, PersonalDataApi};
 use api::projects::{CreateProject, CreateTask, Page, Priority, Project, ProjectRole, Task, TaskStatus};
 use api::users::Role;
 use api::{ApiError, FieldError};
+use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::bus::Event;
 use platform::clock::Clock;
 use platform::identity::Identity;
 use platform::ids::new_id;
-use serde_json::json;
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain::{Description, ProjectName, TaskTitle, can_create_projects, can_write_tasks, effective_role};
 use crate::ports::{
-    NewProject, NewTask, ProjectRecord, ProjectScope, ProjectStore, ProjectView, ProjectsStore, TaskKey, TaskRecord,
-    TaskStore,
+    ErasureCounts, MemberRecord, NewProject, NewTask, PersonalDataStore, ProjectRecord, ProjectScope, ProjectStore,
+    ProjectView, ProjectsStore, TaskKey, TaskRecord, TaskStore, UserRows,
 };
 use crate::rank::is_valid_rank;
-use crate::store::{status_code, status_from_code};
+use crate::store::{role_str, status_code, status_from_code};
 
 /// Who performs a use case: a verified user and their global role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,10 +147,58 @@ fn task_dto(t: TaskRecord) -> Task {
     }
 }
 
+fn rfc3339(t: OffsetDateTime) -> Result<String, ApiError> {
+    t.format(&Rfc3339).map_err(|e| ApiError::Internal(format!("cannot format time: {e}")))
+}
+
+/// A `projects` row with every column.
+fn project_row(p: &ProjectRecord) -> Result<Value, ApiError> {
+    Ok(json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "owner_id": p.owner_id,
+        "created_at": rfc3339(p.created_at)?,
+        "updated_at": rfc3339(p.updated_at)?,
+    }))
+}
+
+/// A `project_members` row with every column.
+fn member_row(m: &MemberRecord) -> Result<Value, ApiError> {
+    Ok(json!({
+        "project_id": m.project_id,
+        "user_id": m.user_id,
+        "role": role_str(m.role),
+        "created_at": rfc3339(m.created_at)?,
+    }))
+}
+
+/// A `tasks` row with every column: the API's task, whose fields are the columns, with status
+/// and priority by name rather than by their stored codes.
+fn task_row(t: TaskRecord) -> Result<Value, ApiError> {
+    serde_json::to_value(task_dto(t)).map_err(|e| ApiError::Internal(format!("cannot serialize a task: {e}")))
+}
+
+fn personal_data(rows: UserRows) -> Result<PersonalData, ApiError> {
+    let UserRows { projects, memberships, tasks } = rows;
+    let tables = [
+        ("projects", projects.iter().map(project_row).collect::<Result<Vec<_>, _>>()?),
+        ("project_members", memberships.iter().map(member_row).collect::<Result<_, _>>()?),
+        ("tasks", tasks.into_iter().map(task_row).collect::<Result<_, _>>()?),
+    ];
+    Ok(PersonalData { tables: tables.into_iter().map(|(t, rows)| (t.to_string(), rows)).collect() })
+}
+
+fn erasure_report(c: ErasureCounts) -> ErasureReport {
+    let tables = [("projects", c.projects), ("project_members", c.project_members), ("tasks", c.tasks)];
+    ErasureReport { tables: tables.into_iter().map(|(t, n)| (t.to_string(), n)).collect() }
+}
+
 /// The projects service.
 pub struct ProjectsService {
     projects: Arc<dyn ProjectStore>,
     tasks: Arc<dyn TaskStore>,
+    personal: Arc<dyn PersonalDataStore>,
     clock: Arc<dyn Clock>,
     outbox_waker: Option<Arc<Notify>>,
 }
@@ -156,7 +207,7 @@ impl ProjectsService {
     /// `outbox_waker` is the outbox relay's waker ([`platform::outbox::Relay::waker`]), poked
     /// after each committed write so events leave at once rather than at the next poll.
     pub fn new(store: Arc<dyn ProjectsStore>, clock: Arc<dyn Clock>, outbox_waker: Option<Arc<Notify>>) -> Self {
-        Self { projects: store.clone(), tasks: store, clock, outbox_waker }
+        Self { projects: store.clone(), tasks: store.clone(), personal: store, clock, outbox_waker }
     }
 
     /// Now, in UTC, to the microsecond: what both backends store exactly, so that a value read
@@ -304,6 +355,29 @@ impl ProjectsService {
             |t| encode_task_cursor(&TaskKey { status: t.status, position: t.position.clone() }),
             task_dto,
         ))
+    }
+}
+
+/// GDPR export and erasure of one user's rows (the users service calls it for every service).
+/// The subject's email is not used: this service keys nothing by email.
+#[async_trait]
+impl PersonalDataApi for ProjectsService {
+    /// `projects` (member of, or `owner_id`), `project_members` (the user's own memberships) and
+    /// `tasks` (created by or assigned to the user), every column, each table present.
+    async fn export(&self, subject: &DataSubject) -> Result<PersonalData, ApiError> {
+        personal_data(self.personal.export_user(subject.user_id).await?)
+    }
+
+    /// See [`PersonalDataStore::erase_user`]: projects the user alone owns are deleted, in the
+    /// others the user's membership and assignments go and `owner_id` moves to the oldest other
+    /// owner; tasks they created stay under their (pseudonymous) id. Counts per table, every
+    /// table present; zero everywhere when there was nothing (left) to erase.
+    async fn erase(&self, subject: &DataSubject) -> Result<ErasureReport, ApiError> {
+        let counts = self.personal.erase_user(subject.user_id, self.now()).await?;
+        if counts != ErasureCounts::default() {
+            self.written();
+        }
+        Ok(erasure_report(counts))
     }
 }
 
