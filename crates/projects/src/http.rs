@@ -1,9 +1,11 @@
 //! The HTTP API of the projects service (API.md "Projects and tasks"): routes, request parsing
-//! into use-case inputs, and answers. Every failure is a problem+json answer: ids that are not
-//! UUIDs are 404 like any unknown id, malformed query strings are 400, bad values 422.
+//! into use-case inputs, and answers; and the `/internal/projects/*` routes other services call.
+//! Every failure is a problem+json answer: ids that are not UUIDs are 404 like any unknown id,
+//! malformed query strings are 400, bad values 422.
 
 use std::sync::Arc;
 
+use api::personal::{DataSubject, ErasureReport, PersonalData, PersonalDataApi};
 use api::projects::{CreateProject, CreateTask, Page, Project, Task, TaskStatus};
 use api::{ApiError, FieldError};
 use axum::Router;
@@ -11,7 +13,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -164,4 +166,25 @@ async fn create_task(
     let task = svc.create_task(Actor::from(&id), project_id, body).await?;
     // The task's own resource (GET /api/tasks/{id}) comes with the task endpoints.
     Ok(created(format!("/api/tasks/{}", task.id), task))
+}
+
+/// Routes for other services (the users service's GDPR export and erasure, through
+/// `platform::client::PersonalDataClient`); mount behind `platform::http::require_internal_token`.
+pub fn internal_router(svc: Arc<ProjectsService>) -> Router {
+    internal_routes().with_state(svc)
+}
+
+/// The internal routes before their state.
+pub fn internal_routes() -> Router<Arc<ProjectsService>> {
+    Router::new()
+        .route("/internal/projects/personal-data/export", post(internal_export))
+        .route("/internal/projects/personal-data/erase", post(internal_erase))
+}
+
+async fn internal_export(State(svc): Svc, Json(subject): Json<DataSubject>) -> Result<Json<PersonalData>, Problem> {
+    Ok(Json(svc.export(&subject).await?))
+}
+
+async fn internal_erase(State(svc): Svc, Json(subject): Json<DataSubject>) -> Result<Json<ErasureReport>, Problem> {
+    Ok(Json(svc.erase(&subject).await?))
 }

@@ -9,8 +9,12 @@
 //!   To anyone else they do not exist (404, never 403), so ids cannot be probed.
 //! - Writes: project owners and editors may write tasks; global admins may write everywhere; the
 //!   global `guest` role is read-only everywhere (403), whatever its project role.
-//! - Every write stores its event (`project.created`, `task.created`) in the outbox in the same
-//!   transaction, carrying ids and status only.
+//! - Every write stores its event (`project.created`, `task.created`; on erasure
+//!   `project.deleted`, `member.changed`) in the outbox in the same transaction, carrying ids and
+//!   status only.
+//! - Personal data (GDPR, [`api::personal::PersonalDataApi`]): the export names every table of
+//!   the service; erasure deletes the projects the user alone owns and takes the user out of the
+//!   others, keeping `created_by` as a pseudonymous id ([`domain::plan_erasure`]).
 //! - Task `position` is a lexicographic rank ([`rank`]) unique within (project, status): a task
 //!   list ordered by position is the board column's order, and inserting between two tasks never
 //!   renumbers the others.
@@ -19,7 +23,7 @@
 //! # Layout
 //! [`domain`] and [`rank`] are pure; [`service`] holds the use cases over the [`ports`];
 //! [`store`] has one adapter per backend (SQLite, PostgreSQL) and the migrations; [`http`] maps
-//! the API of API.md onto the service.
+//! the API of API.md onto the service, and serves the internal personal-data routes.
 
 pub mod domain;
 pub mod http;
@@ -28,7 +32,7 @@ pub mod rank;
 pub mod service;
 pub mod store;
 
-pub use http::router;
-pub use ports::{ProjectStore, ProjectsStore, TaskStore};
+pub use http::{internal_router, router};
+pub use ports::{PersonalDataStore, ProjectStore, ProjectsStore, TaskStore};
 pub use service::ProjectsService;
 pub use store::{MIGRATIONS, store};
