@@ -3,10 +3,12 @@
 //! [`backend_suite!`], which generates one `#[tokio::test]` per backend.
 
 mod http;
+mod personal;
 mod service;
 mod store_contract;
 
 use std::any::Any;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use api::projects::ProjectRole;
@@ -140,6 +142,80 @@ impl Backend {
             }
         };
         res.unwrap_or_else(|e| panic!("cannot add member: {e}"));
+    }
+
+    /// Assigns a task directly (the task update use case comes later).
+    pub async fn assign(&self, task_id: Uuid, user_id: Uuid) {
+        let res = match &self.db {
+            Database::Sqlite(db) => {
+                db.write(move |tx| {
+                    tx.execute("UPDATE tasks SET assignee_id = ?2 WHERE id = ?1", rusqlite::params![task_id, user_id])
+                        .map_err(platform::db::sqlite::map_err)
+                })
+                .await
+            }
+            Database::Postgres(db) => {
+                async {
+                    let client = db.client().await?;
+                    client
+                        .execute("UPDATE tasks SET assignee_id = $2 WHERE id = $1", &[&task_id, &user_id])
+                        .await
+                        .map_err(platform::db::postgres::map_err)
+                        .map(|n| n as usize)
+                }
+                .await
+            }
+        };
+        assert_eq!(res.unwrap_or_else(|e| panic!("cannot assign: {e}")), 1, "no task {task_id}");
+    }
+
+    /// The tables of the database, from its catalog.
+    pub async fn tables(&self) -> BTreeSet<String> {
+        self.strings(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            None,
+        )
+        .await
+    }
+
+    /// The columns of `table`, from the database's catalog.
+    pub async fn columns(&self, table: &str) -> BTreeSet<String> {
+        self.strings(
+            "SELECT name FROM pragma_table_info(?1)",
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1",
+            Some(table.to_string()),
+        )
+        .await
+    }
+
+    /// The first column of a catalog query's rows, with one optional text parameter.
+    async fn strings(&self, sqlite: &'static str, postgres: &'static str, arg: Option<String>) -> BTreeSet<String> {
+        let rows = match &self.db {
+            Database::Sqlite(db) => {
+                db.read(move |c| {
+                    let mut stmt = c.prepare(sqlite)?;
+                    let params: Vec<&dyn rusqlite::ToSql> = arg.iter().map(|a| a as &dyn rusqlite::ToSql).collect();
+                    let rows = stmt.query_map(params.as_slice(), |r| r.get(0))?;
+                    rows.collect::<rusqlite::Result<BTreeSet<String>>>()
+                })
+                .await
+            }
+            Database::Postgres(db) => {
+                async {
+                    let client = db.client().await?;
+                    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                        arg.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+                    let rows =
+                        client.query(postgres, params.as_slice()).await.map_err(platform::db::postgres::map_err)?;
+                    Ok(rows.iter().map(|r| r.get(0)).collect())
+                }
+                .await
+            }
+        };
+        rows.unwrap_or_else(|e| panic!("cannot read the catalog: {e}"))
     }
 }
 
