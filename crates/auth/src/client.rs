@@ -1,9 +1,11 @@
-//! `KeySource`, `SessionStatus` and `SessionsApi` over HTTP: the JWKS, session status and
-//! session ending of a remote auth service, for processes that do not run the auth service.
+//! `KeySource`, `SessionStatus` and `SessionsApi` over HTTP: the JWKS, session status, session
+//! ending, password checks and email changes of a remote auth service, for processes that do not
+//! run the auth service. (Its personal data is reached with `platform::client::PersonalDataClient`.)
 
 use api::ApiError;
 use api::auth::{
-    EndSessionsRequest, EndSessionsResponse, Jwks, KeySource, SessionEndReason, SessionStatus, SessionsApi,
+    EmailChanged, EndSessionsRequest, EndSessionsResponse, Jwks, KeySource, PasswordCheck, SessionEndReason,
+    SessionStatus, SessionsApi,
 };
 use async_trait::async_trait;
 use platform::client::ServiceClient;
@@ -37,5 +39,15 @@ impl SessionsApi for HttpSessionsClient {
         let body = EndSessionsRequest { user_id, reason };
         let answer: EndSessionsResponse = self.0.call(Method::POST, "/internal/sessions/end-all", Some(&body)).await?;
         Ok(answer.ended)
+    }
+
+    async fn check_password(&self, user_id: uuid::Uuid, password: &str) -> Result<(), ApiError> {
+        let body = PasswordCheck { user_id, password: password.to_string() };
+        self.0.call::<_, ()>(Method::POST, "/internal/auth/password-check", Some(&body)).await
+    }
+
+    async fn email_changed(&self, user_id: uuid::Uuid, old_email: &str) -> Result<(), ApiError> {
+        let body = EmailChanged { user_id, old_email: old_email.to_string() };
+        self.0.call::<_, ()>(Method::POST, "/internal/auth/email-changed", Some(&body)).await
     }
 }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use api::auth::{
-    ChangePasswordRequest, EndSessionsRequest, EndSessionsResponse, ForgotPasswordRequest, IntrospectRequest,
-    Introspection, Jwks, LoginMfaRequest, LoginRequest, LoginResponse, RefreshRequest, RegisterRequest,
-    RegisterResponse, ResetPasswordRequest, SessionInfo, SessionStatus, TokenResponse, TotpDisableRequest,
-    TotpEnableRequest, TotpEnabled, TotpSetup, VerifyEmailRequest,
+    ChangePasswordRequest, EmailChanged, EndSessionsRequest, EndSessionsResponse, ForgotPasswordRequest,
+    IntrospectRequest, Introspection, Jwks, LoginMfaRequest, LoginRequest, LoginResponse, PasswordCheck,
+    RefreshRequest, RegisterRequest, RegisterResponse, ResetPasswordRequest, SessionInfo, SessionStatus, TokenResponse,
+    TotpDisableRequest, TotpEnableRequest, TotpEnabled, TotpSetup, VerifyEmailRequest,
 };
+use api::personal::{DataSubject, ErasureReport, PersonalDataApi};
 use api::projects::Page;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -61,6 +62,10 @@ pub fn internal_routes() -> Router<Arc<AuthService>> {
     Router::new()
         .route("/internal/sessions/{id}", get(internal_session_status))
         .route("/internal/sessions/end-all", post(internal_end_sessions))
+        .route("/internal/auth/password-check", post(internal_password_check))
+        .route("/internal/auth/email-changed", post(internal_email_changed))
+        .route("/internal/auth/personal-data/export", post(internal_export))
+        .route("/internal/auth/personal-data/erase", post(internal_erase))
 }
 
 /// Token and secret answers are never cached (RFC 6749 §5.1).
@@ -196,6 +201,28 @@ async fn internal_end_sessions(
     Json(req): Json<EndSessionsRequest>,
 ) -> Result<Json<EndSessionsResponse>, Problem> {
     Ok(Json(EndSessionsResponse { ended: svc.end_all_sessions(req.user_id, req.reason).await? }))
+}
+
+/// 204 when the password is the user's; 401 otherwise, 429 once failed attempts are throttled.
+/// The password travels in the body only and is never logged.
+async fn internal_password_check(State(svc): Svc, Json(req): Json<PasswordCheck>) -> Result<StatusCode, Problem> {
+    svc.check_password(req.user_id, &req.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn internal_email_changed(State(svc): Svc, Json(req): Json<EmailChanged>) -> Result<StatusCode, Problem> {
+    svc.email_changed(req.user_id, &req.old_email).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The subject travels in the body, so no email sits in a URL; the answer holds personal data and
+/// is never cached.
+async fn internal_export(State(svc): Svc, Json(subject): Json<DataSubject>) -> Result<Response, Problem> {
+    Ok(no_store(PersonalDataApi::export(&*svc, &subject).await?))
+}
+
+async fn internal_erase(State(svc): Svc, Json(subject): Json<DataSubject>) -> Result<Json<ErasureReport>, Problem> {
+    Ok(Json(PersonalDataApi::erase(&*svc, &subject).await?))
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",

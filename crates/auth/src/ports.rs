@@ -298,14 +298,162 @@ pub trait EmailTokenStore: Send + Sync {
     /// records `event`. Returns the revoked session ids, or None (and changes nothing) when the
     /// token could not be spent.
     async fn reset_password(&self, reset: &PasswordReset, event: &Event) -> Result<Option<Vec<Uuid>>, StoreError>;
+    /// After the user's email changed, in one transaction: spends every outstanding
+    /// email-verification token of the user (a link mailed to the old address must not verify
+    /// the new one), stores `token` unless `limit` verification tokens were already created for
+    /// the user since `since`, and records `event`. Returns whether `token` was stored.
+    async fn replace_verify_token(
+        &self,
+        token: &NewEmailToken,
+        since: OffsetDateTime,
+        limit: u32,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Every auth table that holds data about a user, as named in exports and erasure reports.
+/// `auth_signing_keys` is the only other auth table, and holds nothing about users.
+pub const PERSONAL_DATA_TABLES: [&str; 8] = [
+    "auth_credentials",
+    "auth_sessions",
+    "auth_refresh_tokens",
+    "auth_login_failures",
+    "auth_totp",
+    "auth_recovery_codes",
+    "auth_mfa_challenges",
+    "auth_email_tokens",
+];
+
+/// The rows of one user, for an export. Secret columns (password hash, TOTP seed, token and
+/// code hashes, the throttle keys) are never read: the store returns only what may be shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonalRows {
+    /// `(created_at, updated_at)` of the password, when there is one.
+    pub credential: Option<(OffsetDateTime, OffsetDateTime)>,
+    pub sessions: Vec<SessionRow>,
+    pub refresh_tokens: Vec<RefreshTokenInfo>,
+    pub login_failures: Vec<FailureInfo>,
+    pub totp: Option<TotpInfo>,
+    pub recovery_codes: Vec<Option<OffsetDateTime>>,
+    pub mfa_challenges: Vec<MfaChallengeInfo>,
+    pub email_tokens: Vec<EmailTokenInfo>,
+}
+
+/// A refresh token of one of the user's sessions, without its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenInfo {
+    pub session_id: Uuid,
+    pub issued_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// Which failure counter of `auth_login_failures` a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCounter {
+    /// Failed logins, keyed by the HMAC of the normalized email.
+    Login,
+    /// Wrong second-factor codes, keyed by the HMAC of the user id.
+    SecondFactor,
+}
+
+impl FailureCounter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCounter::Login => "login",
+            FailureCounter::SecondFactor => "second_factor",
+        }
+    }
+}
+
+/// A failure counter of the user, without its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureInfo {
+    pub counter: FailureCounter,
+    pub consecutive: u32,
+    pub blocked_until: OffsetDateTime,
+    pub last_failed_at: OffsetDateTime,
+}
+
+/// The user's TOTP enrolment, without its seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpInfo {
+    pub created_at: OffsetDateTime,
+    pub enabled_at: Option<OffsetDateTime>,
+    pub last_step: Option<i64>,
+}
+
+/// A second-factor challenge of the user, without its token hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaChallengeInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub attempts: u32,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// A mailed token of the user, without its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailTokenInfo {
+    /// `verify_email` or `reset_password`.
+    pub purpose: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// Whose rows: the user id and the keys of the user's failure counters (the login key only
+/// while the email is known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectKeys {
+    pub user_id: Uuid,
+    pub login_key: Option<[u8; 32]>,
+    pub mfa_key: [u8; 32],
+}
+
+/// Rows deleted per table (every table of [`PERSONAL_DATA_TABLES`] is present).
+pub type ErasedCounts = std::collections::BTreeMap<String, u64>;
+
+/// Builds the erasure's event from what it deleted; None records no event.
+pub type ErasureEvent = Box<dyn FnOnce(&ErasedCounts) -> Option<Event> + Send>;
+
+/// What an erasure did: the sessions that were live (to publish their revocation) and the rows
+/// deleted per table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasure {
+    pub revoked: Vec<Uuid>,
+    pub counts: ErasedCounts,
+}
+
+/// Export and erasure of everything the auth tables hold about one user (GDPR Art. 15, 17, 20).
+#[async_trait]
+pub trait PersonalDataStore: Send + Sync {
+    /// The user's rows in every table, secrets left out.
+    async fn personal_rows(&self, subject: SubjectKeys) -> Result<PersonalRows, StoreError>;
+    /// In one transaction: revokes the user's live sessions, deletes the user's rows in every
+    /// table of [`PERSONAL_DATA_TABLES`], and records the event `event` builds from the counts.
+    async fn erase_user(
+        &self,
+        subject: SubjectKeys,
+        now: OffsetDateTime,
+        event: ErasureEvent,
+    ) -> Result<Erasure, StoreError>;
 }
 
 /// Everything the auth service stores.
 pub trait AuthStore:
-    CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore + EmailTokenStore
+    CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore + EmailTokenStore + PersonalDataStore
 {
 }
-impl<T: CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore + EmailTokenStore> AuthStore
-    for T
+impl<
+    T: CredentialStore
+        + SessionStore
+        + SigningKeyStore
+        + LoginThrottleStore
+        + MfaStore
+        + EmailTokenStore
+        + PersonalDataStore,
+> AuthStore for T
 {
 }

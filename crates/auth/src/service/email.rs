@@ -81,6 +81,18 @@ fn password_reset_notice(to: &str, public_url: &str) -> Mail {
     }
 }
 
+/// To the address an account had before its email changed: no link, and not the new address.
+fn email_changed_notice(to: &str) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "The email address of your Trellis account was changed".into(),
+        text: "Hello,\n\nthe email address of the Trellis account that used this address was just changed to \
+               another one. Mail about the account now goes there, and this address no longer signs in.\n\n\
+               If this was not you, tell your administrator at once.\n"
+            .into(),
+    }
+}
+
 /// Security-relevant changes the account's owner is told about by mail (SECURITY.md PW-7, TO-5),
 /// so that a change they did not make does not go unnoticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +152,43 @@ impl AuthService {
         if !user.email_verified {
             self.issue_and_mail(&user, EmailTokenPurpose::VerifyEmail).await?;
         }
+        Ok(())
+    }
+
+    /// After the users service stored a new (unverified) email for the user: in one transaction,
+    /// every outstanding verification link dies (one mailed to the old address would otherwise
+    /// verify the new one) and a new one is stored, with the event `auth.email_changed`; the new
+    /// link goes to the new address and a notice (no link, no new address) to the old one.
+    ///
+    /// The new link counts against [`MAILS_PER_HOUR`] verification mails like any other: past
+    /// it, the old links still die but no link is mailed (the user asks for one later with
+    /// `resend`). The notice to the old address is a security notice and always goes.
+    pub async fn email_changed(&self, user_id: Uuid, old_email: &str) -> Result<(), AuthError> {
+        let user = self.users.get_user(user_id).await?;
+        let now = self.clock.now();
+        let token = random_token();
+        let new = NewEmailToken {
+            token_hash: sha256(token.as_bytes()),
+            user_id,
+            purpose: EmailTokenPurpose::VerifyEmail,
+            created_at: now,
+            expires_at: now + VERIFY_EMAIL_TTL,
+        };
+        let event = Event::new("auth.email_changed", user_id, Some(user_id), now, json!({ "user_id": user_id }));
+        let since = now - time::Duration::hours(1);
+        let issued = self.store.replace_verify_token(&new, since, MAILS_PER_HOUR, &event).await?;
+        self.wake_relay();
+        if issued {
+            let link = link(&self.settings.public_url, "verify-email", &token);
+            self.spawn_mail(verification_mail(&user.email, &link), user_id, "verify_email");
+        } else {
+            metrics::counter!("trellis_auth_mail_limited_total", "purpose" => "verify_email").increment(1);
+            tracing::info!(%user_id, "hourly mail limit reached; no verification link for the new address");
+        }
+        if domain::normalize_email(old_email) != domain::normalize_email(&user.email) {
+            self.spawn_mail(email_changed_notice(old_email), user_id, "email_changed_notice");
+        }
+        tracing::info!(%user_id, verification_sent = issued, "email changed; old verification links spent");
         Ok(())
     }
 

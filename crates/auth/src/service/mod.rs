@@ -5,9 +5,11 @@
 //! - `mfa`: the TOTP second factor and the login step that follows a password.
 //! - `email`: mailed single-use tokens: email verification and password reset.
 //! - `keyring`: the signing keys, their rotation and retirement.
+//! - `personal`: export and erasure of a user's data (`api::personal::PersonalDataApi`).
 
 mod email;
 mod keyring;
+mod personal;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -42,6 +44,7 @@ pub use keyring::{
 
 mod mfa;
 
+pub use email::MAILS_PER_HOUR;
 pub use mfa::{MFA_TOKEN_ATTEMPTS, MFA_TOKEN_TTL, TOTP_LOCK_AFTER};
 
 /// Settings of the auth service.
@@ -99,6 +102,20 @@ impl From<HashError> for AuthError {
         match e {
             HashError::Saturated => AuthError::Busy,
             HashError::Failed(m) => AuthError::Api(ApiError::Internal(m)),
+        }
+    }
+}
+
+/// How other services see an auth failure (`SessionsApi` over the local service).
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::Unauthorized,
+            AuthError::Busy => ApiError::Unavailable("password hashing is saturated".into()),
+            AuthError::Throttled(secs) => ApiError::RateLimited(secs),
+            AuthError::Conflict(detail) => ApiError::Conflict(detail.into()),
+            AuthError::BadToken => ApiError::Invalid(vec![FieldError::new("token", "is invalid or expired")]),
+            AuthError::Api(e) => e,
         }
     }
 }
@@ -340,6 +357,62 @@ impl AuthService {
         Ok(LoginResponse::Tokens(self.token_response(user, session.id, refresh_token)?))
     }
 
+    /// Checks the password of a signed-in user before a sensitive change (another service asks,
+    /// `SessionsApi::check_password`). It is a login attempt for the account: the same throttle
+    /// is checked first and a wrong password counts as a failed login (with its event
+    /// `auth.password_check_failed`), a right one clears the count. A user without a password,
+    /// or not active, is refused like a wrong password.
+    pub async fn check_password(&self, user_id: Uuid, password: &str) -> Result<(), AuthError> {
+        let user = match self.users.get_user(user_id).await {
+            Ok(u) => u,
+            Err(ApiError::NotFound) => {
+                self.settings.hasher.verify_dummy(password).await?;
+                tracing::info!(%user_id, outcome = "unknown_account", "password check failed");
+                return Err(AuthError::InvalidCredentials);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let key = self.settings.hasher.account_key(&domain::normalize_email(&user.email));
+        let now = self.clock.now();
+        if let Some(until) = self.store.failures(key).await?.map(|f| f.blocked_until).filter(|until| *until > now) {
+            metrics::counter!("trellis_login_throttled_total").increment(1);
+            tracing::info!(%user_id, outcome = "throttled", "password check refused");
+            return Err(AuthError::Throttled(u64::try_from((until - now).whole_seconds()).unwrap_or(1).max(1)));
+        }
+        let hash = match self.store.password_hash(user.id).await {
+            Ok(h) => Some(h),
+            Err(platform::db::StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let ok = match &hash {
+            Some(h) => self.settings.hasher.verify(password, h).await?,
+            None => {
+                self.settings.hasher.verify_dummy(password).await?;
+                false
+            }
+        };
+        if !ok || user.status != UserStatus::Active {
+            let failures = self.store.record_failure(key, now, domain::login_delay).await?;
+            let event = Event::new(
+                "auth.password_check_failed",
+                user.id,
+                Some(user.id),
+                now,
+                json!({ "user_id": user.id, "consecutive_failures": failures }),
+            );
+            self.store.record_event(&event).await?;
+            self.wake_relay();
+            tracing::info!(%user_id, outcome = "rejected", failures, "password check failed");
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.store.clear_failures(key).await?;
+        if let Some(h) = &hash {
+            self.rehash_if_needed(user.id, password, h).await;
+        }
+        tracing::info!(%user_id, "password check passed");
+        Ok(())
+    }
+
     fn token_response(&self, user: User, session_id: Uuid, refresh_token: String) -> Result<TokenResponse, ApiError> {
         Ok(TokenResponse {
             access_token: self.issue_access_token(&user, session_id)?,
@@ -513,10 +586,15 @@ impl SessionStatus for AuthService {
 #[async_trait]
 impl SessionsApi for AuthService {
     async fn end_all_sessions(&self, user_id: Uuid, reason: SessionEndReason) -> Result<u32, ApiError> {
-        AuthService::end_all_sessions(self, user_id, reason).await.map_err(|e| match e {
-            AuthError::Api(e) => e,
-            other => ApiError::Internal(other.to_string()),
-        })
+        Ok(AuthService::end_all_sessions(self, user_id, reason).await?)
+    }
+
+    async fn check_password(&self, user_id: Uuid, password: &str) -> Result<(), ApiError> {
+        Ok(AuthService::check_password(self, user_id, password).await?)
+    }
+
+    async fn email_changed(&self, user_id: Uuid, old_email: &str) -> Result<(), ApiError> {
+        Ok(AuthService::email_changed(self, user_id, old_email).await?)
     }
 }
 

@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ports::{
-    CredentialStore, EmailTokenPurpose, EmailTokenStore, Failures, LoginThrottleStore, MfaChallenge, MfaStore,
-    NewEmailToken, NewSession, PasswordReset, RefreshLookup, SessionRow, SessionStore, SigningKeyStore, StoredKey,
-    TotpRow,
+    CredentialStore, EmailTokenInfo, EmailTokenPurpose, EmailTokenStore, ErasedCounts, Erasure, ErasureEvent,
+    FailureCounter, FailureInfo, Failures, LoginThrottleStore, MfaChallenge, MfaChallengeInfo, MfaStore, NewEmailToken,
+    NewSession, PERSONAL_DATA_TABLES, PasswordReset, PersonalDataStore, PersonalRows, RefreshLookup, RefreshTokenInfo,
+    SessionRow, SessionStore, SigningKeyStore, StoredKey, SubjectKeys, TotpInfo, TotpRow,
 };
 
 const SESSION_COLUMNS: &str =
@@ -604,6 +605,40 @@ impl MfaStore for PgAuthStore {
     }
 }
 
+/// Stores, inside `tx`, a mailed token unless `limit` of its purpose were created for the user
+/// since `since`; returns whether it did. Concurrent calls for one user queue on a lock, so the
+/// limit is exact.
+async fn issue_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    token: &NewEmailToken,
+    since: OffsetDateTime,
+    limit: u32,
+) -> Result<bool, StoreError> {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 0))", &[&token.user_id])
+        .await
+        .map_err(map_err)?;
+    let recent: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM auth_email_tokens WHERE user_id = $1 AND purpose = $2 AND created_at >= $3",
+            &[&token.user_id, &token.purpose.as_str(), &since],
+        )
+        .await
+        .map_err(map_err)?
+        .get(0);
+    if recent >= i64::from(limit) {
+        return Ok(false);
+    }
+    let hash: &[u8] = &token.token_hash;
+    tx.execute(
+        "INSERT INTO auth_email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[&hash, &token.user_id, &token.purpose.as_str(), &token.created_at, &token.expires_at],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(true)
+}
+
 #[async_trait]
 impl EmailTokenStore for PgAuthStore {
     async fn issue_email_token(
@@ -615,29 +650,9 @@ impl EmailTokenStore for PgAuthStore {
     ) -> Result<bool, StoreError> {
         let mut client = self.0.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        // Concurrent requests for one user queue here, so the limit is exact.
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 0))", &[&token.user_id])
-            .await
-            .map_err(map_err)?;
-        let recent: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM auth_email_tokens WHERE user_id = $1 AND purpose = $2 AND created_at >= $3",
-                &[&token.user_id, &token.purpose.as_str(), &since],
-            )
-            .await
-            .map_err(map_err)?
-            .get(0);
-        if recent >= i64::from(limit) {
+        if !issue_in(&tx, token, since, limit).await? {
             return Ok(false);
         }
-        let hash: &[u8] = &token.token_hash;
-        tx.execute(
-            "INSERT INTO auth_email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-            &[&hash, &token.user_id, &token.purpose.as_str(), &token.created_at, &token.expires_at],
-        )
-        .await
-        .map_err(map_err)?;
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
@@ -719,5 +734,192 @@ impl EmailTokenStore for PgAuthStore {
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Some(revoked))
+    }
+
+    async fn replace_verify_token(
+        &self,
+        token: &NewEmailToken,
+        since: OffsetDateTime,
+        limit: u32,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        tx.execute(
+            "UPDATE auth_email_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = 'verify_email' \
+             AND used_at IS NULL",
+            &[&token.created_at, &token.user_id],
+        )
+        .await
+        .map_err(map_err)?;
+        let issued = issue_in(&tx, token, since, limit).await?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(issued)
+    }
+}
+
+fn count(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+#[async_trait]
+impl PersonalDataStore for PgAuthStore {
+    async fn personal_rows(&self, subject: SubjectKeys) -> Result<PersonalRows, StoreError> {
+        let id = subject.user_id;
+        let mut client = self.0.client().await?;
+        // One snapshot of every table.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(map_err)?;
+        let credential = tx
+            .query_opt("SELECT created_at, updated_at FROM auth_credentials WHERE user_id = $1", &[&id])
+            .await
+            .map_err(map_err)?
+            .map(|r| (r.get(0), r.get(1)));
+        let sessions = tx
+            .query(&format!("SELECT {SESSION_COLUMNS} FROM auth_sessions s WHERE s.user_id = $1 ORDER BY s.id"), &[&id])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(session_row)
+            .collect();
+        let refresh_tokens = tx
+            .query(
+                "SELECT t.session_id, t.issued_at, t.used_at FROM auth_refresh_tokens t \
+                 JOIN auth_sessions s ON s.id = t.session_id WHERE s.user_id = $1 ORDER BY t.session_id, t.issued_at",
+                &[&id],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| RefreshTokenInfo { session_id: r.get(0), issued_at: r.get(1), used_at: r.get(2) })
+            .collect();
+        let mut login_failures = Vec::new();
+        let keys = subject.login_key.map(|k| (FailureCounter::Login, k)).into_iter();
+        for (counter, key) in keys.chain([(FailureCounter::SecondFactor, subject.mfa_key)]) {
+            let key: &[u8] = &key;
+            let row = tx
+                .query_opt(
+                    "SELECT consecutive, blocked_until, last_failed_at FROM auth_login_failures WHERE account_key = $1",
+                    &[&key],
+                )
+                .await
+                .map_err(map_err)?;
+            if let Some(r) = row {
+                login_failures.push(FailureInfo {
+                    counter,
+                    consecutive: count(r.get(0)),
+                    blocked_until: r.get(1),
+                    last_failed_at: r.get(2),
+                });
+            }
+        }
+        let totp = tx
+            .query_opt("SELECT created_at, enabled_at, last_step FROM auth_totp WHERE user_id = $1", &[&id])
+            .await
+            .map_err(map_err)?
+            .map(|r| TotpInfo { created_at: r.get(0), enabled_at: r.get(1), last_step: r.get(2) });
+        let recovery_codes = tx
+            .query("SELECT used_at FROM auth_recovery_codes WHERE user_id = $1", &[&id])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mfa_challenges = tx
+            .query(
+                "SELECT user_agent, ip, created_at, expires_at, attempts, used_at \
+                 FROM auth_mfa_challenges WHERE user_id = $1 ORDER BY created_at",
+                &[&id],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| MfaChallengeInfo {
+                user_agent: r.get(0),
+                ip: r.get(1),
+                created_at: r.get(2),
+                expires_at: r.get(3),
+                attempts: count(r.get(4)),
+                used_at: r.get(5),
+            })
+            .collect();
+        let email_tokens = tx
+            .query(
+                "SELECT purpose, created_at, expires_at, used_at FROM auth_email_tokens WHERE user_id = $1 \
+                 ORDER BY created_at",
+                &[&id],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| EmailTokenInfo {
+                purpose: r.get(0),
+                created_at: r.get(1),
+                expires_at: r.get(2),
+                used_at: r.get(3),
+            })
+            .collect();
+        tx.commit().await.map_err(map_err)?;
+        Ok(PersonalRows {
+            credential,
+            sessions,
+            refresh_tokens,
+            login_failures,
+            totp,
+            recovery_codes,
+            mfa_challenges,
+            email_tokens,
+        })
+    }
+
+    async fn erase_user(
+        &self,
+        subject: SubjectKeys,
+        now: OffsetDateTime,
+        event: ErasureEvent,
+    ) -> Result<Erasure, StoreError> {
+        let id = subject.user_id;
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let revoked = revoke_in(&tx, id, None, None, now).await?;
+        let mut counts = ErasedCounts::new();
+        // Refresh tokens first: they are found through the sessions.
+        let n = tx
+            .execute(
+                "DELETE FROM auth_refresh_tokens WHERE session_id IN (SELECT id FROM auth_sessions WHERE user_id = $1)",
+                &[&id],
+            )
+            .await
+            .map_err(map_err)?;
+        counts.insert("auth_refresh_tokens".into(), n);
+        for table in [
+            "auth_sessions",
+            "auth_credentials",
+            "auth_totp",
+            "auth_recovery_codes",
+            "auth_mfa_challenges",
+            "auth_email_tokens",
+        ] {
+            let n = tx.execute(&format!("DELETE FROM {table} WHERE user_id = $1"), &[&id]).await.map_err(map_err)?;
+            counts.insert(table.into(), n);
+        }
+        let keys: Vec<&[u8]> = subject.login_key.iter().chain([&subject.mfa_key]).map(|k| k.as_slice()).collect();
+        let n = tx
+            .execute("DELETE FROM auth_login_failures WHERE account_key = ANY($1)", &[&keys])
+            .await
+            .map_err(map_err)?;
+        counts.insert("auth_login_failures".into(), n);
+        debug_assert!(PERSONAL_DATA_TABLES.iter().all(|t| counts.contains_key(*t)));
+        if let Some(ev) = event(&counts) {
+            outbox::insert_pg(&tx, &ev).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(Erasure { revoked, counts })
     }
 }

@@ -10,9 +10,10 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::ports::{
-    CredentialStore, EmailTokenPurpose, EmailTokenStore, Failures, LoginThrottleStore, MfaChallenge, MfaStore,
-    NewEmailToken, NewSession, PasswordReset, RefreshLookup, SessionRow, SessionStore, SigningKeyStore, StoredKey,
-    TotpRow,
+    CredentialStore, EmailTokenInfo, EmailTokenPurpose, EmailTokenStore, Erasure, ErasureEvent, FailureCounter,
+    FailureInfo, Failures, LoginThrottleStore, MfaChallenge, MfaChallengeInfo, MfaStore, NewEmailToken, NewSession,
+    PERSONAL_DATA_TABLES, PasswordReset, PersonalDataStore, PersonalRows, RefreshLookup, RefreshTokenInfo, SessionRow,
+    SessionStore, SigningKeyStore, StoredKey, SubjectKeys, TotpInfo, TotpRow,
 };
 
 pub struct SqliteAuthStore(pub SqliteDb);
@@ -682,6 +683,26 @@ impl MfaStore for SqliteAuthStore {
     }
 }
 
+/// Stores, inside `tx`, a mailed token unless `limit` of its purpose were created for the user
+/// since `since`; returns whether it did.
+fn issue_in(
+    tx: &rusqlite::Transaction<'_>,
+    t: &NewEmailToken,
+    since: OffsetDateTime,
+    limit: u32,
+) -> Result<bool, StoreError> {
+    if tokens_since_in(tx, t.user_id, t.purpose, since).map_err(map_err)? >= limit {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO auth_email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![t.token_hash.to_vec(), t.user_id, t.purpose.as_str(), ts(t.created_at), ts(t.expires_at)],
+    )
+    .map_err(map_err)?;
+    Ok(true)
+}
+
 #[async_trait]
 impl EmailTokenStore for SqliteAuthStore {
     async fn issue_email_token(
@@ -694,21 +715,9 @@ impl EmailTokenStore for SqliteAuthStore {
         let (t, ev) = (token.clone(), event.clone());
         self.0
             .write(move |tx| {
-                if tokens_since_in(tx, t.user_id, t.purpose, since).map_err(map_err)? >= limit {
+                if !issue_in(tx, &t, since, limit)? {
                     return Ok(false);
                 }
-                tx.execute(
-                    "INSERT INTO auth_email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    rusqlite::params![
-                        t.token_hash.to_vec(),
-                        t.user_id,
-                        t.purpose.as_str(),
-                        ts(t.created_at),
-                        ts(t.expires_at)
-                    ],
-                )
-                .map_err(map_err)?;
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(true)
             })
@@ -773,6 +782,206 @@ impl EmailTokenStore for SqliteAuthStore {
                     .map_err(map_err)?;
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(Some(revoked))
+            })
+            .await
+    }
+
+    async fn replace_verify_token(
+        &self,
+        token: &NewEmailToken,
+        since: OffsetDateTime,
+        limit: u32,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let (t, ev) = (token.clone(), event.clone());
+        self.0
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE auth_email_tokens SET used_at = ?1 WHERE user_id = ?2 AND purpose = 'verify_email' \
+                     AND used_at IS NULL",
+                    rusqlite::params![ts(t.created_at), t.user_id],
+                )
+                .map_err(map_err)?;
+                let issued = issue_in(tx, &t, since, limit)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(issued)
+            })
+            .await
+    }
+}
+
+/// The failure counters of the subject that exist, in `c`.
+fn failures_of(c: &rusqlite::Connection, subject: &SubjectKeys) -> rusqlite::Result<Vec<FailureInfo>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT consecutive, blocked_until, last_failed_at FROM auth_login_failures WHERE account_key = ?1",
+    )?;
+    let keys = subject.login_key.map(|k| (FailureCounter::Login, k)).into_iter();
+    let mut out = Vec::new();
+    for (counter, key) in keys.chain([(FailureCounter::SecondFactor, subject.mfa_key)]) {
+        let mut rows = stmt.query_map([key.to_vec()], |r| {
+            Ok(FailureInfo {
+                counter,
+                consecutive: r.get(0)?,
+                blocked_until: parse_ts(1, &r.get::<_, String>(1)?)?,
+                last_failed_at: parse_ts(2, &r.get::<_, String>(2)?)?,
+            })
+        })?;
+        if let Some(row) = rows.next() {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl PersonalDataStore for SqliteAuthStore {
+    async fn personal_rows(&self, subject: SubjectKeys) -> Result<PersonalRows, StoreError> {
+        let id = subject.user_id;
+        self.0
+            .read(move |c| {
+                // One read transaction: a consistent snapshot of every table.
+                let tx = c.unchecked_transaction()?;
+                let credential = match tx
+                    .prepare_cached("SELECT created_at, updated_at FROM auth_credentials WHERE user_id = ?1")?
+                    .query_row([id], |r| {
+                        Ok((parse_ts(0, &r.get::<_, String>(0)?)?, parse_ts(1, &r.get::<_, String>(1)?)?))
+                    }) {
+                    Ok(times) => Some(times),
+                    Err(rusqlite::Error::QueryReturnedNoRows) => None,
+                    Err(e) => return Err(e),
+                };
+                let sessions = tx
+                    .prepare_cached(&format!(
+                        "SELECT {SESSION_COLUMNS} FROM auth_sessions s WHERE s.user_id = ?1 ORDER BY s.id"
+                    ))?
+                    .query_map([id], session_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let refresh_tokens = tx
+                    .prepare_cached(
+                        "SELECT t.session_id, t.issued_at, t.used_at FROM auth_refresh_tokens t \
+                         JOIN auth_sessions s ON s.id = t.session_id WHERE s.user_id = ?1 ORDER BY t.session_id",
+                    )?
+                    .query_map([id], |r| {
+                        Ok(RefreshTokenInfo {
+                            session_id: r.get(0)?,
+                            issued_at: parse_ts(1, &r.get::<_, String>(1)?)?,
+                            used_at: opt_ts(2, r.get(2)?)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let login_failures = failures_of(&tx, &subject)?;
+                let totp = match tx
+                    .prepare_cached("SELECT created_at, enabled_at, last_step FROM auth_totp WHERE user_id = ?1")?
+                    .query_row([id], |r| {
+                        Ok(TotpInfo {
+                            created_at: parse_ts(0, &r.get::<_, String>(0)?)?,
+                            enabled_at: opt_ts(1, r.get(1)?)?,
+                            last_step: r.get(2)?,
+                        })
+                    }) {
+                    Ok(t) => Some(t),
+                    Err(rusqlite::Error::QueryReturnedNoRows) => None,
+                    Err(e) => return Err(e),
+                };
+                let recovery_codes = tx
+                    .prepare_cached("SELECT used_at FROM auth_recovery_codes WHERE user_id = ?1")?
+                    .query_map([id], |r| opt_ts(0, r.get(0)?))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mfa_challenges = tx
+                    .prepare_cached(
+                        "SELECT user_agent, ip, created_at, expires_at, attempts, used_at \
+                         FROM auth_mfa_challenges WHERE user_id = ?1",
+                    )?
+                    .query_map([id], |r| {
+                        Ok(MfaChallengeInfo {
+                            user_agent: r.get(0)?,
+                            ip: r.get(1)?,
+                            created_at: parse_ts(2, &r.get::<_, String>(2)?)?,
+                            expires_at: parse_ts(3, &r.get::<_, String>(3)?)?,
+                            attempts: r.get(4)?,
+                            used_at: opt_ts(5, r.get(5)?)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let email_tokens = tx
+                    .prepare_cached(
+                        "SELECT purpose, created_at, expires_at, used_at FROM auth_email_tokens WHERE user_id = ?1",
+                    )?
+                    .query_map([id], |r| {
+                        Ok(EmailTokenInfo {
+                            purpose: r.get(0)?,
+                            created_at: parse_ts(1, &r.get::<_, String>(1)?)?,
+                            expires_at: parse_ts(2, &r.get::<_, String>(2)?)?,
+                            used_at: opt_ts(3, r.get(3)?)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                tx.finish()?;
+                Ok(PersonalRows {
+                    credential,
+                    sessions,
+                    refresh_tokens,
+                    login_failures,
+                    totp,
+                    recovery_codes,
+                    mfa_challenges,
+                    email_tokens,
+                })
+            })
+            .await
+    }
+
+    async fn erase_user(
+        &self,
+        subject: SubjectKeys,
+        now: OffsetDateTime,
+        event: ErasureEvent,
+    ) -> Result<Erasure, StoreError> {
+        let id = subject.user_id;
+        self.0
+            .write(move |tx| {
+                let revoked = revoke_in(tx, id, None, None, now)?;
+                let deleted = |table: &str, sql: &str, key: &dyn rusqlite::ToSql| -> Result<u64, StoreError> {
+                    let n = tx.execute(sql, [key]).map_err(map_err)?;
+                    tracing::debug!(table, rows = n, "erased");
+                    Ok(u64::try_from(n).unwrap_or(u64::MAX))
+                };
+                let mut counts = crate::ports::ErasedCounts::new();
+                // Refresh tokens first: they are found through the sessions.
+                counts.insert(
+                    "auth_refresh_tokens".into(),
+                    deleted(
+                        "auth_refresh_tokens",
+                        "DELETE FROM auth_refresh_tokens WHERE session_id IN \
+                         (SELECT id FROM auth_sessions WHERE user_id = ?1)",
+                        &id,
+                    )?,
+                );
+                for table in [
+                    "auth_sessions",
+                    "auth_credentials",
+                    "auth_totp",
+                    "auth_recovery_codes",
+                    "auth_mfa_challenges",
+                    "auth_email_tokens",
+                ] {
+                    let n = deleted(table, &format!("DELETE FROM {table} WHERE user_id = ?1"), &id)?;
+                    counts.insert(table.into(), n);
+                }
+                let mut failures = 0;
+                for key in subject.login_key.into_iter().chain([subject.mfa_key]) {
+                    failures += deleted(
+                        "auth_login_failures",
+                        "DELETE FROM auth_login_failures WHERE account_key = ?1",
+                        &key.to_vec(),
+                    )?;
+                }
+                counts.insert("auth_login_failures".into(), failures);
+                debug_assert!(PERSONAL_DATA_TABLES.iter().all(|t| counts.contains_key(*t)));
+                if let Some(ev) = event(&counts) {
+                    outbox::insert_sqlite(tx, &ev)?;
+                }
+                Ok(Erasure { revoked, counts })
             })
             .await
     }

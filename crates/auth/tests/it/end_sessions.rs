@@ -13,13 +13,13 @@ use platform::db::Database;
 use platform::identity::session_cache_key;
 use uuid::Uuid;
 
-async fn service(db: &Database, cache: Arc<dyn Cache>) -> Arc<AuthService> {
+pub(crate) async fn service(db: &Database, cache: Arc<dyn Cache>) -> Arc<AuthService> {
     let users = super::users_on(db, Arc::new(SystemClock)).await;
     let settings = super::service_settings(auth::service::KeySettings::default());
     AuthService::start(auth::store(db), users, settings, Arc::new(SystemClock), None, cache).await.unwrap()
 }
 
-async fn account(svc: &AuthService) -> (Uuid, String) {
+pub(crate) async fn account(svc: &AuthService) -> (Uuid, String) {
     let email = format!("{}@example.com", Uuid::now_v7().simple());
     let password = "canary correct horse battery staple".to_string();
     let user = svc
@@ -41,7 +41,7 @@ async fn session(svc: &AuthService, email: &str) -> Uuid {
     claims["sid"].as_str().unwrap().parse().unwrap()
 }
 
-async fn events(db: &Database, kind: &'static str) -> Vec<serde_json::Value> {
+pub(crate) async fn events(db: &Database, kind: &'static str) -> Vec<serde_json::Value> {
     match db {
         Database::Sqlite(db) => db
             .read(move |c| {

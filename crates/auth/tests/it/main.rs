@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod end_sessions;
+mod personal;
 
 use std::sync::Arc;
 
