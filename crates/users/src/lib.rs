@@ -9,6 +9,7 @@ pub mod client;
 pub mod domain;
 pub mod http;
 pub mod ports;
+pub mod preferences;
 pub mod service;
 pub mod store;
 
