@@ -127,12 +127,38 @@ pub trait UsersApi: Send + Sync {
     async fn set_email_verified(&self, id: Uuid) -> Result<(), ApiError>;
 }
 
-/// Body of `PATCH /api/users/{id}`: `name` by the user themself or an admin, `role` and `status`
-/// by an admin only. Absent fields are left as they are; any other field is refused.
+/// Body of `PATCH /api/users/{id}`: `name` and `email` by the user themself or an admin, `role`
+/// and `status` by an admin only. Absent fields are left as they are; any other field is refused.
+/// A new email is unverified until its owner follows the link mailed to it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     pub name: Option<String>,
+    pub email: Option<String>,
     pub role: Option<Role>,
     pub status: Option<UserStatus>,
+}
+
+/// One user in a search result: the whole user for admins, `{id, name}` for everyone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum UserListItem {
+    Full(User),
+    Public(PublicUser),
+}
+
+/// A page of `GET /api/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserListItem>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `DELETE /api/users/{id}` when users erase their own account.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseUser {
+    /// The caller's password, re-checked (required when erasing one's own account).
+    pub password: Option<String>,
 }

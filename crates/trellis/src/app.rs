@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use api::auth::{KeySource, SessionStatus, SessionsApi};
+use api::personal::PersonalDataApi;
 use api::users::UsersApi;
 use auth::passwords::PasswordHasher;
 use axum::Router;
@@ -20,7 +21,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use gateway::{Backend, Backends, GatewayParts, ServiceName};
 use platform::bus::{EventBus, InProcessBus, RabbitMqBus};
 use platform::cache::{Cache, MemoryCache, RedisCache};
-use platform::client::ServiceClient;
+use platform::client::{PersonalDataClient, ServiceClient};
 use platform::clock::{Clock, SystemClock};
 use platform::crypto::SealingKey;
 use platform::db::{Database, redact_url};
@@ -92,7 +93,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             auth::http::jwks,
             users::http::me,
             users::http::get_user,
-            users::http::update_user
+            users::http::update_user,
+            users::http::erase_user,
+            users::http::search,
+            users::http::get_preferences,
+            users::http::put_preferences,
+            users::http::export
         ),
         tags((name = "auth"), (name = "users"), (name = "projects"))
     )]
@@ -164,6 +170,64 @@ fn describe(e: auth::service::AuthError) -> String {
     }
 }
 
+/// The users service of this deployment's database for a command run beside the servers (its
+/// migrations applied and rows from before encryption at rest adopted), with the secrets.
+async fn offline_users(
+    settings: &Settings,
+) -> anyhow::Result<(crate::secrets::Secrets, Database, Arc<users::UsersService>)> {
+    let secrets = crate::secrets::resolve(settings, selected_services(&settings.services)?.len() == 5, true)?;
+    let url = settings.database_url();
+    let db = Database::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    for m in all_migrations() {
+        db.migrate(&m).await?;
+    }
+    let keys = secrets.pii.clone().context("the personal-data keys (pii.keys, pii.index_key) are not configured")?;
+    let users = Arc::new(users::UsersService::new(users::store(&db), keys, Arc::new(SystemClock), None));
+    users.adopt_plaintext().await.context("encrypting the users stored before encryption at rest")?;
+    Ok((secrets, db, users))
+}
+
+/// What `trellis keys rotate-pii` did.
+pub struct PiiRotation {
+    pub rewritten: u64,
+    pub remaining: u64,
+    pub version: u32,
+}
+
+/// `trellis keys rotate-pii`: re-encrypts every user under the newest key-encryption key, in
+/// batches of `batch_size` (each one transaction), stopping after `max_batches` when given. Safe
+/// while servers run and after any interruption: it carries on from what is left.
+pub async fn rotate_pii(settings: &Settings, batch_size: u32, max_batches: Option<u64>) -> anyhow::Result<PiiRotation> {
+    let (secrets, _db, users) = offline_users(settings).await?;
+    let version = secrets.pii.as_ref().map_or(0, |k| k.current_version());
+    let total = users.count_stale_keys().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} users ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("re-encrypting under key version {version}"));
+    let mut rewritten = 0;
+    let mut batches = 0;
+    loop {
+        if max_batches.is_some_and(|m| batches >= m) {
+            break;
+        }
+        let batch = users.rekey_batch(batch_size).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if batch.read == 0 {
+            break;
+        }
+        batches += 1;
+        rewritten += batch.written;
+        bar.inc(batch.written);
+        tracing::info!(rewritten, total, "personal data re-encrypted");
+    }
+    bar.finish_and_clear();
+    let remaining = users.count_stale_keys().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(PiiRotation { rewritten, remaining, version })
+}
+
 /// `trellis admin create-user`: creates an account directly in this deployment's database.
 pub async fn create_user(
     settings: Settings,
@@ -172,14 +236,9 @@ pub async fn create_user(
     role: api::users::Role,
     password: &str,
 ) -> anyhow::Result<api::users::User> {
-    let secrets = crate::secrets::resolve(&settings, selected_services(&settings.services)?.len() == 5)?;
-    let url = settings.database_url();
-    let db = Database::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-    for m in all_migrations() {
-        db.migrate(&m).await?;
-    }
+    let (secrets, db, users) = offline_users(&settings).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let users: Arc<dyn UsersApi> = Arc::new(users::UsersService::new(users::store(&db), clock.clone(), None));
+    let users: Arc<dyn UsersApi> = users;
     let svc = auth::AuthService::start(
         auth::store(&db),
         users,
@@ -196,14 +255,9 @@ pub async fn create_user(
 /// The auth service of this deployment's database, for the `keys` commands: its signing keys are
 /// left as they are until the command acts.
 async fn auth_for_keys(settings: &Settings) -> anyhow::Result<auth::AuthService> {
-    let secrets = crate::secrets::resolve(settings, selected_services(&settings.services)?.len() == 5)?;
-    let url = settings.database_url();
-    let db = Database::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-    for m in all_migrations() {
-        db.migrate(&m).await?;
-    }
+    let (secrets, db, users) = offline_users(settings).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let users: Arc<dyn UsersApi> = Arc::new(users::UsersService::new(users::store(&db), clock.clone(), None));
+    let users: Arc<dyn UsersApi> = users;
     Ok(auth::AuthService::without_keys(
         auth::store(&db),
         users,
@@ -228,6 +282,27 @@ pub async fn list_keys(settings: &Settings) -> anyhow::Result<Vec<auth::service:
     auth_for_keys(settings).await?.key_list().await
 }
 
+/// Completes the erasures an interruption left unfinished, retrying while a service they need is
+/// unreachable (it may be starting too).
+async fn resume_erasures(users: Arc<users::UsersService>, mut stop: watch::Receiver<bool>) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match users.resume_erasures().await {
+            Ok(0) => return,
+            Ok(n) => {
+                tracing::info!(erasures = n, "interrupted erasures completed");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, retry_in_secs = delay.as_secs(), "cannot resume erasures yet"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(60));
+    }
+}
+
 /// Builds everything and serves on `listener` until `shutdown` resolves.
 pub async fn serve(
     settings: Settings,
@@ -238,7 +313,7 @@ pub async fn serve(
     // Install the metrics recorder before anything records.
     let _ = platform::telemetry::metrics_handle();
     let all_in_one = selected.len() == ServiceName::all().len();
-    let secrets = crate::secrets::resolve(&settings, all_in_one)?;
+    let secrets = crate::secrets::resolve(&settings, all_in_one, selected.contains(&ServiceName::Users))?;
     let internal_token = SecretString::from(secrets.internal_token.clone());
     let local = |s: ServiceName| selected.contains(&s);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -345,7 +420,10 @@ pub async fn serve(
     // Services, local or remote.
     let users_svc = match (&db, local(ServiceName::Users)) {
         (Some(db), true) => {
-            Some(Arc::new(users::UsersService::new(users::store(db), clock.clone(), outbox_waker.clone())))
+            let keys = secrets.pii.clone().context("the users service needs the personal-data keys")?;
+            let svc = Arc::new(users::UsersService::new(users::store(db), keys, clock.clone(), outbox_waker.clone()));
+            svc.adopt_plaintext().await.context("encrypting the users stored before encryption at rest")?;
+            Some(svc)
         }
         _ => None,
     };
@@ -417,6 +495,22 @@ pub async fn serve(
         }
         _ => None,
     };
+    // Export and erasure reach every other service holding data about users.
+    if let Some(users) = &users_svc {
+        let holder = |name: &'static str, list: &str| -> anyhow::Result<Arc<dyn PersonalDataApi>> {
+            Ok(Arc::new(PersonalDataClient(ServiceClient::new(name, split_list(list), internal_token.clone())?)))
+        };
+        let auth_data: Arc<dyn PersonalDataApi> = match &auth_svc {
+            Some(s) => s.clone(),
+            None => holder("auth", &settings.upstreams.auth)?,
+        };
+        let projects_data: Arc<dyn PersonalDataApi> = match &projects_svc {
+            Some(s) => s.clone(),
+            None => holder("projects", &settings.upstreams.projects)?,
+        };
+        users.connect_personal_data(vec![("auth", auth_data), ("projects", projects_data)]);
+        tasks.push(tokio::spawn(resume_erasures(users.clone(), stop_rx.clone())));
+    }
 
     // Every service router enforces the role gate (api::policy) itself, whichever process the
     // gateway runs in; it needs the verifier to know the caller.
@@ -428,14 +522,18 @@ pub async fn serve(
     let users_router = users_svc.clone().map(|s| with_verifier(users::router(s)));
     let projects_router = projects_svc.clone().map(|s| with_verifier(projects::router(s)));
     // Routes other services call, behind the internal token.
-    let internal = [users_svc.clone().map(users::internal_router), auth_svc.clone().map(auth::internal_router)]
-        .into_iter()
-        .flatten()
-        .reduce(Router::merge)
-        .map(|r| {
-            r.route_layer(from_fn(enforce_policy))
-                .layer(from_fn_with_state(Arc::new(internal_token.clone()), require_internal_token))
-        });
+    let internal = [
+        users_svc.clone().map(users::internal_router),
+        auth_svc.clone().map(auth::internal_router),
+        projects_svc.clone().map(projects::internal_router),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(Router::merge)
+    .map(|r| {
+        r.route_layer(from_fn(enforce_policy))
+            .layer(from_fn_with_state(Arc::new(internal_token.clone()), require_internal_token))
+    });
     let health = health_routes(readiness).route_layer(from_fn(enforce_policy));
     let app = if local(ServiceName::Gateway) {
         let backend = |r: Option<Router>, name: ServiceName, list: &str| -> anyhow::Result<Backend> {

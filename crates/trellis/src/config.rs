@@ -57,6 +57,7 @@ pub struct Settings {
     pub gateway: GatewayConfig,
     pub log: LogConfig,
     pub mail: MailConfig,
+    pub pii: PiiConfig,
     /// The web app's address as users reach it, for the links in mails.
     pub public_url: String,
 }
@@ -75,6 +76,20 @@ impl Default for MailConfig {
     fn default() -> Self {
         MailConfig { smtp_url: None, from: "Trellis <no-reply@localhost>".into() }
     }
+}
+
+/// Keys of the personal data at rest (users service; ARCHITECTURE.md "Personal data at rest").
+/// All-in-one, both are generated into `<data_dir>/secrets.toml` on first start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiiConfig {
+    /// Key-encryption keys as `VERSION:BASE64` entries separated by commas (32 random bytes
+    /// each); the highest version wraps new data keys. To rotate: add a higher version, restart,
+    /// run `trellis keys rotate-pii`, then remove the old entry.
+    pub keys: Option<Secret>,
+    /// The blind-index and search-token key (32 random bytes, base64). It cannot be rotated
+    /// without re-indexing, so it is kept apart from the key-encryption keys.
+    pub index_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -173,6 +188,7 @@ impl Default for Settings {
             gateway: GatewayConfig::default(),
             log: LogConfig::default(),
             mail: MailConfig::default(),
+            pii: PiiConfig::default(),
             public_url: "http://127.0.0.1:8080".into(),
         }
     }

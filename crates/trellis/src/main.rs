@@ -51,7 +51,7 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Access-token signing keys in this deployment's database.
+    /// Access-token signing keys and personal-data keys of this deployment.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -66,6 +66,17 @@ enum KeysCommand {
     Rotate,
     /// List the signing keys: kid, algorithm, created, state (next, current, previous, retired).
     List,
+    /// Re-encrypt every user's personal data under the newest key-encryption key (`pii.keys`),
+    /// in batches, while servers keep serving. Interrupted, it carries on where it stopped when
+    /// run again; once it reports nothing left, older keys can be removed from `pii.keys`.
+    RotatePii {
+        /// Users per batch (one transaction each).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch_size: u32,
+        /// Stop after this many batches (to spread the work over several runs).
+        #[arg(long)]
+        max_batches: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +178,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         settings.auth.signing_algorithm,
                         rfc3339(active_from)
                     );
+                }
+                KeysCommand::RotatePii { batch_size, max_batches } => {
+                    let done = app::rotate_pii(&settings, batch_size, max_batches).await?;
+                    eprintln!(
+                        "{} users re-encrypted under personal-data key version {}; {} left on older versions",
+                        done.rewritten, done.version, done.remaining
+                    );
+                    if done.remaining == 0 {
+                        eprintln!("no user needs an older key version any more: it can be removed from pii.keys");
+                    }
                 }
                 KeysCommand::List => {
                     let keys = app::list_keys(&settings).await?;

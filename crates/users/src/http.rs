@@ -1,19 +1,24 @@
 //! The users service's HTTP routes: the public ones of API.md and the `/internal/*` ones other
 //! services call through `HttpUsersClient`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use api::users::{EmailLookup, MfaFlag, NewUser, PublicUser, Role, UpdateUser, User, UsersApi};
+use api::FieldError;
+use api::users::{
+    EmailLookup, EraseUser, MfaFlag, NewUser, Role, UpdateUser, User, UserListItem, UserPage, UserStatus, UsersApi,
+};
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
+use platform::http::{Authenticated, Json, JsonWithStatus, OptionalJson, Problem};
 use uuid::Uuid;
 
 use crate::UsersService;
-use crate::service::{Actor, UpdateError, etag};
+use crate::preferences::Preferences;
+use crate::service::{Actor, ExportDocument, SearchQuery, UpdateError, etag};
 
 type Svc = State<Arc<UsersService>>;
 
@@ -25,7 +30,12 @@ pub fn router(svc: Arc<UsersService>) -> Router {
 /// The public routes before their state: what `router` serves, listable without a service (the
 /// role-gate table test walks it).
 pub fn routes() -> Router<Arc<UsersService>> {
-    Router::new().route("/api/users/me", get(me)).route("/api/users/{id}", get(get_user).patch(update_user))
+    Router::new()
+        .route("/api/users", get(search))
+        .route("/api/users/me", get(me))
+        .route("/api/users/{id}", get(get_user).patch(update_user).delete(erase_user))
+        .route("/api/users/{id}/preferences", get(get_preferences).put(put_preferences))
+        .route("/api/users/{id}/export", get(export))
 }
 
 /// Routes for other services; mount behind `platform::http::require_internal_token`.
@@ -56,38 +66,48 @@ fn parse_id(raw: &str) -> Result<Uuid, Problem> {
     Uuid::parse_str(raw).map_err(|_| Problem::not_found())
 }
 
+fn actor(caller: &platform::identity::Identity) -> Actor {
+    Actor { user_id: caller.user_id, role: caller.role }
+}
+
+/// Personal data is never stored by a cache on the way.
+fn private<T: serde::Serialize>(body: &T) -> Response {
+    let mut res = Json(body).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    res
+}
+
 #[utoipa::path(get, path = "/api/users/me", tag = "users",
     responses((status = 200, body = User), (status = 401, description = "not signed in")))]
 pub async fn me(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<Response, Problem> {
     Ok(full(&svc.get_user(caller.user_id).await?))
 }
 
-/// The user themself and admins see the whole user; others see `{id, name}`.
+/// The user themself and admins see the whole user (an admin's read is recorded); others see
+/// `{id, name}`.
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users",
-    responses((status = 200, body = User), (status = 404, description = "no such user")))]
+    responses((status = 200, body = UserListItem), (status = 404, description = "no such user")))]
 pub async fn get_user(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let id = parse_id(&id)?;
-    let user = svc.get_user(id).await?;
-    if caller.user_id == id || caller.role == Role::Admin {
-        Ok(full(&user))
-    } else {
-        Ok(Json(PublicUser { id: user.id, name: user.name }).into_response())
+    match svc.view_user(actor(&caller), parse_id(&id)?).await? {
+        UserListItem::Full(user) => Ok(full(&user)),
+        public @ UserListItem::Public(_) => Ok(Json(public).into_response()),
     }
 }
 
-/// Changes a user: `name` by the user themself or an admin, `role` and `status` by an admin.
+/// Changes a user: `name` and `email` by the user themself or an admin, `role` and `status` by an
+/// admin.
 #[utoipa::path(patch, path = "/api/users/{id}", tag = "users", request_body = UpdateUser,
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the user's `ETag`; 412 when stale")),
-    responses((status = 200, body = User, description = "the changed user; a new role or status has ended every session of the user"),
+    responses((status = 200, body = User, description = "the changed user; a new role or status has ended every session of the user; a new email is unverified and a link was mailed to it"),
               (status = 403, description = "not the user, or not an admin for role and status"),
               (status = 404, description = "no such user"),
               (status = 409, description = "the last active administrator cannot be demoted or deactivated"),
               (status = 412, description = "`If-Match` names an older version"),
-              (status = 422, description = "invalid or unknown fields")))]
+              (status = 422, description = "invalid or unknown fields, or an email already registered")))]
 pub async fn update_user(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
@@ -100,14 +120,120 @@ pub async fn update_user(
         Some(v) => Some(v.to_str().map_err(|_| Problem::bad_request("malformed If-Match"))?),
         None => None,
     };
-    let actor = Actor { user_id: caller.user_id, role: caller.role };
-    match svc.update_user(actor, id, patch, if_match).await {
+    match svc.update_user(actor(&caller), id, patch, if_match).await {
         Ok(user) => Ok(full(&user)),
         Err(UpdateError::PreconditionFailed) => {
             Err(Problem::new(StatusCode::PRECONDITION_FAILED, "the user changed since the version in If-Match"))
         }
         Err(UpdateError::Api(e)) => Err(e.into()),
     }
+}
+
+/// Erases a user (GDPR Art. 17): sessions ended, credentials and personal data deleted, the
+/// user's data key destroyed, memberships removed, projects they alone owned deleted; what they
+/// wrote in shared projects stays, attributed to "Deleted user". Idempotent.
+#[utoipa::path(delete, path = "/api/users/{id}", tag = "users", request_body(content = Option<EraseUser>, description = "`{password}`: required when erasing one's own account"),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "erased (or already erased)"),
+              (status = 401, description = "wrong password"),
+              (status = 403, description = "neither the user nor an admin"),
+              (status = 404, description = "no such user"),
+              (status = 409, description = "the last active administrator cannot be erased"),
+              (status = 422, description = "password missing"),
+              (status = 429, description = "too many wrong passwords")))]
+pub async fn erase_user(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<EraseUser>,
+) -> Result<StatusCode, Problem> {
+    let password = body.and_then(|b| b.password);
+    svc.erase(actor(&caller), parse_id(&id)?, password.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Finds users by the beginnings of the words of their name or email.
+#[utoipa::path(get, path = "/api/users", tag = "users",
+    params(("q" = Option<String>, Query, description = "words; each must begin a word of the name or email (2+ characters)"),
+           ("status" = Option<UserStatus>, Query, description = "admins only"),
+           ("role" = Option<Role>, Query, description = "admins only"),
+           ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1-100, default 20")),
+    responses((status = 200, body = UserPage, description = "admins get whole users, others active users' `{id, name}`"),
+              (status = 403, description = "status or role filter by a non-admin"),
+              (status = 422, description = "invalid parameters")))]
+pub async fn search(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Response, Problem> {
+    let mut query = SearchQuery::default();
+    let mut errors = Vec::new();
+    for (key, value) in params {
+        match key.as_str() {
+            "q" => query.q = Some(value),
+            "cursor" => query.cursor = Some(value),
+            "limit" => match value.parse() {
+                Ok(n) => query.limit = Some(n),
+                Err(_) => errors.push(FieldError::new("limit", "must be between 1 and 100")),
+            },
+            "status" => match UserStatus::parse(&value) {
+                Some(s) => query.status = Some(s),
+                None => errors.push(FieldError::new("status", "must be one of active, inactive, deleted")),
+            },
+            "role" => match Role::parse(&value) {
+                Some(r) => query.role = Some(r),
+                None => errors.push(FieldError::new("role", "must be one of admin, user, guest")),
+            },
+            _ => errors.push(FieldError::new(key, "unknown parameter")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
+    }
+    Ok(private(&svc.search(actor(&caller), query).await?))
+}
+
+#[utoipa::path(get, path = "/api/users/{id}/preferences", tag = "users",
+    responses((status = 200, body = Preferences), (status = 403, description = "not the user nor an admin")))]
+pub async fn get_preferences(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    Ok(private(&svc.preferences(actor(&caller), parse_id(&id)?).await?))
+}
+
+/// Replaces the preferences; absent keys take their defaults.
+#[utoipa::path(put, path = "/api/users/{id}/preferences", tag = "users", request_body = Preferences,
+    responses((status = 200, body = Preferences), (status = 403, description = "not the user nor an admin"),
+              (status = 422, description = "every invalid or unknown field, each named")))]
+pub async fn put_preferences(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<Response, Problem> {
+    Ok(private(&svc.set_preferences(actor(&caller), parse_id(&id)?, &body).await?))
+}
+
+/// Every piece of personal data Trellis holds about the user, from every service, as one JSON
+/// document (GDPR Art. 15 and 20).
+#[utoipa::path(get, path = "/api/users/{id}/export", tag = "users",
+    responses((status = 200, body = ExportDocument, description = "a download (`Content-Disposition: attachment`)"),
+              (status = 403, description = "not the user nor an admin"),
+              (status = 503, description = "a service holding data could not answer; nothing partial is sent")))]
+pub async fn export(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id = parse_id(&id)?;
+    let doc = svc.export(actor(&caller), id).await?;
+    let mut res = private(&doc);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"trellis-export-{id}.json\"")) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
 }
 
 async fn internal_create(State(svc): Svc, Json(new): Json<NewUser>) -> Result<JsonWithStatus<User>, Problem> {

@@ -48,7 +48,7 @@ async fn users_on(db: &Database, clock: Arc<dyn platform::clock::Clock>) -> Arc<
     for m in [platform::outbox::MIGRATIONS, auth::MIGRATIONS, users::MIGRATIONS] {
         db.migrate(&m).await.unwrap();
     }
-    Arc::new(users::UsersService::new(users::store(db), clock, None))
+    Arc::new(users::UsersService::new(users::store(db), Arc::new(users::pii::PiiKeys::generate()), clock, None))
 }
 
 async fn ready(db: &Database) -> Arc<dyn AuthStore> {

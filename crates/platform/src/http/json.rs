@@ -30,6 +30,31 @@ where
     }
 }
 
+/// A JSON body that may be absent (no `Content-Type` and no content): `None` then, otherwise
+/// exactly what `Json` accepts or refuses.
+#[derive(Debug, Clone, Default)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers();
+        let empty = !headers.contains_key(axum::http::header::CONTENT_TYPE)
+            && headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .is_none_or(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()) == Some(0));
+        if empty {
+            return Ok(OptionalJson(None));
+        }
+        Ok(OptionalJson(Some(Json::<T>::from_request(req, state).await?.0)))
+    }
+}
+
 fn rejection_to_problem(r: JsonRejection) -> Problem {
     match r {
         JsonRejection::MissingJsonContentType(_) => {

@@ -15,7 +15,7 @@ pub use auth::{Authenticated, Caller, bearer};
 pub use client::{ClientAddress, ClientIp};
 pub use health::{Check, CheckFn, Readiness, health_routes};
 pub use internal::require_internal_token;
-pub use json::{Json, JsonWithStatus};
+pub use json::{Json, JsonWithStatus, OptionalJson};
 pub use middleware::{
     RequestContext, TRACEPARENT, X_REQUEST_ID, current_context, observe, problem_fallback, problems_for_errors,
     reject_oversized,

@@ -18,6 +18,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "mfa_enabled",
             sql: include_str!("../../migrations/sqlite/0002_mfa_enabled.sql"),
         },
+        Migration { version: 3, name: "pii", sql: include_str!("../../migrations/sqlite/0003_pii.sql") },
     ],
     postgres: &[
         Migration { version: 1, name: "users", sql: include_str!("../../migrations/postgres/0001_users.sql") },
@@ -26,6 +27,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "mfa_enabled",
             sql: include_str!("../../migrations/postgres/0002_mfa_enabled.sql"),
         },
+        Migration { version: 3, name: "pii", sql: include_str!("../../migrations/postgres/0003_pii.sql") },
     ],
 };
 

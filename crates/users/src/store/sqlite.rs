@@ -1,20 +1,23 @@
 //! `UserStore` on SQLite.
 
-use api::users::{Role, User, UserStatus};
+use api::users::{Role, UserStatus};
 use async_trait::async_trait;
 use platform::bus::Event;
 use platform::db::sqlite::map_err;
 use platform::db::{SqliteDb, StoreError};
 use platform::outbox;
+use rusqlite::{OptionalExtension as _, Transaction, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::ports::{UpdateOutcome, UserStore};
+use crate::pii::SearchToken;
+use crate::ports::{EventRecord, PlaintextSealer, SearchFilter, StoredUser, UpdateOutcome, UserStore};
 
 pub struct SqliteUserStore(pub SqliteDb);
 
-const COLUMNS: &str = "id, email, name, role, status, email_verified, created_at, updated_at, mfa_enabled";
+const COLUMNS: &str = "id, email_index, email, name, preferences, data_key, key_version, role, status, \
+                       email_verified, mfa_enabled, created_at, updated_at, erasure_started_at, erased_at";
 
 fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
@@ -24,51 +27,95 @@ fn bad(col: usize, msg: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, msg.to_string().into())
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
-    let role: String = r.get(3)?;
-    let status: String = r.get(4)?;
-    let created: String = r.get(6)?;
-    let updated: String = r.get(7)?;
-    Ok(User {
+fn time_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<OffsetDateTime> {
+    let s: String = r.get(col)?;
+    OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| bad(col, "time"))
+}
+
+fn opt_time_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
+    let s: Option<String> = r.get(col)?;
+    s.map(|s| OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| bad(col, "time"))).transpose()
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredUser> {
+    let role: String = r.get(7)?;
+    let status: String = r.get(8)?;
+    Ok(StoredUser {
         id: r.get(0)?,
-        email: r.get(1)?,
-        name: r.get(2)?,
-        role: Role::parse(&role).ok_or_else(|| bad(3, "role"))?,
-        status: UserStatus::parse(&status).ok_or_else(|| bad(4, "status"))?,
-        email_verified: r.get(5)?,
-        mfa_enabled: r.get(8)?,
-        created_at: OffsetDateTime::parse(&created, &Rfc3339).map_err(|_| bad(6, "time"))?,
-        updated_at: OffsetDateTime::parse(&updated, &Rfc3339).map_err(|_| bad(7, "time"))?,
+        email_index: r.get(1)?,
+        email: r.get(2)?,
+        name: r.get(3)?,
+        preferences: r.get(4)?,
+        data_key: r.get(5)?,
+        key_version: r.get(6)?,
+        role: Role::parse(&role).ok_or_else(|| bad(7, "role"))?,
+        status: UserStatus::parse(&status).ok_or_else(|| bad(8, "status"))?,
+        email_verified: r.get(9)?,
+        mfa_enabled: r.get(10)?,
+        created_at: time_at(r, 11)?,
+        updated_at: time_at(r, 12)?,
+        erasure_started_at: opt_time_at(r, 13)?,
+        erased_at: opt_time_at(r, 14)?,
     })
+}
+
+fn replace_tokens(tx: &Transaction<'_>, id: Uuid, tokens: &[SearchToken]) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM user_search_tokens WHERE user_id = ?1", [id]).map_err(map_err)?;
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO user_search_tokens (token, user_id) VALUES (?1, ?2)").map_err(map_err)?;
+    for t in tokens {
+        stmt.execute(params![t.as_slice(), id]).map_err(map_err)?;
+    }
+    Ok(())
+}
+
+fn insert_row(tx: &Transaction<'_>, u: &StoredUser) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ),
+        params![
+            u.id,
+            u.email_index,
+            u.email,
+            u.name,
+            u.preferences,
+            u.data_key,
+            u.key_version,
+            u.role.as_str(),
+            u.status.as_str(),
+            u.email_verified,
+            u.mfa_enabled,
+            ts(u.created_at),
+            ts(u.updated_at),
+            u.erasure_started_at.map(ts),
+            u.erased_at.map(ts),
+        ],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+fn get_row(c: &rusqlite::Connection, id: Uuid) -> Result<StoredUser, StoreError> {
+    c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], row))
+        .map_err(map_err)
 }
 
 #[async_trait]
 impl UserStore for SqliteUserStore {
-    async fn insert(&self, user: &User, event: &Event) -> Result<(), StoreError> {
-        let (u, ev) = (user.clone(), event.clone());
+    async fn insert(&self, user: &StoredUser, tokens: &[SearchToken], event: &Event) -> Result<(), StoreError> {
+        let (u, tokens, ev) = (user.clone(), tokens.to_vec(), event.clone());
         self.0
             .write(move |tx| {
-                tx.execute(
-                    &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-                    rusqlite::params![
-                        u.id,
-                        u.email,
-                        u.name,
-                        u.role.as_str(),
-                        u.status.as_str(),
-                        u.email_verified,
-                        ts(u.created_at),
-                        ts(u.updated_at),
-                        u.mfa_enabled
-                    ],
-                )
-                .map_err(map_err)?;
+                insert_row(tx, &u)?;
+                replace_tokens(tx, u.id, &tokens)?;
                 outbox::insert_sqlite(tx, &ev)
             })
             .await
     }
 
-    async fn get(&self, id: Uuid) -> Result<User, StoreError> {
+    async fn get(&self, id: Uuid) -> Result<StoredUser, StoreError> {
         self.0
             .read(move |c| {
                 c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?.query_row([id], row)
@@ -76,11 +123,12 @@ impl UserStore for SqliteUserStore {
             .await
     }
 
-    async fn find_by_email(&self, email: &str) -> Result<User, StoreError> {
-        let email = email.to_string();
+    async fn find_by_email_index(&self, index: &[u8]) -> Result<StoredUser, StoreError> {
+        let index = index.to_vec();
         self.0
             .read(move |c| {
-                c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = ?1"))?.query_row([email], row)
+                c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email_index = ?1"))?
+                    .query_row([index], row)
             })
             .await
     }
@@ -91,7 +139,7 @@ impl UserStore for SqliteUserStore {
                 let changed = tx
                     .execute(
                         "UPDATE users SET mfa_enabled = ?1, updated_at = ?2 WHERE id = ?3",
-                        rusqlite::params![enabled, ts(at), id],
+                        params![enabled, ts(at), id],
                     )
                     .map_err(map_err)?;
                 if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
@@ -101,19 +149,25 @@ impl UserStore for SqliteUserStore {
 
     async fn update(
         &self,
-        user: &User,
-        read_at: OffsetDateTime,
+        user: &StoredUser,
+        read: &StoredUser,
+        tokens: Option<&[SearchToken]>,
         keep_an_admin: bool,
         events: &[Event],
     ) -> Result<UpdateOutcome, StoreError> {
-        let (u, evs) = (user.clone(), events.to_vec());
+        let (u, read_at, read_version) = (user.clone(), read.updated_at, read.key_version);
+        let (tokens, evs) = (tokens.map(<[SearchToken]>::to_vec), events.to_vec());
         // One writer: the whole check-and-write is serialized with every other write.
         self.0
             .write(move |tx| {
-                let stored: String = tx
-                    .query_row("SELECT updated_at FROM users WHERE id = ?1", [u.id], |r| r.get(0))
+                let stored: Option<(String, u32)> = tx
+                    .query_row("SELECT updated_at, key_version FROM users WHERE id = ?1", [u.id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()
                     .map_err(map_err)?;
-                if stored != ts(read_at) {
+                let Some((stored_at, stored_version)) = stored else { return Err(StoreError::NotFound) };
+                if stored_at != ts(read_at) || stored_version != read_version {
                     return Ok(UpdateOutcome::Stale);
                 }
                 if keep_an_admin {
@@ -129,10 +183,24 @@ impl UserStore for SqliteUserStore {
                     }
                 }
                 tx.execute(
-                    "UPDATE users SET name = ?2, role = ?3, status = ?4, updated_at = ?5 WHERE id = ?1",
-                    rusqlite::params![u.id, u.name, u.role.as_str(), u.status.as_str(), ts(u.updated_at)],
+                    "UPDATE users SET email_index = ?2, email = ?3, name = ?4, preferences = ?5, role = ?6, \
+                     status = ?7, email_verified = ?8, updated_at = ?9 WHERE id = ?1",
+                    params![
+                        u.id,
+                        u.email_index,
+                        u.email,
+                        u.name,
+                        u.preferences,
+                        u.role.as_str(),
+                        u.status.as_str(),
+                        u.email_verified,
+                        ts(u.updated_at)
+                    ],
                 )
                 .map_err(map_err)?;
+                if let Some(tokens) = &tokens {
+                    replace_tokens(tx, u.id, tokens)?;
+                }
                 for ev in &evs {
                     outbox::insert_sqlite(tx, ev)?;
                 }
@@ -167,7 +235,7 @@ impl UserStore for SqliteUserStore {
                 let changed = tx
                     .execute(
                         "UPDATE users SET email_verified = 1, updated_at = ?1 WHERE id = ?2 AND email_verified = 0",
-                        rusqlite::params![ts(at), id],
+                        params![ts(at), id],
                     )
                     .map_err(map_err)?;
                 if changed == 0 {
@@ -178,6 +246,246 @@ impl UserStore for SqliteUserStore {
                 }
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(true)
+            })
+            .await
+    }
+
+    async fn search(&self, f: &SearchFilter) -> Result<Vec<StoredUser>, StoreError> {
+        let f = f.clone();
+        self.0
+            .read(move |c| {
+                // Tokens as a JSON array of hex strings: one statement whatever their number.
+                let tokens = serde_json::to_string(&f.tokens.iter().map(hex::encode).collect::<Vec<_>>())
+                    .unwrap_or_else(|_| "[]".into());
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM users u \
+                     WHERE (?1 IS NULL OR u.id > ?1) \
+                       AND (?2 IS NULL OR u.status = ?2) AND (?3 IS NULL OR u.role = ?3) \
+                       AND (?5 = 0 OR u.id IN (SELECT user_id FROM user_search_tokens \
+                                               WHERE token IN (SELECT unhex(value) FROM json_each(?4)) \
+                                               GROUP BY user_id HAVING count(*) = ?5)) \
+                     ORDER BY u.id LIMIT ?6"
+                ))?;
+                let rows = stmt.query_map(
+                    params![
+                        f.after,
+                        f.status.map(UserStatus::as_str),
+                        f.role.map(Role::as_str),
+                        tokens,
+                        f.tokens.len() as i64,
+                        f.limit
+                    ],
+                    row,
+                )?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn stale_keys(&self, current: u32, limit: u32) -> Result<Vec<StoredUser>, StoreError> {
+        self.0
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM users WHERE key_version <> ?1 AND data_key IS NOT NULL ORDER BY id LIMIT ?2"
+                ))?;
+                let rows = stmt.query_map(params![current, limit], row)?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn count_stale_keys(&self, current: u32) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .0
+            .read(move |c| {
+                c.query_row(
+                    "SELECT count(*) FROM users WHERE key_version <> ?1 AND data_key IS NOT NULL",
+                    [current],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn rekey(&self, rows: &[(StoredUser, StoredUser)]) -> Result<u64, StoreError> {
+        let rows = rows.to_vec();
+        self.0
+            .write(move |tx| {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "UPDATE users SET email = ?2, name = ?3, preferences = ?4, data_key = ?5, key_version = ?6 \
+                         WHERE id = ?1 AND key_version = ?7 AND updated_at = ?8",
+                    )
+                    .map_err(map_err)?;
+                let mut written = 0u64;
+                for (new, read) in &rows {
+                    written += stmt
+                        .execute(params![
+                            new.id,
+                            new.email,
+                            new.name,
+                            new.preferences,
+                            new.data_key,
+                            new.key_version,
+                            read.key_version,
+                            ts(read.updated_at)
+                        ])
+                        .map_err(map_err)? as u64;
+                }
+                Ok(written)
+            })
+            .await
+    }
+
+    async fn begin_erasure(&self, id: Uuid, at: OffsetDateTime, event: &Event) -> Result<StoredUser, StoreError> {
+        let ev = event.clone();
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE users SET status = 'deleted', erasure_started_at = ?2, updated_at = ?2 \
+                         WHERE id = ?1 AND erasure_started_at IS NULL",
+                        params![id, ts(at)],
+                    )
+                    .map_err(map_err)?;
+                if changed > 0 {
+                    outbox::insert_sqlite(tx, &ev)?;
+                }
+                get_row(tx, id)
+            })
+            .await
+    }
+
+    async fn finish_erasure(&self, id: Uuid, at: OffsetDateTime, event: &Event) -> Result<bool, StoreError> {
+        let ev = event.clone();
+        self.0
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE users SET email_index = NULL, email = NULL, name = NULL, preferences = NULL, \
+                         data_key = NULL, erased_at = ?2, updated_at = ?2 WHERE id = ?1 AND erased_at IS NULL",
+                        params![id, ts(at)],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return Ok(false);
+                }
+                tx.execute("DELETE FROM user_search_tokens WHERE user_id = ?1", [id]).map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn unfinished_erasures(&self) -> Result<Vec<Uuid>, StoreError> {
+        self.0
+            .read(|c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT id FROM users WHERE erasure_started_at IS NOT NULL AND erased_at IS NULL ORDER BY id",
+                )?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn record(&self, event: &Event) -> Result<(), StoreError> {
+        let ev = event.clone();
+        self.0.write(move |tx| outbox::insert_sqlite(tx, &ev)).await
+    }
+
+    async fn count_tokens(&self, id: Uuid) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .0
+            .read(move |c| {
+                c.query_row("SELECT count(*) FROM user_search_tokens WHERE user_id = ?1", [id], |r| r.get(0))
+            })
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn events_about(&self, id: Uuid) -> Result<Vec<EventRecord>, StoreError> {
+        self.0
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT id, event_type, aggregate_id, actor_id, occurred_at, data FROM outbox \
+                     WHERE aggregate_id = ?1 OR actor_id = ?1 ORDER BY seq",
+                )?;
+                let rows = stmt.query_map([id], |r| {
+                    let data: String = r.get(5)?;
+                    Ok(EventRecord {
+                        id: r.get(0)?,
+                        event_type: r.get(1)?,
+                        aggregate_id: r.get(2)?,
+                        actor_id: r.get(3)?,
+                        occurred_at: time_at(r, 4)?,
+                        data: serde_json::from_str(&data).map_err(|_| bad(5, "json"))?,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn adopt_plaintext(&self, seal: &PlaintextSealer) -> Result<u64, StoreError> {
+        let exists: bool = self
+            .0
+            .read(|c| {
+                c.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users_plaintext')",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        if !exists {
+            return Ok(0);
+        }
+        let plain: Vec<crate::ports::PlaintextRow> = self
+            .0
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT id, email, name, role, status, email_verified, mfa_enabled, created_at, updated_at \
+                     FROM users_plaintext",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    let (role, status): (String, String) = (r.get(3)?, r.get(4)?);
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        Role::parse(&role).ok_or_else(|| bad(3, "role"))?,
+                        UserStatus::parse(&status).ok_or_else(|| bad(4, "status"))?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        time_at(r, 7)?,
+                        time_at(r, 8)?,
+                    ))
+                })?;
+                rows.collect()
+            })
+            .await?;
+        let sealed: Vec<(StoredUser, Vec<SearchToken>)> = plain.into_iter().map(seal).collect();
+        self.0
+            .write(move |tx| {
+                // Re-checked inside the one writer: a concurrent start may have moved them.
+                let still: bool = tx
+                    .query_row(
+                        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users_plaintext')",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(map_err)?;
+                if !still {
+                    return Ok(0);
+                }
+                for (user, tokens) in &sealed {
+                    insert_row(tx, user)?;
+                    replace_tokens(tx, user.id, tokens)?;
+                }
+                tx.execute("DROP TABLE users_plaintext", []).map_err(map_err)?;
+                Ok(sealed.len() as u64)
             })
             .await
     }

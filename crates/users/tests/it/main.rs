@@ -1,7 +1,8 @@
 //! The users service on SQLite and PostgreSQL: role and status changes by administrators end the
 //! user's sessions (through `SessionsApi`) and are audited through the outbox; non-admins cannot
 //! make them; the last active administrator stays; `If-Match` and concurrent writers are honoured;
-//! and the flags the auth service sets (`email_verified`, `mfa_enabled`).
+//! the flags the auth service sets (`email_verified`, `mfa_enabled`); and, in `pii.rs`, personal
+//! data at rest, search, preferences, export, erasure and key rotation.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,13 +16,18 @@ use async_trait::async_trait;
 use platform::clock::SystemClock;
 use platform::db::{Database, StoreError};
 use users::UsersService;
+use users::pii::PiiKeys;
 use users::service::{Actor, UpdateError, etag};
 use uuid::Uuid;
+
+/// The password every test account has, as far as the `Sessions` stand-in is concerned.
+const PASSWORD: &str = "correct horse battery staple";
 
 /// The auth side of the seam: records what it was asked to end, or fails as if auth were down.
 #[derive(Default)]
 struct Sessions {
     ended: Mutex<Vec<(Uuid, SessionEndReason)>>,
+    emails_changed: Mutex<Vec<(Uuid, String)>>,
     down: bool,
 }
 
@@ -33,6 +39,15 @@ impl SessionsApi for Sessions {
         }
         self.ended.lock().unwrap().push((user_id, reason));
         Ok(1)
+    }
+
+    async fn check_password(&self, _user_id: Uuid, password: &str) -> Result<(), ApiError> {
+        if password == PASSWORD { Ok(()) } else { Err(ApiError::Unauthorized) }
+    }
+
+    async fn email_changed(&self, user_id: Uuid, old_email: &str) -> Result<(), ApiError> {
+        self.emails_changed.lock().unwrap().push((user_id, old_email.to_string()));
+        Ok(())
     }
 }
 
@@ -46,17 +61,35 @@ struct Backend {
     db: Database,
     svc: Arc<UsersService>,
     sessions: Arc<Sessions>,
+    holder: Arc<pii::Holder>,
     _guard: Box<dyn Any + Send>,
+}
+
+fn service(
+    db: &Database,
+    keys: Arc<PiiKeys>,
+    sessions: &Arc<Sessions>,
+    holder: &Arc<pii::Holder>,
+) -> Arc<UsersService> {
+    let svc = Arc::new(UsersService::new(users::store(db), keys, Arc::new(SystemClock), None));
+    svc.connect_sessions(sessions.clone());
+    svc.connect_personal_data(vec![("other", holder.clone())]);
+    svc
 }
 
 impl Backend {
     async fn with(db: Database, guard: Box<dyn Any + Send>, sessions: Sessions) -> Backend {
         db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
         db.migrate(&users::MIGRATIONS).await.unwrap();
-        let svc = Arc::new(UsersService::new(users::store(&db), Arc::new(SystemClock), None));
         let sessions = Arc::new(sessions);
-        svc.connect_sessions(sessions.clone());
-        Backend { db, svc, sessions, _guard: guard }
+        let holder = Arc::new(pii::Holder::default());
+        let svc = service(&db, pii::keys(&[1]), &sessions, &holder);
+        Backend { db, svc, sessions, holder, _guard: guard }
+    }
+
+    /// A new service over the same database, as after a restart, with `keys`.
+    fn restart(&mut self, keys: Arc<PiiKeys>) {
+        self.svc = service(&self.db, keys, &self.sessions, &self.holder);
     }
 
     async fn sqlite(sessions: Sessions) -> Backend {
@@ -200,26 +233,26 @@ async fn concurrent_demotions_leave_an_admin(b: Backend) {
         // x and y are the only active admins; each is demoted at the same time as the other.
         let x = b.user(Role::Admin).await;
         let y = b.user(Role::Admin).await;
-        let demote = |u: &User| {
-            let (store, mut next) = (store.clone(), u.clone());
+        let (x_row, y_row) = (store.get(x.id).await.unwrap(), store.get(y.id).await.unwrap());
+        let demote = |read: &users::ports::StoredUser| {
+            let (store, read, mut next) = (store.clone(), read.clone(), read.clone());
             next.role = Role::User;
-            next.updated_at = u.updated_at + time::Duration::milliseconds(1);
-            let read_at = u.updated_at;
-            tokio::spawn(async move { store.update(&next, read_at, true, &[]).await.unwrap() })
+            next.updated_at = read.updated_at + time::Duration::milliseconds(1);
+            tokio::spawn(async move { store.update(&next, &read, None, true, &[]).await.unwrap() })
         };
-        let (rx, ry) = tokio::join!(demote(&x), demote(&y));
+        let (rx, ry) = tokio::join!(demote(&x_row), demote(&y_row));
         let mut outcomes = [rx.unwrap(), ry.unwrap()];
         outcomes.sort_by_key(|o| format!("{o:?}"));
         assert_eq!(outcomes, [LastAdmin, Updated], "round {round}: exactly one demotion passes");
         assert_eq!(store.active_admins().await.unwrap(), 1);
         // Make room for the next round: the survivor steps down without the guard.
         for u in [&x, &y] {
-            let cur = b.svc.get_user(u.id).await.unwrap();
+            let cur = store.get(u.id).await.unwrap();
             if cur.role == Role::Admin {
                 let mut next = cur.clone();
                 next.role = Role::User;
                 next.updated_at = cur.updated_at + time::Duration::milliseconds(1);
-                assert_eq!(store.update(&next, cur.updated_at, false, &[]).await.unwrap(), Updated);
+                assert_eq!(store.update(&next, &cur, None, false, &[]).await.unwrap(), Updated);
             }
         }
         assert_eq!(store.active_admins().await.unwrap(), 0);
@@ -242,9 +275,12 @@ async fn if_match_and_stale_writes(b: Backend) {
 
     // A writer that read an older version loses, whatever it writes.
     let store = users::store(&b.db);
-    let mut next = u.clone();
-    next.name = "Late".into();
-    let outcome = store.update(&next, u.updated_at, false, &[]).await.unwrap();
+    let read = store.get(u.id).await.unwrap();
+    let mut older = read.clone();
+    older.updated_at = u.updated_at;
+    let mut next = read.clone();
+    next.name = None;
+    let outcome = store.update(&next, &older, None, false, &[]).await.unwrap();
     assert_eq!(outcome, users::ports::UpdateOutcome::Stale);
     assert_eq!(b.svc.get_user(u.id).await.unwrap().name, "Someone");
 }
@@ -303,3 +339,5 @@ on_both_backends!(
     no_change_when_sessions_cannot_be_ended: Sessions { down: true, ..Sessions::default() },
     flags_set_by_the_auth_service: Sessions::default(),
 );
+
+mod pii;
