@@ -113,6 +113,7 @@ fn ensure_tools() -> Result {
     let wanted: &[(&str, &str)] = &[
         ("pg_ctlcluster", "postgresql"),
         ("psql", "postgresql-client"),
+        ("pg_dump", "postgresql-client"),
         ("redis-server", "redis-server"),
         ("rabbitmq-server", "rabbitmq-server"),
         ("sqlite3", "sqlite3"),

@@ -777,7 +777,7 @@ pub async fn rbac(base: &str, admin_email: &str, admin_password: &str) -> RbacOu
             .await;
     assert_ne!(body["detail"], platform::http::ROLE_DENIED, "an object-level refusal of the users service");
     problem(
-        patch(a.access.clone(), uid.clone(), json!({"email": "x@example.com"}), None).await,
+        patch(a.access.clone(), uid.clone(), json!({"password_hash": "x"}), None).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;

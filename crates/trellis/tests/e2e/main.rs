@@ -8,6 +8,7 @@
 
 mod email;
 mod flow;
+mod gdpr;
 mod keys;
 mod policy;
 mod support;
@@ -48,6 +49,67 @@ async fn all_in_one_with_zero_configuration() {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("log lines are JSON ({e}): {line}"));
         assert!(v["span"]["request_id"].is_string() && v["span"]["trace_id"].is_string(), "{line}");
     }
+}
+
+/// Personal data all-in-one: the flow of `gdpr`, a `sqlite3 .dump` without any test user's email
+/// or name, then a key-encryption key rotation against the running deployment, interrupted and
+/// resumed, after which the old key is removed and everything still reads.
+#[tokio::test]
+async fn all_in_one_personal_data_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = ("root@example.com", "canary granite harbour lighthouse keeper");
+    let env = vec![
+        ("TRELLIS_ADMIN_EMAIL", admin.0.to_string()),
+        ("TRELLIS_ADMIN_PASSWORD", admin.1.to_string()),
+        ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "100000".to_string()),
+    ];
+    let app = Trellis::start("pii", dir.path(), &[], &env).await;
+    let path = dir.path().join("data/trellis.db");
+    let db = platform::db::Database::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let canaries = gdpr::personal_data(&app.base, admin, &db).await;
+    gdpr::assert_absent(&gdpr::sqlite_dump(&path), &canaries, "sqlite3 .dump");
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    gdpr::assert_absent(&log, &canaries, "the log");
+
+    // A second key-encryption key: configured beside the generated one, servers restarted, the
+    // rows re-encrypted while they serve.
+    let secrets: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.path().join("data/secrets.toml")).unwrap()).unwrap();
+    let (old, index) = (secrets["pii_keys"].as_str().unwrap(), secrets["pii_index_key"].as_str().unwrap());
+    let new = {
+        use base64::Engine as _;
+        format!("2:{}", base64::engine::general_purpose::STANDARD.encode([42u8; 32]))
+    };
+    let with_keys = |keys: String| {
+        let mut e = env.clone();
+        e.push(("TRELLIS_PII__KEYS", keys));
+        e.push(("TRELLIS_PII__INDEX_KEY", index.to_string()));
+        e
+    };
+    let both = with_keys(format!("{old},{new}"));
+    let app = Trellis::start("pii-rotating", dir.path(), &[], &both).await;
+    gdpr::rotate_pii(dir.path(), &both).await;
+    let http = flow::client();
+    let admin_token = flow::login_tokens(&http, &app.base, admin.0, admin.1).await.access;
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    // Only the new key now: every user still reads and signs in.
+    let app = Trellis::start("pii-rotated", dir.path(), &[], &with_keys(new)).await;
+    let admin_token2 = flow::login_tokens(&http, &app.base, admin.0, admin.1).await.access;
+    assert_ne!(admin_token, admin_token2);
+    let found: Value = http
+        .get(format!("{}/api/users?q=zephyrine", app.base))
+        .bearer_auth(&admin_token2)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"][0]["name"], "Zephyrine Quillfeather", "{found}");
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
 }
 
 /// The second factor and the mailed flows, all-in-one with zero configuration (a process of its
@@ -119,6 +181,8 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_AUTH__PEPPER", b64(32)),
         ("TRELLIS_AUTH__KEY_ENCRYPTION_KEY", b64(32)),
         ("TRELLIS_INTERNAL_TOKEN", "an-internal-token-of-at-least-32-characters".into()),
+        ("TRELLIS_PII__KEYS", format!("1:{}", b64(32))),
+        ("TRELLIS_PII__INDEX_KEY", b64(32)),
         // No grace: a rotated refresh token presented again is reuse at once.
         ("TRELLIS_AUTH__REFRESH_REUSE_GRACE_SECS", "0".into()),
         // Every flow runs against this one deployment from one address, within a minute.
@@ -155,6 +219,12 @@ async fn distributed_one_process_per_service() {
     // The users process ends sessions through the auth process (SessionsApi over HTTP).
     let rbac = flow::rbac(&gateway.base, "root@example.com", "canary granite harbour lighthouse keeper").await;
     role_gate_in_each_service(&projects.base, &users.base, &rbac).await;
+    // Personal data across the users, auth and projects processes; then no test user's email or
+    // name is anywhere in the database.
+    let canaries =
+        gdpr::personal_data(&gateway.base, ("root@example.com", "canary granite harbour lighthouse keeper"), &pg.db)
+            .await;
+    gdpr::assert_absent(&gdpr::pg_dump(&pg.url), &canaries, "pg_dump");
     flow::operations_endpoints(&gateway.base, &["cache"]).await;
     flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
     // `trellis keys rotate` on the shared database: the auth process signs with the new key and
