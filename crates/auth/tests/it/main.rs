@@ -44,11 +44,14 @@ fn service_settings(keys: auth::service::KeySettings) -> auth::AuthSettings {
 }
 
 /// The users service on the same database, behind `UsersApi`, with every migration run.
-async fn users_on(db: &Database, clock: Arc<dyn platform::clock::Clock>) -> Arc<dyn api::users::UsersApi> {
+/// The users service on `db`. Every instance has the same personal-data keys, as the replicas of
+/// one deployment do, so that what one sealed another opens.
+async fn users_on(db: &Database, clock: Arc<dyn platform::clock::Clock>) -> Arc<users::UsersService> {
     for m in [platform::outbox::MIGRATIONS, auth::MIGRATIONS, users::MIGRATIONS] {
         db.migrate(&m).await.unwrap();
     }
-    Arc::new(users::UsersService::new(users::store(db), Arc::new(users::pii::PiiKeys::generate()), clock, None))
+    let keys = users::pii::PiiKeys::new(&[(1, [1; 32])], [2; 32]).unwrap();
+    Arc::new(users::UsersService::new(users::store(db), Arc::new(keys), clock, None))
 }
 
 async fn ready(db: &Database) -> Arc<dyn AuthStore> {

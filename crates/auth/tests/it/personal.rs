@@ -25,6 +25,8 @@ use test_support::{ReceivedMail, read_mail_dir};
 use uuid::Uuid;
 
 use super::end_sessions::{account, events, service};
+use api::users::{UpdateUser, UserStatus, UsersApi as _};
+use users::service::Actor;
 
 /// The password `account` registers with.
 const PASSWORD: &str = "canary correct horse battery staple";
@@ -52,23 +54,6 @@ fn sid(tokens: &TokenResponse) -> Uuid {
     let claims: Value =
         serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
     claims["sid"].as_str().unwrap().parse().unwrap()
-}
-
-/// Runs one statement on the users table, standing in for the users service.
-async fn users_sql(db: &Database, sqlite: &'static str, postgres: &'static str, id: Uuid, value: String) {
-    match db {
-        Database::Sqlite(db) => {
-            db.write(move |tx| {
-                tx.execute(sqlite, rusqlite::params![value, id]).map_err(platform::db::sqlite::map_err)?;
-                Ok(())
-            })
-            .await
-            .unwrap();
-        }
-        Database::Postgres(db) => {
-            db.client().await.unwrap().execute(postgres, &[&value, &id]).await.unwrap();
-        }
-    }
 }
 
 /// Where `service_settings` mails go.
@@ -137,14 +122,10 @@ async fn check_password_right_wrong_and_throttled(db: Database) {
     users.create_user(new).await.unwrap();
     assert!(matches!(api.check_password(bare, PASSWORD).await, Err(ApiError::Unauthorized)));
     let (inactive, _) = account(&svc).await;
-    users_sql(
-        &db,
-        "UPDATE users SET status = ?1 WHERE id = ?2",
-        "UPDATE users SET status = $1 WHERE id = $2",
-        inactive,
-        "inactive".into(),
-    )
-    .await;
+    users.connect_sessions(svc.clone());
+    let admin = Actor { user_id: Uuid::now_v7(), role: Role::Admin };
+    let deactivate = UpdateUser { status: Some(UserStatus::Inactive), ..UpdateUser::default() };
+    users.update_user(admin, inactive, deactivate, None).await.unwrap();
     assert!(matches!(api.check_password(inactive, PASSWORD).await, Err(ApiError::Unauthorized)));
 }
 
@@ -154,17 +135,13 @@ async fn email_changed_mails_both_addresses_and_spends_old_links(db: Database) {
     let (user, old_email) = account(&svc).await;
     let old_link = token_in(&mails_to(&old_email, CONFIRM, 1).await[0]);
 
-    // The users service stores the new address, unverified, then tells auth.
+    // The users service stores the new address, unverified, then tells auth (`email_changed`).
     let new_email = format!("new-{}@example.com", Uuid::now_v7().simple());
-    users_sql(
-        &db,
-        "UPDATE users SET email = ?1, email_verified = 0 WHERE id = ?2",
-        "UPDATE users SET email = $1, email_verified = false WHERE id = $2",
-        user,
-        new_email.clone(),
-    )
-    .await;
-    api.email_changed(user, &old_email).await.unwrap();
+    let users = super::users_on(&db, Arc::new(platform::clock::SystemClock)).await;
+    users.connect_sessions(svc.clone());
+    let change = UpdateUser { email: Some(new_email.clone()), ..UpdateUser::default() };
+    let changed = users.update_user(Actor { user_id: user, role: Role::User }, user, change, None).await.unwrap();
+    assert!(!changed.email_verified);
 
     let new_link = token_in(&mails_to(&new_email, CONFIRM, 1).await[0]);
     let notice = mails_to(&old_email, "The email address of your Trellis account was changed", 1).await;
@@ -174,7 +151,6 @@ async fn email_changed_mails_both_addresses_and_spends_old_links(db: Database) {
 
     assert!(matches!(svc.verify_email(&old_link).await, Err(AuthError::BadToken)), "the old link is spent");
     svc.verify_email(&new_link).await.unwrap();
-    let users = super::users_on(&db, Arc::new(platform::clock::SystemClock)).await;
     let now = users.get_user(user).await.unwrap();
     assert!(now.email_verified && now.email == new_email);
     assert_eq!(events(&db, "auth.email_changed").await, vec![json!({ "user_id": user })]);

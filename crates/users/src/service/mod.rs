@@ -414,7 +414,11 @@ impl UsersService {
         if email_changed {
             // The change is made; a mail that cannot be sent now can be asked for again
             // (`/auth/email/verify/resend`), so it does not undo it.
-            if let Err(e) = self.sessions()?.email_changed(id, &current.email).await {
+            let told = match self.sessions() {
+                Ok(sessions) => sessions.email_changed(id, &current.email).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = told {
                 tracing::error!(user_id = %id, error = %e, "could not mail the verification of a changed email");
             }
         }
