@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod end_sessions;
-mod personal;
 
 use std::sync::Arc;
 
@@ -432,3 +431,4 @@ async fn password_change_spends_outstanding_reset_tokens(db: Database) {
 }
 
 mod keys;
+mod personal;

@@ -397,19 +397,6 @@ async fn every_auth_table_is_exported_or_holds_no_personal_data(db: Database) {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($check:ident),*) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { let db = test_support::TestSqlite::new().await; super::$check(db.db.clone()).await; })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { let db = test_support::TestPostgres::new().await; super::$check(db.db.clone()).await; })*
-        }
-    };
-}
-
 on_both_backends!(
     check_password_right_wrong_and_throttled,
     email_changed_mails_both_addresses_and_spends_old_links,
