@@ -1,4 +1,5 @@
-//! `auth-load`: the load harness for the auth service (PERFORMANCE.md S6, S7, S8).
+//! `auth-load`: the load harness for the auth service (PERFORMANCE.md S6, S7, S8) and the users service's
+//! reads in the S2/S3 shapes (U2, U3, U4).
 //!
 //! One run: pin this process to the generator core, measure the floors (bcrypt verify, RS256 sign) while
 //! nothing else of ours runs, start `trellis serve` on a fresh data folder (and, with `--mode postgres`, a
@@ -10,6 +11,7 @@ mod floor;
 mod load;
 mod scenarios;
 mod server;
+mod users;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -22,11 +24,12 @@ use crate::floor::Floor;
 use crate::load::Summary;
 use crate::scenarios::{S6, S7, S7Options, S8, S8Options, Target};
 use crate::server::{Mode, Server, ServerOptions};
+use crate::users::{U2, U3, U4, UsersOptions};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "auth-load",
-    about = "Login (S6), login-flood isolation (S7) and refresh (S8) load on a real trellis."
+    about = "Login (S6), login-flood isolation (S7), refresh (S8) and users reads (U2, U3, U4) on a real trellis."
 )]
 struct Cli {
     /// sqlite: all-in-one (SQLite, in-process cache and bus). postgres: PostgreSQL + Redis + RabbitMQ.
@@ -35,7 +38,7 @@ struct Cli {
     /// The server binary [default: $CARGO_TARGET_DIR/release/trellis, else ../../target/release/trellis].
     #[arg(long)]
     trellis: Option<PathBuf>,
-    /// Scenarios to run, comma-separated (s7 needs s6's capacity, or --s7-login-rate).
+    /// Scenarios to run, comma-separated: s6, s7, s8, u2, u3, u4 (s7 needs s6's capacity, or --s7-login-rate).
     #[arg(long, value_delimiter = ',', default_value = "s6,s7,s8")]
     scenarios: Vec<String>,
     /// Extra server settings, KEY=VALUE, repeatable (e.g. TRELLIS_AUTH__HASH_WORKERS=2). They are applied last,
@@ -87,6 +90,37 @@ struct Cli {
     /// S8 closed-loop workers (at most the number of sessions).
     #[arg(long, default_value_t = 32)]
     s8_concurrency: usize,
+    /// U2: open-loop rates of GET /api/users/me (per second), each with its /healthz floor.
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    u2_rates: Vec<f64>,
+    /// U2: closed-loop connection counts of the max-throughput sweep.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    u2_sweep: Vec<usize>,
+    /// U3: rate of GET /api/users/{id} by an admin over the seeded users.
+    #[arg(long, default_value_t = 1000.0)]
+    u3_rate: f64,
+    /// U4: rate of GET /api/users?q=<prefix>&limit=20 by an admin.
+    #[arg(long, default_value_t = 200.0)]
+    u4_rate: f64,
+    /// U3/U4: users seeded through POST /internal/users.
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    #[arg(long, default_value_t = 16)]
+    seed_concurrency: usize,
+    /// U3/U4: closed-loop connections for the maximum.
+    #[arg(long, default_value_t = 32)]
+    u_concurrency: usize,
+    #[arg(long, default_value_t = 5)]
+    u_warmup_secs: u64,
+    /// U2–U4: length of each measured open-loop phase.
+    #[arg(long, default_value_t = 60)]
+    u_secs: u64,
+    /// U2–U4: length of each /healthz floor phase (measured right before its scenario, same rate).
+    #[arg(long, default_value_t = 30)]
+    u_floor_secs: u64,
+    /// U2–U4: length of each closed-loop phase.
+    #[arg(long, default_value_t = 10)]
+    u_closed_secs: u64,
     /// Open loop: requests in flight at most; one more is counted as an `overflow` error.
     #[arg(long, default_value_t = 512)]
     max_in_flight: usize,
@@ -138,6 +172,10 @@ struct Rss {
     after_s6_kib: Option<u64>,
     after_s7_kib: Option<u64>,
     after_s8_kib: Option<u64>,
+    after_u2_kib: Option<u64>,
+    after_seeding_kib: Option<u64>,
+    after_u3_kib: Option<u64>,
+    after_u4_kib: Option<u64>,
     peak_kib: Option<u64>,
 }
 
@@ -150,11 +188,16 @@ struct Report {
     bcrypt_floor: Floor,
     rs256_floor: Floor,
     rss: Rss,
-    /// Whether the account's password ("canary…") appeared in the server's log.
+    /// Whether a password of the run ("canary…": the account's, the administrator's) appeared in the server's log.
     password_in_server_log: bool,
     s6: Option<S6>,
     s7: Option<S7>,
     s8: Option<S8>,
+    /// How the U3/U4 population was made.
+    seeding: Option<users::Seeding>,
+    u2: Option<U2>,
+    u3: Option<U3>,
+    u4: Option<U4>,
 }
 
 fn sh(program: &str, args: &[&str]) -> String {
@@ -193,9 +236,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let known = ["s6", "s7", "s8"];
+    let known = ["s6", "s7", "s8", "u2", "u3", "u4"];
     if let Some(bad) = cli.scenarios.iter().find(|s| !known.contains(&s.as_str())) {
-        anyhow::bail!("unknown scenario {bad:?} (known: s6, s7, s8)");
+        anyhow::bail!("unknown scenario {bad:?} (known: {})", known.join(", "));
     }
     let cores = cli.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let server_cpus = cli.server_cpus.clone().unwrap_or_else(|| format!("0-{}", cores.saturating_sub(1)));
@@ -222,6 +265,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(dir) => PathBuf::from(dir).join("release/trellis"),
             None => PathBuf::from("../../target/release/trellis"),
         });
+        // U3/U4 seed through the internal route and read as the first administrator, whom the server makes
+        // at start. The token is given rather than read from secrets.toml, so both modes work the same way.
+        let admin = users::admin_account();
+        let r = server::random_suffix;
+        let internal_token = format!("bench-{}{}{}", r(), r(), r());
+        let mut harness_env = Vec::new();
+        if cli.scenarios.iter().any(|s| s == "u3" || s == "u4") {
+            harness_env.extend([
+                ("TRELLIS_INTERNAL_TOKEN".to_string(), internal_token.clone()),
+                ("TRELLIS_ADMIN_EMAIL".to_string(), admin.email.clone()),
+                ("TRELLIS_ADMIN_PASSWORD".to_string(), admin.password.clone()),
+            ]);
+        }
+        // A token passed with --env wins over ours (it is applied last), so use it.
+        let internal_token = cli
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "TRELLIS_INTERNAL_TOKEN")
+            .map_or(internal_token, |(_, v)| v.clone());
         let opts = ServerOptions {
             binary,
             mode: cli.mode,
@@ -229,6 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pg_url: cli.pg_url.clone(),
             redis_url: cli.redis_url.clone(),
             amqp_base: cli.amqp_url.clone(),
+            harness_env,
             env: cli.env.clone(),
             keep_data: cli.keep_data,
         };
@@ -237,10 +301,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("server pid {} at {}, log {}", server.pid, server.base, server.log.display());
         // The run, raced against Ctrl-C so that an interrupted run still cleans up (Server's Drop).
         let result = tokio::select! {
-            r = scenarios(&cli, &server, &bcrypt_floor, &rs256_floor) => r,
+            r = scenarios(&cli, &server, &bcrypt_floor, &rs256_floor, &admin, &internal_token) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         };
-        let (s6, s7, s8, mut rss, password) = match result {
+        let Ran { s6, s7, s8, seeding, u2, u3, u4, mut rss, password } = match result {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("--- server log (last lines) ---\n{}", server.log_tail(20));
@@ -249,7 +313,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         };
         rss.peak_kib = server.rss_kib().map(|r| r.1);
-        let password_in_server_log = std::fs::read_to_string(&server.log).unwrap_or_default().contains(&password);
+        let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+        let password_in_server_log = log.contains(&password) || log.contains(&admin.password);
         if cli.keep_data {
             eprintln!("data folder kept: {}", server.data_dir().display());
         }
@@ -275,12 +340,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             s6,
             s7,
             s8,
+            seeding,
+            u2,
+            u3,
+            u4,
         };
         print_report(&report);
         let path = cli.json.clone().unwrap_or_else(|| PathBuf::from(format!("auth-load-{}.json", mode_name(cli.mode))));
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
         eprintln!("JSON written to {}", path.display());
-        anyhow::ensure!(!report.password_in_server_log, "the account's password appeared in the server log");
+        anyhow::ensure!(!report.password_in_server_log, "a password of the run appeared in the server log");
         Ok(())
     })
 }
@@ -292,9 +361,27 @@ fn mode_name(m: Mode) -> &'static str {
     }
 }
 
-type Ran = (Option<S6>, Option<S7>, Option<S8>, Rss, String);
+/// What the scenarios produced, and the account's password for the log check.
+struct Ran {
+    s6: Option<S6>,
+    s7: Option<S7>,
+    s8: Option<S8>,
+    seeding: Option<users::Seeding>,
+    u2: Option<U2>,
+    u3: Option<U3>,
+    u4: Option<U4>,
+    rss: Rss,
+    password: String,
+}
 
-async fn scenarios(cli: &Cli, server: &Server, bcrypt: &Floor, rs256: &Floor) -> anyhow::Result<Ran> {
+async fn scenarios(
+    cli: &Cli,
+    server: &Server,
+    bcrypt: &Floor,
+    rs256: &Floor,
+    admin: &scenarios::Account,
+    internal_token: &str,
+) -> anyhow::Result<Ran> {
     let wants = |s: &str| cli.scenarios.iter().any(|x| x == s);
     let target = Target::new(&server.base, cli.max_in_flight)?;
     let account = target.register(&server::random_suffix()).await?;
@@ -344,7 +431,43 @@ async fn scenarios(cli: &Cli, server: &Server, bcrypt: &Floor, rs256: &Floor) ->
     } else {
         None
     };
-    Ok((s6, s7, s8, rss, account.password))
+    let uo = UsersOptions {
+        warmup: Duration::from_secs(cli.u_warmup_secs),
+        duration: Duration::from_secs(cli.u_secs),
+        floor_duration: Duration::from_secs(cli.u_floor_secs),
+        sweep_duration: Duration::from_secs(cli.u_closed_secs),
+        max_in_flight: cli.max_in_flight,
+    };
+    let u2 = if wants("u2") {
+        let r = users::u2(&target, &account, &cli.u2_rates, &cli.u2_sweep, &uo).await?;
+        rss.after_u2_kib = server.rss_kib().map(|r| r.0);
+        Some(r)
+    } else {
+        None
+    };
+    let population = if wants("u3") || wants("u4") {
+        eprintln!("seeding {} users through POST /internal/users ({} at a time)", cli.users, cli.seed_concurrency);
+        let p = users::seed(&target, internal_token, cli.users, cli.seed_concurrency).await?;
+        eprintln!("    {} users in {:.1} s ({:.0}/s)", p.seeding.users, p.seeding.elapsed_s, p.seeding.per_s);
+        rss.after_seeding_kib = server.rss_kib().map(|r| r.0);
+        Some(p)
+    } else {
+        None
+    };
+    let mut u3 = None;
+    let mut u4 = None;
+    if let Some(p) = &population {
+        if wants("u3") {
+            u3 = Some(users::u3(&target, admin, p, cli.u3_rate, cli.u_concurrency, &uo).await?);
+            rss.after_u3_kib = server.rss_kib().map(|r| r.0);
+        }
+        if wants("u4") {
+            u4 = Some(users::u4(&target, admin, p, cli.u4_rate, cli.u_concurrency, &uo).await?);
+            rss.after_u4_kib = server.rss_kib().map(|r| r.0);
+        }
+    }
+    let seeding = population.map(|p| p.seeding);
+    Ok(Ran { s6, s7, s8, seeding, u2, u3, u4, rss, password: account.password })
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -476,17 +599,121 @@ fn print_report(r: &Report) {
             s8.sessions_lost
         );
     }
-    for (name, s) in
-        r.s6.iter()
-            .flat_map(|s| s.steps.iter().map(|x| ("S6", x)))
-            .chain(r.s7.iter().flat_map(|s| {
-                [("S7 S2 solo", &s.s2_solo), ("S7 S2 flood", &s.s2_under_flood), ("S7 logins", &s.login_flood)]
-            }))
-            .chain(r.s8.iter().flat_map(|s| [("S8 open", &s.open), ("S8 closed", &s.closed)]))
+    print_users(r);
+    for (name, s) in r
+        .s6
+        .iter()
+        .flat_map(|s| s.steps.iter().map(|x| ("S6", x)))
+        .chain(r.s7.iter().flat_map(|s| {
+            [("S7 S2 solo", &s.s2_solo), ("S7 S2 flood", &s.s2_under_flood), ("S7 logins", &s.login_flood)]
+        }))
+        .chain(r.s8.iter().flat_map(|s| [("S8 open", &s.open), ("S8 closed", &s.closed)]))
+        .chain(r.u2.iter().flat_map(|u| {
+            u.steps
+                .iter()
+                .flat_map(|s| [("U2 floor", &s.floor), ("U2", &s.measured)])
+                .chain(u.sweep.iter().map(|s| ("U2 closed", s)))
+        }))
+        .chain(
+            r.u3.iter().flat_map(|u| [("U3 floor", &u.step.floor), ("U3", &u.step.measured), ("U3 closed", &u.closed)]),
+        )
+        .chain(
+            r.u4.iter().flat_map(|u| [("U4 floor", &u.step.floor), ("U4", &u.step.measured), ("U4 closed", &u.closed)]),
+        )
     {
         if !s.failures.is_empty() {
             println!();
             println!("Errors in {name} at {:?}/s: {:?}", s.offered_rate, s.failures);
         }
+    }
+}
+
+/// The U2–U4 sections of the report.
+#[allow(clippy::print_stdout)]
+fn print_users(r: &Report) {
+    let step_rows = |label: &str, s: &users::Step| {
+        println!("{}", lat_row("floor: GET /healthz", &s.floor));
+        println!("{}", lat_row(label, &s.measured));
+    };
+    let ratios = |s: &users::Step| {
+        println!();
+        println!(
+            "At {:.0}/s, over the /healthz floor of the same run: p50 ×{:.2} ({:+.3} ms), **p99 ×{:.2}** ({:+.3} ms: {:.3} over {:.3} ms).",
+            s.rate,
+            s.p50_over_floor,
+            s.p50_minus_floor_ms,
+            s.p99_over_floor,
+            s.p99_minus_floor_ms,
+            s.measured.ok_latency.p99_ms,
+            s.floor.ok_latency.p99_ms
+        );
+    };
+    if r.u2.is_some() || r.seeding.is_some() {
+        println!();
+        println!(
+            "Server RSS (MiB): after U2 {}, after seeding {}, after U3 {}, after U4 {}.",
+            mib(r.rss.after_u2_kib),
+            mib(r.rss.after_seeding_kib),
+            mib(r.rss.after_u3_kib),
+            mib(r.rss.after_u4_kib)
+        );
+    }
+    if let Some(u2) = &r.u2 {
+        println!();
+        println!("## U2: hot read (S2 shape)");
+        println!();
+        println!("{}.", u2.what);
+        println!();
+        println!("{LAT_HEAD}");
+        for s in &u2.steps {
+            step_rows("GET /api/users/me", s);
+        }
+        for s in &u2.sweep {
+            println!("{}", lat_row("GET /api/users/me, closed loop (service time)", s));
+        }
+        for s in &u2.steps {
+            ratios(s);
+        }
+        println!();
+        println!("Max (closed-loop sweep): **{:.0} req/s**.", u2.max_per_s);
+    }
+    if let Some(p) = &r.seeding {
+        println!();
+        println!(
+            "Seeded {} users through `POST /internal/users`, {} at a time, in {:.1} s ({:.0}/s).",
+            p.users, p.concurrency, p.elapsed_s, p.per_s
+        );
+    }
+    if let Some(u3) = &r.u3 {
+        println!();
+        println!("## U3: cold read (S3 shape), {} users", u3.population);
+        println!();
+        println!("{}.", u3.what);
+        println!();
+        println!("{LAT_HEAD}");
+        step_rows("GET /api/users/{id}", &u3.step);
+        println!("{}", lat_row("GET /api/users/{id}, closed loop (service time)", &u3.closed));
+        ratios(&u3.step);
+        println!();
+        println!("Max (closed loop): **{:.0} req/s**.", u3.closed.achieved_ok_per_s);
+    }
+    if let Some(u4) = &r.u4 {
+        println!();
+        println!("## U4: search, {} users", u4.population);
+        println!();
+        println!(
+            "{}. Prefixes: {}; a sample of 50 found {:.1} users per answer on average, {:.0} % full pages.",
+            u4.what,
+            u4.prefixes,
+            u4.mean_items,
+            u4.full_pages * 100.0
+        );
+        println!();
+        println!("{LAT_HEAD}");
+        step_rows("GET /api/users?q=…&limit=20", &u4.step);
+        println!("{}", lat_row("GET /api/users?q=…&limit=20, closed loop (service time)", &u4.closed));
+        ratios(&u4.step);
+        println!();
+        println!("Max (closed loop): **{:.0} req/s**.", u4.closed.achieved_ok_per_s);
     }
 }

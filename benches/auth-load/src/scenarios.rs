@@ -117,8 +117,16 @@ impl Target {
 
     /// One measured S2 stand-in read.
     pub async fn get_project(&self, url: Arc<str>, auth: Arc<str>) -> Outcome {
-        let res = self.client.get(&*url).header(reqwest::header::AUTHORIZATION, &*auth).send().await;
-        match res {
+        self.get_once(url, Some(auth)).await
+    }
+
+    /// One measured GET that should answer 200 (the body is read, not parsed).
+    pub async fn get_once(&self, url: Arc<str>, auth: Option<Arc<str>>) -> Outcome {
+        let mut req = self.client.get(&*url);
+        if let Some(auth) = auth {
+            req = req.header(reqwest::header::AUTHORIZATION, &*auth);
+        }
+        match req.send().await {
             Ok(res) => {
                 let status = res.status();
                 match res.bytes().await {

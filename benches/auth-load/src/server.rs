@@ -3,8 +3,8 @@
 //! `trellis serve` (all services in one process) on a fresh temporary `--data-dir`, listening on a free
 //! loopback port, either all-in-one (SQLite, in-process cache and bus) or on PostgreSQL + Redis + RabbitMQ
 //! with a database, key prefix and vhost of its own that are removed afterwards. The gateway's per-client
-//! rate limit is lifted (it would otherwise refuse the load itself); `--env KEY=VALUE` passes any other
-//! setting through. The server is started through `taskset` so that it does not inherit the generator's
+//! rate limit is lifted (it would otherwise refuse the load itself); the users scenarios add the internal
+//! token and the first administrator; `--env KEY=VALUE` passes any other setting through. The server is started through `taskset` so that it does not inherit the generator's
 //! pinning.
 
 use std::net::TcpListener;
@@ -31,6 +31,8 @@ pub struct ServerOptions {
     pub pg_url: String,
     pub redis_url: String,
     pub amqp_base: String,
+    /// Settings the scenarios need (internal token, first administrator), applied before `env`.
+    pub harness_env: Vec<(String, String)>,
     pub env: Vec<(String, String)>,
     pub keep_data: bool,
 }
@@ -109,6 +111,7 @@ impl Server {
             return Err(e);
         }
         // Later entries win: the caller's --env overrides ours.
+        env.extend(o.harness_env.iter().cloned());
         env.extend(o.env.iter().cloned());
         let log = data_dir.join("server.log");
         let log_file = std::fs::File::create(&log)?;
