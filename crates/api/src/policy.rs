@@ -118,6 +118,13 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/projects", Authenticated),
     rule("POST", "/api/projects", Write),
     rule("GET", "/api/projects/{id}", Authenticated),
+    rule("PATCH", "/api/projects/{id}", Write),
+    rule("DELETE", "/api/projects/{id}", Write),
+    rule("GET", "/api/projects/{id}/members", Authenticated),
+    rule("POST", "/api/projects/{id}/members", Write),
+    rule("PATCH", "/api/projects/{id}/members/{user_id}", Write),
+    // A guest member may still leave a project (the service lets members remove themselves).
+    rule("DELETE", "/api/projects/{id}/members/{user_id}", Authenticated),
     rule("GET", "/api/projects/{id}/tasks", Authenticated),
     rule("POST", "/api/projects/{id}/tasks", Write),
     // gateway: the API description.

@@ -82,6 +82,38 @@ pub struct CreateTask {
     pub priority: Option<Priority>,
 }
 
+/// Body of `PATCH /api/projects/{id}`: absent fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A member of a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub role: ProjectRole,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Body of `POST /api/projects/{id}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    pub user_id: Uuid,
+    pub role: ProjectRole,
+}
+
+/// Body of `PATCH /api/projects/{id}/members/{user_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeMember {
+    pub role: ProjectRole,
+}
+
 /// A page of a list: `{items, next_cursor}` (API.md "Lists").
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {

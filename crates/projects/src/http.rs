@@ -6,19 +6,21 @@
 use std::sync::Arc;
 
 use api::personal::{DataSubject, ErasureReport, PersonalData, PersonalDataApi};
-use api::projects::{CreateProject, CreateTask, Page, Project, Task, TaskStatus};
+use api::projects::{
+    AddMember, ChangeMember, CreateProject, CreateTask, Member, Page, Project, Task, TaskStatus, UpdateProject,
+};
 use api::{ApiError, FieldError};
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::service::{Actor, PageRequest, ProjectsService, TaskFilter};
+use crate::service::{Actor, ChangeError, PageRequest, ProjectsService, TaskFilter, project_etag};
 
 type Svc = State<Arc<ProjectsService>>;
 
@@ -34,14 +36,28 @@ pub fn router(svc: Arc<ProjectsService>) -> Router {
 pub fn routes() -> Router<Arc<ProjectsService>> {
     Router::new()
         .route("/api/projects", get(list_projects).post(create_project))
-        .route("/api/projects/{id}", get(get_project))
+        .route("/api/projects/{id}", get(get_project).patch(update_project).delete(delete_project))
+        .route("/api/projects/{id}/members", get(list_members).post(add_member))
+        .route("/api/projects/{id}/members/{user_id}", axum::routing::patch(change_member).delete(remove_member))
         .route("/api/projects/{id}/tasks", get(list_tasks).post(create_task))
 }
 
 /// The OpenAPI paths of this service.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(list_projects, create_project, get_project, list_tasks, create_task))]
+    #[openapi(paths(
+        list_projects,
+        create_project,
+        get_project,
+        update_project,
+        delete_project,
+        list_members,
+        add_member,
+        change_member,
+        remove_member,
+        list_tasks,
+        create_task
+    ))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
 }
@@ -125,9 +141,136 @@ async fn get_project(
     State(svc): Svc,
     Authenticated(id): Authenticated,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Project>, Problem> {
+) -> Result<Response, Problem> {
     let project_id = path_id(path)?;
-    Ok(Json(svc.get_project(Actor::from(&id), project_id).await?))
+    Ok(with_etag(svc.get_project(Actor::from(&id), project_id).await?))
+}
+
+/// The project with its `ETag`.
+fn with_etag(project: Project) -> Response {
+    let tag = project_etag(project.updated_at);
+    let mut res = Json(project).into_response();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
+    headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().map_err(|_| Problem::bad_request("malformed If-Match")))
+        .transpose()
+}
+
+impl From<ChangeError> for Problem {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::PreconditionFailed => {
+                Problem::new(StatusCode::PRECONDITION_FAILED, "the project changed since the version in If-Match")
+            }
+            ChangeError::Api(e) => e.into(),
+        }
+    }
+}
+
+#[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", request_body = UpdateProject,
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the project's `ETag`")),
+    responses((status = 200, body = Project), (status = 403, description = "viewers and guests cannot change it"),
+              (status = 404, description = "no such project, or not a member"),
+              (status = 412, description = "`If-Match` names an older version"), (status = 422, description = "invalid fields")))]
+async fn update_project(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    Json(body): Json<UpdateProject>,
+) -> Result<Response, Problem> {
+    let project_id = path_id(path)?;
+    Ok(with_etag(svc.update_project(Actor::from(&id), project_id, body, if_match(&headers)?).await?))
+}
+
+#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects",
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the project's `ETag`")),
+    responses((status = 204, description = "deleted with its members and tasks"),
+              (status = 403, description = "only owners and admins delete"),
+              (status = 404, description = "no such project, or not a member"),
+              (status = 412, description = "`If-Match` names an older version")))]
+async fn delete_project(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let project_id = path_id(path)?;
+    svc.delete_project(Actor::from(&id), project_id, if_match(&headers)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/projects/{id}/members", tag = "projects", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<Member>), (status = 404, description = "no such project, or not a member")))]
+async fn list_members(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Vec<Member>>, Problem> {
+    let project_id = path_id(path)?;
+    Ok(Json(svc.list_members(Actor::from(&id), project_id).await?))
+}
+
+#[utoipa::path(post, path = "/api/projects/{id}/members", tag = "projects", params(("id" = Uuid, Path)),
+    request_body = AddMember,
+    responses((status = 201, body = Member), (status = 403, description = "only owners manage members"),
+              (status = 404, description = "no such project, or not a member"),
+              (status = 409, description = "already a member"),
+              (status = 422, description = "not an active user, or a guest as more than a viewer")))]
+async fn add_member(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+    Json(body): Json<AddMember>,
+) -> Result<Response, Problem> {
+    let project_id = path_id(path)?;
+    let member = svc.add_member(Actor::from(&id), project_id, body).await?;
+    Ok(created(format!("/api/projects/{project_id}/members/{}", member.user_id), member))
+}
+
+/// Both ids of a member's path; anything not a UUID is 404.
+fn member_path(path: Result<Path<(String, String)>, PathRejection>) -> Result<(Uuid, Uuid), Problem> {
+    let Path((project, user)) = path.map_err(|_| Problem::not_found())?;
+    let parse = |s: &str| Uuid::parse_str(s).map_err(|_| Problem::not_found());
+    Ok((parse(&project)?, parse(&user)?))
+}
+
+#[utoipa::path(patch, path = "/api/projects/{id}/members/{user_id}", tag = "projects",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = ChangeMember,
+    responses((status = 200, body = Member), (status = 403, description = "only owners manage members"),
+              (status = 404, description = "no such project or member"),
+              (status = 409, description = "a project keeps at least one owner")))]
+async fn change_member(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<(String, String)>, PathRejection>,
+    Json(body): Json<ChangeMember>,
+) -> Result<Json<Member>, Problem> {
+    let (project_id, user_id) = member_path(path)?;
+    Ok(Json(svc.change_member(Actor::from(&id), project_id, user_id, body).await?))
+}
+
+#[utoipa::path(delete, path = "/api/projects/{id}/members/{user_id}", tag = "projects",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204, description = "removed; their tasks are unassigned"),
+              (status = 403, description = "only owners remove others"),
+              (status = 404, description = "no such project or member"),
+              (status = 409, description = "a project keeps at least one owner")))]
+async fn remove_member(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<StatusCode, Problem> {
+    let (project_id, user_id) = member_path(path)?;
+    svc.remove_member(Actor::from(&id), project_id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}/tasks", tag = "projects",

@@ -169,6 +169,47 @@ pub trait PersonalDataStore: Send + Sync {
 }
 
 /// The stores of the service, as one backend adapter provides them.
-pub trait ProjectsStore: ProjectStore + TaskStore + PersonalDataStore {}
+pub trait ProjectsStore: ProjectStore + TaskStore + PersonalDataStore + MemberStore {}
 
-impl<T: ProjectStore + TaskStore + PersonalDataStore> ProjectsStore for T {}
+impl<T: ProjectStore + TaskStore + PersonalDataStore + MemberStore> ProjectsStore for T {}
+
+/// What became of a membership change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    Done,
+    /// The user is not a member of the project; nothing was written.
+    NotMember,
+    /// The change would leave the project without an owner; nothing was written.
+    LastOwner,
+}
+
+/// Changes to a project and its members, each with its event in one transaction.
+#[async_trait]
+pub trait MemberStore: Send + Sync {
+    /// Writes `project`'s name, description and `updated_at` if the stored `updated_at` is still
+    /// `read_at`; `false` when it is not (nothing written), `NotFound` when the project is gone.
+    async fn update_project(
+        &self,
+        project: &ProjectRecord,
+        read_at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the project with its members and tasks, if its `updated_at` is still `read_at`;
+    /// `false` when it is not, `NotFound` when it is gone.
+    async fn delete_project(&self, id: Uuid, read_at: OffsetDateTime, event: &Event) -> Result<bool, StoreError>;
+    /// The project's members, oldest first.
+    async fn list_members(&self, project: Uuid) -> Result<Vec<MemberRecord>, StoreError>;
+    /// Adds a member; `Conflict` when the user already is one, `NotFound` when the project is gone.
+    async fn add_member(&self, member: &MemberRecord, event: &Event) -> Result<(), StoreError>;
+    /// Gives `user` the role `role`, or with `None` removes them, keeping at least one owner
+    /// (checked with the project's members locked). A removed member's tasks are unassigned; a
+    /// project whose `owner_id` stops being an owner names its oldest remaining owner.
+    async fn change_member(
+        &self,
+        project: Uuid,
+        user: Uuid,
+        role: Option<ProjectRole>,
+        at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<MemberChange, StoreError>;
+}

@@ -1,7 +1,11 @@
 //! The use cases of the projects service, over the storage ports: validation, access rules
 //! ([`crate::domain::effective_role`]), events, pagination cursors and the mapping to API DTOs.
 
-use std::sync::Arc;
+mod members;
+
+pub use members::{ChangeError, project_etag};
+
+use std::sync::{Arc, OnceLock};
 
 use api::personal::{DataSubject, ErasureReport, PersonalData, PersonalDataApi};
 use api::projects::{CreateProject, CreateTask, Page, Priority, Project, ProjectRole, Task, TaskStatus};
@@ -199,15 +203,35 @@ pub struct ProjectsService {
     projects: Arc<dyn ProjectStore>,
     tasks: Arc<dyn TaskStore>,
     personal: Arc<dyn PersonalDataStore>,
+    members: Arc<dyn crate::ports::MemberStore>,
     clock: Arc<dyn Clock>,
     outbox_waker: Option<Arc<Notify>>,
+    /// The users service, to check that a new member exists and is active. Connected after
+    /// construction, like the other services' cross-service ports.
+    users: OnceLock<Arc<dyn api::users::UsersApi>>,
 }
 
 impl ProjectsService {
     /// `outbox_waker` is the outbox relay's waker ([`platform::outbox::Relay::waker`]), poked
     /// after each committed write so events leave at once rather than at the next poll.
     pub fn new(store: Arc<dyn ProjectsStore>, clock: Arc<dyn Clock>, outbox_waker: Option<Arc<Notify>>) -> Self {
-        Self { projects: store.clone(), tasks: store.clone(), personal: store, clock, outbox_waker }
+        Self {
+            projects: store.clone(),
+            tasks: store.clone(),
+            members: store.clone(),
+            personal: store,
+            clock,
+            outbox_waker,
+            users: OnceLock::new(),
+        }
+    }
+
+    /// Connects the users service (in process or over HTTP). Until then, adding a member is
+    /// refused as unavailable.
+    pub fn connect_users(&self, users: Arc<dyn api::users::UsersApi>) {
+        if self.users.set(users).is_err() {
+            tracing::warn!("the users API was already connected");
+        }
     }
 
     /// Now, in UTC, to the microsecond: what both backends store exactly, so that a value read

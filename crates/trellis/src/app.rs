@@ -495,6 +495,9 @@ pub async fn serve(
         }
         _ => None,
     };
+    if let Some(p) = &projects_svc {
+        p.connect_users(users_api.clone());
+    }
     // Export and erasure reach every other service holding data about users.
     if let Some(users) = &users_svc {
         let holder = |name: &'static str, list: &str| -> anyhow::Result<Arc<dyn PersonalDataApi>> {

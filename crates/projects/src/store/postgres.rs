@@ -19,8 +19,8 @@ use super::{
 };
 use crate::domain::{Involvement, ProjectErasure, plan_erasure};
 use crate::ports::{
-    ErasureCounts, MemberRecord, NewProject, NewTask, PersonalDataStore, ProjectRecord, ProjectScope, ProjectStore,
-    ProjectView, TaskKey, TaskRecord, TaskStore, UserRows,
+    ErasureCounts, MemberChange, MemberRecord, MemberStore, NewProject, NewTask, PersonalDataStore, ProjectRecord,
+    ProjectScope, ProjectStore, ProjectView, TaskKey, TaskRecord, TaskStore, UserRows,
 };
 use crate::rank::rank_after;
 
@@ -407,5 +407,165 @@ impl PersonalDataStore for PgStore {
             exec!(tx, "UPDATE tasks SET assignee_id = NULL, updated_at = $2 WHERE assignee_id = $1", &[&user, &at]);
         tx.commit().await.map_err(map_err)?;
         Ok(counts)
+    }
+}
+
+#[async_trait]
+impl MemberStore for PgStore {
+    async fn update_project(
+        &self,
+        p: &ProjectRecord,
+        read_at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE projects SET name = $2, description = $3, updated_at = $4 WHERE id = $1 AND updated_at = $5",
+                &[&p.id, &p.name, &p.description, &p.updated_at, &read_at],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed == 0 {
+            let exists: bool = tx
+                .query_one("SELECT EXISTS(SELECT 1 FROM projects WHERE id = $1)", &[&p.id])
+                .await
+                .map_err(map_err)?
+                .get(0);
+            return if exists { Ok(false) } else { Err(StoreError::NotFound) };
+        }
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn delete_project(&self, id: Uuid, read_at: OffsetDateTime, event: &Event) -> Result<bool, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // Members and tasks go with it (ON DELETE CASCADE).
+        let changed = tx
+            .execute("DELETE FROM projects WHERE id = $1 AND updated_at = $2", &[&id, &read_at])
+            .await
+            .map_err(map_err)?;
+        if changed == 0 {
+            let exists: bool = tx
+                .query_one("SELECT EXISTS(SELECT 1 FROM projects WHERE id = $1)", &[&id])
+                .await
+                .map_err(map_err)?
+                .get(0);
+            return if exists { Ok(false) } else { Err(StoreError::NotFound) };
+        }
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn list_members(&self, project: Uuid) -> Result<Vec<MemberRecord>, StoreError> {
+        let client = self.db.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {MEMBER_COLUMNS} FROM project_members WHERE project_id = $1 ORDER BY created_at, user_id"
+            ))
+            .await
+            .map_err(map_err)?;
+        let rows = client.query(&stmt, &[&project]).await.map_err(map_err)?;
+        rows.iter().map(member_record).collect()
+    }
+
+    async fn add_member(&self, m: &MemberRecord, event: &Event) -> Result<(), StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // The project row is locked so that a concurrent delete cannot leave an orphan (the FK
+        // would refuse it anyway) and the answer is NotFound rather than a constraint error.
+        let exists = tx
+            .query_opt("SELECT 1 FROM projects WHERE id = $1 FOR SHARE", &[&m.project_id])
+            .await
+            .map_err(map_err)?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        tx.execute(
+            "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+            &[&m.project_id, &m.user_id, &role_str(m.role), &m.created_at],
+        )
+        .await
+        .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn change_member(
+        &self,
+        project: Uuid,
+        user: Uuid,
+        role: Option<ProjectRole>,
+        at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<MemberChange, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // Every member row of the project locked, in one order, so that two owners demoting each
+        // other queue and the second sees that it would leave no owner.
+        let members = tx
+            .query(
+                "SELECT user_id, role FROM project_members WHERE project_id = $1 ORDER BY user_id FOR UPDATE",
+                &[&project],
+            )
+            .await
+            .map_err(map_err)?;
+        let role_of = |r: &Row| role_at(r, 1);
+        let mut current = None;
+        let mut owners = 0;
+        for r in &members {
+            let member_role = role_of(r)?;
+            if member_role == Some(ProjectRole::Owner) {
+                owners += 1;
+            }
+            if r.get::<_, Uuid>(0) == user {
+                current = member_role;
+            }
+        }
+        let Some(current) = current else { return Ok(MemberChange::NotMember) };
+        let stays_owner = role == Some(ProjectRole::Owner);
+        if current == ProjectRole::Owner && !stays_owner && owners <= 1 {
+            return Ok(MemberChange::LastOwner);
+        }
+        match role {
+            Some(role) => {
+                tx.execute(
+                    "UPDATE project_members SET role = $3 WHERE project_id = $1 AND user_id = $2",
+                    &[&project, &user, &role_str(role)],
+                )
+                .await
+            }
+            None => {
+                tx.execute("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2", &[&project, &user])
+                    .await
+            }
+        }
+        .map_err(map_err)?;
+        if role.is_none() {
+            tx.execute(
+                "UPDATE tasks SET assignee_id = NULL, updated_at = $3 WHERE project_id = $1 AND assignee_id = $2",
+                &[&project, &user, &at],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        if !stays_owner {
+            tx.execute(
+                "UPDATE projects SET owner_id = (SELECT user_id FROM project_members \
+                     WHERE project_id = $1 AND role = 'owner' ORDER BY created_at, user_id LIMIT 1) \
+                 WHERE id = $1 AND owner_id = $2",
+                &[&project, &user],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(MemberChange::Done)
     }
 }

@@ -19,8 +19,8 @@ use super::{
 };
 use crate::domain::{Involvement, ProjectErasure, plan_erasure};
 use crate::ports::{
-    ErasureCounts, MemberRecord, NewProject, NewTask, PersonalDataStore, ProjectRecord, ProjectScope, ProjectStore,
-    ProjectView, TaskKey, TaskRecord, TaskStore, UserRows,
+    ErasureCounts, MemberChange, MemberRecord, MemberStore, NewProject, NewTask, PersonalDataStore, ProjectRecord,
+    ProjectScope, ProjectStore, ProjectView, TaskKey, TaskRecord, TaskStore, UserRows,
 };
 use crate::rank::rank_after;
 
@@ -389,6 +389,154 @@ impl PersonalDataStore for SqliteStore {
                     .map(changed)
                     .map_err(map_err)?;
                 Ok(counts)
+            })
+            .await
+    }
+}
+
+/// Whether the project exists (inside a write, to tell a stale write from a missing project).
+fn project_exists(tx: &rusqlite::Transaction<'_>, id: Uuid) -> Result<bool, StoreError> {
+    tx.query_row("SELECT EXISTS(SELECT 1 FROM projects WHERE id = ?1)", [id], |r| r.get(0)).map_err(map_err)
+}
+
+#[async_trait]
+impl MemberStore for SqliteStore {
+    async fn update_project(
+        &self,
+        p: &ProjectRecord,
+        read_at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let (p, event, read_at, at) = (p.clone(), event.clone(), fmt_time(read_at)?, fmt_time(p.updated_at)?);
+        self.db
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE projects SET name = ?2, description = ?3, updated_at = ?4 \
+                         WHERE id = ?1 AND updated_at = ?5",
+                        params![p.id, p.name, p.description, at, read_at],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return if project_exists(tx, p.id)? { Ok(false) } else { Err(StoreError::NotFound) };
+                }
+                outbox::insert_sqlite(tx, &event)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn delete_project(&self, id: Uuid, read_at: OffsetDateTime, event: &Event) -> Result<bool, StoreError> {
+        let (event, read_at) = (event.clone(), fmt_time(read_at)?);
+        self.db
+            .write(move |tx| {
+                // Members and tasks go with it (ON DELETE CASCADE).
+                let changed = tx
+                    .execute("DELETE FROM projects WHERE id = ?1 AND updated_at = ?2", params![id, read_at])
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return if project_exists(tx, id)? { Ok(false) } else { Err(StoreError::NotFound) };
+                }
+                outbox::insert_sqlite(tx, &event)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn list_members(&self, project: Uuid) -> Result<Vec<MemberRecord>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {MEMBER_COLUMNS} FROM project_members WHERE project_id = ?1 ORDER BY created_at, user_id"
+                ))?;
+                let rows = stmt.query_map([project], member_record)?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn add_member(&self, m: &MemberRecord, event: &Event) -> Result<(), StoreError> {
+        let (m, event, at) = (m.clone(), event.clone(), fmt_time(m.created_at)?);
+        self.db
+            .write(move |tx| {
+                if !project_exists(tx, m.project_id)? {
+                    return Err(StoreError::NotFound);
+                }
+                tx.execute(
+                    "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![m.project_id, m.user_id, role_str(m.role), at],
+                )
+                .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &event)
+            })
+            .await
+    }
+
+    async fn change_member(
+        &self,
+        project: Uuid,
+        user: Uuid,
+        role: Option<ProjectRole>,
+        at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<MemberChange, StoreError> {
+        let (event, at) = (event.clone(), fmt_time(at)?);
+        // One writer: the owner count cannot change under us.
+        self.db
+            .write(move |tx| {
+                let current: Option<String> = tx
+                    .query_row(
+                        "SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2",
+                        params![project, user],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                let Some(current) = current.as_deref().and_then(parse_role) else {
+                    return Ok(MemberChange::NotMember);
+                };
+                let stays_owner = role == Some(ProjectRole::Owner);
+                if current == ProjectRole::Owner && !stays_owner {
+                    let owners: i64 = tx
+                        .query_row(
+                            "SELECT count(*) FROM project_members WHERE project_id = ?1 AND role = 'owner'",
+                            [project],
+                            |r| r.get(0),
+                        )
+                        .map_err(map_err)?;
+                    if owners <= 1 {
+                        return Ok(MemberChange::LastOwner);
+                    }
+                }
+                match role {
+                    Some(role) => tx.execute(
+                        "UPDATE project_members SET role = ?3 WHERE project_id = ?1 AND user_id = ?2",
+                        params![project, user, role_str(role)],
+                    ),
+                    None => tx.execute(
+                        "DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2",
+                        params![project, user],
+                    ),
+                }
+                .map_err(map_err)?;
+                if role.is_none() {
+                    tx.execute(
+                        "UPDATE tasks SET assignee_id = NULL, updated_at = ?3 WHERE project_id = ?1 AND assignee_id = ?2",
+                        params![project, user, at],
+                    )
+                    .map_err(map_err)?;
+                }
+                if !stays_owner {
+                    tx.execute(
+                        "UPDATE projects SET owner_id = (SELECT user_id FROM project_members \
+                             WHERE project_id = ?1 AND role = 'owner' ORDER BY created_at, user_id LIMIT 1) \
+                         WHERE id = ?1 AND owner_id = ?2",
+                        params![project, user],
+                    )
+                    .map_err(map_err)?;
+                }
+                outbox::insert_sqlite(tx, &event)?;
+                Ok(MemberChange::Done)
             })
             .await
     }

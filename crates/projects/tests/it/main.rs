@@ -3,6 +3,7 @@
 //! [`backend_suite!`], which generates one `#[tokio::test]` per backend.
 
 mod http;
+mod members;
 mod personal;
 mod service;
 mod store_contract;

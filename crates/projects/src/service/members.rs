@@ -1,0 +1,237 @@
+//! Changing a project and its membership: rename, delete, and the members with their roles
+//! (owner, editor, viewer). A project always keeps an owner; guests may only be viewers; anyone
+//! who may not see a project gets 404 for everything in it.
+
+use api::ApiError;
+use api::projects::{AddMember, ChangeMember, Member, Project, ProjectRole, UpdateProject};
+use api::users::{Role, UserStatus};
+use platform::bus::Event;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Actor, ProjectsService, invalid, project_dto};
+use crate::domain::{Description, ProjectName};
+use crate::ports::{MemberChange, MemberRecord};
+
+/// The entity tag of a project's current version.
+pub fn project_etag(updated_at: time::OffsetDateTime) -> String {
+    format!("\"{:x}\"", updated_at.unix_timestamp_nanos() / 1000)
+}
+
+/// Whether an `If-Match` header value names `current` (`*` names any version).
+fn if_match_holds(header: Option<&str>, current: &str) -> bool {
+    header.is_none_or(|h| h.split(',').map(str::trim).any(|tag| tag == "*" || tag == current))
+}
+
+/// Why a change was refused beyond the usual errors: `If-Match` named an older version (412).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error("the project changed since the version given in If-Match")]
+    PreconditionFailed,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<platform::db::StoreError> for ChangeError {
+    fn from(e: platform::db::StoreError) -> Self {
+        ChangeError::Api(e.into())
+    }
+}
+
+const LAST_OWNER: &str = "a project keeps at least one owner";
+
+fn member_dto(m: MemberRecord) -> Member {
+    Member { user_id: m.user_id, role: m.role, created_at: m.created_at }
+}
+
+impl ProjectsService {
+    /// `PATCH /api/projects/{id}`: name and description, by owners and editors.
+    pub async fn update_project(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        input: UpdateProject,
+        if_match: Option<&str>,
+    ) -> Result<Project, ChangeError> {
+        let (project, role) = self.visible_project(actor, id).await?;
+        if !matches!(role, ProjectRole::Owner | ProjectRole::Editor) {
+            return Err(ApiError::Forbidden.into());
+        }
+        if !if_match_holds(if_match, &project_etag(project.updated_at)) {
+            return Err(ChangeError::PreconditionFailed);
+        }
+        let mut errors = Vec::new();
+        let mut next = project.clone();
+        let mut fields = Vec::new();
+        if let Some(raw) = &input.name {
+            match ProjectName::parse(raw) {
+                Ok(n) if n.as_str() != project.name => {
+                    next.name = n.as_str().to_string();
+                    fields.push("name");
+                }
+                Ok(_) => {}
+                Err(e) => errors.push(api::FieldError::new("name", e.to_string())),
+            }
+        }
+        if let Some(raw) = &input.description {
+            match Description::parse(raw) {
+                Ok(d) if d.as_str() != project.description => {
+                    next.description = d.as_str().to_string();
+                    fields.push("description");
+                }
+                Ok(_) => {}
+                Err(e) => errors.push(api::FieldError::new("description", e.to_string())),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors).into());
+        }
+        if fields.is_empty() {
+            return Ok(project_dto(project, role));
+        }
+        next.updated_at = self.now();
+        let event = Event::new(
+            "project.updated",
+            id,
+            Some(actor.user_id),
+            next.updated_at,
+            json!({ "project_id": id, "fields": fields, "name": next.name, "description": next.description }),
+        );
+        if !self.members.update_project(&next, project.updated_at, &event).await? {
+            return Err(stale(if_match));
+        }
+        self.written();
+        Ok(project_dto(next, role))
+    }
+
+    /// `DELETE /api/projects/{id}`: by its owners and admins; its members and tasks go with it.
+    pub async fn delete_project(&self, actor: Actor, id: Uuid, if_match: Option<&str>) -> Result<(), ChangeError> {
+        let (project, role) = self.visible_project(actor, id).await?;
+        if role != ProjectRole::Owner {
+            return Err(ApiError::Forbidden.into());
+        }
+        if !if_match_holds(if_match, &project_etag(project.updated_at)) {
+            return Err(ChangeError::PreconditionFailed);
+        }
+        let now = self.now();
+        let event = Event::new("project.deleted", id, Some(actor.user_id), now, json!({ "project_id": id }));
+        if !self.members.delete_project(id, project.updated_at, &event).await? {
+            return Err(stale(if_match));
+        }
+        self.written();
+        Ok(())
+    }
+
+    /// `GET /api/projects/{id}/members`: for anyone who may see the project.
+    pub async fn list_members(&self, actor: Actor, id: Uuid) -> Result<Vec<Member>, ApiError> {
+        self.visible_project(actor, id).await?;
+        Ok(self.members.list_members(id).await?.into_iter().map(member_dto).collect())
+    }
+
+    /// `POST /api/projects/{id}/members`: by owners. The user must exist and be active; a guest
+    /// can only be a viewer.
+    pub async fn add_member(&self, actor: Actor, id: Uuid, input: AddMember) -> Result<Member, ApiError> {
+        let (_, role) = self.visible_project(actor, id).await?;
+        if role != ProjectRole::Owner {
+            return Err(ApiError::Forbidden);
+        }
+        let users =
+            self.users.get().ok_or_else(|| ApiError::Unavailable("the users service is not connected".into()))?;
+        let user = match users.get_user(input.user_id).await {
+            Ok(u) if u.status == UserStatus::Active => u,
+            Ok(_) | Err(ApiError::NotFound) => return Err(invalid("user_id", "is not an active user")),
+            Err(e) => return Err(e),
+        };
+        if user.role == Role::Guest && input.role != ProjectRole::Viewer {
+            return Err(invalid("role", "a guest can only be a viewer"));
+        }
+        let member = MemberRecord { project_id: id, user_id: user.id, role: input.role, created_at: self.now() };
+        let event = member_event(actor, &member, "added", member.created_at);
+        self.members.add_member(&member, &event).await.map_err(|e| match e {
+            platform::db::StoreError::Conflict(_) => ApiError::Conflict("the user is already a member".into()),
+            other => other.into(),
+        })?;
+        self.written();
+        Ok(member_dto(member))
+    }
+
+    /// `PATCH /api/projects/{id}/members/{user_id}`: by owners; the last owner stays one (409).
+    pub async fn change_member(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        user_id: Uuid,
+        input: ChangeMember,
+    ) -> Result<Member, ApiError> {
+        let (_, role) = self.visible_project(actor, id).await?;
+        if role != ProjectRole::Owner {
+            return Err(ApiError::Forbidden);
+        }
+        if input.role != ProjectRole::Viewer
+            && let Some(users) = self.users.get()
+            && users.get_user(user_id).await.is_ok_and(|u| u.role == Role::Guest)
+        {
+            return Err(invalid("role", "a guest can only be a viewer"));
+        }
+        let now = self.now();
+        let member = MemberRecord { project_id: id, user_id, role: input.role, created_at: now };
+        let event = member_event(actor, &member, "role_changed", now);
+        self.apply(id, user_id, Some(input.role), now, &event).await?;
+        let members = self.members.list_members(id).await?;
+        members.into_iter().find(|m| m.user_id == user_id).map(member_dto).ok_or(ApiError::NotFound)
+    }
+
+    /// `DELETE /api/projects/{id}/members/{user_id}`: by owners, or members leaving; the last
+    /// owner cannot go (409). Tasks assigned to the member are unassigned.
+    pub async fn remove_member(&self, actor: Actor, id: Uuid, user_id: Uuid) -> Result<(), ApiError> {
+        let (_, role) = self.visible_project(actor, id).await?;
+        if role != ProjectRole::Owner && actor.user_id != user_id {
+            return Err(ApiError::Forbidden);
+        }
+        let now = self.now();
+        let event = Event::new(
+            "member.changed",
+            id,
+            Some(actor.user_id),
+            now,
+            json!({ "project_id": id, "user_id": user_id, "change": "removed" }),
+        );
+        self.apply(id, user_id, None, now, &event).await
+    }
+
+    async fn apply(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        role: Option<ProjectRole>,
+        at: time::OffsetDateTime,
+        event: &Event,
+    ) -> Result<(), ApiError> {
+        match self.members.change_member(id, user_id, role, at, event).await? {
+            MemberChange::Done => {
+                self.written();
+                Ok(())
+            }
+            MemberChange::NotMember => Err(ApiError::NotFound),
+            MemberChange::LastOwner => Err(ApiError::Conflict(LAST_OWNER.into())),
+        }
+    }
+}
+
+fn member_event(actor: Actor, m: &MemberRecord, change: &str, at: time::OffsetDateTime) -> Event {
+    Event::new(
+        "member.changed",
+        m.project_id,
+        Some(actor.user_id),
+        at,
+        json!({ "project_id": m.project_id, "user_id": m.user_id, "role": m.role, "change": change }),
+    )
+}
+
+fn stale(if_match: Option<&str>) -> ChangeError {
+    if if_match.is_some() {
+        ChangeError::PreconditionFailed
+    } else {
+        ApiError::Conflict("the project changed meanwhile; read it again and retry".into()).into()
+    }
+}
