@@ -410,6 +410,14 @@ impl PersonalDataStore for PgStore {
     }
 }
 
+/// After a conditional write matched nothing: `false` (stale) when the project exists,
+/// `NotFound` when it does not.
+async fn stale_or_gone(tx: &tokio_postgres::Transaction<'_>, id: Uuid) -> Result<bool, StoreError> {
+    let exists: bool =
+        tx.query_one("SELECT EXISTS(SELECT 1 FROM projects WHERE id = $1)", &[&id]).await.map_err(map_err)?.get(0);
+    if exists { Ok(false) } else { Err(StoreError::NotFound) }
+}
+
 #[async_trait]
 impl MemberStore for PgStore {
     async fn update_project(
@@ -428,12 +436,7 @@ impl MemberStore for PgStore {
             .await
             .map_err(map_err)?;
         if changed == 0 {
-            let exists: bool = tx
-                .query_one("SELECT EXISTS(SELECT 1 FROM projects WHERE id = $1)", &[&p.id])
-                .await
-                .map_err(map_err)?
-                .get(0);
-            return if exists { Ok(false) } else { Err(StoreError::NotFound) };
+            return stale_or_gone(&tx, p.id).await;
         }
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
@@ -449,12 +452,7 @@ impl MemberStore for PgStore {
             .await
             .map_err(map_err)?;
         if changed == 0 {
-            let exists: bool = tx
-                .query_one("SELECT EXISTS(SELECT 1 FROM projects WHERE id = $1)", &[&id])
-                .await
-                .map_err(map_err)?
-                .get(0);
-            return if exists { Ok(false) } else { Err(StoreError::NotFound) };
+            return stale_or_gone(&tx, id).await;
         }
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
