@@ -2,9 +2,11 @@
 //! (owner, editor, viewer). A project always keeps an owner; guests may only be viewers; anyone
 //! who may not see a project gets 404 for everything in it.
 
+use std::sync::Arc;
+
 use api::ApiError;
 use api::projects::{AddMember, ChangeMember, Member, Project, ProjectRole, UpdateProject};
-use api::users::{Role, UserStatus};
+use api::users::{Role, UserStatus, UsersApi};
 use platform::bus::Event;
 use serde_json::json;
 use uuid::Uuid;
@@ -167,11 +169,13 @@ impl ProjectsService {
         if role != ProjectRole::Owner {
             return Err(ApiError::Forbidden);
         }
-        if input.role != ProjectRole::Viewer
-            && let Some(users) = self.users.get()
-            && users.get_user(user_id).await.is_ok_and(|u| u.role == Role::Guest)
-        {
-            return Err(invalid("role", "a guest can only be a viewer"));
+        if input.role != ProjectRole::Viewer {
+            match self.users()?.get_user(user_id).await {
+                Ok(u) if u.role == Role::Guest => return Err(invalid("role", "a guest can only be a viewer")),
+                // A member whose account is gone is still a membership to change (or remove).
+                Ok(_) | Err(ApiError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
         }
         let now = self.now();
         let member = MemberRecord { project_id: id, user_id, role: input.role, created_at: now };
@@ -197,6 +201,10 @@ impl ProjectsService {
             json!({ "project_id": id, "user_id": user_id, "change": "removed" }),
         );
         self.apply(id, user_id, None, now, &event).await
+    }
+
+    fn users(&self) -> Result<&Arc<dyn UsersApi>, ApiError> {
+        self.users.get().ok_or_else(|| ApiError::Unavailable("the users service is not connected".into()))
     }
 
     async fn apply(

@@ -40,6 +40,7 @@ impl UsersService {
             return Err(ApiError::Forbidden);
         }
         let (row, opened) = self.load(id).await?;
+        let preferences = self.open_preferences(&row, &opened)?;
         let subject = DataSubject { user_id: id, email: Some(opened.user.email.clone()).filter(|e| !e.is_empty()) };
         let mut services = BTreeMap::new();
         for (name, holder) in self.holders()? {
@@ -57,7 +58,7 @@ impl UsersService {
                 "status": user.status,
                 "email_verified": user.email_verified,
                 "mfa_enabled": user.mfa_enabled,
-                "preferences": opened.preferences,
+                "preferences": preferences,
                 "created_at": rfc3339(user.created_at),
                 "updated_at": rfc3339(user.updated_at),
                 "key_version": row.key_version,
@@ -97,13 +98,7 @@ impl UsersService {
         // Recorded after the export succeeded, so that it is not part of it.
         self.record(Event::new("users.data_exported", id, Some(actor.user_id), now, json!({ "user_id": id }))).await?;
         tracing::info!(user_id = %id, actor_id = %actor.user_id, "personal data exported");
-        Ok(ExportDocument {
-            format: "trellis.export/1",
-            exported_at: now,
-            user: opened.user,
-            preferences: opened.preferences,
-            services,
-        })
+        Ok(ExportDocument { format: "trellis.export/1", exported_at: now, user: opened.user, preferences, services })
     }
 
     /// `DELETE /api/users/{id}`: the user themself, with their password re-checked, or an admin.

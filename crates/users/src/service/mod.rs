@@ -105,10 +105,10 @@ fn pii_failure(id: Uuid, e: crate::pii::PiiError) -> ApiError {
     ApiError::Internal(format!("personal data of user {id} cannot be opened: {e}"))
 }
 
-/// A user row opened with its data key.
+/// A user row opened with its data key (the preferences stay sealed until asked for:
+/// `open_preferences`, so that the hot reads decrypt two fields, not three).
 struct Opened {
     user: User,
-    preferences: Preferences,
     key: Option<DataKey>,
 }
 
@@ -195,11 +195,7 @@ impl UsersService {
         };
         let Some(wrapped) = &row.data_key else {
             // Erased: the key is gone, and everything sealed with it.
-            return Ok(Opened {
-                user: base(String::new(), DELETED_USER_NAME.into()),
-                preferences: Preferences::default(),
-                key: None,
-            });
+            return Ok(Opened { user: base(String::new(), DELETED_USER_NAME.into()), key: None });
         };
         let wrapped = WrappedKey { version: row.key_version, bytes: wrapped.clone() };
         let key = self.keys.unwrap(row.id, &wrapped).map_err(|e| pii_failure(row.id, e))?;
@@ -212,17 +208,18 @@ impl UsersService {
         };
         let email = text(Column::Email, &row.email)?;
         let name = text(Column::Name, &row.name)?;
-        let preferences = match &row.preferences {
-            None => Preferences::default(),
-            Some(sealed) => {
-                let raw = key.open(Column::Preferences, sealed).map_err(|e| pii_failure(row.id, e))?;
-                serde_json::from_slice(&raw).unwrap_or_else(|e| {
-                    tracing::error!(user_id = %row.id, error = %e, "stored preferences do not parse; defaults used");
-                    Preferences::default()
-                })
-            }
-        };
-        Ok(Opened { user: base(email, name), preferences, key: Some(key) })
+        Ok(Opened { user: base(email, name), key: Some(key) })
+    }
+
+    /// The row's preferences, opened with its data key (defaults when none are stored or the
+    /// user is erased).
+    fn open_preferences(&self, row: &StoredUser, opened: &Opened) -> Result<Preferences, ApiError> {
+        let (Some(sealed), Some(key)) = (&row.preferences, &opened.key) else { return Ok(Preferences::default()) };
+        let raw = key.open(Column::Preferences, sealed).map_err(|e| pii_failure(row.id, e))?;
+        Ok(serde_json::from_slice(&raw).unwrap_or_else(|e| {
+            tracing::error!(user_id = %row.id, error = %e, "stored preferences do not parse; defaults used");
+            Preferences::default()
+        }))
     }
 
     async fn load(&self, id: Uuid) -> Result<(StoredUser, Opened), ApiError> {
@@ -275,21 +272,21 @@ impl UsersService {
         // A re-encryption of the row between our read and our write (key rotation) makes the
         // write stale without changing the user: read again and redo it.
         for _ in 0..3 {
-            match self.try_update(actor, id, &patch, if_match).await {
-                Err(UpdateError::Api(ApiError::Conflict(m))) if m == REKEYED => continue,
-                other => return other,
+            if let Some(user) = self.try_update(actor, id, &patch, if_match).await? {
+                return Ok(user);
             }
         }
         Err(ApiError::Conflict("the user changed meanwhile; read it again and retry".into()).into())
     }
 
+    /// One attempt of `update_user`; `None` when the row was only re-encrypted meanwhile.
     async fn try_update(
         &self,
         actor: Actor,
         id: Uuid,
         patch: &UpdateUser,
         if_match: Option<&str>,
-    ) -> Result<User, UpdateError> {
+    ) -> Result<Option<User>, UpdateError> {
         let (row, opened) = self.load(id).await?;
         if row.erasure_started_at.is_some() {
             return Err(ApiError::NotFound.into());
@@ -327,7 +324,7 @@ impl UsersService {
         next.role = patch.role.unwrap_or(current.role);
         next.status = patch.status.unwrap_or(current.status);
         if next == current {
-            return Ok(current);
+            return Ok(Some(current));
         }
         let email_changed = next.email != current.email;
         if email_changed {
@@ -397,7 +394,8 @@ impl UsersService {
             Ok(UpdateOutcome::Stale) => {
                 let now = self.store.get(id).await?;
                 if now.updated_at == row.updated_at {
-                    return Err(ApiError::Conflict(REKEYED.into()).into());
+                    // Only re-encrypted: the user is unchanged, so the caller redoes the change.
+                    return Ok(None);
                 }
                 if if_match.is_some() {
                     return Err(UpdateError::PreconditionFailed);
@@ -435,7 +433,7 @@ impl UsersService {
                 "role or status changed; sessions ended"
             );
         }
-        Ok(next)
+        Ok(Some(next))
     }
 
     /// `GET /api/users/{id}/preferences`: the user's own (or, for an admin, anyone's).
@@ -447,7 +445,7 @@ impl UsersService {
         if row.erasure_started_at.is_some() {
             return Err(ApiError::NotFound);
         }
-        Ok(opened.preferences)
+        self.open_preferences(&row, &opened)
     }
 
     /// `PUT /api/users/{id}/preferences`: replaces the whole document (absent keys take their
@@ -468,7 +466,7 @@ impl UsersService {
             let (true, Some(key)) = (row.erasure_started_at.is_none(), &opened.key) else {
                 return Err(ApiError::NotFound);
             };
-            if opened.preferences == prefs {
+            if self.open_preferences(&row, &opened)? == prefs {
                 return Ok(prefs);
             }
             let mut stored = row.clone();
@@ -575,8 +573,6 @@ impl UsersService {
 }
 
 const LAST_ADMIN: &str = "the last active administrator cannot be demoted or deactivated";
-/// Internal marker: the row was re-encrypted between read and write.
-const REKEYED: &str = "re-encrypted meanwhile";
 
 fn encode_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())
