@@ -25,6 +25,7 @@
 //! [`store`] has one adapter per backend (SQLite, PostgreSQL) and the migrations; [`http`] maps
 //! the API of API.md onto the service, and serves the internal personal-data routes.
 
+pub mod cache;
 pub mod domain;
 pub mod http;
 pub mod ports;

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::domain::{Description, ProjectName, TaskTitle};
 
-/// A project as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A project as stored (and as cached, [`crate::cache`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProjectRecord {
     pub id: Uuid,
     pub name: String,
@@ -65,8 +65,8 @@ pub trait ProjectStore: Send + Sync {
     ) -> Result<Vec<ProjectView>, StoreError>;
 }
 
-/// A task as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A task as stored (and as cached, [`crate::cache`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskRecord {
     pub id: Uuid,
     pub project_id: Uuid,

@@ -24,6 +24,7 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::cache::{EntityCache, Key};
 use crate::domain::{Description, ProjectName, TaskTitle, can_create_projects, can_write_tasks, effective_role};
 use crate::ports::{
     ErasureCounts, MemberRecord, NewProject, NewTask, PersonalDataStore, ProjectRecord, ProjectScope, ProjectStore,
@@ -209,6 +210,9 @@ pub struct ProjectsService {
     /// The users service, to check that a new member exists and is active. Connected after
     /// construction, like the other services' cross-service ports.
     users: OnceLock<Arc<dyn api::users::UsersApi>>,
+    /// Single projects, memberships and tasks ([`crate::cache`]); disabled unless
+    /// [`ProjectsService::with_cache`] is called.
+    cache: EntityCache,
 }
 
 impl ProjectsService {
@@ -223,7 +227,15 @@ impl ProjectsService {
             clock,
             outbox_waker,
             users: OnceLock::new(),
+            cache: EntityCache::disabled(),
         }
+    }
+
+    /// Reads single projects, memberships and tasks through `cache` (15-minute entries,
+    /// invalidated on every write; see [`crate::cache`]).
+    pub fn with_cache(mut self, cache: Arc<dyn platform::cache::Cache>) -> Self {
+        self.cache = EntityCache::new(cache);
+        self
     }
 
     /// Connects the users service (in process or over HTTP). Until then, adding a member is
@@ -250,7 +262,9 @@ impl ProjectsService {
     /// The project and the actor's effective role in it; `NotFound` when the actor may not see
     /// it, exactly as when it does not exist.
     async fn visible_project(&self, actor: Actor, id: Uuid) -> Result<(ProjectRecord, ProjectRole), ApiError> {
-        let ProjectView { project, member_role } = self.projects.get_project(id, actor.user_id).await?;
+        let user = actor.user_id;
+        let ProjectView { project, member_role } =
+            self.cache.project_view(id, user, || self.projects.get_project(id, user)).await?;
         let role = effective_role(actor.role, member_role).ok_or(ApiError::NotFound)?;
         Ok((project, role))
     }
@@ -397,8 +411,18 @@ impl PersonalDataApi for ProjectsService {
     /// owner; tasks they created stay under their (pseudonymous) id. Counts per table, every
     /// table present; zero everywhere when there was nothing (left) to erase.
     async fn erase(&self, subject: &DataSubject) -> Result<ErasureReport, ApiError> {
+        // What the erasure may change, read first so that its cache entries can go after it.
+        let before = self.personal.export_user(subject.user_id).await?;
         let counts = self.personal.erase_user(subject.user_id, self.now()).await?;
         if counts != ErasureCounts::default() {
+            let user = subject.user_id;
+            let keys: Vec<Key> = before
+                .projects
+                .iter()
+                .flat_map(|p| [Key::Project(p.id), Key::Member { project: p.id, user }])
+                .chain(before.tasks.iter().map(|t| Key::Task(t.id)))
+                .collect();
+            self.cache.invalidate(&keys).await;
             self.written();
         }
         Ok(erasure_report(counts))

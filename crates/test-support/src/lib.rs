@@ -9,10 +9,12 @@
 //! answers there). [`TestSmtp`] is a real SMTP server (aiosmtpd, installed if missing) per test.
 
 pub mod moto;
+pub mod proxy;
 pub mod services;
 pub mod smtp;
 
 pub use moto::ensure_s3_server;
+pub use proxy::TcpProxy;
 pub use services::{TestBucket, TestPostgres, TestRabbit, TestRedis, amqp_url, redis_url, s3_endpoint, unique_name};
 pub use smtp::{ReceivedMail, TestSmtp, read_mail_dir, wait_for_mail};
 

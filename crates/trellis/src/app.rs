@@ -491,7 +491,8 @@ pub async fn serve(
     ));
     let projects_svc = match (&db, local(ServiceName::Projects)) {
         (Some(db), true) => {
-            Some(Arc::new(projects::ProjectsService::new(projects::store(db), clock.clone(), outbox_waker.clone())))
+            let svc = projects::ProjectsService::new(projects::store(db), clock.clone(), outbox_waker.clone());
+            Some(Arc::new(svc.with_cache(cache.clone())))
         }
         _ => None,
     };

@@ -72,6 +72,16 @@ async fn set_get_delete<F: Fixture>() {
     assert_eq!(c.get("empty").await.unwrap(), Some(Vec::new()), "an empty value is not a miss");
 }
 
+async fn get_many_answers_each_key_in_order<F: Fixture>() {
+    let f = F::new().await;
+    let c = f.cache();
+    c.set("a", b"1", LONG).await.unwrap();
+    c.set("c", b"", LONG).await.unwrap();
+    let got = c.get_many(&["c", "b", "a", "a"]).await.unwrap();
+    assert_eq!(got, vec![Some(Vec::new()), None, Some(b"1".to_vec()), Some(b"1".to_vec())]);
+    assert_eq!(c.get_many(&[]).await.unwrap(), Vec::<Option<Vec<u8>>>::new());
+}
+
 async fn missing_key_is_none<F: Fixture>() {
     let f = F::new().await;
     assert_eq!(f.cache().get("never-set").await.unwrap(), None);
@@ -165,6 +175,7 @@ macro_rules! cache_contract {
             use super::*;
             cache_contract!(@tests $fixture;
                 set_get_delete,
+                get_many_answers_each_key_in_order,
                 missing_key_is_none,
                 entries_expire_after_their_ttl,
                 overwrite_replaces_value_and_ttl,

@@ -12,6 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Actor, ProjectsService, invalid, project_dto};
+use crate::cache::Key;
 use crate::domain::{Description, ProjectName};
 use crate::ports::{MemberChange, MemberRecord};
 
@@ -100,8 +101,11 @@ impl ProjectsService {
             json!({ "project_id": id, "fields": fields, "name": next.name, "description": next.description }),
         );
         if !self.members.update_project(&next, project.updated_at, &event).await? {
+            // The version read was stale (perhaps a cache entry): the retry reads afresh.
+            self.cache.invalidate(&[Key::Project(id)]).await;
             return Err(stale(if_match));
         }
+        self.cache.invalidate(&[Key::Project(id)]).await;
         self.written();
         Ok(project_dto(next, role))
     }
@@ -118,8 +122,12 @@ impl ProjectsService {
         let now = self.now();
         let event = Event::new("project.deleted", id, Some(actor.user_id), now, json!({ "project_id": id }));
         if !self.members.delete_project(id, project.updated_at, &event).await? {
+            self.cache.invalidate(&[Key::Project(id)]).await;
             return Err(stale(if_match));
         }
+        // Its tasks' entries may stay until they expire: a task is only ever answered after
+        // its project is found, and the project is gone.
+        self.cache.invalidate(&[Key::Project(id)]).await;
         self.written();
         Ok(())
     }
@@ -153,6 +161,7 @@ impl ProjectsService {
             platform::db::StoreError::Conflict(_) => ApiError::Conflict("the user is already a member".into()),
             other => other.into(),
         })?;
+        self.cache.invalidate(&[Key::Member { project: id, user: member.user_id }]).await;
         self.written();
         Ok(member_dto(member))
     }
@@ -217,6 +226,8 @@ impl ProjectsService {
     ) -> Result<(), ApiError> {
         match self.members.change_member(id, user_id, role, at, event).await? {
             MemberChange::Done => {
+                // `owner_id` may have moved to another owner.
+                self.cache.invalidate(&[Key::Member { project: id, user: user_id }, Key::Project(id)]).await;
                 self.written();
                 Ok(())
             }

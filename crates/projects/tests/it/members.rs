@@ -28,9 +28,14 @@ crate::backend_suite!(
 
 /// The users service's side of the seam: a directory of accounts.
 #[derive(Default)]
-struct Directory(Mutex<HashMap<Uuid, User>>);
+pub struct Directory(Mutex<HashMap<Uuid, User>>);
 
 impl Directory {
+    /// A directory of `users`.
+    pub fn with(users: Vec<User>) -> Self {
+        Self(Mutex::new(users.into_iter().map(|u| (u.id, u)).collect()))
+    }
+
     fn add(&self, role: Role, status: UserStatus) -> Actor {
         let id = new_id();
         let now = time::OffsetDateTime::now_utc();

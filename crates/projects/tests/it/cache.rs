@@ -1,0 +1,185 @@
+//! The read-through cache over real stores and real caches (in-process and Redis): reads are
+//! served from it, every write invalidates what it changed, and a Redis that goes away costs
+//! nothing but speed—not a failure, and not a stale answer once it is back.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::ApiError;
+use api::projects::{AddMember, ChangeMember, CreateProject, ProjectRole, UpdateProject};
+use api::users::{Role, User, UserStatus};
+use platform::cache::{Cache, MemoryCache, RedisCache};
+use platform::clock::SystemClock;
+use platform::db::Database;
+use platform::ids::new_id;
+use projects::ProjectsService;
+use projects::service::{Actor, ChangeError};
+use test_support::{TcpProxy, TestRedis};
+use uuid::Uuid;
+
+use crate::Backend;
+
+crate::backend_suite!(
+    reads_are_served_from_the_cache_until_a_write_invalidates,
+    membership_changes_take_effect_at_once,
+    a_redis_outage_falls_back_to_the_database_and_leaves_nothing_stale,
+);
+
+/// The caches every test runs over: in-process, and Redis under a prefix of its own.
+async fn caches() -> Vec<(Arc<dyn Cache>, Option<TestRedis>)> {
+    let redis = TestRedis::new().await;
+    let cache: Arc<dyn Cache> = Arc::new(redis.cache().await);
+    vec![(Arc::new(MemoryCache::default()), None), (cache, Some(redis))]
+}
+
+fn actor(role: Role) -> Actor {
+    Actor { user_id: new_id(), role }
+}
+
+/// A service whose users port knows `users` as active accounts.
+fn service(b: &Backend, cache: Arc<dyn Cache>, users: &[Actor]) -> ProjectsService {
+    let svc = ProjectsService::new(Arc::clone(&b.store), Arc::new(SystemClock), None).with_cache(cache);
+    let now = time::OffsetDateTime::now_utc();
+    let directory = users
+        .iter()
+        .map(|a| User {
+            id: a.user_id,
+            email: format!("{}@example.com", a.user_id.simple()),
+            name: "Someone".into(),
+            role: a.role,
+            status: UserStatus::Active,
+            email_verified: true,
+            mfa_enabled: false,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    svc.connect_users(Arc::new(crate::members::Directory::with(directory)));
+    svc
+}
+
+/// Renames the project in the database behind the service's back, as another writer whose
+/// invalidation was lost would: a read that still answers the old name was served from the cache.
+async fn rename_behind_the_back(b: &Backend, id: Uuid, name: &str) {
+    let name = name.to_string();
+    let at = crate::now() + time::Duration::seconds(1);
+    let changed = match &b.db {
+        Database::Sqlite(db) => {
+            let at = at.format(&time::format_description::well_known::Rfc3339).unwrap();
+            db.write(move |tx| {
+                tx.execute(
+                    "UPDATE projects SET name = ?2, updated_at = ?3 WHERE id = ?1",
+                    rusqlite::params![id, name, at],
+                )
+                .map_err(platform::db::sqlite::map_err)
+            })
+            .await
+        }
+        Database::Postgres(db) => {
+            async {
+                let client = db.client().await?;
+                let n = client
+                    .execute("UPDATE projects SET name = $2, updated_at = $3 WHERE id = $1", &[&id, &name, &at])
+                    .await
+                    .map_err(platform::db::postgres::map_err)?;
+                Ok(n as usize)
+            }
+            .await
+        }
+    };
+    assert_eq!(changed.unwrap(), 1);
+}
+
+fn named(name: &str) -> CreateProject {
+    CreateProject { name: name.into(), description: String::new() }
+}
+
+async fn reads_are_served_from_the_cache_until_a_write_invalidates(b: &Backend) {
+    for (cache, _redis) in caches().await {
+        let owner = actor(Role::User);
+        let svc = service(b, cache, &[owner]);
+        let p = svc.create_project(owner, named("one")).await.unwrap();
+        assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "one");
+
+        rename_behind_the_back(b, p.id, "changed behind the back").await;
+        assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "one", "the second read is a cache hit");
+
+        // A write based on the stale entry loses its compare-and-set, and drops the entry.
+        let update = || UpdateProject { name: None, description: Some("new".into()) };
+        assert!(matches!(
+            svc.update_project(owner, p.id, update(), None).await,
+            Err(ChangeError::Api(ApiError::Conflict(_)))
+        ));
+        assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "changed behind the back", "read afresh");
+
+        // A write through the service invalidates the entry: the next read is the new version.
+        svc.update_project(owner, p.id, update(), None).await.unwrap();
+        let read = svc.get_project(owner, p.id).await.unwrap();
+        assert_eq!((read.name.as_str(), read.description.as_str()), ("changed behind the back", "new"));
+        let rename = UpdateProject { name: Some("two".into()), description: None };
+        svc.update_project(owner, p.id, rename, None).await.unwrap();
+        assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "two");
+
+        svc.delete_project(owner, p.id, None).await.unwrap();
+        assert_eq!(svc.get_project(owner, p.id).await, Err(ApiError::NotFound));
+    }
+}
+
+async fn membership_changes_take_effect_at_once(b: &Backend) {
+    for (cache, _redis) in caches().await {
+        let (owner, other) = (actor(Role::User), actor(Role::User));
+        let svc = service(b, cache, &[owner, other]);
+        let p = svc.create_project(owner, named("team")).await.unwrap();
+        // Not a member, twice: the second 404 comes from the cached non-membership.
+        for _ in 0..2 {
+            assert_eq!(svc.get_project(other, p.id).await, Err(ApiError::NotFound));
+        }
+
+        svc.add_member(owner, p.id, AddMember { user_id: other.user_id, role: ProjectRole::Editor }).await.unwrap();
+        assert_eq!(svc.get_project(other, p.id).await.unwrap().role, ProjectRole::Editor, "added: visible at once");
+
+        svc.change_member(owner, p.id, other.user_id, ChangeMember { role: ProjectRole::Owner }).await.unwrap();
+        assert_eq!(svc.get_project(other, p.id).await.unwrap().role, ProjectRole::Owner);
+
+        // The creator leaves: `owner_id` moves to the remaining owner, and the creator is out.
+        svc.remove_member(owner, p.id, owner.user_id).await.unwrap();
+        assert_eq!(svc.get_project(owner, p.id).await, Err(ApiError::NotFound), "removed: invisible at once");
+        assert_eq!(svc.get_project(other, p.id).await.unwrap().owner_id, other.user_id, "owner_id is fresh");
+    }
+}
+
+async fn a_redis_outage_falls_back_to_the_database_and_leaves_nothing_stale(b: &Backend) {
+    let redis = TestRedis::new().await;
+    let proxy = TcpProxy::start("127.0.0.1:6379").await;
+    let cache = RedisCache::connect(&format!("redis://{}", proxy.addr()), &redis.prefix).await.unwrap();
+    let owner = actor(Role::User);
+    let svc = service(b, Arc::new(cache), &[owner]);
+    let p = svc.create_project(owner, named("one")).await.unwrap();
+    assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "one", "cached now");
+
+    proxy.cut();
+    // Reads and writes go on without the cache.
+    assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "one");
+    let rename = UpdateProject { name: Some("two".into()), description: None };
+    svc.update_project(owner, p.id, rename, None).await.unwrap();
+    assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "two");
+
+    proxy.restore();
+    // Redis still holds "one": the invalidation that failed is retried (at most once a second)
+    // before the cache is read again, so every answer is the database's "two".
+    let direct = redis.cache().await;
+    let key = format!("projects:p:{}", p.id);
+    let mut retried = false;
+    for _ in 0..30 {
+        assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "two", "never the entry of before the outage");
+        if direct.get(&key).await.unwrap().as_deref() == Some(&b""[..]) {
+            retried = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(retried, "the failed invalidation was retried once Redis was back (its tombstone is there)");
+    assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "two");
+}
