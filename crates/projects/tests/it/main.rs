@@ -7,6 +7,7 @@ mod members;
 mod personal;
 mod service;
 mod store_contract;
+mod tasks;
 
 use std::any::Any;
 use std::collections::BTreeSet;

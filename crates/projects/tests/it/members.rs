@@ -28,10 +28,10 @@ crate::backend_suite!(
 
 /// The users service's side of the seam: a directory of accounts.
 #[derive(Default)]
-struct Directory(Mutex<HashMap<Uuid, User>>);
+pub(crate) struct Directory(Mutex<HashMap<Uuid, User>>);
 
 impl Directory {
-    fn add(&self, role: Role, status: UserStatus) -> Actor {
+    pub(crate) fn add(&self, role: Role, status: UserStatus) -> Actor {
         let id = new_id();
         let now = time::OffsetDateTime::now_utc();
         let user = User {
