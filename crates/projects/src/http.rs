@@ -7,9 +7,9 @@ mod tasks;
 
 use std::sync::Arc;
 
+use api::FieldError;
 use api::personal::{DataSubject, ErasureReport, PersonalData, PersonalDataApi};
 use api::projects::{AddMember, ChangeMember, CreateProject, Member, Page, Project, TaskStatus, UpdateProject};
-use api::FieldError;
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};

@@ -130,7 +130,10 @@ impl SqliteDb {
         conn.interact(move |c| {
             let _counting = Counting::start(&counter);
             f(c)
-        }).await.map_err(|e| StoreError::Internal(e.to_string()))?.map_err(map_err)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+        .map_err(map_err)
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the writer; commits if it returns Ok.

@@ -108,7 +108,8 @@ mod tests {
     #[test]
     fn dates_are_exactly_yyyy_mm_dd() {
         assert_eq!(parse_date("2030-02-28").map(|d| d.to_string()), Ok("2030-02-28".into()));
-        for bad in ["2030-02-30", "2030-2-28", "30-02-28", "2030-02-28T00:00", "+030-02-28", "0000-01-01", "", "abcd-ef-gh"]
+        for bad in
+            ["2030-02-30", "2030-2-28", "30-02-28", "2030-02-28T00:00", "+030-02-28", "0000-01-01", "", "abcd-ef-gh"]
         {
             assert_eq!(parse_date(bad), Err(DateError), "{bad}");
         }

@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use api::projects::{CreateTask, Page, Priority, Task, TaskStatus, UpdateTask};
 use api::FieldError;
+use api::projects::{CreateTask, Page, Priority, Task, TaskStatus, UpdateTask};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,9 +14,7 @@ use platform::http::{Authenticated, Json, Problem};
 use uuid::Uuid;
 
 use super::{Svc, created, if_match, path_id, task_status};
-use crate::service::{
-    Actor, PageRequest, TaskListQuery, TaskOrder, TaskSort, filter_date, task_etag,
-};
+use crate::service::{Actor, PageRequest, TaskListQuery, TaskOrder, TaskSort, filter_date, task_etag};
 
 /// The query parameters a task list understands.
 const PARAMS: &[&str] =
@@ -235,7 +233,10 @@ mod tests {
         assert_eq!(list.filter.due_before.map(|d| d.to_string()).as_deref(), Some("2030-01-02"));
         assert_eq!(list.filter.due_after.map(|d| d.to_string()).as_deref(), Some("2029-01-02"));
         assert_eq!((page.limit, page.cursor.as_deref()), (Some(5), Some("abc")));
-        assert!(matches!(list.filter, TaskFilter { status: Some(TaskStatus::Done), priority: Some(Priority::Urgent), .. }));
+        assert!(matches!(
+            list.filter,
+            TaskFilter { status: Some(TaskStatus::Done), priority: Some(Priority::Urgent), .. }
+        ));
     }
 
     #[test]

@@ -353,7 +353,15 @@ fn fingerprint(list: &TaskListQuery) -> String {
     let f = &list.filter;
     let text = format!(
         "{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        list.order.sort, list.order.descending, f.status, f.assignee_id, f.priority, f.label, f.due_before, f.due_after, f.q
+        list.order.sort,
+        list.order.descending,
+        f.status,
+        f.assignee_id,
+        f.priority,
+        f.label,
+        f.due_before,
+        f.due_after,
+        f.q
     );
     URL_SAFE_NO_PAD.encode(&sha256(text.as_bytes())[..9])
 }
@@ -450,7 +458,8 @@ mod tests {
     #[test]
     fn cursors_round_trip_for_every_sort() {
         let t = record();
-        for sort in [TaskSort::Position, TaskSort::DueDate, TaskSort::Priority, TaskSort::CreatedAt, TaskSort::UpdatedAt]
+        for sort in
+            [TaskSort::Position, TaskSort::DueDate, TaskSort::Priority, TaskSort::CreatedAt, TaskSort::UpdatedAt]
         {
             let list = TaskListQuery { order: TaskOrder { sort, descending: true }, ..Default::default() };
             let fp = fingerprint(&list);
@@ -463,7 +472,8 @@ mod tests {
     #[test]
     fn a_cursor_of_another_list_is_refused() {
         let t = record();
-        let by_priority = TaskListQuery { order: TaskOrder { sort: TaskSort::Priority, descending: false }, ..Default::default() };
+        let by_priority =
+            TaskListQuery { order: TaskOrder { sort: TaskSort::Priority, descending: false }, ..Default::default() };
         let c = encode_cursor(&t, TaskSort::Priority, &fingerprint(&by_priority));
         let mut descending = by_priority.clone();
         descending.order.descending = true;

@@ -34,7 +34,11 @@ pub const MIGRATIONS: Migrations = Migrations {
     ],
     postgres: &[
         Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
-        Migration { version: 2, name: "task_lists", sql: include_str!("../../migrations/postgres/0002_task_lists.sql") },
+        Migration {
+            version: 2,
+            name: "task_lists",
+            sql: include_str!("../../migrations/postgres/0002_task_lists.sql"),
+        },
     ],
 };
 

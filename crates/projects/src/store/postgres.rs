@@ -17,9 +17,9 @@ use tokio_postgres::types::Json;
 use tokio_postgres::{IsolationLevel, Row};
 use uuid::Uuid;
 
+use super::tasks::TASK_COLUMNS;
 use super::{erasure_event, parse_role, priority_from_code, role_str, status_from_code};
 use crate::domain::{Involvement, ProjectErasure, plan_erasure};
-use super::tasks::TASK_COLUMNS;
 use crate::ports::{
     ErasureCounts, MemberChange, MemberRecord, MemberStore, NewProject, PersonalDataStore, ProjectRecord, ProjectScope,
     ProjectStore, ProjectView, TaskRecord, UserRows,
@@ -74,7 +74,6 @@ fn member_record(row: &Row) -> Result<MemberRecord, StoreError> {
         created_at: row.try_get(3).map_err(map_err)?,
     })
 }
-
 
 fn task_record(row: &Row) -> Result<TaskRecord, StoreError> {
     let status: i16 = row.try_get(4).map_err(map_err)?;

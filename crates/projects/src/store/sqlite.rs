@@ -17,9 +17,9 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use super::tasks::TASK_COLUMNS;
 use super::{erasure_event, parse_role, priority_from_code, role_str, status_from_code};
 use crate::domain::{Involvement, ProjectErasure, plan_erasure};
-use super::tasks::TASK_COLUMNS;
 use crate::ports::{
     ErasureCounts, MemberChange, MemberRecord, MemberStore, NewProject, PersonalDataStore, ProjectRecord, ProjectScope,
     ProjectStore, ProjectView, TaskRecord, UserRows,
@@ -90,7 +90,6 @@ fn member_record(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
         created_at: time_at(row, 3)?,
     })
 }
-
 
 fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     let status: i64 = row.get(4)?;

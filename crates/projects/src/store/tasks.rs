@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{priority_code, status_code};
 use crate::ports::{SortValue, TaskCursor, TaskQuery, TaskSort};
-use crate::rank::{MAX_LEN, rank_between};
+use crate::rank::{MAX_LEN, rank_after, rank_between};
 
 /// The task columns in the order both adapters' `task_record` read them.
 pub(crate) const TASK_COLUMNS: &str = "id, project_id, title, description, status, priority, assignee_id, \
@@ -129,16 +129,40 @@ pub(crate) fn list_sql(q: &TaskQuery, dialect: Dialect) -> (String, Vec<Param>) 
     (sql, b.params)
 }
 
+/// The positions a task goes between in its column (`None`: the column's start or end).
+pub(crate) type Gap = (Option<String>, Option<String>);
+
+/// A gap, or the field (`before_id`, `after_id`) whose task is not a neighbour in the column.
+pub(crate) type GapOrBadNeighbour = Result<Gap, &'static str>;
+
+/// Whether a move within its own column leaves the task where it is: it already sits in the gap
+/// (so its rank stays, rather than churn for a drop onto its own place).
+pub(crate) fn already_there(same_column: bool, position: &str, (lo, hi): &Gap) -> bool {
+    same_column && lo.as_deref().is_none_or(|lo| lo < position) && hi.as_deref().is_none_or(|hi| position < hi)
+}
+
+/// The rank for a task in `gap`, or `None` when the gap is used up and the column must be
+/// rebalanced once the task is in it.
+pub(crate) fn rank_in((lo, hi): &Gap) -> Option<String> {
+    match hi {
+        None => Some(rank_after(lo.as_deref())),
+        Some(hi) => match slot(lo.as_deref(), Some(hi)) {
+            Slot::Rank(r) => Some(r),
+            Slot::Rebalance => None,
+        },
+    }
+}
+
 /// Where a task goes between the positions `lo` and `hi` (`None`: the column's start or end).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Slot {
+enum Slot {
     Rank(String),
     /// The gap is used up (the new rank would be longer than [`MAX_LEN`], or there is none):
     /// the column is rewritten with fresh ranks.
     Rebalance,
 }
 
-pub(crate) fn slot(lo: Option<&str>, hi: Option<&str>) -> Slot {
+fn slot(lo: Option<&str>, hi: Option<&str>) -> Slot {
     match rank_between(lo, hi) {
         Some(r) if r.len() <= MAX_LEN => Slot::Rank(r),
         _ => Slot::Rebalance,
@@ -173,7 +197,10 @@ mod tests {
     fn placeholders_follow_the_dialect_and_the_parameters() {
         let cursor = TaskCursor { value: SortValue::DueDate(None), id: Uuid::nil() };
         let (sql, params) = list_sql(&query(TaskSort::DueDate, true, Some(cursor.clone())), Dialect::Postgres);
-        assert!(sql.contains("(COALESCE(due_date, '-infinity'::date), id) < (COALESCE($2::date, '-infinity'::date), $3)"), "{sql}");
+        assert!(
+            sql.contains("(COALESCE(due_date, '-infinity'::date), id) < (COALESCE($2::date, '-infinity'::date), $3)"),
+            "{sql}"
+        );
         assert!(sql.ends_with("ORDER BY COALESCE(due_date, '-infinity'::date) DESC, id DESC LIMIT $4"), "{sql}");
         assert_eq!(params.len(), 4);
         let (sql, _) = list_sql(&query(TaskSort::DueDate, false, Some(cursor)), Dialect::Sqlite);

@@ -153,7 +153,13 @@ async fn a_removed_member_loses_access_and_their_tasks(b: &Backend) {
     let bob = users.add(Role::User, UserStatus::Active);
     let p = project(&svc, ada).await;
     svc.add_member(ada, p, add(bob, ProjectRole::Editor)).await.unwrap();
-    let input = CreateTask { title: "Dig".into(), description: String::new(), status: None, priority: None, ..Default::default() };
+    let input = CreateTask {
+        title: "Dig".into(),
+        description: String::new(),
+        status: None,
+        priority: None,
+        ..Default::default()
+    };
     let task = svc.create_task(bob, p, input).await.unwrap();
     b.assign(task.id, bob.user_id).await;
     svc.remove_member(ada, p, bob.user_id).await.unwrap();

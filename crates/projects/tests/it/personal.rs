@@ -50,7 +50,13 @@ async fn project(svc: &ProjectsService, owner: Actor, name: &str) -> Uuid {
 }
 
 async fn task(svc: &ProjectsService, by: Actor, project_id: Uuid, title: &str) -> Uuid {
-    let input = CreateTask { title: title.into(), description: String::new(), status: None, priority: None, ..Default::default() };
+    let input = CreateTask {
+        title: title.into(),
+        description: String::new(),
+        status: None,
+        priority: None,
+        ..Default::default()
+    };
     svc.create_task(by, project_id, input).await.unwrap_or_else(|e| panic!("create task: {e}")).id
 }
 

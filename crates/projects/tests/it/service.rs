@@ -170,7 +170,13 @@ async fn invalid_input_names_every_bad_field(b: &Backend) {
         .create_task(
             alice,
             p,
-            CreateTask { title: "t".repeat(201), description: "\u{0}".into(), status: None, priority: None, ..Default::default() },
+            CreateTask {
+                title: "t".repeat(201),
+                description: "\u{0}".into(),
+                status: None,
+                priority: None,
+                ..Default::default()
+            },
         )
         .await;
     let Err(ApiError::Invalid(errors)) = res else { panic!("expected invalid, got {res:?}") };
@@ -246,7 +252,15 @@ async fn task_defaults_and_cursor_pages(b: &Backend) {
     assert_eq!((second.items, second.next_cursor), (vec![done.clone()], None));
 
     let only_done = svc
-        .list_tasks(alice, p, TaskListQuery { filter: TaskFilter { status: Some(TaskStatus::Done), ..Default::default() }, ..Default::default() }, PageRequest::default())
+        .list_tasks(
+            alice,
+            p,
+            TaskListQuery {
+                filter: TaskFilter { status: Some(TaskStatus::Done), ..Default::default() },
+                ..Default::default()
+            },
+            PageRequest::default(),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(only_done.items, vec![done]);

@@ -10,8 +10,8 @@ use api::projects::{Priority, ProjectRole, TaskStatus};
 use platform::bus::Event;
 use platform::db::StoreError;
 use platform::ids::new_id;
-use projects::domain::{Description, ProjectName, TaskTitle};
 use projects::domain::tasks::Labels;
+use projects::domain::{Description, ProjectName, TaskTitle};
 use projects::ports::{
     NewProject, NewTask, Placement, ProjectRecord, ProjectScope, SortValue, TaskCursor, TaskEvent, TaskFilter,
     TaskOrder, TaskQuery, TaskRecord, TaskWrite,
@@ -243,8 +243,11 @@ async fn task_pages_follow_columns_and_positions(b: &Backend) {
     }
     assert_eq!(seen, expected, "pages cross columns without duplicates or gaps, other projects excluded");
 
-    let in_progress =
-        b.store.list_tasks(&page(p.id, Some(TaskStatus::InProgress), None, 100)).await.unwrap_or_else(|e| panic!("{e}"));
+    let in_progress = b
+        .store
+        .list_tasks(&page(p.id, Some(TaskStatus::InProgress), None, 100))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(in_progress.iter().map(|t| t.id).collect::<Vec<_>>(), expected[4..8].to_vec());
     let rest = b
         .store

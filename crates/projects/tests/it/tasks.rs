@@ -14,9 +14,7 @@ use platform::clock::SystemClock;
 use platform::ids::new_id;
 use projects::ProjectsService;
 use projects::rank::MAX_LEN;
-use projects::service::{
-    Actor, ChangeError, PageRequest, TaskFilter, TaskListQuery, TaskOrder, TaskSort, task_etag,
-};
+use projects::service::{Actor, ChangeError, PageRequest, TaskFilter, TaskListQuery, TaskOrder, TaskSort, task_etag};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -59,7 +57,8 @@ async fn world(b: &Backend) -> World {
     let owner = users.add(Role::User, UserStatus::Active);
     let editor = users.add(Role::User, UserStatus::Active);
     let viewer = users.add(Role::User, UserStatus::Active);
-    let p = svc.create_project(owner, CreateProject { name: "Board".into(), description: String::new() }).await.unwrap();
+    let p =
+        svc.create_project(owner, CreateProject { name: "Board".into(), description: String::new() }).await.unwrap();
     let p = p.id;
     svc.add_member(owner, p, AddMember { user_id: editor.user_id, role: ProjectRole::Editor }).await.unwrap();
     svc.add_member(owner, p, AddMember { user_id: viewer.user_id, role: ProjectRole::Viewer }).await.unwrap();
@@ -288,7 +287,8 @@ async fn moves_within_and_between_columns(b: &Backend) {
         ids.push(w.task(titled(name)).await.id);
     }
     let (a, _, c, d) = (ids[0], ids[1], ids[2], ids[3]);
-    let positions_before: Vec<String> = w.list(TaskListQuery::default()).await.into_iter().map(|t| t.position).collect();
+    let positions_before: Vec<String> =
+        w.list(TaskListQuery::default()).await.into_iter().map(|t| t.position).collect();
     // d to the top, then c after a: only the moved task's position changes.
     w.patch(d, UpdateTask { before_id: Some(a), ..Default::default() }).await.unwrap();
     w.patch(c, UpdateTask { after_id: Some(a), ..Default::default() }).await.unwrap();
@@ -441,7 +441,8 @@ async fn delete_removes_the_task_with_an_event(b: &Backend) {
 
 async fn every_filter(b: &Backend) {
     let w = world(b).await;
-    let specs: [(&str, TaskStatus, Priority, Option<Uuid>, Option<&str>, &[&str], &str); 5] = [
+    type Spec<'a> = (&'a str, TaskStatus, Priority, Option<Uuid>, Option<&'a str>, &'a [&'a str], &'a str);
+    let specs: [Spec<'_>; 5] = [
         ("Alpha", TaskStatus::Todo, Priority::Low, Some(w.editor.user_id), Some("2030-01-10"), &["bug"], "plain"),
         ("beta", TaskStatus::InProgress, Priority::High, None, Some("2030-01-20"), &["bug", "ui"], "Find the MOON"),
         ("Gamma moon", TaskStatus::Done, Priority::High, Some(w.owner.user_id), None, &[], ""),
@@ -471,7 +472,11 @@ async fn every_filter(b: &Backend) {
         (TaskFilter { due_before: Some(date("2030-01-20")), ..Default::default() }, vec!["Alpha"]),
         (TaskFilter { due_after: Some(date("2030-01-10")), ..Default::default() }, vec!["delta", "beta"]),
         (
-            TaskFilter { due_after: Some(date("2030-01-01")), due_before: Some(date("2030-02-01")), ..Default::default() },
+            TaskFilter {
+                due_after: Some(date("2030-01-01")),
+                due_before: Some(date("2030-02-01")),
+                ..Default::default()
+            },
             vec!["Alpha", "beta"],
         ),
         (TaskFilter { q: Some("moon".into()), ..Default::default() }, vec!["beta", "Gamma moon"]),
@@ -479,10 +484,7 @@ async fn every_filter(b: &Backend) {
         // Wildcards of LIKE are plain characters.
         (TaskFilter { q: Some("%".into()), ..Default::default() }, vec!["50% off_x"]),
         (TaskFilter { q: Some("_".into()), ..Default::default() }, vec!["50% off_x"]),
-        (
-            TaskFilter { status: Some(TaskStatus::Todo), label: Some("ui".into()), ..Default::default() },
-            vec!["delta"],
-        ),
+        (TaskFilter { status: Some(TaskStatus::Todo), label: Some("ui".into()), ..Default::default() }, vec!["delta"]),
         (TaskFilter { label: Some("nope".into()), ..Default::default() }, vec![]),
     ];
     for (filter, expected) in cases {
@@ -544,7 +546,7 @@ async fn pages_stay_exact_under_concurrent_inserts_and_deletes(b: &Backend) {
     let make = |i: usize, tag: &str| CreateTask {
         status: Some(statuses[i % 3]),
         priority: Some(priorities[i % 4]),
-        due_date: (i % 3 != 0).then(|| format!("2030-01-{:02}", 1 + i % 7)),
+        due_date: (!i.is_multiple_of(3)).then(|| format!("2030-01-{:02}", 1 + i % 7)),
         ..titled(&format!("{tag}{i}"))
     };
     let mut stable = Vec::new();
@@ -552,7 +554,7 @@ async fn pages_stay_exact_under_concurrent_inserts_and_deletes(b: &Backend) {
     for i in 0..24 {
         let t = w.task(make(i, "s")).await;
         stable.push(t.id);
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             doomed.push(w.task(make(i, "d")).await.id);
         }
     }

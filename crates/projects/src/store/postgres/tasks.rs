@@ -15,8 +15,10 @@ use uuid::Uuid;
 
 use super::{PgStore, task_record};
 use crate::ports::{NewTask, Placement, TaskChange, TaskEvent, TaskQuery, TaskRecord, TaskStore, TaskWrite};
-use crate::rank::{rank_after, spread};
-use crate::store::tasks::{Dialect, Param, Slot, TASK_COLUMNS, list_sql, reordered, slot};
+use crate::rank::spread;
+use crate::store::tasks::{
+    Dialect, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, list_sql, rank_in, reordered,
+};
 use crate::store::{priority_code, status_code};
 
 /// Locks the project's row; `false` when there is no such project.
@@ -55,7 +57,7 @@ async fn gap(
     tx: &Transaction<'_>,
     (project, status, task): (Uuid, TaskStatus, Uuid),
     placement: Placement,
-) -> Result<Result<(Option<String>, Option<String>), &'static str>, StoreError> {
+) -> Result<GapOrBadNeighbour, StoreError> {
     let s = status_code(status);
     Ok(Ok(match (placement.after, placement.before) {
         (None, None) => (position(db, tx, LAST, &[&project, &s, &task]).await?, None),
@@ -114,18 +116,6 @@ async fn rebalance(
         out.push((id, rank));
     }
     Ok(out)
-}
-
-/// The rank for `task` in `gap`, or `None` when the gap is used up and the column must be
-/// rebalanced once the task is in it.
-fn rank_in(gap: &(Option<String>, Option<String>)) -> Option<String> {
-    match gap {
-        (lo, None) => Some(rank_after(lo.as_deref())),
-        (lo, Some(hi)) => match slot(lo.as_deref(), Some(hi)) {
-            Slot::Rank(r) => Some(r),
-            Slot::Rebalance => None,
-        },
-    }
 }
 
 /// Rebalances the column after `task` was written with a placeholder position; its new rank.
@@ -258,10 +248,7 @@ impl TaskStore for PgStore {
                 Ok(gap) => gap,
                 Err(field) => return Ok(TaskWrite::BadNeighbour(field)),
             };
-            let in_place = c.status == current.status
-                && gap.0.as_deref().is_none_or(|lo| lo < current.position.as_str())
-                && gap.1.as_deref().is_none_or(|hi| current.position.as_str() < hi);
-            if !(in_place && !placement.is_end()) {
+            if !already_there(c.status == current.status, &current.position, &gap) {
                 match rank_in(&gap) {
                     Some(r) => next.position = r,
                     None => {

@@ -13,8 +13,10 @@ use uuid::Uuid;
 
 use super::{SqliteStore, fmt_time, task_record};
 use crate::ports::{NewTask, Placement, TaskChange, TaskEvent, TaskQuery, TaskRecord, TaskStore, TaskWrite};
-use crate::rank::{rank_after, spread};
-use crate::store::tasks::{Dialect, Param, Slot, TASK_COLUMNS, list_sql, reordered, slot};
+use crate::rank::spread;
+use crate::store::tasks::{
+    Dialect, Gap, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, list_sql, rank_in, reordered,
+};
 use crate::store::{priority_code, status_code};
 
 type Tx<'a> = Transaction<'a>;
@@ -56,7 +58,7 @@ fn gap(
     status: TaskStatus,
     task: Uuid,
     placement: Placement,
-) -> Result<Result<(Option<String>, Option<String>), &'static str>, StoreError> {
+) -> Result<GapOrBadNeighbour, StoreError> {
     let s = status_code(status);
     let anchor = |id: Uuid| position(tx, ANCHOR, &[&project, &s, &task, &id]);
     Ok(Ok(match (placement.after, placement.before) {
@@ -119,21 +121,17 @@ fn place(
     project: Uuid,
     status: TaskStatus,
     task: Uuid,
-    (lo, hi): (Option<String>, Option<String>),
+    gap: Gap,
     write: impl FnOnce(&str) -> Result<(), StoreError>,
 ) -> Result<(String, Vec<(Uuid, String)>), StoreError> {
-    let rank = match (&lo, &hi) {
-        (lo, None) => Slot::Rank(rank_after(lo.as_deref())),
-        (lo, Some(hi)) => slot(lo.as_deref(), Some(hi)),
-    };
-    match rank {
-        Slot::Rank(r) => {
+    match rank_in(&gap) {
+        Some(r) => {
             write(&r)?;
             Ok((r, Vec::new()))
         }
-        Slot::Rebalance => {
+        None => {
             write(&format!("~{}", task.simple()))?;
-            let column = rebalance(tx, project, status, task, lo.as_deref())?;
+            let column = rebalance(tx, project, status, task, gap.0.as_deref())?;
             let mine = column.iter().find(|(id, _)| *id == task).map(|(_, p)| p.clone()).unwrap_or_default();
             Ok((mine, column))
         }
@@ -288,10 +286,7 @@ impl TaskStore for SqliteStore {
                         Ok(gap) => gap,
                         Err(field) => return Ok(TaskWrite::BadNeighbour(field)),
                     };
-                    let in_place = c.status == current.status
-                        && gap.0.as_deref().is_none_or(|lo| lo < current.position.as_str())
-                        && gap.1.as_deref().is_none_or(|hi| current.position.as_str() < hi);
-                    if in_place && !placement.is_end() {
+                    if already_there(c.status == current.status, &current.position, &gap) {
                         write(&current.position)?;
                         Vec::new()
                     } else {
