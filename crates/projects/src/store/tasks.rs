@@ -6,12 +6,31 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{priority_code, status_code};
-use crate::ports::{SortValue, TaskCursor, TaskQuery, TaskSort};
+use crate::ports::{NewTask, SortValue, TaskCursor, TaskQuery, TaskRecord, TaskSort};
 use crate::rank::{MAX_LEN, rank_after, rank_between};
 
 /// The task columns in the order both adapters' `task_record` read them.
 pub(crate) const TASK_COLUMNS: &str = "id, project_id, title, description, status, priority, assignee_id, \
                                        due_date, labels, position, created_by, created_at, updated_at";
+
+/// The row of a new task at `position`.
+pub(crate) fn new_record(t: &NewTask, position: String) -> TaskRecord {
+    TaskRecord {
+        id: t.id,
+        project_id: t.project_id,
+        title: t.title.as_str().to_string(),
+        description: t.description.as_str().to_string(),
+        status: t.status,
+        priority: t.priority,
+        assignee_id: t.assignee_id,
+        due_date: t.due_date,
+        labels: t.labels.as_slice().to_vec(),
+        position,
+        created_by: t.created_by,
+        created_at: t.created_at,
+        updated_at: t.created_at,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {

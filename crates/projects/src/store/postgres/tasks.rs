@@ -17,7 +17,7 @@ use super::{PgStore, task_record};
 use crate::ports::{NewTask, Placement, TaskChange, TaskEvent, TaskQuery, TaskRecord, TaskStore, TaskWrite};
 use crate::rank::spread;
 use crate::store::tasks::{
-    Dialect, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, list_sql, rank_in, reordered,
+    Dialect, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, list_sql, new_record, rank_in, reordered,
 };
 use crate::store::{priority_code, status_code};
 
@@ -157,21 +157,7 @@ impl TaskStore for PgStore {
             Err(field) => return Ok(TaskWrite::BadNeighbour(field)),
         };
         let rank = rank_in(&gap);
-        let mut record = TaskRecord {
-            id: t.id,
-            project_id: t.project_id,
-            title: t.title.as_str().to_string(),
-            description: t.description.as_str().to_string(),
-            status: t.status,
-            priority: t.priority,
-            assignee_id: t.assignee_id,
-            due_date: t.due_date,
-            labels: t.labels.as_slice().to_vec(),
-            position: rank.clone().unwrap_or_else(|| format!("~{}", t.id)),
-            created_by: t.created_by,
-            created_at: t.created_at,
-            updated_at: t.created_at,
-        };
+        let mut record = new_record(t, rank.clone().unwrap_or_else(|| format!("~{}", t.id)));
         let r = &record;
         db.execute(
             &tx,

@@ -15,7 +15,7 @@ use super::{SqliteStore, fmt_time, task_record};
 use crate::ports::{NewTask, Placement, TaskChange, TaskEvent, TaskQuery, TaskRecord, TaskStore, TaskWrite};
 use crate::rank::spread;
 use crate::store::tasks::{
-    Dialect, Gap, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, list_sql, rank_in, reordered,
+    Dialect, Gap, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, list_sql, new_record, rank_in, reordered,
 };
 use crate::store::{priority_code, status_code};
 
@@ -152,21 +152,7 @@ fn to_value(p: Param) -> Result<Value, StoreError> {
 #[async_trait]
 impl TaskStore for SqliteStore {
     async fn create_task(&self, t: &NewTask, event: TaskEvent) -> Result<TaskWrite, StoreError> {
-        let mut record = TaskRecord {
-            id: t.id,
-            project_id: t.project_id,
-            title: t.title.as_str().to_string(),
-            description: t.description.as_str().to_string(),
-            status: t.status,
-            priority: t.priority,
-            assignee_id: t.assignee_id,
-            due_date: t.due_date,
-            labels: t.labels.as_slice().to_vec(),
-            position: String::new(),
-            created_by: t.created_by,
-            created_at: t.created_at,
-            updated_at: t.created_at,
-        };
+        let mut record = new_record(t, String::new());
         let (at, labels, placement) = (fmt_time(t.created_at)?, labels_json(&record.labels)?, t.placement);
         self.db
             .write(move |tx| {
