@@ -87,6 +87,7 @@ fn list_request(pairs: Vec<(String, String)>) -> Result<(TaskListQuery, PageRequ
                 Some(p) => f.priority = Some(p),
                 None => bad("must be low, medium, high or urgent"),
             },
+            "label" if v.trim().is_empty() => bad("must not be empty"),
             "label" => f.label = Some(v.trim().to_string()),
             "due_before" | "due_after" => match filter_date(&k, &v) {
                 Ok(d) if k == "due_before" => f.due_before = Some(d),
@@ -245,7 +246,7 @@ mod tests {
         let errors = e.map(|p| p.errors.iter().map(|f| f.field.clone()).collect::<Vec<_>>());
         assert_eq!(errors, Some(vec!["stauts".to_string(), "page".to_string()]));
         assert!(list_request(pairs(&[("sort", "position"), ("sort", "priority")])).is_err());
-        let e = list_request(pairs(&[("sort", "title"), ("due_after", "soon")])).err();
-        assert_eq!(e.map(|p| p.errors.len()), Some(2));
+        let e = list_request(pairs(&[("sort", "title"), ("due_after", "soon"), ("label", " ")])).err();
+        assert_eq!(e.map(|p| p.errors.len()), Some(3));
     }
 }

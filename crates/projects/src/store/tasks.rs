@@ -6,7 +6,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{priority_code, status_code};
-use crate::ports::{NewTask, SortValue, TaskCursor, TaskQuery, TaskRecord, TaskSort};
+use crate::ports::{NewTask, SortValue, TaskChange, TaskCursor, TaskQuery, TaskRecord, TaskSort};
 use crate::rank::{MAX_LEN, rank_after, rank_between};
 
 /// The task columns in the order both adapters' `task_record` read them.
@@ -29,6 +29,21 @@ pub(crate) fn new_record(t: &NewTask, position: String) -> TaskRecord {
         created_by: t.created_by,
         created_at: t.created_at,
         updated_at: t.created_at,
+    }
+}
+
+/// `current` with `c`'s fields written (its position still the current one).
+pub(crate) fn changed_record(c: &TaskChange, current: &TaskRecord) -> TaskRecord {
+    TaskRecord {
+        title: c.title.clone(),
+        description: c.description.clone(),
+        status: c.status,
+        priority: c.priority,
+        assignee_id: c.assignee_id,
+        due_date: c.due_date,
+        labels: c.labels.clone(),
+        updated_at: c.updated_at,
+        ..current.clone()
     }
 }
 

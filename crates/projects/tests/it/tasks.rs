@@ -670,3 +670,56 @@ async fn a_list_runs_a_constant_number_of_statements(b: &Backend) {
     w.svc.get_task(w.owner, t.id).await.unwrap();
     assert_eq!(b.db.statements() - before, small, "one task read, one project read");
 }
+
+/// SQLite times written before migration 0002 (fractions trimmed) are rewritten with nine
+/// digits: they then sort as text, and a compare-and-set against a value read back still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_times_of_before_0002_are_normalized() {
+    let t = test_support::TestSqlite::new().await;
+    let platform::db::Database::Sqlite(db) = &t.db else { panic!("not SQLite") };
+    t.db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
+    let first = platform::db::Migrations {
+        service: projects::MIGRATIONS.service,
+        sqlite: &projects::MIGRATIONS.sqlite[..1],
+        postgres: &projects::MIGRATIONS.postgres[..1],
+    };
+    t.db.migrate(&first).await.unwrap();
+    let (p, owner) = (new_id(), new_id());
+    let (slow, fast) = (new_id(), new_id());
+    db.write(move |tx| {
+        let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| tx.execute(sql, p).map_err(platform::db::sqlite::map_err);
+        run(
+            "INSERT INTO projects (id, name, owner_id, created_at, updated_at) VALUES (?1, 'P', ?2, ?3, ?3)",
+            &[&p, &owner, &"2030-01-01T00:00:01Z"],
+        )?;
+        run(
+            "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES (?1, ?2, 'owner', ?3)",
+            &[&p, &owner, &"2030-01-01T00:00:01Z"],
+        )?;
+        // 01.5 s was written before 01 s as text ('.' < 'Z'); it is later in time.
+        for (id, at, rank) in [(slow, "2030-01-01T00:00:01.5Z", "i"), (fast, "2030-01-01T00:00:01Z", "j")] {
+            run(
+                "INSERT INTO tasks (id, project_id, title, status, priority, position, created_by, created_at, \
+                 updated_at) VALUES (?1, ?2, 't', 0, 1, ?3, ?4, ?5, ?5)",
+                &[&id, &p, &rank, &owner, &at],
+            )?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    t.db.migrate(&projects::MIGRATIONS).await.unwrap();
+    let store = projects::store(&t.db);
+    let svc = ProjectsService::new(store, Arc::new(SystemClock), None);
+    let actor = Actor { user_id: owner, role: Role::User };
+    let by_created = svc.list_tasks(actor, p, sorted(TaskSort::CreatedAt, false), PageRequest::default()).await;
+    let ids: Vec<Uuid> = by_created.unwrap().items.into_iter().map(|t| t.id).collect();
+    assert_eq!(ids, [fast, slow], "time order, not the old text order");
+    let task = svc.get_task(actor, slow).await.unwrap();
+    let tag = task_etag(task.updated_at);
+    let patch = UpdateTask { title: Some("u".into()), ..Default::default() };
+    assert_eq!(svc.update_task(actor, slow, patch, Some(&tag)).await.unwrap().title, "u");
+    let renamed =
+        svc.update_project(actor, p, api::projects::UpdateProject { name: Some("Q".into()), description: None }, None);
+    assert_eq!(renamed.await.unwrap().name, "Q", "an old project row still matches its read-back time");
+}

@@ -17,7 +17,8 @@ use super::{PgStore, task_record};
 use crate::ports::{NewTask, Placement, TaskChange, TaskEvent, TaskQuery, TaskRecord, TaskStore, TaskWrite};
 use crate::rank::spread;
 use crate::store::tasks::{
-    Dialect, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, list_sql, new_record, rank_in, reordered,
+    Dialect, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, changed_record, list_sql, new_record, rank_in,
+    reordered,
 };
 use crate::store::{priority_code, status_code};
 
@@ -216,17 +217,7 @@ impl TaskStore for PgStore {
             return Ok(TaskWrite::NotMember);
         }
         let key = (current.project_id, c.status, c.id);
-        let mut next = TaskRecord {
-            title: c.title.clone(),
-            description: c.description.clone(),
-            status: c.status,
-            priority: c.priority,
-            assignee_id: c.assignee_id,
-            due_date: c.due_date,
-            labels: c.labels.clone(),
-            updated_at: c.updated_at,
-            ..current.clone()
-        };
+        let mut next = changed_record(c, &current);
         let mut rebalance_after = None;
         if c.placement.is_some() || c.status != current.status {
             let placement = c.placement.unwrap_or_default();

@@ -15,7 +15,8 @@ use super::{SqliteStore, fmt_time, task_record};
 use crate::ports::{NewTask, Placement, TaskChange, TaskEvent, TaskQuery, TaskRecord, TaskStore, TaskWrite};
 use crate::rank::spread;
 use crate::store::tasks::{
-    Dialect, Gap, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, list_sql, new_record, rank_in, reordered,
+    Dialect, Gap, GapOrBadNeighbour, Param, TASK_COLUMNS, already_there, changed_record, list_sql, new_record, rank_in,
+    reordered,
 };
 use crate::store::{priority_code, status_code};
 
@@ -229,17 +230,7 @@ impl TaskStore for SqliteStore {
                 {
                     return Ok(TaskWrite::NotMember);
                 }
-                let mut next = TaskRecord {
-                    title: c.title.clone(),
-                    description: c.description.clone(),
-                    status: c.status,
-                    priority: c.priority,
-                    assignee_id: c.assignee_id,
-                    due_date: c.due_date,
-                    labels: c.labels.clone(),
-                    updated_at: c.updated_at,
-                    ..current.clone()
-                };
+                let mut next = changed_record(&c, &current);
                 let write = |position: &str| {
                     let n = tx
                         .prepare_cached(
