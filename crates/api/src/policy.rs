@@ -127,6 +127,9 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/api/projects/{id}/members/{user_id}", Authenticated),
     rule("GET", "/api/projects/{id}/tasks", Authenticated),
     rule("POST", "/api/projects/{id}/tasks", Write),
+    rule("GET", "/api/tasks/{id}", Authenticated),
+    rule("PATCH", "/api/tasks/{id}", Write),
+    rule("DELETE", "/api/tasks/{id}", Write),
     // gateway: the API description.
     rule("GET", "/api/openapi.json", Public),
     rule("GET", "/api/docs", Public),

@@ -72,7 +72,9 @@ pub struct Task {
     pub updated_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// Body of `POST /api/projects/{id}/tasks`. Every field but `title` may be left out; the task
+/// goes to the end of its column unless `before_id` or `after_id` names a task of that column.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     pub title: String,
@@ -80,6 +82,21 @@ pub struct CreateTask {
     pub description: String,
     pub status: Option<TaskStatus>,
     pub priority: Option<Priority>,
+    /// A member of the project who is not a global guest.
+    #[serde(default)]
+    pub assignee_id: Option<Uuid>,
+    /// A calendar date, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub due_date: Option<String>,
+    /// At most 20 labels of 1–50 characters; duplicates are dropped.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Place the task just before this task of its column.
+    #[serde(default)]
+    pub before_id: Option<Uuid>,
+    /// Place the task just after this task of its column.
+    #[serde(default)]
+    pub after_id: Option<Uuid>,
 }
 
 /// Body of `PATCH /api/projects/{id}`: absent fields stay as they are.
@@ -119,4 +136,62 @@ pub struct ChangeMember {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks: changing one task (branch `tasks`).
+// ---------------------------------------------------------------------------------------------
+
+/// `Some(value)` for a present field, even `null` (then `Some(None)`); with `#[serde(default)]`
+/// an absent field stays `None`. So a PATCH can tell "leave it" from "clear it".
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Body of `PATCH /api/tasks/{id}`: absent fields stay as they are; `assignee_id` and `due_date`
+/// may be `null` to clear them. `status` and/or `before_id`/`after_id` move the task: a new
+/// status without a placement puts it at the end of that column. `project_id`, `created_by` and
+/// `position` are not writable.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub priority: Option<Priority>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Uuid>)]
+    pub assignee_id: Option<Option<Uuid>>,
+    /// A calendar date, `YYYY-MM-DD`, or `null`.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub due_date: Option<Option<String>>,
+    pub labels: Option<Vec<String>>,
+    /// Place the task just before this task of its (new) column.
+    pub before_id: Option<Uuid>,
+    /// Place the task just after this task of its (new) column.
+    pub after_id: Option<Uuid>,
+}
+
+#[cfg(test)]
+mod update_task_tests {
+    use super::*;
+
+    #[test]
+    fn absent_null_and_value_are_three_things() {
+        let parse = |s: &str| serde_json::from_str::<UpdateTask>(s).map_err(|e| e.to_string());
+        let absent = parse("{}").unwrap_or_default();
+        assert_eq!((absent.assignee_id, absent.due_date), (None, None));
+        let null = parse(r#"{"assignee_id": null, "due_date": null}"#).unwrap_or_default();
+        assert_eq!((null.assignee_id, null.due_date), (Some(None), Some(None)));
+        let id = Uuid::nil();
+        let set = parse(&format!(r#"{{"assignee_id": "{id}", "due_date": "2030-01-02"}}"#)).unwrap_or_default();
+        assert_eq!((set.assignee_id, set.due_date), (Some(Some(id)), Some(Some("2030-01-02".into()))));
+        assert!(parse(r#"{"position": "a"}"#).is_err());
+        assert!(parse(r#"{"project_id": null}"#).is_err());
+    }
 }

@@ -1,15 +1,15 @@
 //! The HTTP API of the projects service (API.md "Projects and tasks"): routes, request parsing
 //! into use-case inputs, and answers; and the `/internal/projects/*` routes other services call.
 //! Every failure is a problem+json answer: ids that are not UUIDs are 404 like any unknown id,
-//! malformed query strings are 400, bad values 422.
+//! malformed query strings are 400, bad values 422. The task routes are in [`tasks`].
+
+mod tasks;
 
 use std::sync::Arc;
 
+use api::FieldError;
 use api::personal::{DataSubject, ErasureReport, PersonalData, PersonalDataApi};
-use api::projects::{
-    AddMember, ChangeMember, CreateProject, CreateTask, Member, Page, Project, Task, TaskStatus, UpdateProject,
-};
-use api::{ApiError, FieldError};
+use api::projects::{AddMember, ChangeMember, CreateProject, Member, Page, Project, TaskStatus, UpdateProject};
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -20,7 +20,7 @@ use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::service::{Actor, ChangeError, PageRequest, ProjectsService, TaskFilter, project_etag};
+use crate::service::{Actor, ChangeError, PageRequest, ProjectsService, project_etag};
 
 type Svc = State<Arc<ProjectsService>>;
 
@@ -39,7 +39,8 @@ pub fn routes() -> Router<Arc<ProjectsService>> {
         .route("/api/projects/{id}", get(get_project).patch(update_project).delete(delete_project))
         .route("/api/projects/{id}/members", get(list_members).post(add_member))
         .route("/api/projects/{id}/members/{user_id}", axum::routing::patch(change_member).delete(remove_member))
-        .route("/api/projects/{id}/tasks", get(list_tasks).post(create_task))
+        .route("/api/projects/{id}/tasks", get(tasks::list_tasks).post(tasks::create_task))
+        .route("/api/tasks/{id}", get(tasks::get_task).patch(tasks::update_task).delete(tasks::delete_task))
 }
 
 /// The OpenAPI paths of this service.
@@ -54,12 +55,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         list_members,
         add_member,
         change_member,
-        remove_member,
-        list_tasks,
-        create_task
+        remove_member
     ))]
     struct Doc;
-    <Doc as utoipa::OpenApi>::openapi()
+    let mut doc = <Doc as utoipa::OpenApi>::openapi();
+    doc.merge(tasks::openapi());
+    doc
 }
 
 /// A path id: anything that is not a UUID names nothing, hence 404.
@@ -68,13 +69,12 @@ fn path_id(path: Result<Path<String>, PathRejection>) -> Result<Uuid, Problem> {
     Uuid::parse_str(&raw).map_err(|_| Problem::not_found())
 }
 
-/// The query string of a list. Values are taken as text and parsed here so that each bad value
-/// is a 422 naming its field; unknown parameters are ignored (filters will be added).
+/// The query string of a project list. Values are taken as text and parsed here so that each
+/// bad value is a 422 naming its field.
 #[derive(Debug, Default, Deserialize)]
 struct ListQuery {
     limit: Option<String>,
     cursor: Option<String>,
-    status: Option<String>,
 }
 
 fn list_query(q: Result<Query<ListQuery>, QueryRejection>) -> Result<ListQuery, Problem> {
@@ -167,7 +167,7 @@ impl From<ChangeError> for Problem {
     fn from(e: ChangeError) -> Self {
         match e {
             ChangeError::PreconditionFailed => {
-                Problem::new(StatusCode::PRECONDITION_FAILED, "the project changed since the version in If-Match")
+                Problem::new(StatusCode::PRECONDITION_FAILED, "it changed since the version in If-Match")
             }
             ChangeError::Api(e) => e.into(),
         }
@@ -271,44 +271,6 @@ async fn remove_member(
     let (project_id, user_id) = member_path(path)?;
     svc.remove_member(Actor::from(&id), project_id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[utoipa::path(get, path = "/api/projects/{id}/tasks", tag = "projects",
-    params(("id" = Uuid, Path), ("status" = Option<TaskStatus>, Query), ("limit" = Option<u32>, Query),
-           ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = Page<Task>), (status = 404, description = "no such project, or not a member")))]
-async fn list_tasks(
-    State(svc): Svc,
-    Authenticated(id): Authenticated,
-    path: Result<Path<String>, PathRejection>,
-    q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Page<Task>>, Problem> {
-    let project_id = path_id(path)?;
-    let q = list_query(q)?;
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| task_status(s).ok_or_else(|| FieldError::new("status", "must be todo, in_progress or done")))
-        .transpose()
-        .map_err(|e| Problem::from(ApiError::Invalid(vec![e])))?;
-    let page = page_request(&q)?;
-    Ok(Json(svc.list_tasks(Actor::from(&id), project_id, TaskFilter { status }, page).await?))
-}
-
-#[utoipa::path(post, path = "/api/projects/{id}/tasks", tag = "projects", params(("id" = Uuid, Path)),
-    request_body = CreateTask,
-    responses((status = 201, body = Task), (status = 403, description = "viewers and guests cannot write"),
-              (status = 404, description = "no such project, or not a member")))]
-async fn create_task(
-    State(svc): Svc,
-    Authenticated(id): Authenticated,
-    path: Result<Path<String>, PathRejection>,
-    Json(body): Json<CreateTask>,
-) -> Result<Response, Problem> {
-    let project_id = path_id(path)?;
-    let task = svc.create_task(Actor::from(&id), project_id, body).await?;
-    // The task's own resource (GET /api/tasks/{id}) comes with the task endpoints.
-    Ok(created(format!("/api/tasks/{}", task.id), task))
 }
 
 /// Routes for other services (the users service's GDPR export and erasure, through

@@ -9,15 +9,24 @@
 //!   To anyone else they do not exist (404, never 403), so ids cannot be probed.
 //! - Writes: project owners and editors may write tasks; global admins may write everywhere; the
 //!   global `guest` role is read-only everywhere (403), whatever its project role.
-//! - Every write stores its event (`project.created`, `task.created`; on erasure
-//!   `project.deleted`, `member.changed`) in the outbox in the same transaction, carrying ids and
-//!   status only.
+//! - Every write stores its event in the outbox in the same transaction: project and member
+//!   events carry ids (and roles, names) only; `task.created` and `task.updated` carry the whole
+//!   task as written (and `fields`, the names of what changed, plus the column's new positions
+//!   when it was rebalanced), `task.deleted` its ids, so a live board needs no refetch.
+//! - Task writes are compare-and-set on `updated_at` (`ETag`, `If-Match`; 412 when stale) and
+//!   an assignee must be a project member (checked in the write's transaction) who is not a
+//!   global guest (asked of the users service).
 //! - Personal data (GDPR, [`api::personal::PersonalDataApi`]): the export names every table of
 //!   the service; erasure deletes the projects the user alone owns and takes the user out of the
 //!   others, keeping `created_by` as a pseudonymous id ([`domain::plan_erasure`]).
 //! - Task `position` is a lexicographic rank ([`rank`]) unique within (project, status): a task
 //!   list ordered by position is the board column's order, and inserting between two tasks never
 //!   renumbers the others.
+//!   Only when a gap is used up (a rank would exceed [`rank::MAX_LEN`]) is that one column
+//!   given fresh ranks, in the same transaction.
+//! - A task list is one statement whatever its filters, sort and page size (no N+1; a test
+//!   counts statements with `platform::db::Database::statements`); its cursor encodes the sort
+//!   key, the id tiebreaker and a digest of the sort and filters.
 //! - Ids are UUIDv7, so ordering by id is ordering by creation; lists are keyset-paginated.
 //!
 //! # Layout

@@ -9,6 +9,7 @@ use platform::db::StoreError;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::domain::tasks::Labels;
 use crate::domain::{Description, ProjectName, TaskTitle};
 
 /// A project as stored (and as cached, [`crate::cache`]).
@@ -83,8 +84,8 @@ pub struct TaskRecord {
     pub updated_at: OffsetDateTime,
 }
 
-/// A task to create. Its position is chosen by the store, inside the transaction: the end of
-/// its status column.
+/// A task to create. Its position is chosen by the store, inside the transaction: where
+/// `placement` says, by default the end of its status column.
 #[derive(Debug, Clone)]
 pub struct NewTask {
     pub id: Uuid,
@@ -93,33 +94,159 @@ pub struct NewTask {
     pub description: Description,
     pub status: TaskStatus,
     pub priority: Priority,
+    pub assignee_id: Option<Uuid>,
+    pub due_date: Option<Date>,
+    pub labels: Labels,
+    pub placement: Placement,
     pub created_by: Uuid,
     pub created_at: OffsetDateTime,
 }
 
-/// Where a task sits in the default task order: by status column, then by position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskKey {
+/// Where a task goes in its (target) column: just before `before`, just after `after`, between
+/// both (which must then be neighbours), or with neither, at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub before: Option<Uuid>,
+    pub after: Option<Uuid>,
+}
+
+impl Placement {
+    pub fn is_end(&self) -> bool {
+        self.before.is_none() && self.after.is_none()
+    }
+}
+
+/// A change of a task, written if the stored `updated_at` is still `read_at`: every writable
+/// field's new value, and a move when `moved` (to the end of `status`'s column, or where
+/// `placement` says). Without a move a task whose status is unchanged keeps its position.
+#[derive(Debug, Clone)]
+pub struct TaskChange {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub title: String,
+    pub description: String,
     pub status: TaskStatus,
-    pub position: String,
+    pub priority: Priority,
+    pub assignee_id: Option<Uuid>,
+    pub due_date: Option<Date>,
+    pub labels: Vec<String>,
+    /// Placement in `status`'s column, if the client asked for one.
+    pub placement: Option<Placement>,
+    /// The assignee changed: check inside the transaction that they are a project member.
+    pub check_assignee: bool,
+    pub read_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Builds a write's event from the task as it is about to commit (its position is chosen inside
+/// the transaction), so that the event carries exactly what was written; the second argument
+/// lists the column's new `(id, position)`s when the write rebalanced it (else it is empty).
+pub type TaskEvent = Box<dyn FnOnce(&TaskRecord, &[(Uuid, String)]) -> Event + Send>;
+
+/// What became of a task write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskWrite {
+    Done(TaskRecord),
+    /// `updated_at` was no longer `read_at`; nothing written.
+    Stale,
+    /// The assignee is not a member of the project; nothing written.
+    NotMember,
+    /// `before_id`/`after_id` (the field named) is not a task of the target column, or the two
+    /// are not neighbours; nothing written.
+    BadNeighbour(&'static str),
+}
+
+/// The sorts of a task list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSort {
+    /// Board order: status column, then position.
+    Position,
+    /// Tasks without a due date come last, in both directions.
+    DueDate,
+    Priority,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// A sort and its direction; ties are broken by id in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskOrder {
+    pub sort: TaskSort,
+    pub descending: bool,
+}
+
+impl Default for TaskOrder {
+    fn default() -> Self {
+        Self { sort: TaskSort::Position, descending: false }
+    }
+}
+
+/// The sort key of a task under a [`TaskSort`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    Position(TaskStatus, String),
+    DueDate(Option<Date>),
+    Priority(Priority),
+    Time(OffsetDateTime),
+}
+
+/// Where a page starts: after the task with this sort key and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskCursor {
+    pub value: SortValue,
+    pub id: Uuid,
+}
+
+/// Filters of a task listing; every one given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub status: Option<TaskStatus>,
+    pub assignee_id: Option<Uuid>,
+    pub priority: Option<Priority>,
+    /// Tasks carrying this label (exactly).
+    pub label: Option<String>,
+    /// Due strictly before this date (tasks without one are left out).
+    pub due_before: Option<Date>,
+    /// Due strictly after this date (tasks without one are left out).
+    pub due_after: Option<Date>,
+    /// Case-insensitive substring of the title or the description.
+    pub q: Option<String>,
+}
+
+/// One page of a project's tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskQuery {
+    pub project_id: Uuid,
+    pub filter: TaskFilter,
+    pub order: TaskOrder,
+    pub after: Option<TaskCursor>,
+    pub limit: u32,
 }
 
 #[async_trait]
 pub trait TaskStore: Send + Sync {
-    /// Appends the task to the end of its status column (a rank after the column's current
-    /// last) and stores `event`, in one transaction that excludes concurrent appends to the same
-    /// project. `NotFound` when the project does not exist.
-    async fn create_task(&self, task: &NewTask, event: &Event) -> Result<TaskRecord, StoreError>;
+    /// Inserts the task where its placement says (by default the end of its status column, a
+    /// rank after the column's last) with `event`, in one transaction that excludes concurrent
+    /// writes to the project's tasks. `NotFound` when the project does not exist.
+    async fn create_task(&self, task: &NewTask, event: TaskEvent) -> Result<TaskWrite, StoreError>;
 
-    /// Up to `limit` tasks of the project, only those of `status` if given, ordered by status
-    /// (todo, in progress, done) then position, starting after `after`.
-    async fn list_tasks(
-        &self,
-        project_id: Uuid,
-        status: Option<TaskStatus>,
-        after: Option<TaskKey>,
-        limit: u32,
-    ) -> Result<Vec<TaskRecord>, StoreError>;
+    /// The task `id`; `NotFound` when there is none. No access check: the service checks the
+    /// caller's role in `project_id`.
+    async fn get_task(&self, id: Uuid) -> Result<TaskRecord, StoreError>;
+
+    /// Writes `change` with its event, compare-and-set on `updated_at`; `NotFound` when the task
+    /// is gone. A move computes the position from the neighbours read in the transaction and
+    /// never renumbers the column, unless the new rank would exceed [`crate::rank::MAX_LEN`]:
+    /// then the whole column gets fresh ranks ([`crate::rank::spread`]), in order.
+    async fn update_task(&self, change: &TaskChange, event: TaskEvent) -> Result<TaskWrite, StoreError>;
+
+    /// Deletes the task with `event` if its `updated_at` is still `read_at`: `false` when it is
+    /// not, `NotFound` when it is gone.
+    async fn delete_task(&self, id: Uuid, read_at: OffsetDateTime, event: &Event) -> Result<bool, StoreError>;
+
+    /// Up to `query.limit` tasks of the project matching its filter, in its order, after its
+    /// cursor: one statement, whatever the page holds.
+    async fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<TaskRecord>, StoreError>;
 }
 
 /// A `project_members` row.

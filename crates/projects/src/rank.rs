@@ -11,6 +11,9 @@
 //!   neighbours for later insertions.
 //! - [`rank_between`] finds the shortest-ish rank strictly between two ranks (or before the
 //!   first / after the last), digit by digit, for drag and drop.
+//! - Repeated insertions into one gap make ranks longer (about one digit per five). A rank longer
+//!   than [`MAX_LEN`] is not stored: the store rewrites that one column with [`spread`] instead,
+//!   in the same transaction. This is rare (some 150 insertions into the same gap).
 
 /// The rank digits, in order.
 const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -74,6 +77,17 @@ pub fn rank_after(last: Option<&str>) -> String {
         // The prefix space is used up (after ~800,000 appends): grow by digits instead.
         None => midpoint(last.as_bytes(), None),
     }
+}
+
+/// The longest rank a store keeps; a longer one makes it rebalance the column.
+pub const MAX_LEN: usize = 32;
+
+/// `n` ranks in increasing order, spread evenly over the whole fixed-width range (at most
+/// [`WIDTH`] characters each): a column's fresh ranks after a rebalance.
+pub fn spread(n: usize) -> Vec<String> {
+    let n = n as u64;
+    // LIMIT * (k + 1) / (n + 1) for k in 0..n: distinct and increasing while n < LIMIT.
+    (0..n).map(|k| encode_prefix(((LIMIT as u128 * u128::from(k + 1)) / u128::from(n + 1)) as u64)).collect()
 }
 
 /// A rank strictly between `before` and `after`; `None` stands for the start or the end of the
@@ -187,6 +201,17 @@ mod tests {
         assert_eq!(rank_between(None, Some("01")).as_deref(), Some("00i"));
         assert_eq!(rank_between(None, None).as_deref(), Some("i"));
         assert_eq!(rank_between(Some("i"), None).as_deref(), Some("i001"));
+    }
+
+    #[test]
+    fn spread_ranks_are_short_valid_and_increasing() {
+        for n in [0, 1, 2, 35, 36, 1000, 50_000] {
+            let ranks = spread(n);
+            assert_eq!(ranks.len(), n);
+            assert!(ranks.iter().all(|r| is_valid_rank(r) && r.len() <= WIDTH), "{n}");
+            assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{n}");
+        }
+        assert_eq!(spread(1), vec!["i".to_string()]);
     }
 
     #[test]

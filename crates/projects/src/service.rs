@@ -2,13 +2,17 @@
 //! ([`crate::domain::effective_role`]), events, pagination cursors and the mapping to API DTOs.
 
 mod members;
+mod tasks;
 
 pub use members::{ChangeError, project_etag};
+pub use tasks::{TaskListQuery, filter_date, task_etag};
+
+pub use crate::ports::{TaskFilter, TaskOrder, TaskSort};
 
 use std::sync::{Arc, OnceLock};
 
 use api::personal::{DataSubject, ErasureReport, PersonalData, PersonalDataApi};
-use api::projects::{CreateProject, CreateTask, Page, Priority, Project, ProjectRole, Task, TaskStatus};
+use api::projects::{CreateProject, Page, Project, ProjectRole, Task};
 use api::users::Role;
 use api::{ApiError, FieldError};
 use async_trait::async_trait;
@@ -25,13 +29,12 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::cache::{EntityCache, Key};
-use crate::domain::{Description, ProjectName, TaskTitle, can_create_projects, can_write_tasks, effective_role};
+use crate::domain::{Description, ProjectName, can_create_projects, effective_role};
 use crate::ports::{
-    ErasureCounts, MemberRecord, NewProject, NewTask, PersonalDataStore, ProjectRecord, ProjectScope, ProjectStore,
-    ProjectView, ProjectsStore, TaskKey, TaskRecord, TaskStore, UserRows,
+    ErasureCounts, MemberRecord, NewProject, PersonalDataStore, ProjectRecord, ProjectScope, ProjectStore, ProjectView,
+    ProjectsStore, TaskRecord, TaskStore, UserRows,
 };
-use crate::rank::is_valid_rank;
-use crate::store::{role_str, status_code, status_from_code};
+use crate::store::role_str;
 
 /// Who performs a use case: a verified user and their global role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,22 +89,6 @@ fn decode_project_cursor(s: &str) -> Result<Uuid, ApiError> {
     Uuid::from_slice(&bytes).map_err(|_| bad_cursor())
 }
 
-/// A task list's cursor: the last task's status code and position, `"<code>:<rank>"`, base64url.
-fn encode_task_cursor(key: &TaskKey) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", status_code(key.status), key.position))
-}
-
-fn decode_task_cursor(s: &str) -> Result<TaskKey, ApiError> {
-    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad_cursor())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad_cursor())?;
-    let (code, position) = text.split_once(':').ok_or_else(bad_cursor)?;
-    let status = code.parse().ok().and_then(status_from_code).ok_or_else(bad_cursor)?;
-    if !is_valid_rank(position) {
-        return Err(bad_cursor());
-    }
-    Ok(TaskKey { status, position: position.to_string() })
-}
-
 /// Splits `limit + 1` rows into a page of `limit` and the cursor of the next page, if any.
 fn paginate<R, T>(
     mut rows: Vec<R>,
@@ -113,12 +100,6 @@ fn paginate<R, T>(
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(&cursor_of) } else { None };
     Page { items: rows.into_iter().map(to_item).collect(), next_cursor }
-}
-
-/// Filters of a task listing. Only `status` for now; API.md lists more to come.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TaskFilter {
-    pub status: Option<TaskStatus>,
 }
 
 fn project_dto(p: ProjectRecord, role: ProjectRole) -> Project {
@@ -333,67 +314,6 @@ impl ProjectsService {
         let (project, role) = self.visible_project(actor, id).await?;
         Ok(project_dto(project, role))
     }
-
-    /// Creates a task at the end of its status column (default `todo`, priority `medium`).
-    pub async fn create_task(&self, actor: Actor, project_id: Uuid, input: CreateTask) -> Result<Task, ApiError> {
-        let (_, role) = self.visible_project(actor, project_id).await?;
-        if !can_write_tasks(role) {
-            return Err(ApiError::Forbidden);
-        }
-        let title = TaskTitle::parse(&input.title);
-        let description = Description::parse(&input.description);
-        let (title, description) = match (title, description) {
-            (Ok(t), Ok(d)) => (t, d),
-            (t, d) => {
-                let errors = [("title", t.err()), ("description", d.err())]
-                    .into_iter()
-                    .filter_map(|(f, e)| e.map(|e| FieldError::new(f, e.to_string())))
-                    .collect();
-                return Err(ApiError::Invalid(errors));
-            }
-        };
-        let now = self.now();
-        let task = NewTask {
-            id: new_id(),
-            project_id,
-            title,
-            description,
-            status: input.status.unwrap_or(TaskStatus::Todo),
-            priority: input.priority.unwrap_or(Priority::Medium),
-            created_by: actor.user_id,
-            created_at: now,
-        };
-        let event = Event::new(
-            "task.created",
-            task.id,
-            Some(actor.user_id),
-            now,
-            json!({ "task_id": task.id, "project_id": project_id, "status": task.status }),
-        );
-        let record = self.tasks.create_task(&task, &event).await?;
-        self.written();
-        Ok(task_dto(record))
-    }
-
-    /// The tasks of a project, for its members and admins: by status column, then position.
-    pub async fn list_tasks(
-        &self,
-        actor: Actor,
-        project_id: Uuid,
-        filter: TaskFilter,
-        page: PageRequest,
-    ) -> Result<Page<Task>, ApiError> {
-        let limit = page.limit()?;
-        let after = page.cursor.as_deref().map(decode_task_cursor).transpose()?;
-        self.visible_project(actor, project_id).await?;
-        let rows = self.tasks.list_tasks(project_id, filter.status, after, limit + 1).await?;
-        Ok(paginate(
-            rows,
-            limit,
-            |t| encode_task_cursor(&TaskKey { status: t.status, position: t.position.clone() }),
-            task_dto,
-        ))
-    }
 }
 
 /// GDPR export and erasure of one user's rows (the users service calls it for every service).
@@ -445,20 +365,6 @@ mod tests {
     fn bad_project_cursors_are_invalid_input() {
         for c in ["", "!!", "AAAA", &URL_SAFE_NO_PAD.encode([0u8; 17])] {
             assert!(matches!(decode_project_cursor(c), Err(ApiError::Invalid(e)) if e[0].field == "cursor"), "{c}");
-        }
-    }
-
-    #[test]
-    fn task_cursor_round_trips() {
-        let key = TaskKey { status: TaskStatus::InProgress, position: "i0001".into() };
-        assert_eq!(decode_task_cursor(&encode_task_cursor(&key)), Ok(key));
-    }
-
-    #[test]
-    fn bad_task_cursors_are_invalid_input() {
-        for raw in ["", "1", "9:i", "1:", "1:i0", "x:i", "1:I"] {
-            let c = URL_SAFE_NO_PAD.encode(raw);
-            assert!(matches!(decode_task_cursor(&c), Err(ApiError::Invalid(_))), "{raw:?}");
         }
     }
 

@@ -75,6 +75,15 @@ impl Database {
         }
     }
 
+    /// How many statements this database has run (see [`SqliteDb::statements`] and
+    /// [`PgDb::statements`] for what each counts).
+    pub fn statements(&self) -> u64 {
+        match self {
+            Database::Sqlite(db) => db.statements(),
+            Database::Postgres(db) => db.statements(),
+        }
+    }
+
     /// A cheap round trip, for readiness.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

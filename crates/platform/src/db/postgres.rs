@@ -2,18 +2,28 @@
 //!
 //! Chosen over sqlx for hot reads (see ARCHITECTURE.md, "Storage"). Pool waits are bounded so an
 //! overloaded or absent database turns into `StoreError::Unavailable` (503) quickly.
+//!
+//! [`PgDb::query`], [`PgDb::query_opt`] and [`PgDb::execute`] run a cached prepared statement
+//! and bump the database's statement counter ([`PgDb::statements`]); tests read it to prove that
+//! a request runs a constant number of statements (no N+1). tokio-postgres has no hook of its
+//! own, so only statements run through these helpers are counted: code whose statement count is
+//! asserted uses nothing else.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Timeouts};
-use tokio_postgres::NoTls;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Timeouts};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 use super::StoreError;
 
 #[derive(Clone)]
 pub struct PgDb {
     pool: Pool,
+    statements: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -41,7 +51,7 @@ impl PgDb {
             })
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()?;
-        let db = Self { pool };
+        let db = Self { pool, statements: Arc::default() };
         // Prove the URL works now rather than on the first request.
         drop(db.client().await.map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?);
         Ok(db)
@@ -49,6 +59,48 @@ impl PgDb {
 
     pub async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// How many statements ran through the counting helpers below since the pool was made.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// Runs `sql` (prepared once per connection, then cached) on `client`, a connection or a
+    /// transaction, and returns its rows; counted.
+    pub async fn query<C: GenericClient>(
+        &self,
+        client: &C,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        client.query(&stmt, params).await.map_err(map_err)
+    }
+
+    /// Like [`PgDb::query`], for at most one row.
+    pub async fn query_opt<C: GenericClient>(
+        &self,
+        client: &C,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        client.query_opt(&stmt, params).await.map_err(map_err)
+    }
+
+    /// Like [`PgDb::query`], for a statement without rows; the number of rows it changed.
+    pub async fn execute<C: GenericClient>(
+        &self,
+        client: &C,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        client.execute(&stmt, params).await.map_err(map_err)
     }
 }
 

@@ -1,12 +1,20 @@
 //! SQLite adapter: one writer connection and a few readers (WAL), used from blocking threads.
+//!
+//! Every statement SQLite starts on a connection of a [`SqliteDb`] bumps that database's
+//! statement counter ([`SqliteDb::statements`]), through SQLite's own trace hook: tests read it
+//! to prove that a request runs a constant number of statements (no N+1).
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, Pool, RecycleError, RecycleResult, Timeouts};
 use deadpool_sync::SyncWrapper;
 use rusqlite::ErrorCode;
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
 
 use super::StoreError;
 
@@ -30,6 +38,7 @@ impl managed::Manager for Manager {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
             )?;
+            c.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(count_statement));
             Ok(c)
         })
         .await
@@ -43,12 +52,46 @@ impl managed::Manager for Manager {
     }
 }
 
+thread_local! {
+    /// The statement counter of the database whose closure this thread is running, if any. SQLite
+    /// calls the trace hook on the thread that runs the statement, and the hook can only be a plain
+    /// `fn`, so the counter travels in this slot for the duration of a `read` or `write`.
+    static COUNTER: RefCell<Option<Arc<AtomicU64>>> = const { RefCell::new(None) };
+}
+
+fn count_statement(event: TraceEvent<'_>) {
+    if let TraceEvent::Stmt(..) = event {
+        COUNTER.with(|c| {
+            if let Some(n) = c.borrow().as_ref() {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+/// Puts `counter` in this thread's slot until dropped (also on a panic).
+struct Counting;
+
+impl Counting {
+    fn start(counter: &Arc<AtomicU64>) -> Self {
+        COUNTER.with(|c| *c.borrow_mut() = Some(Arc::clone(counter)));
+        Counting
+    }
+}
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        COUNTER.with(|c| *c.borrow_mut() = None);
+    }
+}
+
 /// An embedded SQLite database. Writes go through a single connection, so writers queue in the
 /// pool instead of failing with `SQLITE_BUSY`; reads run in parallel under WAL.
 #[derive(Clone)]
 pub struct SqliteDb {
     writer: Pool<Manager>,
     readers: Pool<Manager>,
+    statements: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SqliteDb {
@@ -70,7 +113,7 @@ impl SqliteDb {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Self { writer: pool(path, 1)?, readers: pool(path, 4)? };
+        let db = Self { writer: pool(path, 1)?, readers: pool(path, 4)?, statements: Arc::default() };
         // Open the writer first so the file and WAL mode exist before readers connect.
         db.write(|_| Ok(())).await?;
         Ok(db)
@@ -83,7 +126,14 @@ impl SqliteDb {
         T: Send + 'static,
     {
         let conn = self.readers.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        conn.interact(move |c| f(c)).await.map_err(|e| StoreError::Internal(e.to_string()))?.map_err(map_err)
+        let counter = Arc::clone(&self.statements);
+        conn.interact(move |c| {
+            let _counting = Counting::start(&counter);
+            f(c)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+        .map_err(map_err)
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the writer; commits if it returns Ok.
@@ -93,7 +143,9 @@ impl SqliteDb {
         T: Send + 'static,
     {
         let conn = self.writer.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let counter = Arc::clone(&self.statements);
         conn.interact(move |c| {
+            let _counting = Counting::start(&counter);
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
             let out = f(&tx)?;
             tx.commit().map_err(map_err)?;
@@ -101,6 +153,14 @@ impl SqliteDb {
         })
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+}
+
+impl SqliteDb {
+    /// How many statements have run on this database's connections (`BEGIN` and `COMMIT`
+    /// included) since it was opened. One relaxed atomic per statement; for tests and metrics.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 }
 

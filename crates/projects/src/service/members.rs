@@ -22,7 +22,7 @@ pub fn project_etag(updated_at: time::OffsetDateTime) -> String {
 }
 
 /// Whether an `If-Match` header value names `current` (`*` names any version).
-fn if_match_holds(header: Option<&str>, current: &str) -> bool {
+pub(super) fn if_match_holds(header: Option<&str>, current: &str) -> bool {
     header.is_none_or(|h| h.split(',').map(str::trim).any(|tag| tag == "*" || tag == current))
 }
 
@@ -212,7 +212,7 @@ impl ProjectsService {
         self.apply(id, user_id, None, now, &event).await
     }
 
-    fn users(&self) -> Result<&Arc<dyn UsersApi>, ApiError> {
+    pub(super) fn users(&self) -> Result<&Arc<dyn UsersApi>, ApiError> {
         self.users.get().ok_or_else(|| ApiError::Unavailable("the users service is not connected".into()))
     }
 

@@ -8,6 +8,7 @@
 
 mod postgres;
 mod sqlite;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -27,8 +28,18 @@ pub use sqlite::SqliteStore;
 /// The projects service's schema, for `Database::migrate`.
 pub const MIGRATIONS: Migrations = Migrations {
     service: "projects",
-    sqlite: &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") }],
-    postgres: &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") }],
+    sqlite: &[
+        Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") },
+        Migration { version: 2, name: "task_lists", sql: include_str!("../../migrations/sqlite/0002_task_lists.sql") },
+    ],
+    postgres: &[
+        Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
+        Migration {
+            version: 2,
+            name: "task_lists",
+            sql: include_str!("../../migrations/postgres/0002_task_lists.sql"),
+        },
+    ],
 };
 
 /// The store adapter for `db`'s backend.
@@ -76,15 +87,7 @@ pub(crate) fn status_from_code(c: i64) -> Option<TaskStatus> {
     }
 }
 
-/// The smallest and largest status code a listing covers.
-fn status_range(s: Option<TaskStatus>) -> (i16, i16) {
-    match s {
-        Some(s) => (status_code(s), status_code(s)),
-        None => (status_code(TaskStatus::Todo), status_code(TaskStatus::Done)),
-    }
-}
-
-fn priority_code(p: Priority) -> i16 {
+pub(crate) fn priority_code(p: Priority) -> i16 {
     match p {
         Priority::Low => 0,
         Priority::Medium => 1,
@@ -93,7 +96,7 @@ fn priority_code(p: Priority) -> i16 {
     }
 }
 
-fn priority_from_code(c: i64) -> Option<Priority> {
+pub(crate) fn priority_from_code(c: i64) -> Option<Priority> {
     match c {
         0 => Some(Priority::Low),
         1 => Some(Priority::Medium),

@@ -2,8 +2,11 @@
 //!
 //! Writes run in the single-writer `BEGIN IMMEDIATE` transaction of [`SqliteDb::write`], so
 //! reading a column's last position and appending after it cannot race with another append.
+//! The task store is in [`tasks`].
 
-use api::projects::{ProjectRole, TaskStatus};
+mod tasks;
+
+use api::projects::ProjectRole;
 use async_trait::async_trait;
 use platform::bus::Event;
 use platform::db::{SqliteDb, StoreError, sqlite::map_err};
@@ -14,15 +17,13 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{
-    erasure_event, parse_role, priority_code, priority_from_code, role_str, status_code, status_from_code, status_range,
-};
+use super::tasks::TASK_COLUMNS;
+use super::{erasure_event, parse_role, priority_from_code, role_str, status_from_code};
 use crate::domain::{Involvement, ProjectErasure, plan_erasure};
 use crate::ports::{
-    ErasureCounts, MemberChange, MemberRecord, MemberStore, NewProject, NewTask, PersonalDataStore, ProjectRecord,
-    ProjectScope, ProjectStore, ProjectView, TaskKey, TaskRecord, TaskStore, UserRows,
+    ErasureCounts, MemberChange, MemberRecord, MemberStore, NewProject, PersonalDataStore, ProjectRecord, ProjectScope,
+    ProjectStore, ProjectView, TaskRecord, UserRows,
 };
-use crate::rank::rank_after;
 
 /// Projects and tasks in an embedded SQLite database.
 #[derive(Debug, Clone)]
@@ -36,8 +37,14 @@ impl SqliteStore {
     }
 }
 
+/// RFC 3339 in UTC with exactly nine fractional digits, so that text order is time order
+/// (migration 0002 rewrote older rows alike).
 fn fmt_time(t: OffsetDateTime) -> Result<String, StoreError> {
-    t.format(&Rfc3339).map_err(|e| StoreError::Internal(format!("cannot format time: {e}")))
+    t.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+        ))
+        .map_err(|e| StoreError::Internal(format!("cannot format time: {e}")))
 }
 
 /// A column that holds something the schema should have prevented.
@@ -83,9 +90,6 @@ fn member_record(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
         created_at: time_at(row, 3)?,
     })
 }
-
-const TASK_COLUMNS: &str = "id, project_id, title, description, status, priority, assignee_id, due_date, labels, \
-                            position, created_by, created_at, updated_at";
 
 fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     let status: i64 = row.get(4)?;
@@ -190,100 +194,6 @@ impl ProjectStore for SqliteStore {
                 };
                 let mut stmt = c.prepare_cached(&sql)?;
                 let rows = stmt.query_map(params![user, after, limit], project_view)?;
-                rows.collect()
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl TaskStore for SqliteStore {
-    async fn create_task(&self, t: &NewTask, event: &Event) -> Result<TaskRecord, StoreError> {
-        let mut record = TaskRecord {
-            id: t.id,
-            project_id: t.project_id,
-            title: t.title.as_str().to_string(),
-            description: t.description.as_str().to_string(),
-            status: t.status,
-            priority: t.priority,
-            assignee_id: None,
-            due_date: None,
-            labels: Vec::new(),
-            position: String::new(),
-            created_by: t.created_by,
-            created_at: t.created_at,
-            updated_at: t.created_at,
-        };
-        let at = fmt_time(t.created_at)?;
-        let (r, event) = (record.clone(), event.clone());
-        record.position = self
-            .db
-            .write(move |tx| {
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM projects WHERE id = ?1")
-                    .and_then(|mut s| s.exists(params![r.project_id]))
-                    .map_err(map_err)?;
-                if !exists {
-                    return Err(StoreError::NotFound);
-                }
-                let last: Option<String> = tx
-                    .prepare_cached(
-                        "SELECT position FROM tasks WHERE project_id = ?1 AND status = ?2 \
-                         ORDER BY position DESC LIMIT 1",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(params![r.project_id, status_code(r.status)], |row| row.get(0)).optional()
-                    })
-                    .map_err(map_err)?;
-                let position = rank_after(last.as_deref());
-                let labels = serde_json::to_string(&r.labels).map_err(|e| StoreError::Internal(e.to_string()))?;
-                tx.prepare_cached(&format!(
-                    "INSERT INTO tasks ({TASK_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
-                ))
-                .and_then(|mut s| {
-                    s.execute(params![
-                        r.id,
-                        r.project_id,
-                        r.title,
-                        r.description,
-                        status_code(r.status),
-                        priority_code(r.priority),
-                        r.assignee_id,
-                        Option::<String>::None,
-                        labels,
-                        position,
-                        r.created_by,
-                        at,
-                    ])
-                })
-                .map_err(map_err)?;
-                outbox::insert_sqlite(tx, &event)?;
-                Ok(position)
-            })
-            .await?;
-        Ok(record)
-    }
-
-    async fn list_tasks(
-        &self,
-        project_id: Uuid,
-        status: Option<TaskStatus>,
-        after: Option<TaskKey>,
-        limit: u32,
-    ) -> Result<Vec<TaskRecord>, StoreError> {
-        let (lo, hi) = status_range(status);
-        // No cursor: start before the first status; every rank is greater than "".
-        let (after_status, after_position) = after.map_or((-1, String::new()), |k| (status_code(k.status), k.position));
-        self.db
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks \
-                     WHERE project_id = ?1 AND status BETWEEN ?2 AND ?3 AND (status, position) > (?4, ?5) \
-                     ORDER BY status, position LIMIT ?6"
-                ))?;
-                let rows =
-                    stmt.query_map(params![project_id, lo, hi, after_status, after_position, limit], task_record)?;
                 rows.collect()
             })
             .await

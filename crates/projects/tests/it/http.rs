@@ -28,18 +28,19 @@ crate::backend_suite!(
     requests_without_a_caller_are_401,
 );
 
-struct App {
+pub(crate) struct App {
     router: Router,
 }
 
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    location: Option<String>,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: String,
+    pub(crate) location: Option<String>,
+    pub(crate) etag: Option<String>,
+    pub(crate) body: Value,
 }
 
-fn identity(role: Role) -> Identity {
+pub(crate) fn identity(role: Role) -> Identity {
     Identity {
         user_id: new_id(),
         role,
@@ -51,12 +52,12 @@ fn identity(role: Role) -> Identity {
 }
 
 impl App {
-    fn new(b: &Backend) -> App {
+    pub(crate) fn new(b: &Backend) -> App {
         let svc = Arc::new(ProjectsService::new(Arc::clone(&b.store), Arc::new(SystemClock), None));
         App { router: projects::router(svc) }
     }
 
-    async fn call(&self, who: Option<&Identity>, method: Method, uri: &str, body: Option<Value>) -> Answer {
+    pub(crate) async fn call(&self, who: Option<&Identity>, method: Method, uri: &str, body: Option<Value>) -> Answer {
         let mut req = Request::builder().method(method).uri(uri);
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
@@ -71,25 +72,26 @@ impl App {
         self.send(req).await
     }
 
-    async fn send(&self, req: Request<Body>) -> Answer {
+    pub(crate) async fn send(&self, req: Request<Body>) -> Answer {
         let res = self.router.clone().oneshot(req).await.unwrap_or_else(|e| match e {});
         let status = res.status();
         let header = |h| res.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
         let content_type = header(header::CONTENT_TYPE).unwrap_or_default();
         let location = header(header::LOCATION);
+        let etag = header(header::ETAG);
         let bytes = res.into_body().collect().await.unwrap_or_else(|e| panic!("body: {e}")).to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, content_type, location, body }
+        Answer { status, content_type, location, etag, body }
     }
 }
 
-fn assert_problem(a: &Answer, status: StatusCode) {
+pub(crate) fn assert_problem(a: &Answer, status: StatusCode) {
     assert_eq!(a.status, status, "{}", a.body);
     assert_eq!(a.content_type, "application/problem+json");
     assert_eq!(a.body["status"], json!(status.as_u16()));
 }
 
-fn id_of(a: &Answer) -> Uuid {
+pub(crate) fn id_of(a: &Answer) -> Uuid {
     a.body["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_else(|| panic!("no id in {}", a.body))
 }
 

@@ -8,6 +8,8 @@ mod members;
 mod personal;
 mod service;
 mod store_contract;
+mod tasks;
+mod tasks_http;
 
 use std::any::Any;
 use std::collections::BTreeSet;

@@ -28,15 +28,15 @@ crate::backend_suite!(
 
 /// The users service's side of the seam: a directory of accounts.
 #[derive(Default)]
-pub struct Directory(Mutex<HashMap<Uuid, User>>);
+pub(crate) struct Directory(Mutex<HashMap<Uuid, User>>);
 
 impl Directory {
     /// A directory of `users`.
-    pub fn with(users: Vec<User>) -> Self {
+    pub(crate) fn with(users: Vec<User>) -> Self {
         Self(Mutex::new(users.into_iter().map(|u| (u.id, u)).collect()))
     }
 
-    fn add(&self, role: Role, status: UserStatus) -> Actor {
+    pub(crate) fn add(&self, role: Role, status: UserStatus) -> Actor {
         let id = new_id();
         let now = time::OffsetDateTime::now_utc();
         let user = User {
@@ -158,7 +158,13 @@ async fn a_removed_member_loses_access_and_their_tasks(b: &Backend) {
     let bob = users.add(Role::User, UserStatus::Active);
     let p = project(&svc, ada).await;
     svc.add_member(ada, p, add(bob, ProjectRole::Editor)).await.unwrap();
-    let input = CreateTask { title: "Dig".into(), description: String::new(), status: None, priority: None };
+    let input = CreateTask {
+        title: "Dig".into(),
+        description: String::new(),
+        status: None,
+        priority: None,
+        ..Default::default()
+    };
     let task = svc.create_task(bob, p, input).await.unwrap();
     b.assign(task.id, bob.user_id).await;
     svc.remove_member(ada, p, bob.user_id).await.unwrap();

@@ -16,7 +16,7 @@ use platform::clock::SystemClock;
 use platform::db::{Database, Migrations};
 use platform::ids::new_id;
 use projects::ProjectsService;
-use projects::service::{Actor, PageRequest, TaskFilter};
+use projects::service::{Actor, PageRequest};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -50,7 +50,13 @@ async fn project(svc: &ProjectsService, owner: Actor, name: &str) -> Uuid {
 }
 
 async fn task(svc: &ProjectsService, by: Actor, project_id: Uuid, title: &str) -> Uuid {
-    let input = CreateTask { title: title.into(), description: String::new(), status: None, priority: None };
+    let input = CreateTask {
+        title: title.into(),
+        description: String::new(),
+        status: None,
+        priority: None,
+        ..Default::default()
+    };
     svc.create_task(by, project_id, input).await.unwrap_or_else(|e| panic!("create task: {e}")).id
 }
 
@@ -80,7 +86,7 @@ fn ids(ids: &[Uuid]) -> BTreeSet<String> {
 /// Every task of a project, as a member of it sees them.
 async fn tasks_of(svc: &ProjectsService, member: Actor, project_id: Uuid) -> Vec<api::projects::Task> {
     let page = PageRequest { limit: Some(100), cursor: None };
-    svc.list_tasks(member, project_id, TaskFilter::default(), page).await.unwrap_or_else(|e| panic!("{e}")).items
+    svc.list_tasks(member, project_id, Default::default(), page).await.unwrap_or_else(|e| panic!("{e}")).items
 }
 
 async fn export_holds_the_users_rows_and_nothing_of_others(b: &Backend) {

@@ -10,7 +10,7 @@ use api::users::Role;
 use platform::clock::SystemClock;
 use platform::ids::new_id;
 use projects::ProjectsService;
-use projects::service::{Actor, PageRequest, TaskFilter};
+use projects::service::{Actor, PageRequest, TaskFilter, TaskListQuery};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -51,7 +51,7 @@ fn new_project(name: &str) -> CreateProject {
 }
 
 fn new_task(title: &str) -> CreateTask {
-    CreateTask { title: title.into(), description: String::new(), status: None, priority: None }
+    CreateTask { title: title.into(), description: String::new(), status: None, priority: None, ..Default::default() }
 }
 
 async fn project(svc: &ProjectsService, owner: Actor, name: &str) -> Uuid {
@@ -93,7 +93,7 @@ async fn guest_members_can_read_but_not_write(b: &Backend) {
     assert_eq!(svc.create_task(g, p, new_task("mine")).await, Err(ApiError::Forbidden));
     let seen = svc.get_project(g, p).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(seen.role, ProjectRole::Viewer, "a guest's effective role is viewer");
-    let tasks = svc.list_tasks(g, p, TaskFilter::default(), PageRequest::default()).await;
+    let tasks = svc.list_tasks(g, p, Default::default(), PageRequest::default()).await;
     assert_eq!(tasks.map(|t| t.items.len()), Ok(1));
     assert_eq!(b.count("tasks").await, 1);
 
@@ -127,7 +127,7 @@ async fn non_members_get_not_found_for_the_project_and_its_tasks(b: &Backend) {
     let missing = new_id();
     for id in [p, missing] {
         assert_eq!(svc.get_project(stranger, id).await, Err(ApiError::NotFound));
-        let tasks = svc.list_tasks(stranger, id, TaskFilter::default(), PageRequest::default()).await;
+        let tasks = svc.list_tasks(stranger, id, Default::default(), PageRequest::default()).await;
         assert_eq!(tasks.map(|t| t.items.len()), Err(ApiError::NotFound));
         assert_eq!(svc.create_task(stranger, id, new_task("x")).await, Err(ApiError::NotFound));
     }
@@ -151,7 +151,7 @@ async fn admins_see_and_write_everything(b: &Backend) {
     );
     assert_eq!(svc.get_project(root, pb).await.map(|p| p.owner_id), Ok(bob.user_id));
     let t = svc.create_task(root, pa, new_task("from admin")).await.unwrap_or_else(|e| panic!("{e}"));
-    let tasks = svc.list_tasks(root, pa, TaskFilter::default(), PageRequest::default()).await;
+    let tasks = svc.list_tasks(root, pa, Default::default(), PageRequest::default()).await;
     assert_eq!(tasks.map(|p| p.items), Ok(vec![t]));
     // Listing everything did not make the admin a member.
     let of_alice = svc.list_projects(alice, PageRequest::default()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -170,7 +170,13 @@ async fn invalid_input_names_every_bad_field(b: &Backend) {
         .create_task(
             alice,
             p,
-            CreateTask { title: "t".repeat(201), description: "\u{0}".into(), status: None, priority: None },
+            CreateTask {
+                title: "t".repeat(201),
+                description: "\u{0}".into(),
+                status: None,
+                priority: None,
+                ..Default::default()
+            },
         )
         .await;
     let Err(ApiError::Invalid(errors)) = res else { panic!("expected invalid, got {res:?}") };
@@ -226,6 +232,7 @@ async fn task_defaults_and_cursor_pages(b: &Backend) {
                 description: "it\nworks".into(),
                 status: Some(TaskStatus::Done),
                 priority: Some(Priority::Urgent),
+                ..Default::default()
             },
         )
         .await
@@ -234,18 +241,26 @@ async fn task_defaults_and_cursor_pages(b: &Backend) {
     assert!(t.position < t2.position);
 
     let first = svc
-        .list_tasks(alice, p, TaskFilter::default(), PageRequest { limit: Some(2), cursor: None })
+        .list_tasks(alice, p, Default::default(), PageRequest { limit: Some(2), cursor: None })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.items, vec![t.clone(), t2.clone()]);
     let second = svc
-        .list_tasks(alice, p, TaskFilter::default(), PageRequest { limit: Some(2), cursor: first.next_cursor })
+        .list_tasks(alice, p, Default::default(), PageRequest { limit: Some(2), cursor: first.next_cursor })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((second.items, second.next_cursor), (vec![done.clone()], None));
 
     let only_done = svc
-        .list_tasks(alice, p, TaskFilter { status: Some(TaskStatus::Done) }, PageRequest::default())
+        .list_tasks(
+            alice,
+            p,
+            TaskListQuery {
+                filter: TaskFilter { status: Some(TaskStatus::Done), ..Default::default() },
+                ..Default::default()
+            },
+            PageRequest::default(),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(only_done.items, vec![done]);
@@ -261,7 +276,7 @@ async fn bad_cursors_and_limits_are_invalid(b: &Backend) {
     };
     let bad = PageRequest { limit: None, cursor: Some("not a cursor".into()) };
     assert_eq!(invalid_field(svc.list_projects(alice, bad.clone()).await.map(|_| ())), Some("cursor".into()));
-    let res = svc.list_tasks(alice, p, TaskFilter::default(), bad).await.map(|_| ());
+    let res = svc.list_tasks(alice, p, Default::default(), bad).await.map(|_| ());
     assert_eq!(invalid_field(res), Some("cursor".into()));
     let too_many = PageRequest { limit: Some(101), cursor: None };
     assert_eq!(invalid_field(svc.list_projects(alice, too_many).await.map(|_| ())), Some("limit".into()));
@@ -270,7 +285,7 @@ async fn bad_cursors_and_limits_are_invalid(b: &Backend) {
     let page = svc.list_projects(alice, PageRequest { limit: Some(1), cursor: None }).await;
     let cursor = page.ok().and_then(|p| p.next_cursor);
     assert!(cursor.is_some());
-    let res = svc.list_tasks(alice, p, TaskFilter::default(), PageRequest { limit: None, cursor }).await.map(|_| ());
+    let res = svc.list_tasks(alice, p, Default::default(), PageRequest { limit: None, cursor }).await.map(|_| ());
     assert_eq!(invalid_field(res), Some("cursor".into()));
 }
 

@@ -10,8 +10,12 @@ use api::projects::{Priority, ProjectRole, TaskStatus};
 use platform::bus::Event;
 use platform::db::StoreError;
 use platform::ids::new_id;
+use projects::domain::tasks::Labels;
 use projects::domain::{Description, ProjectName, TaskTitle};
-use projects::ports::{NewProject, NewTask, ProjectRecord, ProjectScope, TaskKey, TaskRecord};
+use projects::ports::{
+    NewProject, NewTask, Placement, ProjectRecord, ProjectScope, SortValue, TaskCursor, TaskEvent, TaskFilter,
+    TaskOrder, TaskQuery, TaskRecord, TaskWrite,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -64,8 +68,36 @@ fn new_task(project_id: Uuid, by: Uuid, title: &str, status: TaskStatus) -> NewT
         description: Description::default(),
         status,
         priority: Priority::High,
+        assignee_id: None,
+        due_date: None,
+        labels: Labels::default(),
+        placement: Placement::default(),
         created_by: by,
         created_at: now(),
+    }
+}
+
+/// A fixed event, whatever the stored task.
+fn fixed(e: &Event) -> TaskEvent {
+    let e = e.clone();
+    Box::new(move |_, _| e)
+}
+
+fn done(w: Result<TaskWrite, StoreError>) -> Result<TaskRecord, StoreError> {
+    match w? {
+        TaskWrite::Done(t) => Ok(t),
+        other => Err(StoreError::Internal(format!("not written: {other:?}"))),
+    }
+}
+
+/// The tasks of a project in board order, of one status if given, after a cursor.
+fn page(project_id: Uuid, status: Option<TaskStatus>, after: Option<&TaskRecord>, limit: u32) -> TaskQuery {
+    TaskQuery {
+        project_id,
+        filter: TaskFilter { status, ..TaskFilter::default() },
+        order: TaskOrder::default(),
+        after: after.map(|t| TaskCursor { value: SortValue::Position(t.status, t.position.clone()), id: t.id }),
+        limit,
     }
 }
 
@@ -81,11 +113,11 @@ fn task_event(t: &NewTask) -> Event {
 
 async fn create_task(b: &Backend, project_id: Uuid, by: Uuid, title: &str, status: TaskStatus) -> TaskRecord {
     let t = new_task(project_id, by, title, status);
-    b.store.create_task(&t, &task_event(&t)).await.unwrap_or_else(|e| panic!("create task: {e}"))
+    done(b.store.create_task(&t, fixed(&task_event(&t))).await).unwrap_or_else(|e| panic!("create task: {e}"))
 }
 
 async fn all_tasks(b: &Backend, project_id: Uuid) -> Vec<TaskRecord> {
-    b.store.list_tasks(project_id, None, None, 1000).await.unwrap_or_else(|e| panic!("list tasks: {e}"))
+    b.store.list_tasks(&page(project_id, None, None, 1000)).await.unwrap_or_else(|e| panic!("list tasks: {e}"))
 }
 
 async fn create_and_get_project(b: &Backend) {
@@ -202,26 +234,24 @@ async fn task_pages_follow_columns_and_positions(b: &Backend) {
         }
     }
     let mut seen = Vec::new();
-    let mut after: Option<TaskKey> = None;
+    let mut after: Option<TaskRecord> = None;
     loop {
-        let page = b.store.list_tasks(p.id, None, after.clone(), 5).await.unwrap_or_else(|e| panic!("{e}"));
-        let Some(last) = page.last() else { break };
-        after = Some(TaskKey { status: last.status, position: last.position.clone() });
-        seen.extend(page.iter().map(|t| t.id));
+        let rows = b.store.list_tasks(&page(p.id, None, after.as_ref(), 5)).await.unwrap_or_else(|e| panic!("{e}"));
+        let Some(last) = rows.last() else { break };
+        after = Some(last.clone());
+        seen.extend(rows.iter().map(|t| t.id));
     }
     assert_eq!(seen, expected, "pages cross columns without duplicates or gaps, other projects excluded");
 
-    let in_progress =
-        b.store.list_tasks(p.id, Some(TaskStatus::InProgress), None, 100).await.unwrap_or_else(|e| panic!("{e}"));
+    let in_progress = b
+        .store
+        .list_tasks(&page(p.id, Some(TaskStatus::InProgress), None, 100))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(in_progress.iter().map(|t| t.id).collect::<Vec<_>>(), expected[4..8].to_vec());
     let rest = b
         .store
-        .list_tasks(
-            p.id,
-            Some(TaskStatus::InProgress),
-            Some(TaskKey { status: TaskStatus::InProgress, position: in_progress[1].position.clone() }),
-            100,
-        )
+        .list_tasks(&page(p.id, Some(TaskStatus::InProgress), Some(&in_progress[1]), 100))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rest.iter().map(|t| t.id).collect::<Vec<_>>(), expected[6..8].to_vec());
@@ -229,7 +259,7 @@ async fn task_pages_follow_columns_and_positions(b: &Backend) {
 
 async fn task_on_unknown_project_is_not_found_and_writes_nothing(b: &Backend) {
     let t = new_task(new_id(), new_id(), "orphan", TaskStatus::Todo);
-    assert!(matches!(b.store.create_task(&t, &task_event(&t)).await, Err(StoreError::NotFound)));
+    assert!(matches!(b.store.create_task(&t, fixed(&task_event(&t))).await, Err(StoreError::NotFound)));
     assert_eq!(b.count("tasks").await, 0);
     assert_eq!(b.outbox().await, vec![]);
 }
@@ -273,9 +303,9 @@ async fn a_failed_event_insert_rolls_back_the_task(b: &Backend) {
     let p = create_project(b, owner, "Tasks").await;
     let first = new_task(p.id, owner, "first", TaskStatus::Todo);
     let event = task_event(&first);
-    let first = b.store.create_task(&first, &event).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = done(b.store.create_task(&first, fixed(&event)).await).unwrap_or_else(|e| panic!("{e}"));
     let second = new_task(p.id, owner, "second", TaskStatus::Todo);
-    let res = b.store.create_task(&second, &event).await;
+    let res = b.store.create_task(&second, fixed(&event)).await;
     assert!(matches!(res, Err(StoreError::Conflict(_))), "{res:?}");
     assert_eq!(all_tasks(b, p.id).await, vec![first]);
     assert_eq!(b.outbox().await.len(), 2);
@@ -290,7 +320,7 @@ async fn concurrent_appends_get_distinct_ordered_positions(b: &Backend) {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let t = new_task(p.id, owner, &format!("t{i}"), TaskStatus::Todo);
-                store.create_task(&t, &task_event(&t)).await
+                done(store.create_task(&t, fixed(&task_event(&t))).await)
             })
         })
         .collect();
