@@ -67,7 +67,12 @@ async fn rename_behind_the_back(b: &Backend, id: Uuid, name: &str) {
     let at = crate::now() + time::Duration::seconds(1);
     let changed = match &b.db {
         Database::Sqlite(db) => {
-            let at = at.format(&time::format_description::well_known::Rfc3339).unwrap();
+            // As the SQLite adapter writes times: nine fractional digits, so that they sort.
+            let at = at
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+                ))
+                .unwrap();
             db.write(move |tx| {
                 tx.execute(
                     "UPDATE projects SET name = ?2, updated_at = ?3 WHERE id = ?1",
