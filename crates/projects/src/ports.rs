@@ -301,9 +301,10 @@ pub trait ProjectsStore: ProjectStore + TaskStore + PersonalDataStore + MemberSt
 impl<T: ProjectStore + TaskStore + PersonalDataStore + MemberStore> ProjectsStore for T {}
 
 /// What became of a membership change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberChange {
-    Done,
+    /// Done; the ids of the tasks unassigned from a removed member.
+    Done { unassigned: Vec<Uuid> },
     /// The user is not a member of the project; nothing was written.
     NotMember,
     /// The change would leave the project without an owner; nothing was written.

@@ -225,9 +225,12 @@ impl ProjectsService {
         event: &Event,
     ) -> Result<(), ApiError> {
         match self.members.change_member(id, user_id, role, at, event).await? {
-            MemberChange::Done => {
-                // `owner_id` may have moved to another owner.
-                self.cache.invalidate(&[Key::Member { project: id, user: user_id }, Key::Project(id)]).await;
+            MemberChange::Done { unassigned } => {
+                // `owner_id` may have moved to another owner; a removed member's tasks lost
+                // their assignee.
+                let keys = [Key::Member { project: id, user: user_id }, Key::Project(id)];
+                let tasks = unassigned.into_iter().map(Key::Task);
+                self.cache.invalidate(&keys.into_iter().chain(tasks).collect::<Vec<_>>()).await;
                 self.written();
                 Ok(())
             }

@@ -3,6 +3,8 @@
 //! the project reads its tasks; owners and editors (and admins) write them; everyone else gets
 //! 404 for everything in a project they may not see.
 
+use std::sync::{Arc, Mutex};
+
 use api::projects::{CreateTask, Page, Priority, Task, TaskStatus, UpdateTask};
 use api::users::Role;
 use api::{ApiError, FieldError};
@@ -17,6 +19,7 @@ use uuid::Uuid;
 
 use super::members::{if_match_holds, project_etag};
 use super::{Actor, ChangeError, PageRequest, ProjectsService, bad_cursor, paginate, task_dto};
+use crate::cache::Key;
 use crate::domain::tasks::{Labels, parse_date};
 use crate::domain::{Description, TaskTitle, can_write_tasks};
 use crate::ports::{
@@ -95,6 +98,30 @@ fn not_member_error() -> ApiError {
     ApiError::Invalid(vec![FieldError::new("assignee_id", "must be a member of the project who is not a guest")])
 }
 
+/// The ids of a column's tasks that a write re-ranked, as its event saw them.
+#[derive(Debug, Clone, Default)]
+struct Moved(Arc<Mutex<Vec<Uuid>>>);
+
+impl Moved {
+    /// Their cache keys.
+    fn keys(&self) -> Vec<Key> {
+        self.0.lock().map(|ids| ids.iter().copied().map(Key::Task).collect()).unwrap_or_default()
+    }
+}
+
+/// `event`, noting the tasks of a rebalanced column so that their cache entries can go.
+fn tracking(event: TaskEvent) -> (TaskEvent, Moved) {
+    let moved = Moved::default();
+    let sink = moved.clone();
+    let wrapped: TaskEvent = Box::new(move |t, column| {
+        if let Ok(mut ids) = sink.0.lock() {
+            ids.extend(column.iter().map(|(id, _)| *id));
+        }
+        event(t, column)
+    });
+    (wrapped, moved)
+}
+
 fn refusal(w: TaskWrite) -> Result<TaskRecord, ApiError> {
     match w {
         TaskWrite::Done(t) => Ok(t),
@@ -122,7 +149,7 @@ impl ProjectsService {
 
     /// The task and the actor's effective role in its project; 404 when they may not see it.
     async fn visible_task(&self, actor: Actor, id: Uuid) -> Result<(TaskRecord, api::projects::ProjectRole), ApiError> {
-        let task = self.tasks.get_task(id).await?;
+        let task = self.cache.task(id, || self.tasks.get_task(id)).await?;
         let (_, role) = self.visible_project(actor, task.project_id).await?;
         Ok((task, role))
     }
@@ -174,11 +201,12 @@ impl ProjectsService {
             created_at: now,
         };
         let actor_id = actor.user_id;
-        let event: TaskEvent = Box::new(move |t, column| {
+        let (event, moved) = tracking(Box::new(move |t, column| {
             let data = with_column(json!({ "task": task_json(t) }), column);
             Event::new("task.created", t.id, Some(actor_id), t.created_at, data)
-        });
+        }));
         let record = refusal(self.tasks.create_task(&task, event).await?)?;
+        self.cache.invalidate(&moved.keys()).await;
         self.written();
         Ok(task_dto(record))
     }
@@ -213,11 +241,17 @@ impl ProjectsService {
                 return Ok(task_dto(current));
             };
             let (actor_id, old) = (actor.user_id, current.clone());
-            let event: TaskEvent = Box::new(move |t, column| {
+            let (event, moved) = tracking(Box::new(move |t, column| {
                 let data = json!({ "task": task_json(t), "fields": changed_fields(&old, t) });
                 Event::new("task.updated", t.id, Some(actor_id), t.updated_at, with_column(data, column))
-            });
-            match self.tasks.update_task(&change, event).await? {
+            }));
+            let written = self.tasks.update_task(&change, event).await?;
+            // Written or stale, the entry read is outdated (a stale one may have come from the
+            // cache: the next attempt reads afresh); so are the rows of a rebalanced column.
+            let mut keys = moved.keys();
+            keys.push(Key::Task(id));
+            self.cache.invalidate(&keys).await;
+            match written {
                 TaskWrite::Stale if if_match.is_some() => return Err(ChangeError::PreconditionFailed),
                 TaskWrite::Stale if attempt < ATTEMPTS => continue,
                 other => {
@@ -318,7 +352,9 @@ impl ProjectsService {
         let now = self.now();
         let data = json!({ "task_id": id, "project_id": task.project_id, "status": task.status });
         let event = Event::new("task.deleted", id, Some(actor.user_id), now, data);
-        if !self.tasks.delete_task(id, task.updated_at, &event).await? {
+        let deleted = self.tasks.delete_task(id, task.updated_at, &event).await?;
+        self.cache.invalidate(&[Key::Task(id)]).await;
+        if !deleted {
             return Err(if if_match.is_some() {
                 ChangeError::PreconditionFailed
             } else {

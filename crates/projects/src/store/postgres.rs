@@ -445,13 +445,17 @@ impl MemberStore for PgStore {
             }
         }
         .map_err(map_err)?;
+        let mut unassigned = Vec::new();
         if role.is_none() {
-            tx.execute(
-                "UPDATE tasks SET assignee_id = NULL, updated_at = $3 WHERE project_id = $1 AND assignee_id = $2",
-                &[&project, &user, &at],
-            )
-            .await
-            .map_err(map_err)?;
+            let rows = tx
+                .query(
+                    "UPDATE tasks SET assignee_id = NULL, updated_at = $3 \
+                     WHERE project_id = $1 AND assignee_id = $2 RETURNING id",
+                    &[&project, &user, &at],
+                )
+                .await
+                .map_err(map_err)?;
+            unassigned = rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>().map_err(map_err)?;
         }
         if !stays_owner {
             tx.execute(
@@ -465,6 +469,6 @@ impl MemberStore for PgStore {
         }
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(MemberChange::Done)
+        Ok(MemberChange::Done { unassigned })
     }
 }

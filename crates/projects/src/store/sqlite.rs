@@ -429,12 +429,16 @@ impl MemberStore for SqliteStore {
                     ),
                 }
                 .map_err(map_err)?;
+                let mut unassigned = Vec::new();
                 if role.is_none() {
-                    tx.execute(
-                        "UPDATE tasks SET assignee_id = NULL, updated_at = ?3 WHERE project_id = ?1 AND assignee_id = ?2",
-                        params![project, user, at],
-                    )
-                    .map_err(map_err)?;
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "UPDATE tasks SET assignee_id = NULL, updated_at = ?3 \
+                             WHERE project_id = ?1 AND assignee_id = ?2 RETURNING id",
+                        )
+                        .map_err(map_err)?;
+                    let ids = stmt.query_map(params![project, user, at], |r| r.get(0)).map_err(map_err)?;
+                    unassigned = ids.collect::<rusqlite::Result<Vec<Uuid>>>().map_err(map_err)?;
                 }
                 if !stays_owner {
                     tx.execute(
@@ -446,7 +450,7 @@ impl MemberStore for SqliteStore {
                     .map_err(map_err)?;
                 }
                 outbox::insert_sqlite(tx, &event)?;
-                Ok(MemberChange::Done)
+                Ok(MemberChange::Done { unassigned })
             })
             .await
     }

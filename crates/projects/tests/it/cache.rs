@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::ApiError;
-use api::projects::{AddMember, ChangeMember, CreateProject, ProjectRole, UpdateProject};
+use api::projects::{AddMember, ChangeMember, CreateProject, CreateTask, ProjectRole, UpdateProject, UpdateTask};
 use api::users::{Role, User, UserStatus};
 use platform::cache::{Cache, MemoryCache, RedisCache};
 use platform::clock::SystemClock;
@@ -24,6 +24,7 @@ use crate::Backend;
 crate::backend_suite!(
     reads_are_served_from_the_cache_until_a_write_invalidates,
     membership_changes_take_effect_at_once,
+    tasks_are_cached_and_every_write_invalidates,
     a_redis_outage_falls_back_to_the_database_and_leaves_nothing_stale,
 );
 
@@ -187,4 +188,71 @@ async fn a_redis_outage_falls_back_to_the_database_and_leaves_nothing_stale(b: &
     }
     assert!(retried, "the failed invalidation was retried once Redis was back (its tombstone is there)");
     assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "two");
+}
+
+/// Changes a task's title and version behind the service's back.
+async fn retitle_behind_the_back(b: &Backend, id: Uuid, title: &str) {
+    let title = title.to_string();
+    let at = crate::now() + time::Duration::seconds(1);
+    let changed = match &b.db {
+        Database::Sqlite(db) => {
+            let at = at
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+                ))
+                .unwrap();
+            db.write(move |tx| {
+                tx.execute(
+                    "UPDATE tasks SET title = ?2, updated_at = ?3 WHERE id = ?1",
+                    rusqlite::params![id, title, at],
+                )
+                .map_err(platform::db::sqlite::map_err)
+            })
+            .await
+        }
+        Database::Postgres(db) => {
+            async {
+                let client = db.client().await?;
+                let n = client
+                    .execute("UPDATE tasks SET title = $2, updated_at = $3 WHERE id = $1", &[&id, &title, &at])
+                    .await
+                    .map_err(platform::db::postgres::map_err)?;
+                Ok(n as usize)
+            }
+            .await
+        }
+    };
+    assert_eq!(changed.unwrap(), 1);
+}
+
+async fn tasks_are_cached_and_every_write_invalidates(b: &Backend) {
+    for (cache, _redis) in caches().await {
+        let (owner, member) = (actor(Role::User), actor(Role::User));
+        let svc = service(b, cache, &[owner, member]);
+        let p = svc.create_project(owner, named("board")).await.unwrap();
+        svc.add_member(owner, p.id, AddMember { user_id: member.user_id, role: ProjectRole::Editor }).await.unwrap();
+        let input = CreateTask { title: "one".into(), assignee_id: Some(member.user_id), ..Default::default() };
+        let t = svc.create_task(owner, p.id, input).await.unwrap();
+        assert_eq!(svc.get_task(member, t.id).await.unwrap().title, "one");
+
+        retitle_behind_the_back(b, t.id, "behind").await;
+        assert_eq!(svc.get_task(member, t.id).await.unwrap().title, "one", "served from the cache");
+
+        // A change based on the cached version loses its compare-and-set and is re-applied to a
+        // fresh read; afterwards the cache answers the new version.
+        let change = UpdateTask { priority: Some(api::projects::Priority::Urgent), ..Default::default() };
+        let updated = svc.update_task(member, t.id, change, None).await.unwrap();
+        assert_eq!((updated.title.as_str(), updated.priority), ("behind", api::projects::Priority::Urgent));
+        let read = svc.get_task(owner, t.id).await.unwrap();
+        assert_eq!((read.title.as_str(), read.priority), ("behind", api::projects::Priority::Urgent));
+
+        // Removing the assignee from the project unassigns the task: the cache knows at once.
+        assert_eq!(svc.get_task(owner, t.id).await.unwrap().assignee_id, Some(member.user_id));
+        svc.remove_member(owner, p.id, member.user_id).await.unwrap();
+        assert_eq!(svc.get_task(owner, t.id).await.unwrap().assignee_id, None, "unassigned, not a cached assignee");
+        assert_eq!(svc.get_task(member, t.id).await, Err(ApiError::NotFound), "and the member lost access");
+
+        svc.delete_task(owner, t.id, None).await.unwrap();
+        assert_eq!(svc.get_task(owner, t.id).await, Err(ApiError::NotFound), "deleted: not served from the cache");
+    }
 }
