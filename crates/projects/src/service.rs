@@ -1,8 +1,11 @@
 //! The use cases of the projects service, over the storage ports: validation, access rules
 //! ([`crate::domain::effective_role`]), events, pagination cursors and the mapping to API DTOs.
 
+mod comments;
 mod members;
+mod search;
 
+pub use comments::comment_etag;
 pub use members::{ChangeError, project_etag};
 
 use std::sync::{Arc, OnceLock};
@@ -184,17 +187,23 @@ fn task_row(t: TaskRecord) -> Result<Value, ApiError> {
 }
 
 fn personal_data(rows: UserRows) -> Result<PersonalData, ApiError> {
-    let UserRows { projects, memberships, tasks } = rows;
+    let UserRows { projects, memberships, tasks, comments } = rows;
     let tables = [
         ("projects", projects.iter().map(project_row).collect::<Result<Vec<_>, _>>()?),
         ("project_members", memberships.iter().map(member_row).collect::<Result<_, _>>()?),
         ("tasks", tasks.into_iter().map(task_row).collect::<Result<_, _>>()?),
+        ("comments", comments.into_iter().map(comments::comment_row).collect::<Result<_, _>>()?),
     ];
     Ok(PersonalData { tables: tables.into_iter().map(|(t, rows)| (t.to_string(), rows)).collect() })
 }
 
 fn erasure_report(c: ErasureCounts) -> ErasureReport {
-    let tables = [("projects", c.projects), ("project_members", c.project_members), ("tasks", c.tasks)];
+    let tables = [
+        ("projects", c.projects),
+        ("project_members", c.project_members),
+        ("tasks", c.tasks),
+        ("comments", c.comments),
+    ];
     ErasureReport { tables: tables.into_iter().map(|(t, n)| (t.to_string(), n)).collect() }
 }
 
@@ -204,6 +213,8 @@ pub struct ProjectsService {
     tasks: Arc<dyn TaskStore>,
     personal: Arc<dyn PersonalDataStore>,
     members: Arc<dyn crate::ports::MemberStore>,
+    comments: Arc<dyn crate::ports::CommentStore>,
+    search: Arc<dyn crate::ports::SearchStore>,
     clock: Arc<dyn Clock>,
     outbox_waker: Option<Arc<Notify>>,
     /// The users service, to check that a new member exists and is active. Connected after
@@ -219,6 +230,8 @@ impl ProjectsService {
             projects: store.clone(),
             tasks: store.clone(),
             members: store.clone(),
+            comments: store.clone(),
+            search: store.clone(),
             personal: store,
             clock,
             outbox_waker,

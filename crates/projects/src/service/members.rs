@@ -21,7 +21,7 @@ pub fn project_etag(updated_at: time::OffsetDateTime) -> String {
 }
 
 /// Whether an `If-Match` header value names `current` (`*` names any version).
-fn if_match_holds(header: Option<&str>, current: &str) -> bool {
+pub(super) fn if_match_holds(header: Option<&str>, current: &str) -> bool {
     header.is_none_or(|h| h.split(',').map(str::trim).any(|tag| tag == "*" || tag == current))
 }
 
