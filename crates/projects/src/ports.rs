@@ -258,7 +258,12 @@ pub trait CommentStore: Send + Sync {
     /// The comment with `user`'s membership role in its project; `NotFound` when there is none.
     async fn get_comment(&self, id: Uuid, user: Uuid) -> Result<CommentView, StoreError>;
     /// Up to `limit` comments of the task with ids greater than `after`, oldest first.
-    async fn list_comments(&self, task: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<CommentRecord>, StoreError>;
+    async fn list_comments(
+        &self,
+        task: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CommentRecord>, StoreError>;
     /// Writes the comment's body and `updated_at` if the stored `updated_at` is still `read_at`;
     /// `false` when it is not (nothing written), `NotFound` when the comment is gone.
     async fn update_comment(

@@ -66,11 +66,8 @@ pub fn snippet(text: &str, words: &[String]) -> String {
     }
     let start = hit.map_or(0, |h| h.saturating_sub(SNIPPET_CHARS / 4));
     // Begin at a word boundary when cutting into the text.
-    let start = if start == 0 {
-        0
-    } else {
-        (start..hit.unwrap_or(start)).find(|&j| chars[j - 1] == ' ').unwrap_or(start)
-    };
+    let start =
+        if start == 0 { 0 } else { (start..hit.unwrap_or(start)).find(|&j| chars[j - 1] == ' ').unwrap_or(start) };
     let end = (start + SNIPPET_CHARS).min(chars.len());
     let mut out: String = chars[start..end].iter().collect::<String>().trim().to_string();
     if start > 0 {

@@ -73,7 +73,11 @@ impl ProjectsService {
     }
 
     /// The comment and the actor's effective role in its project; `NotFound` when invisible.
-    async fn visible_comment(&self, actor: Actor, id: Uuid) -> Result<(CommentRecord, api::projects::ProjectRole), ApiError> {
+    async fn visible_comment(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<(CommentRecord, api::projects::ProjectRole), ApiError> {
         let CommentView { comment, member_role } = self.comments.get_comment(id, actor.user_id).await?;
         let role = effective_role(actor.role, member_role).ok_or(ApiError::NotFound)?;
         Ok((comment, role))

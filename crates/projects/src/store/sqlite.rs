@@ -347,7 +347,8 @@ impl PersonalDataStore for SqliteStore {
                         s.query_map(params![user], |r| Ok((r.get(0)?, r.get(1)?, role_at(r, 2)?)))?.collect()
                     })
                     .map_err(map_err)?;
-                let mut counts = ErasureCounts { comments: comments::erase_comments_by(tx, user, at)?, ..Default::default() };
+                let mut counts =
+                    ErasureCounts { comments: comments::erase_comments_by(tx, user, at)?, ..Default::default() };
                 for (project_id, owner_id, role) in involved {
                     let other_owners = tx
                         .prepare_cached(

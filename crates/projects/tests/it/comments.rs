@@ -64,15 +64,16 @@ fn edit(body: &str) -> UpdateComment {
 /// branch's use cases).
 pub async fn exec(b: &Backend, sqlite: &'static str, postgres: &'static str, id: Uuid) -> u64 {
     let n = match &b.db {
-        Database::Sqlite(db) => db
-            .write(move |tx| tx.execute(sqlite, [id]).map_err(platform::db::sqlite::map_err))
-            .await
-            .map(|n| n as u64),
-        Database::Postgres(db) => async {
-            let client = db.client().await?;
-            client.execute(postgres, &[&id]).await.map_err(platform::db::postgres::map_err)
+        Database::Sqlite(db) => {
+            db.write(move |tx| tx.execute(sqlite, [id]).map_err(platform::db::sqlite::map_err)).await.map(|n| n as u64)
         }
-        .await,
+        Database::Postgres(db) => {
+            async {
+                let client = db.client().await?;
+                client.execute(postgres, &[&id]).await.map_err(platform::db::postgres::map_err)
+            }
+            .await
+        }
     };
     n.unwrap_or_else(|e| panic!("{sqlite}: {e}"))
 }
@@ -222,7 +223,8 @@ async fn comment_events_carry_what_a_live_client_needs(b: &Backend) {
         d["comment"] = serde_json::to_value(comment).unwrap();
         d
     };
-    let got: Vec<_> = events.iter().map(|e| (e.event_type.as_str(), e.aggregate_id, e.actor_id, e.data.clone())).collect();
+    let got: Vec<_> =
+        events.iter().map(|e| (e.event_type.as_str(), e.aggregate_id, e.actor_id, e.data.clone())).collect();
     assert_eq!(
         got,
         [
@@ -283,7 +285,14 @@ async fn call(
 }
 
 fn identity(a: Actor) -> Identity {
-    Identity { user_id: a.user_id, role: a.role, session_id: new_id(), token_id: "jti".into(), issued_at: 0, expires_at: i64::MAX }
+    Identity {
+        user_id: a.user_id,
+        role: a.role,
+        session_id: new_id(),
+        token_id: "jti".into(),
+        issued_at: 0,
+        expires_at: i64::MAX,
+    }
 }
 
 fn assert_problem(a: &Answer, status: StatusCode) {
@@ -312,24 +321,39 @@ async fn comments_over_http(b: &Backend) {
     let list = call(&router, &viewer, Method::GET, &format!("{list_uri}?limit=5"), &[], None).await;
     assert_eq!(list.body, json!({"items": [made.body], "next_cursor": null}));
 
-    assert_problem(&call(&router, &viewer, Method::POST, &list_uri, &[], Some(json!({"body": "x"}))).await, StatusCode::FORBIDDEN);
+    assert_problem(
+        &call(&router, &viewer, Method::POST, &list_uri, &[], Some(json!({"body": "x"}))).await,
+        StatusCode::FORBIDDEN,
+    );
     assert_problem(&call(&router, &stranger, Method::GET, &uri, &[], None).await, StatusCode::NOT_FOUND);
     assert_problem(&call(&router, &stranger, Method::GET, &list_uri, &[], None).await, StatusCode::NOT_FOUND);
     assert_problem(&call(&router, &editor, Method::GET, "/api/comments/nope", &[], None).await, StatusCode::NOT_FOUND);
-    assert_problem(&call(&router, &editor, Method::GET, "/api/tasks/nope/comments", &[], None).await, StatusCode::NOT_FOUND);
+    assert_problem(
+        &call(&router, &editor, Method::GET, "/api/tasks/nope/comments", &[], None).await,
+        StatusCode::NOT_FOUND,
+    );
     let a = call(&router, &editor, Method::POST, &list_uri, &[], Some(json!({"body": ""}))).await;
     assert_problem(&a, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(a.body["errors"][0]["field"], "body");
-    let a = call(&router, &editor, Method::POST, &list_uri, &[], Some(json!({"body": "x", "author_id": c.owner.user_id}))).await;
+    let a =
+        call(&router, &editor, Method::POST, &list_uri, &[], Some(json!({"body": "x", "author_id": c.owner.user_id})))
+            .await;
     assert_problem(&a, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_problem(&call(&router, &editor, Method::GET, &format!("{list_uri}?limit=0"), &[], None).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(
+        &call(&router, &editor, Method::GET, &format!("{list_uri}?limit=0"), &[], None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
 
-    let changed = call(&router, &editor, Method::PATCH, &uri, &[("if-match", &tag)], Some(json!({"body": "Hi!"}))).await;
+    let changed =
+        call(&router, &editor, Method::PATCH, &uri, &[("if-match", &tag)], Some(json!({"body": "Hi!"}))).await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
     assert_ne!(changed.etag.as_deref(), Some(tag.as_str()));
     let stale = call(&router, &editor, Method::PATCH, &uri, &[("if-match", &tag)], Some(json!({"body": "Hi?"}))).await;
     assert_problem(&stale, StatusCode::PRECONDITION_FAILED);
-    assert_problem(&call(&router, &editor, Method::DELETE, &uri, &[("if-match", &tag)], None).await, StatusCode::PRECONDITION_FAILED);
+    assert_problem(
+        &call(&router, &editor, Method::DELETE, &uri, &[("if-match", &tag)], None).await,
+        StatusCode::PRECONDITION_FAILED,
+    );
     let new_tag = changed.etag.unwrap();
     let gone = call(&router, &editor, Method::DELETE, &uri, &[("if-match", &new_tag)], None).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);

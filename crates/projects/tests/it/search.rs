@@ -23,10 +23,14 @@ crate::backend_suite!(
     the_index_stays_in_step_with_updates_and_deletes,
     hostile_queries_are_answered_without_error,
     results_page_by_cursor_without_repeats,
+    search_over_http,
 );
 
 async fn find(svc: &ProjectsService, who: Actor, q: &str) -> Vec<SearchResult> {
-    svc.search(who, q, PageRequest { limit: Some(100), cursor: None }).await.unwrap_or_else(|e| panic!("{q:?}: {e:?}")).items
+    svc.search(who, q, PageRequest { limit: Some(100), cursor: None })
+        .await
+        .unwrap_or_else(|e| panic!("{q:?}: {e:?}"))
+        .items
 }
 
 fn ids(results: &[SearchResult]) -> BTreeSet<Uuid> {
@@ -57,10 +61,8 @@ async fn finds_each_kind_with_its_ids_title_and_snippet(b: &Backend) {
     let c = svc.create_comment(ada, t, say("The valves look fine.\nThe zephyr waits.")).await.unwrap();
     let found = find(&svc, ada, "Zephyr").await;
     let kinds: BTreeSet<_> = found.iter().map(|r| (format!("{:?}", r.kind), r.id)).collect();
-    let expected: BTreeSet<_> = [("Project", p), ("Task", t), ("Comment", c.id)]
-        .into_iter()
-        .map(|(k, id)| (k.to_string(), id))
-        .collect();
+    let expected: BTreeSet<_> =
+        [("Project", p), ("Task", t), ("Comment", c.id)].into_iter().map(|(k, id)| (k.to_string(), id)).collect();
     assert_eq!(kinds, expected);
     for r in &found {
         assert_eq!(r.project_id, p);
@@ -78,8 +80,13 @@ async fn finds_each_kind_with_its_ids_title_and_snippet(b: &Backend) {
     assert_eq!(ids(&find(&svc, ada, "valves fine").await), [c.id].into());
     assert!(find(&svc, ada, "valves missing").await.is_empty());
     // Labels are searched too.
-    exec(b, "UPDATE tasks SET labels = '[\"urgent\",\"hardware\"]' WHERE id = ?1",
-         "UPDATE tasks SET labels = '[\"urgent\",\"hardware\"]' WHERE id = $1", t).await;
+    exec(
+        b,
+        "UPDATE tasks SET labels = '[\"urgent\",\"hardware\"]' WHERE id = ?1",
+        "UPDATE tasks SET labels = '[\"urgent\",\"hardware\"]' WHERE id = $1",
+        t,
+    )
+    .await;
     assert_eq!(ids(&find(&svc, ada, "hardware").await), [t].into());
 }
 
@@ -118,7 +125,8 @@ async fn the_index_stays_in_step_with_updates_and_deletes(b: &Backend) {
     assert_eq!(ids(&find(&svc, ada, "second").await), [p].into());
 
     let t = task(&svc, ada, p, "Charlie", "").await;
-    exec(b, "UPDATE tasks SET title = 'Delta' WHERE id = ?1", "UPDATE tasks SET title = 'Delta' WHERE id = $1", t).await;
+    exec(b, "UPDATE tasks SET title = 'Delta' WHERE id = ?1", "UPDATE tasks SET title = 'Delta' WHERE id = $1", t)
+        .await;
     assert!(find(&svc, ada, "charlie").await.is_empty());
     assert_eq!(ids(&find(&svc, ada, "delta").await), [t].into());
 
@@ -143,8 +151,33 @@ async fn hostile_queries_are_answered_without_error(b: &Backend) {
     let ada = user(Role::User);
     let p = project(&svc, ada, "Near the river", "column: value").await;
     for q in [
-        "\"", "*", "NEAR(", "near(", ":", "&|!", "\"unbalanced", "a\"b", "'", "''", "(", ")", "-", "^", "title:river",
-        "river*", "NOT river", "river OR sea", "!river", "river:*", "\\", "%", "_", "\u{0}", "AND", "ß", "🦀",
+        "\"",
+        "*",
+        "NEAR(",
+        "near(",
+        ":",
+        "&|!",
+        "\"unbalanced",
+        "a\"b",
+        "'",
+        "''",
+        "(",
+        ")",
+        "-",
+        "^",
+        "title:river",
+        "river*",
+        "NOT river",
+        "river OR sea",
+        "!river",
+        "river:*",
+        "\\",
+        "%",
+        "_",
+        "\u{0}",
+        "AND",
+        "ß",
+        "🦀",
     ] {
         let res = svc.search(ada, q, PageRequest::default()).await;
         assert!(res.is_ok(), "{q:?}: {res:?}");
@@ -182,4 +215,70 @@ async fn results_page_by_cursor_without_repeats(b: &Backend) {
         }
     }
     assert_eq!(seen, all.iter().map(|r| r.id).collect::<Vec<_>>());
+}
+
+async fn search_over_http(b: &Backend) {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let svc = std::sync::Arc::new(service(b));
+    let ada = user(Role::User);
+    let p = project(&svc, ada, "Quartz", "").await;
+    let t = task(&svc, ada, p, "Polish the quartz", "").await;
+    let router = projects::router(svc);
+    let who = platform::identity::Identity {
+        user_id: ada.user_id,
+        role: ada.role,
+        session_id: platform::ids::new_id(),
+        token_id: "jti".into(),
+        issued_at: 0,
+        expires_at: i64::MAX,
+    };
+    let get = |uri: String| {
+        let (router, who) = (router.clone(), who.clone());
+        async move {
+            let mut req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+            req.extensions_mut().insert(platform::http::Caller(who));
+            let res = router.oneshot(req).await.unwrap();
+            let ct = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (status, ct, serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default())
+        }
+    };
+    let (status, _, body) = get("/api/search?q=quar&limit=1".into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = &body["items"][0];
+    assert_eq!(first["kind"], "project");
+    assert_eq!(
+        (first["id"].as_str(), first["project_id"].as_str()),
+        (Some(p.to_string().as_str()), Some(p.to_string().as_str()))
+    );
+    assert!(first.get("task_id").is_none() && first["rank"].as_f64().is_some_and(|r| r > 0.0), "{first}");
+    assert_eq!(first["title"], "Quartz");
+    let cursor = body["next_cursor"].as_str().unwrap().to_string();
+    let (_, _, next) = get(format!("/api/search?q=quar&limit=1&cursor={cursor}")).await;
+    assert_eq!(next["items"][0]["id"], serde_json::json!(t));
+    assert_eq!(next["items"][0]["task_id"], serde_json::json!(t));
+    assert_eq!(next["next_cursor"], serde_json::Value::Null);
+    let (_, _, hostile) = get("/api/search?q=%22%20NEAR(%20*%20%26%7C!".into()).await;
+    assert_eq!(hostile["items"], serde_json::json!([]));
+    for uri in [
+        "/api/search",
+        "/api/search?q=",
+        &format!("/api/search?q={}", "a".repeat(201)),
+        "/api/search?q=x&limit=0",
+        "/api/search?q=x&cursor=zz",
+    ] {
+        let (status, ct, body) = get(uri.to_string()).await;
+        assert_eq!(
+            (status, ct.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "application/problem+json"),
+            "{uri}: {body}"
+        );
+    }
+    let (status, _, _) = get("/api/search?q=a&q=b".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

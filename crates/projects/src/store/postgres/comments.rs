@@ -94,7 +94,12 @@ impl CommentStore for PgStore {
         Ok(CommentView { comment: comment_record(&row)?, member_role: role_at(&row, 7)? })
     }
 
-    async fn list_comments(&self, task: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<CommentRecord>, StoreError> {
+    async fn list_comments(
+        &self,
+        task: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CommentRecord>, StoreError> {
         // The nil UUID sorts before every real (v7) id.
         let after = after.unwrap_or(Uuid::nil());
         let client = self.db.client().await?;

@@ -53,7 +53,9 @@ impl CommentStore for SqliteStore {
                      LEFT JOIN project_members m ON m.project_id = t.project_id AND m.user_id = ?2 \
                      WHERE t.id = ?1",
                 )?
-                .query_row(params![task, user], |r| Ok(TaskAccess { project_id: r.get(0)?, member_role: role_at(r, 1)? }))
+                .query_row(params![task, user], |r| {
+                    Ok(TaskAccess { project_id: r.get(0)?, member_role: role_at(r, 1)? })
+                })
             })
             .await
     }
@@ -88,12 +90,19 @@ impl CommentStore for SqliteStore {
                      LEFT JOIN project_members m ON m.project_id = c.project_id AND m.user_id = ?2 \
                      WHERE c.id = ?1"
                 ))?
-                .query_row(params![id, user], |r| Ok(CommentView { comment: comment_record(r)?, member_role: role_at(r, 7)? }))
+                .query_row(params![id, user], |r| {
+                    Ok(CommentView { comment: comment_record(r)?, member_role: role_at(r, 7)? })
+                })
             })
             .await
     }
 
-    async fn list_comments(&self, task: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<CommentRecord>, StoreError> {
+    async fn list_comments(
+        &self,
+        task: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CommentRecord>, StoreError> {
         // The nil UUID sorts before every real (v7) id.
         let after = after.unwrap_or(Uuid::nil());
         self.db
@@ -151,12 +160,18 @@ impl CommentStore for SqliteStore {
 
 /// Deletes every comment `user` wrote, each with its `comment.deleted` event (GDPR erasure);
 /// the number deleted.
-pub(super) fn erase_comments_by(tx: &rusqlite::Transaction<'_>, user: Uuid, at: OffsetDateTime) -> Result<u64, StoreError> {
+pub(super) fn erase_comments_by(
+    tx: &rusqlite::Transaction<'_>,
+    user: Uuid,
+    at: OffsetDateTime,
+) -> Result<u64, StoreError> {
     let authored: Vec<(Uuid, Uuid, Uuid)> = tx
         .prepare_cached("SELECT id, task_id, project_id FROM comments WHERE author_id = ?1 ORDER BY id")
         .and_then(|mut s| s.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
         .map_err(map_err)?;
-    tx.prepare_cached("DELETE FROM comments WHERE author_id = ?1").and_then(|mut s| s.execute([user])).map_err(map_err)?;
+    tx.prepare_cached("DELETE FROM comments WHERE author_id = ?1")
+        .and_then(|mut s| s.execute([user]))
+        .map_err(map_err)?;
     for (id, task, project) in &authored {
         outbox::insert_sqlite(tx, &comment_erased_event(*id, *task, *project, at))?;
     }
