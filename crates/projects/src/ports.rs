@@ -167,6 +167,8 @@ pub trait PersonalDataStore: Send + Sync {
     /// decides: deletes the projects they alone own (with their members and tasks), removes
     /// their other memberships, hands `owner_id` to the oldest remaining owner, and unassigns
     /// every task assigned to them. Tasks they created in kept projects keep `created_by`.
+    /// Deletes every comment the user wrote (the body is their words: personal data), with a
+    /// `comment.deleted` each (ids only), and the comments of the projects it deletes.
     /// Writes `project.deleted` per deleted project and `member.changed` per removed membership
     /// ([`crate::store::erasure_event`]), stamped `at`. Erasing an erased user changes nothing.
     async fn erase_user(&self, user: Uuid, at: OffsetDateTime) -> Result<ErasureCounts, StoreError>;

@@ -399,15 +399,18 @@ impl ProjectsService {
 /// The subject's email is not used: this service keys nothing by email.
 #[async_trait]
 impl PersonalDataApi for ProjectsService {
-    /// `projects` (member of, or `owner_id`), `project_members` (the user's own memberships) and
-    /// `tasks` (created by or assigned to the user), every column, each table present.
+    /// `projects` (member of, or `owner_id`), `project_members` (the user's own memberships),
+    /// `tasks` (created by or assigned to the user) and `comments` (written by the user), every
+    /// column, each table present.
     async fn export(&self, subject: &DataSubject) -> Result<PersonalData, ApiError> {
         personal_data(self.personal.export_user(subject.user_id).await?)
     }
 
     /// See [`PersonalDataStore::erase_user`]: projects the user alone owns are deleted, in the
     /// others the user's membership and assignments go and `owner_id` moves to the oldest other
-    /// owner; tasks they created stay under their (pseudonymous) id. Counts per table, every
+    /// owner; tasks they created stay under their (pseudonymous) id. Every comment they wrote
+    /// is deleted: unlike a task, whose title is the team's, a comment's body is the user's own
+    /// words (personal data), and a thread with a comment missing still reads. Counts per table, every
     /// table present; zero everywhere when there was nothing (left) to erase.
     async fn erase(&self, subject: &DataSubject) -> Result<ErasureReport, ApiError> {
         let counts = self.personal.erase_user(subject.user_id, self.now()).await?;
