@@ -154,8 +154,12 @@ async fn get_project(
 /// The project with its `ETag`.
 fn with_etag(project: Project) -> Response {
     let tag = project_etag(project.updated_at);
-    let mut res = Json(project).into_response();
-    if let Ok(v) = HeaderValue::from_str(&tag) {
+    tagged(Json(project).into_response(), &tag)
+}
+
+/// `res` with the `ETag` `tag`.
+fn tagged(mut res: Response, tag: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(tag) {
         res.headers_mut().insert(header::ETAG, v);
     }
     res

@@ -287,6 +287,26 @@ pub enum SearchKind {
     Comment,
 }
 
+impl SearchKind {
+    /// Its number in storage and cursors (0 project, 1 task, 2 comment): the result order's tie-break.
+    pub fn code(self) -> u8 {
+        match self {
+            SearchKind::Project => 0,
+            SearchKind::Task => 1,
+            SearchKind::Comment => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(SearchKind::Project),
+            1 => Some(SearchKind::Task),
+            2 => Some(SearchKind::Comment),
+            _ => None,
+        }
+    }
+}
+
 /// Which projects a search covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchScope {

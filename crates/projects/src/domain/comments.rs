@@ -3,7 +3,7 @@
 use api::projects::ProjectRole;
 use uuid::Uuid;
 
-use super::ValidationError;
+use super::{Description, ValidationError};
 
 /// A comment's body: Markdown text of 1–10,000 characters, not blank. Kept as written (leading
 /// indentation can matter in Markdown); line breaks and tabs are allowed, other control
@@ -12,19 +12,14 @@ use super::ValidationError;
 pub struct CommentBody(String);
 
 impl CommentBody {
-    pub const MAX_CHARS: usize = 10_000;
+    pub const MAX_CHARS: usize = Description::MAX_CHARS;
 
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         if s.trim().is_empty() {
             return Err(ValidationError::Empty);
         }
-        if s.chars().count() > Self::MAX_CHARS {
-            return Err(ValidationError::TooLong { max: Self::MAX_CHARS });
-        }
-        if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-            return Err(ValidationError::ControlCharacter);
-        }
-        Ok(Self(s.to_string()))
+        // A description's rules, which are the same text rules with the same limit.
+        Description::parse(s).map(|d| Self(d.as_str().to_string()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -6,14 +6,14 @@ use api::projects::{Comment, CreateComment, Page, SearchResult, UpdateComment};
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use platform::http::{Authenticated, Json, Problem};
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::{ListQuery, Svc, created, if_match, list_query, page_request, path_id};
+use super::{ListQuery, Svc, created, if_match, list_query, page_request, path_id, tagged};
 use crate::service::{Actor, ProjectsService, comment_etag};
 
 /// The routes of comments and search, before their state.
@@ -35,11 +35,7 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
 /// The comment with its `ETag`.
 fn with_etag(comment: Comment) -> Response {
     let tag = comment_etag(comment.updated_at);
-    let mut res = Json(comment).into_response();
-    if let Ok(v) = HeaderValue::from_str(&tag) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
+    tagged(Json(comment).into_response(), &tag)
 }
 
 #[utoipa::path(get, path = "/api/tasks/{id}/comments", tag = "comments",
@@ -72,11 +68,7 @@ async fn create_comment(
     let task = path_id(path)?;
     let comment = svc.create_comment(Actor::from(&id), task, body).await?;
     let location = format!("/api/comments/{}", comment.id);
-    let mut res = created(location, &comment);
-    if let Ok(v) = HeaderValue::from_str(&comment_etag(comment.updated_at)) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    Ok(res)
+    Ok(tagged(created(location, &comment), &comment_etag(comment.updated_at)))
 }
 
 #[utoipa::path(get, path = "/api/comments/{id}", tag = "comments", params(("id" = Uuid, Path)),

@@ -5,8 +5,6 @@
 
 use api::ApiError;
 use api::projects::{Comment, CreateComment, Page, UpdateComment};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::bus::Event;
 use platform::ids::new_id;
 use serde_json::json;
@@ -14,7 +12,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::members::if_match_holds;
-use super::{Actor, ChangeError, PageRequest, ProjectsService, bad_cursor, invalid, paginate};
+use super::{
+    Actor, ChangeError, PageRequest, ProjectsService, decode_project_cursor, encode_project_cursor, invalid, paginate,
+};
 use crate::domain::comments::{CommentBody, can_comment, can_delete_comment, can_edit_comment};
 use crate::domain::effective_role;
 use crate::ports::{CommentRecord, CommentView};
@@ -49,12 +49,6 @@ fn body(raw: &str) -> Result<CommentBody, ApiError> {
     CommentBody::parse(raw).map_err(|e| invalid("body", e.to_string()))
 }
 
-/// A comment list's cursor: the last id of the page, base64url.
-fn decode_cursor(s: &str) -> Result<Uuid, ApiError> {
-    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad_cursor())?;
-    Uuid::from_slice(&bytes).map_err(|_| bad_cursor())
-}
-
 fn stale(if_match: Option<&str>) -> ChangeError {
     if if_match.is_some() {
         ChangeError::PreconditionFailed
@@ -86,10 +80,10 @@ impl ProjectsService {
     /// `GET /api/tasks/{id}/comments`: the task's comments, oldest first, for anyone who may see it.
     pub async fn list_comments(&self, actor: Actor, task: Uuid, page: PageRequest) -> Result<Page<Comment>, ApiError> {
         let limit = page.limit()?;
-        let after = page.cursor.as_deref().map(decode_cursor).transpose()?;
+        let after = page.cursor.as_deref().map(decode_project_cursor).transpose()?;
         self.visible_task(actor, task).await?;
         let rows = self.comments.list_comments(task, after, limit + 1).await?;
-        Ok(paginate(rows, limit, |c| URL_SAFE_NO_PAD.encode(c.id.as_bytes()), comment_dto))
+        Ok(paginate(rows, limit, |c| encode_project_cursor(c.id), comment_dto))
     }
 
     /// `GET /api/comments/{id}`: one comment, for anyone who may see its project.

@@ -12,29 +12,12 @@ use super::{Actor, PageRequest, ProjectsService, bad_cursor, invalid, paginate};
 use crate::domain::search::{SearchQuery, snippet};
 use crate::ports::{SearchHit, SearchKey, SearchKind, SearchScope};
 
-fn kind_code(k: SearchKind) -> u8 {
-    match k {
-        SearchKind::Project => 0,
-        SearchKind::Task => 1,
-        SearchKind::Comment => 2,
-    }
-}
-
-fn kind_from_code(c: u8) -> Option<SearchKind> {
-    match c {
-        0 => Some(SearchKind::Project),
-        1 => Some(SearchKind::Task),
-        2 => Some(SearchKind::Comment),
-        _ => None,
-    }
-}
-
 /// A search cursor: the last result's score (8 bytes, big-endian IEEE 754), kind (1 byte) and id
 /// (16 bytes), base64url.
 fn encode_cursor(k: &SearchKey) -> String {
     let mut bytes = Vec::with_capacity(25);
     bytes.extend_from_slice(&k.score.to_be_bytes());
-    bytes.push(kind_code(k.kind));
+    bytes.push(k.kind.code());
     bytes.extend_from_slice(k.id.as_bytes());
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -47,7 +30,7 @@ fn decode_cursor(s: &str) -> Result<SearchKey, ApiError> {
     if !score.is_finite() {
         return Err(bad_cursor());
     }
-    let kind = kind_from_code(*kind).ok_or_else(bad_cursor)?;
+    let kind = SearchKind::from_code(i64::from(*kind)).ok_or_else(bad_cursor)?;
     Ok(SearchKey { score, kind, id: Uuid::from_slice(id).map_err(|_| bad_cursor())? })
 }
 

@@ -10,21 +10,9 @@ use uuid::Uuid;
 use super::{PgStore, corrupt};
 use crate::ports::{SearchHit, SearchKey, SearchKind, SearchScope, SearchStore};
 
-fn kind_code(k: SearchKind) -> i16 {
-    match k {
-        SearchKind::Project => 0,
-        SearchKind::Task => 1,
-        SearchKind::Comment => 2,
-    }
-}
-
 fn hit(row: &Row) -> Result<SearchHit, StoreError> {
-    let kind = match row.try_get::<_, i16>(0).map_err(map_err)? {
-        0 => SearchKind::Project,
-        1 => SearchKind::Task,
-        2 => SearchKind::Comment,
-        other => return Err(corrupt(format!("search kind {other}"))),
-    };
+    let code: i16 = row.try_get(0).map_err(map_err)?;
+    let kind = SearchKind::from_code(i64::from(code)).ok_or_else(|| corrupt(format!("search kind {code}")))?;
     Ok(SearchHit {
         key: SearchKey { kind, id: row.try_get(1).map_err(map_err)?, score: row.try_get(6).map_err(map_err)? },
         project_id: row.try_get(2).map_err(map_err)?,
@@ -74,7 +62,8 @@ impl SearchStore for PgStore {
             SearchScope::All => (true, Uuid::nil()),
             SearchScope::MemberOf(user) => (false, user),
         };
-        let (score, kind, id) = after.map_or((None, 0, Uuid::nil()), |k| (Some(k.score), kind_code(k.kind), k.id));
+        let (score, kind, id) =
+            after.map_or((None, 0, Uuid::nil()), |k| (Some(k.score), i16::from(k.kind.code()), k.id));
         let client = self.db.client().await?;
         let stmt = client.prepare_cached(SEARCH_SQL).await.map_err(map_err)?;
         let rows = client

@@ -22,22 +22,10 @@ fn match_expr(words: &[String]) -> String {
     expr
 }
 
-fn kind_code(k: SearchKind) -> i64 {
-    match k {
-        SearchKind::Project => 0,
-        SearchKind::Task => 1,
-        SearchKind::Comment => 2,
-    }
-}
-
 fn hit(row: &Row<'_>) -> rusqlite::Result<SearchHit> {
-    let kind: i64 = row.get(0)?;
-    let kind = match kind {
-        0 => SearchKind::Project,
-        1 => SearchKind::Task,
-        2 => SearchKind::Comment,
-        other => return Err(bad_column(0, Type::Integer, format!("search kind {other}"))),
-    };
+    let code: i64 = row.get(0)?;
+    let kind =
+        SearchKind::from_code(code).ok_or_else(|| bad_column(0, Type::Integer, format!("search kind {code}")))?;
     Ok(SearchHit {
         key: SearchKey { kind, id: row.get(1)?, score: row.get(6)? },
         project_id: row.get(2)?,
@@ -82,7 +70,7 @@ impl SearchStore for SqliteStore {
             SearchScope::All => (true, Uuid::nil()),
             SearchScope::MemberOf(user) => (false, user),
         };
-        let (score, kind, id) = after.map_or((None, 0, Uuid::nil()), |k| (Some(k.score), kind_code(k.kind), k.id));
+        let (score, kind, id) = after.map_or((None, 0, Uuid::nil()), |k| (Some(k.score), k.kind.code(), k.id));
         self.db
             .read(move |c| {
                 c.prepare_cached(SEARCH_SQL)?
