@@ -130,6 +130,14 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/tasks/{id}", Authenticated),
     rule("PATCH", "/api/tasks/{id}", Write),
     rule("DELETE", "/api/tasks/{id}", Write),
+    // comments and search (the service checks membership; owners and editors comment, the
+    // author changes, the author, owners and admins delete; guests only read).
+    rule("GET", "/api/tasks/{id}/comments", Authenticated),
+    rule("POST", "/api/tasks/{id}/comments", Write),
+    rule("GET", "/api/comments/{id}", Authenticated),
+    rule("PATCH", "/api/comments/{id}", Write),
+    rule("DELETE", "/api/comments/{id}", Write),
+    rule("GET", "/api/search", Authenticated),
     // gateway: the API description.
     rule("GET", "/api/openapi.json", Public),
     rule("GET", "/api/docs", Public),

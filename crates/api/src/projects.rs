@@ -195,3 +195,62 @@ mod update_task_tests {
         assert!(parse(r#"{"project_id": null}"#).is_err());
     }
 }
+
+// ---- Comments and search (branch `comments`) ----
+
+/// A comment on a task (Markdown text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Comment {
+    pub id: Uuid,
+    pub task_id: Uuid,
+    pub project_id: Uuid,
+    pub author_id: Uuid,
+    pub body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Body of `POST /api/tasks/{id}/comments`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateComment {
+    /// 1–10,000 characters of Markdown, not blank.
+    pub body: String,
+}
+
+/// Body of `PATCH /api/comments/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateComment {
+    /// 1–10,000 characters of Markdown, not blank.
+    pub body: String,
+}
+
+/// What a search result is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchKind {
+    Project,
+    Task,
+    Comment,
+}
+
+/// One result of `GET /api/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchResult {
+    pub kind: SearchKind,
+    /// The project's, task's or comment's id.
+    pub id: Uuid,
+    pub project_id: Uuid,
+    /// The task of a task or comment; absent for a project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<Uuid>,
+    /// The project's name or the task's title (for a comment, its task's title).
+    pub title: String,
+    /// Plain text around the first match in the description or comment body (no markup).
+    pub snippet: String,
+    /// Relevance, higher is better; comparable within one answer only.
+    pub rank: f64,
+}

@@ -5,6 +5,8 @@
 
 mod tasks;
 
+mod comments;
+
 use std::sync::Arc;
 
 use api::FieldError;
@@ -41,6 +43,7 @@ pub fn routes() -> Router<Arc<ProjectsService>> {
         .route("/api/projects/{id}/members/{user_id}", axum::routing::patch(change_member).delete(remove_member))
         .route("/api/projects/{id}/tasks", get(tasks::list_tasks).post(tasks::create_task))
         .route("/api/tasks/{id}", get(tasks::get_task).patch(tasks::update_task).delete(tasks::delete_task))
+        .merge(comments::routes())
 }
 
 /// The OpenAPI paths of this service.
@@ -60,6 +63,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     struct Doc;
     let mut doc = <Doc as utoipa::OpenApi>::openapi();
     doc.merge(tasks::openapi());
+    doc.merge(comments::openapi());
     doc
 }
 
@@ -149,8 +153,12 @@ async fn get_project(
 /// The project with its `ETag`.
 fn with_etag(project: Project) -> Response {
     let tag = project_etag(project.updated_at);
-    let mut res = Json(project).into_response();
-    if let Ok(v) = HeaderValue::from_str(&tag) {
+    tagged(Json(project).into_response(), &tag)
+}
+
+/// `res` with the `ETag` `tag`.
+fn tagged(mut res: Response, tag: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(tag) {
         res.headers_mut().insert(header::ETAG, v);
     }
     res
@@ -167,7 +175,7 @@ impl From<ChangeError> for Problem {
     fn from(e: ChangeError) -> Self {
         match e {
             ChangeError::PreconditionFailed => {
-                Problem::new(StatusCode::PRECONDITION_FAILED, "it changed since the version in If-Match")
+                Problem::new(StatusCode::PRECONDITION_FAILED, "the resource changed since the version in If-Match")
             }
             ChangeError::Api(e) => e.into(),
         }

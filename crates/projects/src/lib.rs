@@ -1,5 +1,6 @@
 //! The projects service: projects, their membership with roles (owner, editor, viewer) and their
-//! tasks. It owns the `projects`, `project_members` and `tasks` tables; other services reach it
+//! tasks, and the comments on tasks. It owns the `projects`, `project_members`, `tasks` and
+//! `comments` tables (and, on SQLite, the search index `search_docs`/`search_fts`); other services reach it
 //! only through its HTTP API (and, later, an `api::projects` trait), never through its tables.
 //!
 //! # Invariants
@@ -28,6 +29,15 @@
 //!   counts statements with `platform::db::Database::statements`); its cursor encodes the sort
 //!   key, the id tiebreaker and a digest of the sort and filters.
 //! - Ids are UUIDv7, so ordering by id is ordering by creation; lists are keyset-paginated.
+//! - Comments (`comments`, [`service`]'s comment use cases): members read them; owners and
+//!   editors write them (a viewer is read-only, comments included; guests are viewers at most);
+//!   only the author changes one, and only while still an owner or editor; the author, project
+//!   owners and admins delete. `comment.created`, `comment.updated` (both with the comment) and
+//!   `comment.deleted` (ids) go to the outbox in the write's transaction.
+//! - Search ([`ports::SearchStore`]): the full-text index (PostgreSQL generated `tsvector`
+//!   columns, SQLite FTS5 maintained by triggers) changes in the same transaction as the text;
+//!   the user's query is reduced to words ([`domain::search`]) before any backend syntax is built,
+//!   and visibility is a condition of the query itself.
 //!
 //! # Layout
 //! [`domain`] and [`rank`] are pure; [`service`] holds the use cases over the [`ports`];

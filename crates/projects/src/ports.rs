@@ -267,6 +267,8 @@ pub struct UserRows {
     pub memberships: Vec<MemberRecord>,
     /// Tasks the user created or is assigned to, in any project.
     pub tasks: Vec<TaskRecord>,
+    /// Comments the user wrote, in any project.
+    pub comments: Vec<CommentRecord>,
 }
 
 /// Rows an erasure deleted or changed, per table.
@@ -278,6 +280,8 @@ pub struct ErasureCounts {
     pub project_members: u64,
     /// Tasks deleted with their project, plus tasks unassigned from the user.
     pub tasks: u64,
+    /// Comments the user wrote, plus the other comments of deleted projects.
+    pub comments: u64,
 }
 
 /// Personal data of one user across the service's tables (GDPR Art. 15, 17, 20).
@@ -290,15 +294,20 @@ pub trait PersonalDataStore: Send + Sync {
     /// decides: deletes the projects they alone own (with their members and tasks), removes
     /// their other memberships, hands `owner_id` to the oldest remaining owner, and unassigns
     /// every task assigned to them. Tasks they created in kept projects keep `created_by`.
+    /// Deletes every comment the user wrote (the body is their words: personal data), with a
+    /// `comment.deleted` each (ids only), and the comments of the projects it deletes.
     /// Writes `project.deleted` per deleted project and `member.changed` per removed membership
     /// ([`crate::store::erasure_event`]), stamped `at`. Erasing an erased user changes nothing.
     async fn erase_user(&self, user: Uuid, at: OffsetDateTime) -> Result<ErasureCounts, StoreError>;
 }
 
 /// The stores of the service, as one backend adapter provides them.
-pub trait ProjectsStore: ProjectStore + TaskStore + PersonalDataStore + MemberStore {}
+pub trait ProjectsStore:
+    ProjectStore + TaskStore + PersonalDataStore + MemberStore + CommentStore + SearchStore
+{
+}
 
-impl<T: ProjectStore + TaskStore + PersonalDataStore + MemberStore> ProjectsStore for T {}
+impl<T: ProjectStore + TaskStore + PersonalDataStore + MemberStore + CommentStore + SearchStore> ProjectsStore for T {}
 
 /// What became of a membership change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -340,4 +349,133 @@ pub trait MemberStore: Send + Sync {
         at: OffsetDateTime,
         event: &Event,
     ) -> Result<MemberChange, StoreError>;
+}
+
+/// A comment as stored. `project_id` is its task's project (kept in step when the task moves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentRecord {
+    pub id: Uuid,
+    pub task_id: Uuid,
+    pub project_id: Uuid,
+    pub author_id: Uuid,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A comment with the membership role, in the comment's project, of the user it was read for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentView {
+    pub comment: CommentRecord,
+    pub member_role: Option<ProjectRole>,
+}
+
+/// A task's project and a user's membership role in it, for access checks on the task's comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskAccess {
+    pub project_id: Uuid,
+    pub member_role: Option<ProjectRole>,
+}
+
+/// Comments on tasks, each write with its event in one transaction.
+#[async_trait]
+pub trait CommentStore: Send + Sync {
+    /// The project of task `task` and `user`'s membership in it; `NotFound` when there is no such task.
+    async fn task_access(&self, task: Uuid, user: Uuid) -> Result<TaskAccess, StoreError>;
+    /// Inserts the comment and `event`; `NotFound` when the task is gone (or no longer in the
+    /// comment's project).
+    async fn create_comment(&self, comment: &CommentRecord, event: &Event) -> Result<(), StoreError>;
+    /// The comment with `user`'s membership role in its project; `NotFound` when there is none.
+    async fn get_comment(&self, id: Uuid, user: Uuid) -> Result<CommentView, StoreError>;
+    /// Up to `limit` comments of the task with ids greater than `after`, oldest first.
+    async fn list_comments(
+        &self,
+        task: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CommentRecord>, StoreError>;
+    /// Writes the comment's body and `updated_at` if the stored `updated_at` is still `read_at`;
+    /// `false` when it is not (nothing written), `NotFound` when the comment is gone.
+    async fn update_comment(
+        &self,
+        comment: &CommentRecord,
+        read_at: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the comment if its `updated_at` is still `read_at`; `false` when it is not,
+    /// `NotFound` when it is gone.
+    async fn delete_comment(&self, id: Uuid, read_at: OffsetDateTime, event: &Event) -> Result<bool, StoreError>;
+}
+
+/// What a search result is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SearchKind {
+    Project,
+    Task,
+    Comment,
+}
+
+impl SearchKind {
+    /// Its number in storage and cursors (0 project, 1 task, 2 comment): the result order's tie-break.
+    pub fn code(self) -> u8 {
+        match self {
+            SearchKind::Project => 0,
+            SearchKind::Task => 1,
+            SearchKind::Comment => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(SearchKind::Project),
+            1 => Some(SearchKind::Task),
+            2 => Some(SearchKind::Comment),
+            _ => None,
+        }
+    }
+}
+
+/// Which projects a search covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchScope {
+    /// The projects `user` is a member of.
+    MemberOf(Uuid),
+    /// Every project (admins).
+    All,
+}
+
+/// Where a result sits in the result order: by `score` descending, then kind, then id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchKey {
+    pub score: f64,
+    pub kind: SearchKind,
+    pub id: Uuid,
+}
+
+/// One matching project, task or comment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub key: SearchKey,
+    pub project_id: Uuid,
+    /// The task of a task or comment.
+    pub task_id: Option<Uuid>,
+    /// The project's name, or the task's title (for a comment: its task's).
+    pub title: String,
+    /// The longer text: the description, or the comment's body.
+    pub text: String,
+}
+
+/// Full-text search over projects, tasks and comments.
+#[async_trait]
+pub trait SearchStore: Send + Sync {
+    /// Up to `limit` documents of `scope` containing every word of `words` (lowercase runs of
+    /// letters and digits, at least one), the last one as a prefix, best first, after `after`.
+    /// Visibility is part of the query, not a filter of its results.
+    async fn search(
+        &self,
+        words: &[String],
+        scope: SearchScope,
+        after: Option<SearchKey>,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError>;
 }

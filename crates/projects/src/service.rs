@@ -1,9 +1,12 @@
 //! The use cases of the projects service, over the storage ports: validation, access rules
 //! ([`crate::domain::effective_role`]), events, pagination cursors and the mapping to API DTOs.
 
+mod comments;
 mod members;
+mod search;
 mod tasks;
 
+pub use comments::comment_etag;
 pub use members::{ChangeError, project_etag};
 pub use tasks::{TaskListQuery, filter_date, task_etag};
 
@@ -166,17 +169,23 @@ fn task_row(t: TaskRecord) -> Result<Value, ApiError> {
 }
 
 fn personal_data(rows: UserRows) -> Result<PersonalData, ApiError> {
-    let UserRows { projects, memberships, tasks } = rows;
+    let UserRows { projects, memberships, tasks, comments } = rows;
     let tables = [
         ("projects", projects.iter().map(project_row).collect::<Result<Vec<_>, _>>()?),
         ("project_members", memberships.iter().map(member_row).collect::<Result<_, _>>()?),
         ("tasks", tasks.into_iter().map(task_row).collect::<Result<_, _>>()?),
+        ("comments", comments.into_iter().map(comments::comment_row).collect::<Result<_, _>>()?),
     ];
     Ok(PersonalData { tables: tables.into_iter().map(|(t, rows)| (t.to_string(), rows)).collect() })
 }
 
 fn erasure_report(c: ErasureCounts) -> ErasureReport {
-    let tables = [("projects", c.projects), ("project_members", c.project_members), ("tasks", c.tasks)];
+    let tables = [
+        ("projects", c.projects),
+        ("project_members", c.project_members),
+        ("tasks", c.tasks),
+        ("comments", c.comments),
+    ];
     ErasureReport { tables: tables.into_iter().map(|(t, n)| (t.to_string(), n)).collect() }
 }
 
@@ -186,6 +195,8 @@ pub struct ProjectsService {
     tasks: Arc<dyn TaskStore>,
     personal: Arc<dyn PersonalDataStore>,
     members: Arc<dyn crate::ports::MemberStore>,
+    comments: Arc<dyn crate::ports::CommentStore>,
+    search: Arc<dyn crate::ports::SearchStore>,
     clock: Arc<dyn Clock>,
     outbox_waker: Option<Arc<Notify>>,
     /// The users service, to check that a new member exists and is active. Connected after
@@ -204,6 +215,8 @@ impl ProjectsService {
             projects: store.clone(),
             tasks: store.clone(),
             members: store.clone(),
+            comments: store.clone(),
+            search: store.clone(),
             personal: store,
             clock,
             outbox_waker,
@@ -320,15 +333,18 @@ impl ProjectsService {
 /// The subject's email is not used: this service keys nothing by email.
 #[async_trait]
 impl PersonalDataApi for ProjectsService {
-    /// `projects` (member of, or `owner_id`), `project_members` (the user's own memberships) and
-    /// `tasks` (created by or assigned to the user), every column, each table present.
+    /// `projects` (member of, or `owner_id`), `project_members` (the user's own memberships),
+    /// `tasks` (created by or assigned to the user) and `comments` (written by the user), every
+    /// column, each table present.
     async fn export(&self, subject: &DataSubject) -> Result<PersonalData, ApiError> {
         personal_data(self.personal.export_user(subject.user_id).await?)
     }
 
     /// See [`PersonalDataStore::erase_user`]: projects the user alone owns are deleted, in the
     /// others the user's membership and assignments go and `owner_id` moves to the oldest other
-    /// owner; tasks they created stay under their (pseudonymous) id. Counts per table, every
+    /// owner; tasks they created stay under their (pseudonymous) id. Every comment they wrote
+    /// is deleted: unlike a task, whose title is the team's, a comment's body is the user's own
+    /// words (personal data), and a thread with a comment missing still reads. Counts per table, every
     /// table present; zero everywhere when there was nothing (left) to erase.
     async fn erase(&self, subject: &DataSubject) -> Result<ErasureReport, ApiError> {
         // What the erasure may change, read first so that its cache entries can go after it.

@@ -148,7 +148,11 @@ impl ProjectsService {
     }
 
     /// The task and the actor's effective role in its project; 404 when they may not see it.
-    async fn visible_task(&self, actor: Actor, id: Uuid) -> Result<(TaskRecord, api::projects::ProjectRole), ApiError> {
+    pub(super) async fn visible_task(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<(TaskRecord, api::projects::ProjectRole), ApiError> {
         let task = self.cache.task(id, || self.tasks.get_task(id)).await?;
         let (_, role) = self.visible_project(actor, task.project_id).await?;
         Ok((task, role))

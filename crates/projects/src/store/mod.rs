@@ -31,6 +31,11 @@ pub const MIGRATIONS: Migrations = Migrations {
     sqlite: &[
         Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") },
         Migration { version: 2, name: "task_lists", sql: include_str!("../../migrations/sqlite/0002_task_lists.sql") },
+        Migration {
+            version: 3,
+            name: "comments_search",
+            sql: include_str!("../../migrations/sqlite/0003_comments_search.sql"),
+        },
     ],
     postgres: &[
         Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
@@ -38,6 +43,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             version: 2,
             name: "task_lists",
             sql: include_str!("../../migrations/postgres/0002_task_lists.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "comments_search",
+            sql: include_str!("../../migrations/postgres/0003_comments_search.sql"),
         },
     ],
 };
@@ -68,6 +78,12 @@ pub fn erasure_event(user: Uuid, project_id: Uuid, plan: &ProjectErasure, at: Of
             Some(Event::new("member.changed", project_id, None, at, data))
         }
     }
+}
+
+/// The event of erasing a comment with its author (GDPR): `comment.deleted`, ids only, no actor.
+pub fn comment_erased_event(comment: Uuid, task: Uuid, project: Uuid, at: OffsetDateTime) -> Event {
+    let data = json!({ "comment_id": comment, "task_id": task, "project_id": project });
+    Event::new("comment.deleted", comment, None, at, data)
 }
 
 pub(crate) fn status_code(s: TaskStatus) -> i16 {

@@ -3,7 +3,10 @@
 //! Appending a task locks its project row (`FOR NO KEY UPDATE`, which does not block foreign-key
 //! checks of other writers) so that concurrent appends to one project read the column's last
 //! position one after the other; the unique (project, status, position) index backs this up.
-//! The task store is in [`tasks`].
+//! The task store is in [`tasks`]; comments and search live in [`comments`] and [`search`].
+
+mod comments;
+mod search;
 
 mod tasks;
 
@@ -235,8 +238,22 @@ impl PersonalDataStore for PgStore {
             .map_err(map_err)?;
         let tasks =
             tx.query(&stmt, &[&user]).await.map_err(map_err)?.iter().map(task_record).collect::<Result<Vec<_>, _>>()?;
+        let stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {} FROM comments c WHERE c.author_id = $1 ORDER BY c.id",
+                comments::COMMENT_COLUMNS
+            ))
+            .await
+            .map_err(map_err)?;
+        let comments = tx
+            .query(&stmt, &[&user])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(comments::comment_record)
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit().await.map_err(map_err)?;
-        Ok(UserRows { projects, memberships, tasks })
+        Ok(UserRows { projects, memberships, tasks, comments })
     }
 
     async fn erase_user(&self, user: Uuid, at: OffsetDateTime) -> Result<ErasureCounts, StoreError> {
@@ -266,7 +283,11 @@ impl PersonalDataStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        let mut counts = ErasureCounts::default();
+        let erased = comments::erase_comments_by(&tx, user, at).await?;
+        for event in &erased {
+            outbox::insert_pg(&tx, event).await?;
+        }
+        let mut counts = ErasureCounts { comments: erased.len() as u64, ..Default::default() };
         for (project_id, owner_id, role) in involved {
             let other_owners = tx
                 .query(&owners, &[&project_id, &user])
@@ -278,6 +299,7 @@ impl PersonalDataStore for PgStore {
             let plan = plan_erasure(user, &Involvement { project_id, owner_id, role, other_owners });
             match &plan {
                 ProjectErasure::Delete => {
+                    counts.comments += exec!(tx, "DELETE FROM comments WHERE project_id = $1", &[&project_id]);
                     counts.tasks += exec!(tx, "DELETE FROM tasks WHERE project_id = $1", &[&project_id]);
                     counts.project_members +=
                         exec!(tx, "DELETE FROM project_members WHERE project_id = $1", &[&project_id]);

@@ -2,7 +2,10 @@
 //!
 //! Writes run in the single-writer `BEGIN IMMEDIATE` transaction of [`SqliteDb::write`], so
 //! reading a column's last position and appending after it cannot race with another append.
-//! The task store is in [`tasks`].
+//! The task store is in [`tasks`]; comments and search live in [`comments`] and [`search`].
+
+mod comments;
+mod search;
 
 mod tasks;
 
@@ -233,7 +236,8 @@ impl PersonalDataStore for SqliteStore {
                     ))?
                     .query_map(params![user], task_record)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(UserRows { projects, memberships, tasks })
+                let comments = comments::comments_by(&tx, user)?;
+                Ok(UserRows { projects, memberships, tasks, comments })
             })
             .await
     }
@@ -252,7 +256,8 @@ impl PersonalDataStore for SqliteStore {
                         s.query_map(params![user], |r| Ok((r.get(0)?, r.get(1)?, role_at(r, 2)?)))?.collect()
                     })
                     .map_err(map_err)?;
-                let mut counts = ErasureCounts::default();
+                let mut counts =
+                    ErasureCounts { comments: comments::erase_comments_by(tx, user, at)?, ..Default::default() };
                 for (project_id, owner_id, role) in involved {
                     let other_owners = tx
                         .prepare_cached(
@@ -269,6 +274,7 @@ impl PersonalDataStore for SqliteStore {
                     };
                     match &plan {
                         ProjectErasure::Delete => {
+                            counts.comments += exec("DELETE FROM comments WHERE project_id = ?1", &[&project_id])?;
                             counts.tasks += exec("DELETE FROM tasks WHERE project_id = ?1", &[&project_id])?;
                             counts.project_members +=
                                 exec("DELETE FROM project_members WHERE project_id = ?1", &[&project_id])?;

@@ -3,9 +3,11 @@
 //! [`backend_suite!`], which generates one `#[tokio::test]` per backend.
 
 mod cache;
+mod comments;
 mod http;
 mod members;
 mod personal;
+mod search;
 mod service;
 mod store_contract;
 mod tasks;
@@ -173,10 +175,12 @@ impl Backend {
         assert_eq!(res.unwrap_or_else(|e| panic!("cannot assign: {e}")), 1, "no task {task_id}");
     }
 
-    /// The tables of the database, from its catalog.
+    /// The tables of the database, from its catalog: ordinary tables only (not the search index's
+    /// FTS5 virtual table and its shadow tables, which hold an index of other tables' text).
     pub async fn tables(&self) -> BTreeSet<String> {
         self.strings(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+            "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
             "SELECT table_name::text FROM information_schema.tables \
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
             None,
@@ -184,12 +188,13 @@ impl Backend {
         .await
     }
 
-    /// The columns of `table`, from the database's catalog.
+    /// The columns of `table`, from the database's catalog, less generated ones (PostgreSQL's
+    /// `search` tsvectors: an index of the other columns, not data of its own).
     pub async fn columns(&self, table: &str) -> BTreeSet<String> {
         self.strings(
             "SELECT name FROM pragma_table_info(?1)",
             "SELECT column_name::text FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = $1",
+             WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'",
             Some(table.to_string()),
         )
         .await

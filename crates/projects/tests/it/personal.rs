@@ -29,6 +29,7 @@ crate::backend_suite!(
     erase_deletes_projects_the_user_alone_owns,
     erase_takes_the_user_out_of_shared_projects,
     erasing_again_changes_nothing,
+    erase_deletes_the_users_comments_everywhere,
     internal_routes_export_and_erase,
 );
 
@@ -69,7 +70,12 @@ async fn erase(svc: &ProjectsService, who: Actor) -> ErasureReport {
 }
 
 fn report(projects: u64, project_members: u64, tasks: u64) -> ErasureReport {
-    let tables = [("projects", projects), ("project_members", project_members), ("tasks", tasks)];
+    report_with_comments(projects, project_members, tasks, 0)
+}
+
+fn report_with_comments(projects: u64, project_members: u64, tasks: u64, comments: u64) -> ErasureReport {
+    let tables =
+        [("projects", projects), ("project_members", project_members), ("tasks", tasks), ("comments", comments)];
     ErasureReport { tables: tables.into_iter().map(|(t, n)| (t.to_string(), n)).collect() }
 }
 
@@ -105,7 +111,10 @@ async fn export_holds_the_users_rows_and_nothing_of_others(b: &Backend) {
     b.add_member(carols, bob.user_id, ProjectRole::Viewer).await;
 
     let data = export(&svc, alice).await;
-    assert_eq!(data.tables.keys().map(String::as_str).collect::<Vec<_>>(), ["project_members", "projects", "tasks"]);
+    assert_eq!(
+        data.tables.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["comments", "project_members", "projects", "tasks"]
+    );
     assert_eq!(column(&data, "projects", "id"), ids(&[own, bobs]));
     assert_eq!(column(&data, "projects", "name"), ["Alice's own", "Bob's"].map(String::from).into());
     assert_eq!(column(&data, "project_members", "project_id"), ids(&[own, bobs]));
@@ -130,7 +139,7 @@ async fn export_holds_the_users_rows_and_nothing_of_others(b: &Backend) {
 
     // Someone with nothing here: every table, no rows.
     let nobody = export(&svc, user()).await;
-    assert_eq!(nobody.tables.len(), 3);
+    assert_eq!(nobody.tables.len(), 4);
     assert!(nobody.tables.values().all(Vec::is_empty), "{nobody:?}");
 }
 
@@ -163,6 +172,9 @@ async fn export_names_every_table_and_column_of_the_migrations(b: &Backend) {
     let p = project(&svc, alice, "Everything").await;
     let t = task(&svc, alice, p, "One of each").await;
     b.assign(t, alice.user_id).await;
+    svc.create_comment(alice, t, api::projects::CreateComment { body: "Mine".into() })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let data = export(&svc, alice).await;
 
     // The catalog's tables, less the migration ledger and the tables of other migration sets
@@ -173,6 +185,9 @@ async fn export_names_every_table_and_column_of_the_migrations(b: &Backend) {
         ours.remove(&other);
     }
     assert_eq!(ours, created_tables(&projects::MIGRATIONS, &b.db), "catalog vs the projects migrations");
+    // SQLite's search index maps documents to integer rowids: ids of projects, tasks and
+    // comments only (no user id, no text), each row following its document. Not data about anyone.
+    ours.remove("search_docs");
     assert!(ours.len() >= 3, "{ours:?}");
 
     for table in &ours {
@@ -341,4 +356,40 @@ async fn internal_routes_export_and_erase(b: &Backend) {
         assert!(status.is_client_error(), "{bad}: {status}");
         assert_eq!(ct, "application/problem+json", "{bad}");
     }
+}
+
+async fn erase_deletes_the_users_comments_everywhere(b: &Backend) {
+    let svc = service(b);
+    let (alice, bob) = (user(), user());
+    let say = |body: &str| api::projects::CreateComment { body: body.into() };
+    // In Bob's project (kept): Alice's comment goes, Bob's stays.
+    let bobs = project(&svc, bob, "Bob's").await;
+    b.add_member(bobs, alice.user_id, ProjectRole::Editor).await;
+    let t = task(&svc, bob, bobs, "Talk").await;
+    let hers = svc.create_comment(alice, t, say("Alice's words")).await.unwrap_or_else(|e| panic!("{e}"));
+    let his = svc.create_comment(bob, t, say("Bob's words")).await.unwrap_or_else(|e| panic!("{e}"));
+    // In Alice's own project (deleted): every comment goes, Bob's too.
+    let own = project(&svc, alice, "Alice's").await;
+    b.add_member(own, bob.user_id, ProjectRole::Editor).await;
+    let t2 = task(&svc, alice, own, "Hers").await;
+    svc.create_comment(bob, t2, say("Bob in Alice's")).await.unwrap_or_else(|e| panic!("{e}"));
+    let exported = export(&svc, alice).await;
+    assert_eq!(column(&exported, "comments", "id"), ids(&[hers.id]), "only what she wrote");
+    assert_eq!(column(&exported, "comments", "body"), ["Alice's words".to_string()].into());
+    let before = b.outbox().await.len();
+
+    // projects: hers deleted; members: her two; tasks: one deleted with the project; comments:
+    // hers and Bob's in her project.
+    assert_eq!(erase(&svc, alice).await, report_with_comments(1, 3, 1, 2));
+    assert_eq!(b.count("comments").await, 1);
+    let left = svc.list_comments(bob, t, PageRequest::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(left.items.iter().map(|c| c.id).collect::<Vec<_>>(), [his.id]);
+    assert!(export(&svc, alice).await.tables["comments"].is_empty());
+    let events = outbox_since(&b.outbox().await, before);
+    let deleted: Vec<_> = events.iter().filter(|e| e.event_type == "comment.deleted").collect();
+    assert_eq!(deleted.len(), 1, "{events:?}");
+    assert_eq!((deleted[0].aggregate_id, deleted[0].actor_id), (hers.id, None));
+    assert_eq!(deleted[0].data, json!({ "comment_id": hers.id, "task_id": t, "project_id": bobs }));
+    assert!(events.iter().all(|e| !e.data.to_string().contains("Alice's words")), "no body in erasure events");
+    assert_eq!(erase(&svc, alice).await, report_with_comments(0, 0, 0, 0));
 }

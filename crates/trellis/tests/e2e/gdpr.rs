@@ -12,12 +12,20 @@ use serde_json::{Value, json};
 use crate::flow::{self, problem};
 use crate::support::run;
 
-/// Tables that hold nothing about any user, each with the reason.
+/// Tables that hold nothing about any user, or only an index of exported tables, each with the reason.
 const NO_USER_DATA: &[(&str, &str)] = &[
     ("schema_migrations", "migration bookkeeping"),
     ("sqlite_sequence", "SQLite's AUTOINCREMENT counters"),
     ("worker_processed_events", "event ids the worker has handled"),
     ("auth_signing_keys", "the service's own signing keys"),
+    // SQLite's search index (projects): document ids, and the FTS5 index of text that is exported
+    // from its own table and leaves the index with its row (triggers, same transaction).
+    ("search_docs", "search index: ids of projects, tasks and comments"),
+    ("search_fts", "search index (FTS5, external content): no text of its own"),
+    ("search_fts_data", "search index (FTS5 shadow table)"),
+    ("search_fts_idx", "search index (FTS5 shadow table)"),
+    ("search_fts_docsize", "search index (FTS5 shadow table)"),
+    ("search_fts_config", "search index (FTS5 shadow table)"),
 ];
 
 /// The names and emails every test user of `personal_data` had, to look for in dumps.
