@@ -127,6 +127,12 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/api/projects/{id}/members/{user_id}", Authenticated),
     rule("GET", "/api/projects/{id}/tasks", Authenticated),
     rule("POST", "/api/projects/{id}/tasks", Write),
+    // attachments: upload and delete write (the uploader, owners, editors, admins: in the
+    // service); list and download for members.
+    rule("GET", "/api/tasks/{id}/attachments", Authenticated),
+    rule("POST", "/api/tasks/{id}/attachments", Write),
+    rule("GET", "/api/attachments/{id}", Authenticated),
+    rule("DELETE", "/api/attachments/{id}", Write),
     // gateway: the API description.
     rule("GET", "/api/openapi.json", Public),
     rule("GET", "/api/docs", Public),

@@ -1,6 +1,8 @@
 //! Validated values of the projects domain and the access rules: newtypes whose only constructor
 //! is `parse`, so a value that exists is valid. No I/O, no serde.
 
+pub mod attachments;
+
 use api::projects::ProjectRole;
 use api::users::Role;
 use time::OffsetDateTime;

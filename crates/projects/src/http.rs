@@ -3,6 +3,8 @@
 //! Every failure is a problem+json answer: ids that are not UUIDs are 404 like any unknown id,
 //! malformed query strings are 400, bad values 422.
 
+mod attachments;
+
 use std::sync::Arc;
 
 use api::personal::{DataSubject, ErasureReport, PersonalData, PersonalDataApi};
@@ -40,6 +42,7 @@ pub fn routes() -> Router<Arc<ProjectsService>> {
         .route("/api/projects/{id}/members", get(list_members).post(add_member))
         .route("/api/projects/{id}/members/{user_id}", axum::routing::patch(change_member).delete(remove_member))
         .route("/api/projects/{id}/tasks", get(list_tasks).post(create_task))
+        .merge(attachments::routes())
 }
 
 /// The OpenAPI paths of this service.
@@ -59,7 +62,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         create_task
     ))]
     struct Doc;
-    <Doc as utoipa::OpenApi>::openapi()
+    let mut doc = <Doc as utoipa::OpenApi>::openapi();
+    doc.merge(attachments::openapi());
+    doc
 }
 
 /// A path id: anything that is not a UUID names nothing, hence 404.

@@ -1,8 +1,10 @@
 //! The use cases of the projects service, over the storage ports: validation, access rules
 //! ([`crate::domain::effective_role`]), events, pagination cursors and the mapping to API DTOs.
 
+pub mod attachments;
 mod members;
 
+pub use attachments::{AttachmentError, DEFAULT_MAX_ATTACHMENT_BYTES};
 pub use members::{ChangeError, project_etag};
 
 use std::sync::{Arc, OnceLock};
@@ -204,6 +206,9 @@ pub struct ProjectsService {
     tasks: Arc<dyn TaskStore>,
     personal: Arc<dyn PersonalDataStore>,
     members: Arc<dyn crate::ports::MemberStore>,
+    attachments: Arc<dyn crate::ports::AttachmentStore>,
+    /// Object storage for attachments, connected after construction.
+    objects: OnceLock<attachments::Objects>,
     clock: Arc<dyn Clock>,
     outbox_waker: Option<Arc<Notify>>,
     /// The users service, to check that a new member exists and is active. Connected after
@@ -219,6 +224,8 @@ impl ProjectsService {
             projects: store.clone(),
             tasks: store.clone(),
             members: store.clone(),
+            attachments: store.clone(),
+            objects: OnceLock::new(),
             personal: store,
             clock,
             outbox_waker,
@@ -386,10 +393,13 @@ impl ProjectsService {
 /// The subject's email is not used: this service keys nothing by email.
 #[async_trait]
 impl PersonalDataApi for ProjectsService {
-    /// `projects` (member of, or `owner_id`), `project_members` (the user's own memberships) and
-    /// `tasks` (created by or assigned to the user), every column, each table present.
+    /// `projects` (member of, or `owner_id`), `project_members` (the user's own memberships),
+    /// `tasks` (created by or assigned to the user) and `attachments` (uploaded by the user),
+    /// every column, each table present.
     async fn export(&self, subject: &DataSubject) -> Result<PersonalData, ApiError> {
-        personal_data(self.personal.export_user(subject.user_id).await?)
+        let mut data = personal_data(self.personal.export_user(subject.user_id).await?)?;
+        data.tables.insert("attachments".into(), self.attachment_rows(subject.user_id).await?);
+        Ok(data)
     }
 
     /// See [`PersonalDataStore::erase_user`]: projects the user alone owns are deleted, in the

@@ -121,6 +121,8 @@ impl ProjectsService {
             return Err(stale(if_match));
         }
         self.written();
+        // Its attachments' rows went with it; their objects go now.
+        self.project_deleted(id).await;
         Ok(())
     }
 

@@ -27,8 +27,22 @@ pub use sqlite::SqliteStore;
 /// The projects service's schema, for `Database::migrate`.
 pub const MIGRATIONS: Migrations = Migrations {
     service: "projects",
-    sqlite: &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") }],
-    postgres: &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") }],
+    sqlite: &[
+        Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") },
+        Migration {
+            version: 4,
+            name: "attachments",
+            sql: include_str!("../../migrations/sqlite/0004_attachments.sql"),
+        },
+    ],
+    postgres: &[
+        Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
+        Migration {
+            version: 4,
+            name: "attachments",
+            sql: include_str!("../../migrations/postgres/0004_attachments.sql"),
+        },
+    ],
 };
 
 /// The store adapter for `db`'s backend.

@@ -4,6 +4,8 @@
 //! checks of other writers) so that concurrent appends to one project read the column's last
 //! position one after the other; the unique (project, status, position) index backs this up.
 
+mod attachments;
+
 use api::projects::{ProjectRole, TaskStatus};
 use async_trait::async_trait;
 use platform::bus::Event;

@@ -3,6 +3,8 @@
 //! Writes run in the single-writer `BEGIN IMMEDIATE` transaction of [`SqliteDb::write`], so
 //! reading a column's last position and appending after it cannot race with another append.
 
+mod attachments;
+
 use api::projects::{ProjectRole, TaskStatus};
 use async_trait::async_trait;
 use platform::bus::Event;
