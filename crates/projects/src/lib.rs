@@ -1,6 +1,7 @@
 //! The projects service: projects, their membership with roles (owner, editor, viewer) and their
-//! tasks. It owns the `projects`, `project_members` and `tasks` tables; other services reach it
-//! only through its HTTP API (and, later, an `api::projects` trait), never through its tables.
+//! tasks. It owns the `projects`, `project_members`, `tasks` and `attachments` tables; other
+//! services reach it only through its HTTP API (and, later, an `api::projects` trait), never
+//! through its tables.
 //!
 //! # Invariants
 //! - Every project has exactly one owner at creation: its creator, stored both as
@@ -19,6 +20,9 @@
 //!   list ordered by position is the board column's order, and inserting between two tasks never
 //!   renumbers the others.
 //! - Ids are UUIDv7, so ordering by id is ordering by creation; lists are keyset-paginated.
+//! - Attachments ([`service::attachments`]): bytes in object storage under a server-made key
+//!   `attachments/{project}/{id}`, metadata in `attachments`; an object is written before its
+//!   row and deleted after it, and objects left without a row are swept.
 //!
 //! # Layout
 //! [`domain`] and [`rank`] are pure; [`service`] holds the use cases over the [`ports`];

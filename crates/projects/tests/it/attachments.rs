@@ -26,6 +26,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 use crate::Backend;
+use crate::http::identity;
 
 /// Generates one test per (database, object store): SQLite and PostgreSQL over a local folder,
 /// PostgreSQL over an S3 bucket on moto.
@@ -176,17 +177,6 @@ impl Answer {
 fn id_of(a: &Answer) -> Uuid {
     assert!(a.status.is_success(), "{} {}", a.status, a.json);
     Uuid::parse_str(a.json["id"].as_str().unwrap()).unwrap()
-}
-
-fn identity(role: Role) -> Identity {
-    Identity {
-        user_id: new_id(),
-        role,
-        session_id: new_id(),
-        token_id: "jti".into(),
-        issued_at: 0,
-        expires_at: i64::MAX,
-    }
 }
 
 const BOUNDARY: &str = "XyZzY-boundary";

@@ -39,7 +39,7 @@ struct Answer {
     body: Value,
 }
 
-fn identity(role: Role) -> Identity {
+pub(crate) fn identity(role: Role) -> Identity {
     Identity {
         user_id: new_id(),
         role,
