@@ -138,6 +138,12 @@ pub const POLICY: &[Rule] = &[
     rule("PATCH", "/api/comments/{id}", Write),
     rule("DELETE", "/api/comments/{id}", Write),
     rule("GET", "/api/search", Authenticated),
+    // attachments: upload and delete write (the uploader, owners, editors, admins: in the
+    // service); list and download for members.
+    rule("GET", "/api/tasks/{id}/attachments", Authenticated),
+    rule("POST", "/api/tasks/{id}/attachments", Write),
+    rule("GET", "/api/attachments/{id}", Authenticated),
+    rule("DELETE", "/api/attachments/{id}", Write),
     // gateway: the API description.
     rule("GET", "/api/openapi.json", Public),
     rule("GET", "/api/docs", Public),

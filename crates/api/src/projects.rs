@@ -254,3 +254,23 @@ pub struct SearchResult {
     /// Relevance, higher is better; comparable within one answer only.
     pub rank: f64,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Attachments (branch `attachments`): files of a task, in object storage.
+// ---------------------------------------------------------------------------------------------
+
+/// A file attached to a task. `content_type` is sniffed from the file's bytes, never the
+/// client's; `filename` is the client's, sanitized (last path component, no control characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    pub id: Uuid,
+    pub task_id: Uuid,
+    pub project_id: Uuid,
+    pub filename: String,
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+    pub uploaded_by: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use platform::http::{DEFAULT_BODY_LIMIT, Problem, TRACEPARENT, X_REQUEST_ID, current_context};
+use platform::http::{DEFAULT_BODY_LIMIT, Problem, TRACEPARENT, X_REQUEST_ID, current_context, streams_body};
 
 use crate::routes::ServiceName;
 
@@ -67,9 +67,19 @@ impl Proxy {
     pub(crate) async fn forward(&self, upstream: &Upstream, req: Request) -> Response {
         let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
         let (parts, body) = req.into_parts();
-        let body = match axum::body::to_bytes(body, DEFAULT_BODY_LIMIT).await {
-            Ok(b) => b,
-            Err(_) => return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+        // An upload streams through (its route bounds it); other bodies are buffered, so that
+        // idempotent requests can be retried.
+        let mut streamed = None;
+        let body = if streams_body(&parts.method, parts.uri.path()) {
+            streamed = Some(reqwest::Body::wrap_stream(body.into_data_stream()));
+            axum::body::Bytes::new()
+        } else {
+            match axum::body::to_bytes(body, DEFAULT_BODY_LIMIT).await {
+                Ok(b) => b,
+                Err(_) => {
+                    return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+                }
+            }
         };
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mut headers = HeaderMap::new();
@@ -91,7 +101,7 @@ impl Proxy {
         }
         let idempotent =
             matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE);
-        let attempts = if idempotent { 3 } else { 1 };
+        let attempts = if idempotent && streamed.is_none() { 3 } else { 1 };
         let mut last_error = String::new();
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -102,8 +112,8 @@ impl Proxy {
             }
             let i = upstream.next.fetch_add(1, Ordering::Relaxed) % upstream.bases.len();
             let url = format!("{}{}", upstream.bases[i], path);
-            let sent =
-                self.http.request(parts.method.clone(), &url).headers(headers.clone()).body(body.clone()).send().await;
+            let body = streamed.take().unwrap_or_else(|| reqwest::Body::from(body.clone()));
+            let sent = self.http.request(parts.method.clone(), &url).headers(headers.clone()).body(body).send().await;
             match sent {
                 Ok(res) => return relay_response(res),
                 Err(e) if e.is_connect() => last_error = e.to_string(),

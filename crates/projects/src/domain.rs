@@ -1,6 +1,7 @@
 //! Validated values of the projects domain and the access rules: newtypes whose only constructor
 //! is `parse`, so a value that exists is valid. No I/O, no serde.
 
+pub mod attachments;
 pub mod comments;
 pub mod search;
 pub mod tasks;

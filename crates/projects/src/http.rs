@@ -7,6 +7,8 @@ mod tasks;
 
 mod comments;
 
+mod attachments;
+
 use std::sync::Arc;
 
 use api::FieldError;
@@ -44,6 +46,7 @@ pub fn routes() -> Router<Arc<ProjectsService>> {
         .route("/api/projects/{id}/tasks", get(tasks::list_tasks).post(tasks::create_task))
         .route("/api/tasks/{id}", get(tasks::get_task).patch(tasks::update_task).delete(tasks::delete_task))
         .merge(comments::routes())
+        .merge(attachments::routes())
 }
 
 /// The OpenAPI paths of this service.
@@ -64,6 +67,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = <Doc as utoipa::OpenApi>::openapi();
     doc.merge(tasks::openapi());
     doc.merge(comments::openapi());
+    doc.merge(attachments::openapi());
     doc
 }
 

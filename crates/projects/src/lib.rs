@@ -1,7 +1,8 @@
-//! The projects service: projects, their membership with roles (owner, editor, viewer) and their
-//! tasks, and the comments on tasks. It owns the `projects`, `project_members`, `tasks` and
-//! `comments` tables (and, on SQLite, the search index `search_docs`/`search_fts`); other services reach it
-//! only through its HTTP API (and, later, an `api::projects` trait), never through its tables.
+//! The projects service: projects, their membership with roles (owner, editor, viewer), their
+//! tasks, and the comments and attachments on tasks. It owns the `projects`, `project_members`,
+//! `tasks`, `comments` and `attachments` tables (and, on SQLite, the search index
+//! `search_docs`/`search_fts`); other services reach it only through its HTTP API (and, later,
+//! an `api::projects` trait), never through its tables.
 //!
 //! # Invariants
 //! - Every project has exactly one owner at creation: its creator, stored both as
@@ -38,6 +39,9 @@
 //!   columns, SQLite FTS5 maintained by triggers) changes in the same transaction as the text;
 //!   the user's query is reduced to words ([`domain::search`]) before any backend syntax is built,
 //!   and visibility is a condition of the query itself.
+//! - Attachments ([`service::attachments`]): bytes in object storage under a server-made key
+//!   `attachments/{project}/{id}`, metadata in `attachments`; an object is written before its
+//!   row and deleted after it, and objects left without a row are swept.
 //!
 //! # Layout
 //! [`domain`] and [`rank`] are pure; [`service`] holds the use cases over the [`ports`];

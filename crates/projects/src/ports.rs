@@ -303,11 +303,14 @@ pub trait PersonalDataStore: Send + Sync {
 
 /// The stores of the service, as one backend adapter provides them.
 pub trait ProjectsStore:
-    ProjectStore + TaskStore + PersonalDataStore + MemberStore + CommentStore + SearchStore
+    ProjectStore + TaskStore + PersonalDataStore + MemberStore + CommentStore + SearchStore + AttachmentStore
 {
 }
 
-impl<T: ProjectStore + TaskStore + PersonalDataStore + MemberStore + CommentStore + SearchStore> ProjectsStore for T {}
+impl<T> ProjectsStore for T where
+    T: ProjectStore + TaskStore + PersonalDataStore + MemberStore + CommentStore + SearchStore + AttachmentStore
+{
+}
 
 /// What became of a membership change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -478,4 +481,43 @@ pub trait SearchStore: Send + Sync {
         after: Option<SearchKey>,
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError>;
+}
+
+/// An `attachments` row: a file's metadata; its bytes are the object at `object_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRecord {
+    pub id: Uuid,
+    pub task_id: Uuid,
+    pub project_id: Uuid,
+    pub uploaded_by: Uuid,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    pub object_key: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Attachment metadata. The objects themselves are the service's business
+/// (`crate::service::attachments`): rows are written after their object, and deleted before it.
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// The project of task `task_id`; `NotFound` when there is no such task.
+    async fn task_project(&self, task_id: Uuid) -> Result<Uuid, StoreError>;
+    /// Inserts the row and `event` in one transaction; `NotFound` when its task is gone.
+    async fn create_attachment(&self, a: &AttachmentRecord, event: &Event) -> Result<(), StoreError>;
+    /// One attachment; `NotFound` when there is none.
+    async fn get_attachment(&self, id: Uuid) -> Result<AttachmentRecord, StoreError>;
+    /// Up to `limit` attachments of the task with ids greater than `after`, in id order.
+    async fn list_attachments(
+        &self,
+        task_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AttachmentRecord>, StoreError>;
+    /// Deletes the row and stores `event` in one transaction; `NotFound` when it is gone.
+    async fn delete_attachment(&self, id: Uuid, event: &Event) -> Result<(), StoreError>;
+    /// Those of `ids` that still have a row.
+    async fn existing_attachments(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError>;
+    /// Every attachment `user` uploaded, in id order (GDPR export).
+    async fn attachments_uploaded_by(&self, user: Uuid) -> Result<Vec<AttachmentRecord>, StoreError>;
 }

@@ -1,11 +1,13 @@
 //! The use cases of the projects service, over the storage ports: validation, access rules
 //! ([`crate::domain::effective_role`]), events, pagination cursors and the mapping to API DTOs.
 
+pub mod attachments;
 mod comments;
 mod members;
 mod search;
 mod tasks;
 
+pub use attachments::{AttachmentError, DEFAULT_MAX_ATTACHMENT_BYTES};
 pub use comments::comment_etag;
 pub use members::{ChangeError, project_etag};
 pub use tasks::{TaskListQuery, filter_date, task_etag};
@@ -197,6 +199,9 @@ pub struct ProjectsService {
     members: Arc<dyn crate::ports::MemberStore>,
     comments: Arc<dyn crate::ports::CommentStore>,
     search: Arc<dyn crate::ports::SearchStore>,
+    attachments: Arc<dyn crate::ports::AttachmentStore>,
+    /// Object storage for attachments, connected after construction.
+    objects: OnceLock<attachments::Objects>,
     clock: Arc<dyn Clock>,
     outbox_waker: Option<Arc<Notify>>,
     /// The users service, to check that a new member exists and is active. Connected after
@@ -217,6 +222,8 @@ impl ProjectsService {
             members: store.clone(),
             comments: store.clone(),
             search: store.clone(),
+            attachments: store.clone(),
+            objects: OnceLock::new(),
             personal: store,
             clock,
             outbox_waker,
@@ -334,10 +341,12 @@ impl ProjectsService {
 #[async_trait]
 impl PersonalDataApi for ProjectsService {
     /// `projects` (member of, or `owner_id`), `project_members` (the user's own memberships),
-    /// `tasks` (created by or assigned to the user) and `comments` (written by the user), every
-    /// column, each table present.
+    /// `tasks` (created by or assigned to the user), `comments` (written by the user) and
+    /// `attachments` (uploaded by the user), every column, each table present.
     async fn export(&self, subject: &DataSubject) -> Result<PersonalData, ApiError> {
-        personal_data(self.personal.export_user(subject.user_id).await?)
+        let mut data = personal_data(self.personal.export_user(subject.user_id).await?)?;
+        data.tables.insert("attachments".into(), self.attachment_rows(subject.user_id).await?);
+        Ok(data)
     }
 
     /// See [`PersonalDataStore::erase_user`]: projects the user alone owns are deleted, in the

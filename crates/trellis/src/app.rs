@@ -498,6 +498,9 @@ pub async fn serve(
     };
     if let Some(p) = &projects_svc {
         p.connect_users(users_api.clone());
+        p.connect_objects(objects.clone(), settings.attachments.max_bytes);
+        let every = Duration::from_secs(settings.attachments.sweep_interval_secs);
+        tasks.push(tokio::spawn(p.clone().run_attachment_sweeper(every, stop_rx.clone())));
     }
     // Export and erasure reach every other service holding data about users.
     if let Some(users) = &users_svc {

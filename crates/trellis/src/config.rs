@@ -58,6 +58,7 @@ pub struct Settings {
     pub log: LogConfig,
     pub mail: MailConfig,
     pub pii: PiiConfig,
+    pub attachments: AttachmentsConfig,
     /// The web app's address as users reach it, for the links in mails.
     pub public_url: String,
 }
@@ -152,6 +153,23 @@ pub struct AuthConfig {
     pub key_encryption_key: Option<Secret>,
 }
 
+/// Files attached to tasks (projects service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentsConfig {
+    /// The largest file accepted, in bytes (default 25 MiB); larger uploads are cut off with 413.
+    pub max_bytes: u64,
+    /// How often objects left without a row (a deleted task's, an erased user's projects') are
+    /// swept from object storage, in seconds.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        AttachmentsConfig { max_bytes: projects::service::DEFAULT_MAX_ATTACHMENT_BYTES, sweep_interval_secs: 3600 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
@@ -189,6 +207,7 @@ impl Default for Settings {
             log: LogConfig::default(),
             mail: MailConfig::default(),
             pii: PiiConfig::default(),
+            attachments: AttachmentsConfig::default(),
             public_url: "http://127.0.0.1:8080".into(),
         }
     }
@@ -319,6 +338,14 @@ impl Settings {
             "auth.password_min_length must be between 8 and 64"
         );
         anyhow::ensure!(self.auth.ip_failure_limit > 0, "auth.ip_failure_limit must be positive");
+        anyhow::ensure!(
+            (1024..=5 * 1024 * 1024 * 1024).contains(&self.attachments.max_bytes),
+            "attachments.max_bytes must be between 1 KiB and 5 GiB"
+        );
+        anyhow::ensure!(
+            self.attachments.sweep_interval_secs >= 60,
+            "attachments.sweep_interval_secs must be at least 60"
+        );
         anyhow::ensure!(
             (60..=86_400).contains(&self.auth.ip_failure_window_secs),
             "auth.ip_failure_window_secs must be between 60 and 86400"

@@ -152,11 +152,25 @@ fn is_problem(res: &Response<Body>) -> bool {
         .is_some_and(|v| v.starts_with("application/problem+json"))
 }
 
+/// Whether the route streams its request body and bounds it itself, so that the global body
+/// limits ([`reject_oversized`], the gateway proxy's buffer) must leave it alone: attachment
+/// uploads, `POST /api/tasks/{id}/attachments` (limit in the projects service's settings).
+pub fn streams_body(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST
+        && path
+            .strip_prefix("/api/tasks/")
+            .and_then(|rest| rest.strip_suffix("/attachments"))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
 /// Refuses a body whose declared length exceeds `limit` with a 413 problem. The body is read and
 /// discarded first (at most 64 MiB, for at most 5 s): answering while the client is still sending
 /// makes many HTTP/1.1 clients see a reset instead of the answer. Bodies without a declared length
 /// are bounded by `DefaultBodyLimit` where they are read.
 pub async fn reject_oversized(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    if streams_body(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     match declared {
@@ -178,7 +192,18 @@ pub async fn problem_fallback() -> Problem {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_traceparent;
+    use super::{parse_traceparent, streams_body};
+
+    #[test]
+    fn only_attachment_uploads_stream_their_body() {
+        use axum::http::Method;
+        assert!(streams_body(&Method::POST, "/api/tasks/0190a0c1-0000-7000-8000-000000000000/attachments"));
+        assert!(!streams_body(&Method::GET, "/api/tasks/x/attachments"));
+        assert!(!streams_body(&Method::POST, "/api/tasks//attachments"));
+        assert!(!streams_body(&Method::POST, "/api/tasks/a/b/attachments"));
+        assert!(!streams_body(&Method::POST, "/api/projects/x/tasks"));
+        assert!(!streams_body(&Method::POST, "/auth/login"));
+    }
 
     #[test]
     fn traceparent_is_parsed_strictly() {

@@ -18,7 +18,7 @@ pub use internal::require_internal_token;
 pub use json::{Json, JsonWithStatus, OptionalJson};
 pub use middleware::{
     RequestContext, TRACEPARENT, X_REQUEST_ID, current_context, observe, problem_fallback, problems_for_errors,
-    reject_oversized,
+    reject_oversized, streams_body,
 };
 pub use policy::{InternalCall, ROLE_DENIED, enforce_policy};
 pub use problem::Problem;

@@ -129,6 +129,8 @@ impl ProjectsService {
         // its project is found, and the project is gone.
         self.cache.invalidate(&[Key::Project(id)]).await;
         self.written();
+        // Its attachments' rows went with it; their objects go now.
+        self.project_deleted(id).await;
         Ok(())
     }
 

@@ -36,6 +36,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "comments_search",
             sql: include_str!("../../migrations/sqlite/0003_comments_search.sql"),
         },
+        Migration {
+            version: 4,
+            name: "attachments",
+            sql: include_str!("../../migrations/sqlite/0004_attachments.sql"),
+        },
     ],
     postgres: &[
         Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
@@ -48,6 +53,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             version: 3,
             name: "comments_search",
             sql: include_str!("../../migrations/postgres/0003_comments_search.sql"),
+        },
+        Migration {
+            version: 4,
+            name: "attachments",
+            sql: include_str!("../../migrations/postgres/0004_attachments.sql"),
         },
     ],
 };

@@ -5,6 +5,7 @@
 //! position one after the other; the unique (project, status, position) index backs this up.
 //! The task store is in [`tasks`]; comments and search live in [`comments`] and [`search`].
 
+mod attachments;
 mod comments;
 mod search;
 

@@ -4,6 +4,7 @@
 //! reading a column's last position and appending after it cannot race with another append.
 //! The task store is in [`tasks`]; comments and search live in [`comments`] and [`search`].
 
+mod attachments;
 mod comments;
 mod search;
 

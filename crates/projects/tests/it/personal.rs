@@ -113,7 +113,7 @@ async fn export_holds_the_users_rows_and_nothing_of_others(b: &Backend) {
     let data = export(&svc, alice).await;
     assert_eq!(
         data.tables.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["comments", "project_members", "projects", "tasks"]
+        ["attachments", "comments", "project_members", "projects", "tasks"]
     );
     assert_eq!(column(&data, "projects", "id"), ids(&[own, bobs]));
     assert_eq!(column(&data, "projects", "name"), ["Alice's own", "Bob's"].map(String::from).into());
@@ -139,7 +139,7 @@ async fn export_holds_the_users_rows_and_nothing_of_others(b: &Backend) {
 
     // Someone with nothing here: every table, no rows.
     let nobody = export(&svc, user()).await;
-    assert_eq!(nobody.tables.len(), 4);
+    assert_eq!(nobody.tables.len(), 5);
     assert!(nobody.tables.values().all(Vec::is_empty), "{nobody:?}");
 }
 
@@ -175,6 +175,21 @@ async fn export_names_every_table_and_column_of_the_migrations(b: &Backend) {
     svc.create_comment(alice, t, api::projects::CreateComment { body: "Mine".into() })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    // An attachment's row (its object does not matter to the export).
+    let a = new_id();
+    let row = projects::ports::AttachmentRecord {
+        id: a,
+        task_id: t,
+        project_id: p,
+        uploaded_by: alice.user_id,
+        filename: "f.txt".into(),
+        content_type: "text/plain; charset=utf-8".into(),
+        size: 1,
+        object_key: format!("attachments/{p}/{a}"),
+        created_at: crate::now(),
+    };
+    let event = platform::bus::Event::new("attachment.created", a, None, crate::now(), json!({}));
+    b.store.create_attachment(&row, &event).await.unwrap_or_else(|e| panic!("attachment row: {e}"));
     let data = export(&svc, alice).await;
 
     // The catalog's tables, less the migration ledger and the tables of other migration sets
