@@ -3,6 +3,7 @@
 //! [`backend_suite!`], which generates one `#[tokio::test]` per backend.
 
 mod http;
+mod idempotency;
 mod members;
 mod personal;
 mod service;
