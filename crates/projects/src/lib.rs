@@ -19,6 +19,8 @@
 //!   list ordered by position is the board column's order, and inserting between two tasks never
 //!   renumbers the others.
 //! - Ids are UUIDv7, so ordering by id is ordering by creation; lists are keyset-paginated.
+//! - Every POST honours `Idempotency-Key` (`platform::http::idempotency`, layered in [`router`]):
+//!   a repeated request replays the first answer instead of writing twice.
 //!
 //! # Layout
 //! [`domain`] and [`rank`] are pure; [`service`] holds the use cases over the [`ports`];

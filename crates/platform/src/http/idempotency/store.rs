@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::{Reservation, Reserve, StoredAnswer};
 use crate::db::{Migration, Migrations, PgDb, SqliteDb, StoreError, postgres, sqlite};
 
-/// The idempotency table, for `Database::migrate` (a history of its own, `idempotency`).
+/// The idempotency table, for `Database::migrate` (a history of its own, `idempotency`). Its
+/// first version is 5, the number issue 5's migrations were given, so it never meets another.
 pub const MIGRATIONS: Migrations = Migrations {
     service: "idempotency",
     sqlite: &[Migration {
