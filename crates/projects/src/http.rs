@@ -30,9 +30,11 @@ type Svc = State<Arc<ProjectsService>>;
 
 /// The routes of the projects service. Callers must be authenticated: the router expects the
 /// gateway to have put a `Caller` in the request extensions, or an `Arc<TokenVerifier>`
-/// extension so that [`Authenticated`] can verify the bearer token itself.
+/// extension so that [`Authenticated`] can verify the bearer token itself. Every POST honours
+/// `Idempotency-Key` (`platform::http::idempotency`), which needs an `Arc<Idempotency>`
+/// extension; the role gate, layered outside, runs first.
 pub fn router(svc: Arc<ProjectsService>) -> Router {
-    routes().with_state(svc)
+    routes().route_layer(axum::middleware::from_fn(platform::http::idempotency::idempotent)).with_state(svc)
 }
 
 /// The routes before their state: what `router` serves, listable without a service (the
@@ -68,6 +70,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(tasks::openapi());
     doc.merge(comments::openapi());
     doc.merge(attachments::openapi());
+    platform::http::idempotency::document(&mut doc);
     doc
 }
 

@@ -42,6 +42,8 @@
 //! - Attachments ([`service::attachments`]): bytes in object storage under a server-made key
 //!   `attachments/{project}/{id}`, metadata in `attachments`; an object is written before its
 //!   row and deleted after it, and objects left without a row are swept.
+//! - Every POST honours `Idempotency-Key` (`platform::http::idempotency`, layered in [`router`]):
+//!   a repeated request replays the first answer instead of writing twice.
 //!
 //! # Layout
 //! [`domain`] and [`rank`] are pure; [`service`] holds the use cases over the [`ports`];

@@ -54,8 +54,15 @@ pub fn selected_services(spec: &str) -> anyhow::Result<BTreeSet<ServiceName>> {
 }
 
 /// Every migration set, in dependency order.
-pub fn all_migrations() -> [platform::db::Migrations; 5] {
-    [platform::outbox::MIGRATIONS, users::MIGRATIONS, auth::MIGRATIONS, projects::MIGRATIONS, worker::MIGRATIONS]
+pub fn all_migrations() -> [platform::db::Migrations; 6] {
+    [
+        platform::outbox::MIGRATIONS,
+        platform::http::idempotency::MIGRATIONS,
+        users::MIGRATIONS,
+        auth::MIGRATIONS,
+        projects::MIGRATIONS,
+        worker::MIGRATIONS,
+    ]
 }
 
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
@@ -527,7 +534,14 @@ pub async fn serve(
         if local(ServiceName::Gateway) { ClientAddress::Peer } else { ClientAddress::ForwardedByGateway };
     let auth_router = auth_svc.clone().map(|s| with_verifier(auth::router(s)).layer(axum::Extension(client_address)));
     let users_router = users_svc.clone().map(|s| with_verifier(users::router(s)));
-    let projects_router = projects_svc.clone().map(|s| with_verifier(projects::router(s)));
+    // Idempotency keys of the projects service's POSTs live in its database.
+    let projects_router = match (&projects_svc, &db) {
+        (Some(s), Some(db)) => {
+            let idempotency = Arc::new(platform::http::idempotency::Idempotency::new(db, clock.clone()));
+            Some(with_verifier(projects::router(s.clone())).layer(axum::Extension(idempotency)))
+        }
+        _ => None,
+    };
     // Routes other services call, behind the internal token.
     let internal = [
         users_svc.clone().map(users::internal_router),

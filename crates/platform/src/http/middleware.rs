@@ -42,6 +42,11 @@ pub fn current_context() -> Option<RequestContext> {
     CONTEXT.try_with(Clone::clone).ok()
 }
 
+/// Runs `fut` (on another task) as part of the request `ctx` describes.
+pub(crate) async fn in_context<F: std::future::Future>(ctx: RequestContext, fut: F) -> F::Output {
+    CONTEXT.scope(ctx, fut).await
+}
+
 /// A request id from a client is kept when it is short printable ASCII; otherwise we make one.
 fn request_id(req: &Request) -> String {
     req.headers()

@@ -1,10 +1,11 @@
 //! HTTP plumbing shared by every service: one error shape (`application/problem+json`), our JSON
 //! extractor, the caller's identity, the role gate, and middleware for request ids, W3C trace
-//! context, metrics and health.
+//! context, metrics and health; and `Idempotency-Key` on POST ([`idempotency`]).
 
 mod auth;
 mod client;
 mod health;
+pub mod idempotency;
 mod internal;
 mod json;
 mod middleware;

@@ -10,6 +10,7 @@
 //! - [`db`]: `Database` migrations, typed errors and ping on SQLite and PostgreSQL.
 //! - [`mail`]: `Mailer` on `FileMailer` and `SmtpMailer` (against a real aiosmtpd server).
 //! - [`outbox`]: the transactional outbox and its relay, per database and per bus.
+//! - [`idempotency`]: `Idempotency-Key` through a router, on SQLite and PostgreSQL.
 //! - [`support`]: bounded waits and the adapter fixtures shared by the suites.
 
 // Tests may unwrap: a failure is the point.
@@ -18,6 +19,7 @@
 mod bus;
 mod cache;
 mod db;
+mod idempotency;
 mod mail;
 mod objects;
 mod outbox;

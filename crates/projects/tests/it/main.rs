@@ -6,6 +6,7 @@ mod attachments;
 mod cache;
 mod comments;
 mod http;
+mod idempotency;
 mod members;
 mod personal;
 mod search;

@@ -9,6 +9,7 @@
 mod email;
 mod flow;
 mod gdpr;
+mod idempotency;
 mod keys;
 mod policy;
 mod support;
@@ -24,6 +25,7 @@ async fn all_in_one_with_zero_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let app = Trellis::start("all-in-one", dir.path(), &[], &[]).await;
     let outcome = flow::skeleton(&app.base).await;
+    idempotency::replayed_create(&app.base).await;
     flow::edge_cases(&app.base).await;
     flow::sessions(&app.base, flow::Reuse::WithinGrace).await;
     flow::brute_force(&app.base).await;
@@ -208,6 +210,7 @@ async fn distributed_one_process_per_service() {
     let gateway = Trellis::start_on(gateway_port, "gateway", dir.path(), &["--services", "gateway"], &env).await;
 
     let outcome = flow::skeleton(&gateway.base).await;
+    idempotency::replayed_create(&gateway.base).await;
     flow::edge_cases(&gateway.base).await;
     flow::sessions(&gateway.base, flow::Reuse::Detected).await;
     flow::brute_force(&gateway.base).await;
