@@ -210,6 +210,9 @@ pub struct ProjectsService {
     /// Single projects, memberships and tasks ([`crate::cache`]); disabled unless
     /// [`ProjectsService::with_cache`] is called.
     cache: EntityCache,
+    /// The stored answers of `Idempotency-Key` requests, which hold personal data for 24 hours:
+    /// exported and erased with the rest when connected.
+    idempotency: OnceLock<Arc<platform::http::idempotency::Idempotency>>,
 }
 
 impl ProjectsService {
@@ -229,6 +232,15 @@ impl ProjectsService {
             outbox_waker,
             users: OnceLock::new(),
             cache: EntityCache::disabled(),
+            idempotency: OnceLock::new(),
+        }
+    }
+
+    /// Connects the `Idempotency-Key` store of this service's router, so that GDPR export and
+    /// erasure cover its stored answers (`idempotency_keys`).
+    pub fn connect_idempotency(&self, idempotency: Arc<platform::http::idempotency::Idempotency>) {
+        if self.idempotency.set(idempotency).is_err() {
+            tracing::warn!("the idempotency store was already connected");
         }
     }
 
@@ -346,6 +358,9 @@ impl PersonalDataApi for ProjectsService {
     async fn export(&self, subject: &DataSubject) -> Result<PersonalData, ApiError> {
         let mut data = personal_data(self.personal.export_user(subject.user_id).await?)?;
         data.tables.insert("attachments".into(), self.attachment_rows(subject.user_id).await?);
+        if let Some(idempotency) = self.idempotency.get() {
+            data.tables.insert("idempotency_keys".into(), idempotency.export_user(subject.user_id).await?);
+        }
         Ok(data)
     }
 
@@ -370,7 +385,12 @@ impl PersonalDataApi for ProjectsService {
             self.cache.invalidate(&keys).await;
             self.written();
         }
-        Ok(erasure_report(counts))
+        let mut report = erasure_report(counts);
+        if let Some(idempotency) = self.idempotency.get() {
+            let forgotten = idempotency.forget_user(subject.user_id).await?;
+            report.tables.insert("idempotency_keys".into(), forgotten);
+        }
+        Ok(report)
     }
 }
 

@@ -538,6 +538,7 @@ pub async fn serve(
     let projects_router = match (&projects_svc, &db) {
         (Some(s), Some(db)) => {
             let idempotency = Arc::new(platform::http::idempotency::Idempotency::new(db, clock.clone()));
+            s.connect_idempotency(idempotency.clone());
             Some(with_verifier(projects::router(s.clone())).layer(axum::Extension(idempotency)))
         }
         _ => None,

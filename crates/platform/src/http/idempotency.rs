@@ -129,6 +129,32 @@ impl Idempotency {
         }
     }
 
+    /// The stored keys of `user`, for the GDPR export: when each was made, the answer's status,
+    /// and its body (as text when it is UTF-8, else its length).
+    pub async fn export_user(&self, user: Uuid) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = self.store.rows_of(user).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let body = match r.body {
+                    Some(b) => match String::from_utf8(b) {
+                        Ok(text) => serde_json::Value::String(text),
+                        Err(e) => serde_json::json!({ "bytes": e.as_bytes().len() }),
+                    },
+                    None => serde_json::Value::Null,
+                };
+                let created_at = r.created_at.format(&time::format_description::well_known::Rfc3339).ok();
+                serde_json::json!({ "user_id": user, "created_at": created_at, "status": r.status, "body": body })
+            })
+            .collect())
+    }
+
+    /// Deletes every stored key of `user` (GDPR erasure): their replayable answers go at once
+    /// rather than after 24 hours.
+    pub async fn forget_user(&self, user: Uuid) -> Result<u64, StoreError> {
+        self.store.forget_user(user).await
+    }
+
     /// Deletes one batch of expired rows now; returns how many went.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         self.store.purge(self.clock.now() - self.retention, PURGE_BATCH).await

@@ -36,6 +36,7 @@ crate::backend_suite!(
     a_day_old_key_is_forgotten,
     a_server_error_is_not_kept,
     requests_without_the_header_are_unchanged,
+    stored_answers_are_exported_and_erased_with_the_user,
 );
 
 /// The users service's side: every user exists and is active; while `hold` is set, lookups wait
@@ -90,6 +91,7 @@ impl UsersApi for Users {
 
 struct App {
     router: Router,
+    svc: Arc<ProjectsService>,
     users: Arc<Users>,
     clock: Arc<ManualClock>,
 }
@@ -135,7 +137,8 @@ impl App {
         svc.connect_users(users.clone());
         let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
         let idem = Arc::new(Idempotency::new(&b.db, clock.clone()));
-        App { router: projects::router(svc).layer(axum::Extension(idem)), users, clock }
+        svc.connect_idempotency(idem.clone());
+        App { router: projects::router(svc.clone()).layer(axum::Extension(idem)), svc, users, clock }
     }
 
     async fn send(&self, req: Request<Body>) -> Answer {
@@ -288,4 +291,31 @@ async fn requests_without_the_header_are_unchanged(b: &Backend) {
     get.extensions_mut().insert(Caller(alice.clone()));
     assert_eq!(app.send(get).await.status, StatusCode::OK);
     assert_eq!(b.count("idempotency_keys").await, 0);
+}
+
+/// The stored answers hold personal data for a day: they are in the user's GDPR export, and an
+/// erasure deletes them at once (the key then runs afresh).
+async fn stored_answers_are_exported_and_erased_with_the_user(b: &Backend) {
+    use api::personal::{DataSubject, PersonalDataApi};
+    let app = App::new(b).await;
+    let (alice, bob) = (identity(), identity());
+    let body = json!({"name": "Alice's secret garden"});
+    let first = app.post(&alice, "/api/projects", Some("k"), body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    app.post(&bob, "/api/projects", Some("k"), json!({"name": "Bob's"})).await;
+
+    let subject = |who: &Identity| DataSubject { user_id: who.user_id, email: None };
+    let export = app.svc.export(&subject(&alice)).await.unwrap();
+    let rows = &export.tables["idempotency_keys"];
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["status"], 201);
+    assert!(rows[0]["body"].as_str().is_some_and(|t| t.contains("Alice's secret garden")), "{rows:?}");
+    assert!(!serde_json::to_string(&export).unwrap().contains("Bob's"), "only Alice's rows");
+
+    let report = app.svc.erase(&subject(&alice)).await.unwrap();
+    assert_eq!(report.tables["idempotency_keys"], 1);
+    assert!(app.svc.export(&subject(&alice)).await.unwrap().tables["idempotency_keys"].is_empty());
+    let again = app.post(&alice, "/api/projects", Some("k"), body).await;
+    assert!(!again.replayed(), "the erased answer is not replayed");
+    assert_eq!(app.svc.export(&subject(&bob)).await.unwrap().tables["idempotency_keys"].len(), 1, "Bob's stays");
 }

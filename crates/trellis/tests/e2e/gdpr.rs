@@ -28,11 +28,6 @@ const NO_USER_DATA: &[(&str, &str)] = &[
     ("search_fts_config", "search index (FTS5 shadow table)"),
 ];
 
-/// Tables that do hold user data but are neither exported nor erased yet (ARCHITECTURE.md, "Known
-/// limits"): each row lives at most 24 hours.
-const NOT_EXPORTED_YET: &[(&str, &str)] =
-    &[("idempotency_keys", "answers to the user's own POSTs, replayed for Idempotency-Key, purged after 24 h")];
-
 /// The names and emails every test user of `personal_data` had, to look for in dumps.
 pub struct Canaries(pub Vec<String>);
 
@@ -180,7 +175,7 @@ pub async fn personal_data(base: &str, admin: (&str, &str), db: &Database) -> Ca
     let exported: Vec<&str> =
         services.values().flat_map(|s| s["tables"].as_object().unwrap().keys().map(String::as_str)).collect();
     for table in tables(db).await {
-        let exempt = NO_USER_DATA.iter().chain(NOT_EXPORTED_YET).any(|(t, _)| *t == table);
+        let exempt = NO_USER_DATA.iter().any(|(t, _)| *t == table);
         assert!(
             exempt || exported.contains(&table.as_str()),
             "table {table} is in neither the export nor the list of tables without user data"

@@ -63,6 +63,22 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release(&self, key: &[u8; 32], token: Uuid) -> Result<(), StoreError>;
     /// Deletes up to `limit` rows created at or before `expired`; returns how many.
     async fn purge(&self, expired: OffsetDateTime, limit: i64) -> Result<u64, StoreError>;
+    /// The rows of `user` (GDPR export): when each was made, and its stored answer if any.
+    async fn rows_of(&self, user: Uuid) -> Result<Vec<UserRow>, StoreError>;
+    /// Deletes every row of `user` (GDPR erasure); returns how many went.
+    async fn forget_user(&self, user: Uuid) -> Result<u64, StoreError>;
+}
+
+/// One stored key of a user, as the GDPR export shows it (the key itself is only a hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub created_at: OffsetDateTime,
+    pub status: Option<u16>,
+    pub body: Option<Vec<u8>>,
+}
+
+fn from_micros(m: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 const UPSERT_SET: &str = "ON CONFLICT (key_hash) DO UPDATE SET user_id = excluded.user_id, \
@@ -183,6 +199,35 @@ impl IdempotencyStore for SqliteIdempotencyStore {
             })
             .await
     }
+
+    async fn rows_of(&self, user: Uuid) -> Result<Vec<UserRow>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT created_at, status, body FROM idempotency_keys WHERE user_id = ?1 ORDER BY created_at",
+                )?;
+                let rows = stmt.query_map([user], |r| {
+                    let status: Option<i64> = r.get(1)?;
+                    Ok(UserRow {
+                        created_at: from_micros(r.get(0)?),
+                        status: status.and_then(|s| u16::try_from(s).ok()),
+                        body: r.get(2)?,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn forget_user(&self, user: Uuid) -> Result<u64, StoreError> {
+        self.db
+            .write(move |tx| {
+                tx.execute("DELETE FROM idempotency_keys WHERE user_id = ?1", [user])
+                    .map(|n| n as u64)
+                    .map_err(sqlite::map_err)
+            })
+            .await
+    }
 }
 
 /// The PostgreSQL adapter: `INSERT … ON CONFLICT DO UPDATE … WHERE` makes a second reservation
@@ -269,5 +314,31 @@ impl IdempotencyStore for PgIdempotencyStore {
             )
             .await
             .map_err(postgres::map_err)
+    }
+
+    async fn rows_of(&self, user: Uuid) -> Result<Vec<UserRow>, StoreError> {
+        let client = self.db.client().await?;
+        let rows = client
+            .query(
+                "SELECT created_at, status, body FROM idempotency_keys WHERE user_id = $1 ORDER BY created_at",
+                &[&user],
+            )
+            .await
+            .map_err(postgres::map_err)?;
+        rows.iter()
+            .map(|r| {
+                let status: Option<i32> = r.try_get(1).map_err(postgres::map_err)?;
+                Ok(UserRow {
+                    created_at: r.try_get(0).map_err(postgres::map_err)?,
+                    status: status.and_then(|s| u16::try_from(s).ok()),
+                    body: r.try_get(2).map_err(postgres::map_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn forget_user(&self, user: Uuid) -> Result<u64, StoreError> {
+        let client = self.db.client().await?;
+        client.execute("DELETE FROM idempotency_keys WHERE user_id = $1", &[&user]).await.map_err(postgres::map_err)
     }
 }
