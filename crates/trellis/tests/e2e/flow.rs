@@ -153,6 +153,12 @@ pub async fn skeleton(base: &str) -> Outcome {
     assert_eq!(task["project_id"], pid);
     assert_eq!(task["status"], "todo");
     assert_eq!(task["priority"], "medium");
+    // Read twice: a cache miss, then a hit (counted in /metrics, see `operations_endpoints`).
+    for _ in 0..2 {
+        let res = http.get(format!("{base}/api/tasks/{}", task["id"].as_str().unwrap())).bearer_auth(&access);
+        let read: Value = res.send().await.unwrap().json().await.unwrap();
+        assert_eq!(read["title"], "Build the rocket");
+    }
 
     let list: Value = http
         .get(format!("{base}/api/projects/{pid}/tasks"))
@@ -274,7 +280,8 @@ pub async fn edge_cases(base: &str) {
     .await;
 }
 
-pub async fn operations_endpoints(base: &str, expected_checks: &[&str]) {
+/// `projects_read`: this process serves the projects service and `skeleton` read a task there.
+pub async fn operations_endpoints(base: &str, expected_checks: &[&str], projects_read: bool) {
     let http = client();
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), StatusCode::OK);
     let res = http.get(format!("{base}/readyz")).send().await.unwrap();
@@ -287,6 +294,12 @@ pub async fn operations_endpoints(base: &str, expected_checks: &[&str]) {
     let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains("http_request_duration_seconds_bucket"), "latency histograms: {metrics}");
+    if projects_read {
+        // The task reads of `skeleton` went through the projects service's cache.
+        for counter in ["trellis_cache_hits_total{entity=\"task\"}", "trellis_cache_misses_total{entity=\"task\"}"] {
+            assert!(metrics.contains(counter), "{counter} in {metrics}");
+        }
+    }
     if expected_checks.contains(&"event_bus") {
         return; // a worker process has no gateway routes
     }

@@ -32,7 +32,7 @@ async fn all_in_one_with_zero_configuration() {
     let changed = flow::password_change(&app.base).await;
     let notice = email::mails_to(&dir.path().join("data/mail"), &changed, "Your Trellis password was changed", 1).await;
     assert!(notice[0].body.contains("/forgot-password"), "the owner is told, with a way out");
-    flow::operations_endpoints(&app.base, &["database", "cache", "event_bus", "objects"]).await;
+    flow::operations_endpoints(&app.base, &["database", "cache", "event_bus", "objects"], true).await;
 
     // The worker consumed every event the flow wrote (outbox → in-process bus → worker).
     let db = dir.path().join("data/trellis.db");
@@ -228,8 +228,13 @@ async fn distributed_one_process_per_service() {
         gdpr::personal_data(&gateway.base, ("root@example.com", "canary granite harbour lighthouse keeper"), &pg.db)
             .await;
     gdpr::assert_absent(&gdpr::pg_dump(&pg.url), &canaries, "pg_dump");
-    flow::operations_endpoints(&gateway.base, &["cache"]).await;
-    flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"]).await;
+    flow::operations_endpoints(&gateway.base, &["cache"], false).await;
+    // The projects process read the skeleton's task through Redis: its counters say so.
+    let metrics = flow::client().get(format!("{}/metrics", projects.base)).send().await.unwrap().text().await.unwrap();
+    for counter in ["trellis_cache_hits_total{entity=\"task\"}", "trellis_cache_misses_total{entity=\"task\"}"] {
+        assert!(metrics.contains(counter), "{counter} in the projects process's {metrics}");
+    }
+    flow::operations_endpoints(&worker.base, &["database", "cache", "event_bus", "objects"], false).await;
     // `trellis keys rotate` on the shared database: the auth process signs with the new key and
     // the gateway and projects processes (JWKS over HTTP) accept it.
     keys::rotate_while_serving(&gateway.base, dir.path(), &env).await;
