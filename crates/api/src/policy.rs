@@ -122,6 +122,7 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/api/projects/{id}", Write),
     rule("GET", "/api/projects/{id}/members", Authenticated),
     rule("POST", "/api/projects/{id}/members", Write),
+    rule("GET", "/api/projects/{id}/members/{user_id}", Authenticated),
     rule("PATCH", "/api/projects/{id}/members/{user_id}", Write),
     // A guest member may still leave a project (the service lets members remove themselves).
     rule("DELETE", "/api/projects/{id}/members/{user_id}", Authenticated),

@@ -24,7 +24,7 @@ use platform::http::{Authenticated, Json, JsonWithStatus, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::service::{Actor, ChangeError, PageRequest, ProjectsService, project_etag};
+use crate::service::{Actor, ChangeError, PageRequest, ProjectsService, member_etag, project_etag};
 
 type Svc = State<Arc<ProjectsService>>;
 
@@ -44,7 +44,7 @@ pub fn routes() -> Router<Arc<ProjectsService>> {
         .route("/api/projects", get(list_projects).post(create_project))
         .route("/api/projects/{id}", get(get_project).patch(update_project).delete(delete_project))
         .route("/api/projects/{id}/members", get(list_members).post(add_member))
-        .route("/api/projects/{id}/members/{user_id}", axum::routing::patch(change_member).delete(remove_member))
+        .route("/api/projects/{id}/members/{user_id}", get(get_member).patch(change_member).delete(remove_member))
         .route("/api/projects/{id}/tasks", get(tasks::list_tasks).post(tasks::create_task))
         .route("/api/tasks/{id}", get(tasks::get_task).patch(tasks::update_task).delete(tasks::delete_task))
         .merge(comments::routes())
@@ -62,6 +62,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         delete_project,
         list_members,
         add_member,
+        get_member,
         change_member,
         remove_member
     ))]
@@ -247,7 +248,8 @@ async fn add_member(
 ) -> Result<Response, Problem> {
     let project_id = path_id(path)?;
     let member = svc.add_member(Actor::from(&id), project_id, body).await?;
-    Ok(created(format!("/api/projects/{project_id}/members/{}", member.user_id), member))
+    let tag = member_etag(&member);
+    Ok(tagged(created(format!("/api/projects/{project_id}/members/{}", member.user_id), member), &tag))
 }
 
 /// Both ids of a member's path; anything not a UUID is 404.
@@ -257,34 +259,61 @@ fn member_path(path: Result<Path<(String, String)>, PathRejection>) -> Result<(U
     Ok((parse(&project)?, parse(&user)?))
 }
 
+/// A member with its `ETag`.
+fn member_answer(member: Member) -> Response {
+    let tag = member_etag(&member);
+    tagged(Json(member).into_response(), &tag)
+}
+
+#[utoipa::path(get, path = "/api/projects/{id}/members/{user_id}", tag = "projects",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 200, body = Member, description = "the member, with its `ETag`"),
+              (status = 404, description = "no such project or member")))]
+async fn get_member(
+    State(svc): Svc,
+    Authenticated(id): Authenticated,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, Problem> {
+    let (project_id, user_id) = member_path(path)?;
+    Ok(member_answer(svc.get_member(Actor::from(&id), project_id, user_id).await?))
+}
+
 #[utoipa::path(patch, path = "/api/projects/{id}/members/{user_id}", tag = "projects",
-    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = ChangeMember,
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path),
+           ("If-Match" = Option<String>, Header, description = "the member's `ETag`")),
+    request_body = ChangeMember,
     responses((status = 200, body = Member), (status = 403, description = "only owners manage members"),
               (status = 404, description = "no such project or member"),
-              (status = 409, description = "a project keeps at least one owner")))]
+              (status = 409, description = "a project keeps at least one owner"),
+              (status = 412, description = "`If-Match` names another version of the member")))]
 async fn change_member(
     State(svc): Svc,
     Authenticated(id): Authenticated,
     path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
     Json(body): Json<ChangeMember>,
-) -> Result<Json<Member>, Problem> {
+) -> Result<Response, Problem> {
     let (project_id, user_id) = member_path(path)?;
-    Ok(Json(svc.change_member(Actor::from(&id), project_id, user_id, body).await?))
+    let member = svc.change_member(Actor::from(&id), project_id, user_id, body, if_match(&headers)?).await?;
+    Ok(member_answer(member))
 }
 
 #[utoipa::path(delete, path = "/api/projects/{id}/members/{user_id}", tag = "projects",
-    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path),
+           ("If-Match" = Option<String>, Header, description = "the member's `ETag`")),
     responses((status = 204, description = "removed; their tasks are unassigned"),
               (status = 403, description = "only owners remove others"),
               (status = 404, description = "no such project or member"),
-              (status = 409, description = "a project keeps at least one owner")))]
+              (status = 409, description = "a project keeps at least one owner"),
+              (status = 412, description = "`If-Match` names another version of the member")))]
 async fn remove_member(
     State(svc): Svc,
     Authenticated(id): Authenticated,
     path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
     let (project_id, user_id) = member_path(path)?;
-    svc.remove_member(Actor::from(&id), project_id, user_id).await?;
+    svc.remove_member(Actor::from(&id), project_id, user_id, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -312,6 +312,15 @@ impl<T> ProjectsStore for T where
 {
 }
 
+/// A change of one membership: the new role (`None` removes the member), when, and the role the
+/// caller read (`If-Match`), if it must still hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberUpdate {
+    pub role: Option<ProjectRole>,
+    pub at: OffsetDateTime,
+    pub expected: Option<ProjectRole>,
+}
+
 /// What became of a membership change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberChange {
@@ -321,6 +330,8 @@ pub enum MemberChange {
     NotMember,
     /// The change would leave the project without an owner; nothing was written.
     LastOwner,
+    /// The member's role is no longer the one the caller's `If-Match` named; nothing was written.
+    Stale,
 }
 
 /// Changes to a project and its members, each with its event in one transaction.
@@ -344,12 +355,12 @@ pub trait MemberStore: Send + Sync {
     /// Gives `user` the role `role`, or with `None` removes them, keeping at least one owner
     /// (checked with the project's members locked). A removed member's tasks are unassigned; a
     /// project whose `owner_id` stops being an owner names its oldest remaining owner.
+    /// With `expected`, nothing is written unless the member's role still is that one (`Stale`).
     async fn change_member(
         &self,
         project: Uuid,
         user: Uuid,
-        role: Option<ProjectRole>,
-        at: OffsetDateTime,
+        change: MemberUpdate,
         event: &Event,
     ) -> Result<MemberChange, StoreError>;
 }

@@ -9,7 +9,7 @@ mod tasks;
 
 pub use attachments::{AttachmentError, DEFAULT_MAX_ATTACHMENT_BYTES};
 pub use comments::comment_etag;
-pub use members::{ChangeError, project_etag};
+pub use members::{ChangeError, member_etag, project_etag};
 pub use tasks::{TaskListQuery, filter_date, task_etag};
 
 pub use crate::ports::{TaskFilter, TaskOrder, TaskSort};

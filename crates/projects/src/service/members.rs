@@ -14,11 +14,17 @@ use uuid::Uuid;
 use super::{Actor, ProjectsService, invalid, project_dto};
 use crate::cache::Key;
 use crate::domain::{Description, ProjectName};
-use crate::ports::{MemberChange, MemberRecord};
+use crate::ports::{MemberChange, MemberRecord, MemberUpdate};
 
 /// The entity tag of a project's current version.
 pub fn project_etag(updated_at: time::OffsetDateTime) -> String {
     format!("\"{:x}\"", updated_at.unix_timestamp_nanos() / 1000)
+}
+
+/// The entity tag of a membership: its role and when it began (a member removed and added again
+/// is another version).
+pub fn member_etag(m: &Member) -> String {
+    format!("\"{}-{:x}\"", crate::store::role_str(m.role), m.created_at.unix_timestamp_nanos() / 1000)
 }
 
 /// Whether an `If-Match` header value names `current` (`*` names any version).
@@ -168,41 +174,79 @@ impl ProjectsService {
         Ok(member_dto(member))
     }
 
-    /// `PATCH /api/projects/{id}/members/{user_id}`: by owners; the last owner stays one (409).
+    /// `GET /api/projects/{id}/members/{user_id}`: one member (with its `ETag`), for anyone who
+    /// may see the project.
+    pub async fn get_member(&self, actor: Actor, id: Uuid, user_id: Uuid) -> Result<Member, ApiError> {
+        self.visible_project(actor, id).await?;
+        self.member(id, user_id).await.map(member_dto)
+    }
+
+    async fn member(&self, id: Uuid, user_id: Uuid) -> Result<MemberRecord, ApiError> {
+        let members = self.members.list_members(id).await?;
+        members.into_iter().find(|m| m.user_id == user_id).ok_or(ApiError::NotFound)
+    }
+
+    /// The role `If-Match` names, read now: `None` without the header; 412 when the member's
+    /// current version is another.
+    async fn expected_role(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        if_match: Option<&str>,
+    ) -> Result<Option<ProjectRole>, ChangeError> {
+        let Some(header) = if_match else { return Ok(None) };
+        let current = self.member(id, user_id).await?;
+        if !if_match_holds(Some(header), &member_etag(&member_dto(current.clone()))) {
+            return Err(ChangeError::PreconditionFailed);
+        }
+        Ok(Some(current.role))
+    }
+
+    /// `PATCH /api/projects/{id}/members/{user_id}`: by owners; the last owner stays one (409);
+    /// `If-Match` with the member's `ETag` makes it conditional (412).
     pub async fn change_member(
         &self,
         actor: Actor,
         id: Uuid,
         user_id: Uuid,
         input: ChangeMember,
-    ) -> Result<Member, ApiError> {
+        if_match: Option<&str>,
+    ) -> Result<Member, ChangeError> {
         let (_, role) = self.visible_project(actor, id).await?;
         if role != ProjectRole::Owner {
-            return Err(ApiError::Forbidden);
+            return Err(ApiError::Forbidden.into());
         }
+        let expected = self.expected_role(id, user_id, if_match).await?;
         if input.role != ProjectRole::Viewer {
             match self.users()?.get_user(user_id).await {
-                Ok(u) if u.role == Role::Guest => return Err(invalid("role", "a guest can only be a viewer")),
+                Ok(u) if u.role == Role::Guest => return Err(invalid("role", "a guest can only be a viewer").into()),
                 // A member whose account is gone is still a membership to change (or remove).
                 Ok(_) | Err(ApiError::NotFound) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         let now = self.now();
         let member = MemberRecord { project_id: id, user_id, role: input.role, created_at: now };
         let event = member_event(actor, &member, "role_changed", now);
-        self.apply(id, user_id, Some(input.role), now, &event).await?;
-        let members = self.members.list_members(id).await?;
-        members.into_iter().find(|m| m.user_id == user_id).map(member_dto).ok_or(ApiError::NotFound)
+        self.apply(id, user_id, MemberUpdate { role: Some(input.role), at: now, expected }, &event).await?;
+        Ok(self.member(id, user_id).await.map(member_dto)?)
     }
 
     /// `DELETE /api/projects/{id}/members/{user_id}`: by owners, or members leaving; the last
-    /// owner cannot go (409). Tasks assigned to the member are unassigned.
-    pub async fn remove_member(&self, actor: Actor, id: Uuid, user_id: Uuid) -> Result<(), ApiError> {
+    /// owner cannot go (409); `If-Match` as for PATCH. Tasks assigned to the member are
+    /// unassigned.
+    pub async fn remove_member(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        user_id: Uuid,
+        if_match: Option<&str>,
+    ) -> Result<(), ChangeError> {
         let (_, role) = self.visible_project(actor, id).await?;
         if role != ProjectRole::Owner && actor.user_id != user_id {
-            return Err(ApiError::Forbidden);
+            return Err(ApiError::Forbidden.into());
         }
+        let expected = self.expected_role(id, user_id, if_match).await?;
         let now = self.now();
         let event = Event::new(
             "member.changed",
@@ -211,22 +255,15 @@ impl ProjectsService {
             now,
             json!({ "project_id": id, "user_id": user_id, "change": "removed" }),
         );
-        self.apply(id, user_id, None, now, &event).await
+        self.apply(id, user_id, MemberUpdate { role: None, at: now, expected }, &event).await
     }
 
     pub(super) fn users(&self) -> Result<&Arc<dyn UsersApi>, ApiError> {
         self.users.get().ok_or_else(|| ApiError::Unavailable("the users service is not connected".into()))
     }
 
-    async fn apply(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        role: Option<ProjectRole>,
-        at: time::OffsetDateTime,
-        event: &Event,
-    ) -> Result<(), ApiError> {
-        match self.members.change_member(id, user_id, role, at, event).await? {
+    async fn apply(&self, id: Uuid, user_id: Uuid, change: MemberUpdate, event: &Event) -> Result<(), ChangeError> {
+        match self.members.change_member(id, user_id, change, event).await? {
             MemberChange::Done { unassigned } => {
                 // `owner_id` may have moved to another owner; a removed member's tasks lost
                 // their assignee.
@@ -236,8 +273,9 @@ impl ProjectsService {
                 self.written();
                 Ok(())
             }
-            MemberChange::NotMember => Err(ApiError::NotFound),
-            MemberChange::LastOwner => Err(ApiError::Conflict(LAST_OWNER.into())),
+            MemberChange::NotMember => Err(ApiError::NotFound.into()),
+            MemberChange::LastOwner => Err(ApiError::Conflict(LAST_OWNER.into()).into()),
+            MemberChange::Stale => Err(ChangeError::PreconditionFailed),
         }
     }
 }

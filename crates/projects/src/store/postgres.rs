@@ -25,8 +25,8 @@ use super::tasks::TASK_COLUMNS;
 use super::{erasure_event, parse_role, priority_from_code, role_str, status_from_code};
 use crate::domain::{Involvement, ProjectErasure, plan_erasure};
 use crate::ports::{
-    ErasureCounts, MemberChange, MemberRecord, MemberStore, NewProject, PersonalDataStore, ProjectRecord, ProjectScope,
-    ProjectStore, ProjectView, TaskRecord, UserRows,
+    ErasureCounts, MemberChange, MemberRecord, MemberStore, MemberUpdate, NewProject, PersonalDataStore, ProjectRecord,
+    ProjectScope, ProjectStore, ProjectView, TaskRecord, UserRows,
 };
 
 /// Projects and tasks in PostgreSQL.
@@ -422,10 +422,10 @@ impl MemberStore for PgStore {
         &self,
         project: Uuid,
         user: Uuid,
-        role: Option<ProjectRole>,
-        at: OffsetDateTime,
+        change: MemberUpdate,
         event: &Event,
     ) -> Result<MemberChange, StoreError> {
+        let MemberUpdate { role, at, expected } = change;
         let mut client = self.db.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         // Every member row of the project locked, in one order, so that two owners demoting each
@@ -450,6 +450,9 @@ impl MemberStore for PgStore {
             }
         }
         let Some(current) = current else { return Ok(MemberChange::NotMember) };
+        if expected.is_some_and(|e| e != current) {
+            return Ok(MemberChange::Stale);
+        }
         let stays_owner = role == Some(ProjectRole::Owner);
         if current == ProjectRole::Owner && !stays_owner && owners <= 1 {
             return Ok(MemberChange::LastOwner);

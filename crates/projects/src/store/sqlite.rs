@@ -25,8 +25,8 @@ use super::tasks::TASK_COLUMNS;
 use super::{erasure_event, parse_role, priority_from_code, role_str, status_from_code};
 use crate::domain::{Involvement, ProjectErasure, plan_erasure};
 use crate::ports::{
-    ErasureCounts, MemberChange, MemberRecord, MemberStore, NewProject, PersonalDataStore, ProjectRecord, ProjectScope,
-    ProjectStore, ProjectView, TaskRecord, UserRows,
+    ErasureCounts, MemberChange, MemberRecord, MemberStore, MemberUpdate, NewProject, PersonalDataStore, ProjectRecord,
+    ProjectScope, ProjectStore, ProjectView, TaskRecord, UserRows,
 };
 
 /// Projects and tasks in an embedded SQLite database.
@@ -393,10 +393,10 @@ impl MemberStore for SqliteStore {
         &self,
         project: Uuid,
         user: Uuid,
-        role: Option<ProjectRole>,
-        at: OffsetDateTime,
+        change: MemberUpdate,
         event: &Event,
     ) -> Result<MemberChange, StoreError> {
+        let MemberUpdate { role, at, expected } = change;
         let (event, at) = (event.clone(), fmt_time(at)?);
         // One writer: the owner count cannot change under us.
         self.db
@@ -412,6 +412,9 @@ impl MemberStore for SqliteStore {
                 let Some(current) = current.as_deref().and_then(parse_role) else {
                     return Ok(MemberChange::NotMember);
                 };
+                if expected.is_some_and(|e| e != current) {
+                    return Ok(MemberChange::Stale);
+                }
                 let stays_owner = role == Some(ProjectRole::Owner);
                 if current == ProjectRole::Owner && !stays_owner {
                     let owners: i64 = tx

@@ -146,11 +146,11 @@ async fn membership_changes_take_effect_at_once(b: &Backend) {
         svc.add_member(owner, p.id, AddMember { user_id: other.user_id, role: ProjectRole::Editor }).await.unwrap();
         assert_eq!(svc.get_project(other, p.id).await.unwrap().role, ProjectRole::Editor, "added: visible at once");
 
-        svc.change_member(owner, p.id, other.user_id, ChangeMember { role: ProjectRole::Owner }).await.unwrap();
+        svc.change_member(owner, p.id, other.user_id, ChangeMember { role: ProjectRole::Owner }, None).await.unwrap();
         assert_eq!(svc.get_project(other, p.id).await.unwrap().role, ProjectRole::Owner);
 
         // The creator leaves: `owner_id` moves to the remaining owner, and the creator is out.
-        svc.remove_member(owner, p.id, owner.user_id).await.unwrap();
+        svc.remove_member(owner, p.id, owner.user_id, None).await.unwrap();
         assert_eq!(svc.get_project(owner, p.id).await, Err(ApiError::NotFound), "removed: invisible at once");
         assert_eq!(svc.get_project(other, p.id).await.unwrap().owner_id, other.user_id, "owner_id is fresh");
     }
@@ -248,7 +248,7 @@ async fn tasks_are_cached_and_every_write_invalidates(b: &Backend) {
 
         // Removing the assignee from the project unassigns the task: the cache knows at once.
         assert_eq!(svc.get_task(owner, t.id).await.unwrap().assignee_id, Some(member.user_id));
-        svc.remove_member(owner, p.id, member.user_id).await.unwrap();
+        svc.remove_member(owner, p.id, member.user_id, None).await.unwrap();
         assert_eq!(svc.get_task(owner, t.id).await.unwrap().assignee_id, None, "unassigned, not a cached assignee");
         assert_eq!(svc.get_task(member, t.id).await, Err(ApiError::NotFound), "and the member lost access");
 

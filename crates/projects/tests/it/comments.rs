@@ -158,7 +158,9 @@ async fn only_the_author_edits_and_authors_owners_admins_delete(b: &Backend) {
     assert!(matches!(e, ChangeError::Api(ApiError::Invalid(_))));
 
     // Demoted to viewer, the author may no longer change their words, but may still take them back.
-    svc.change_member(c.owner, c.project, c.editor.user_id, ChangeMember { role: ProjectRole::Viewer }).await.unwrap();
+    svc.change_member(c.owner, c.project, c.editor.user_id, ChangeMember { role: ProjectRole::Viewer }, None)
+        .await
+        .unwrap();
     let e = svc.update_comment(c.editor, mine.id, edit("again"), None).await.unwrap_err();
     assert_eq!(e, ChangeError::Api(ApiError::Forbidden));
     let e = svc.delete_comment(c.editor, owners.id, None).await.unwrap_err();

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use platform::clock::SystemClock;
 use platform::ids::new_id;
 use projects::ProjectsService;
-use projects::service::{Actor, ChangeError, project_etag};
+use projects::service::{Actor, ChangeError, member_etag, project_etag};
 use uuid::Uuid;
 
 use crate::Backend;
@@ -24,6 +24,7 @@ crate::backend_suite!(
     only_active_users_join_and_guests_only_as_viewers,
     a_removed_member_loses_access_and_their_tasks,
     editors_rename_owners_delete_with_if_match,
+    member_changes_honour_if_match,
 );
 
 /// The users service's side of the seam: a directory of accounts.
@@ -113,15 +114,22 @@ async fn owners_manage_members_and_a_project_keeps_an_owner(b: &Backend) {
     );
     // The only owner can neither step down nor leave.
     let demote = ChangeMember { role: ProjectRole::Editor };
-    assert!(matches!(svc.change_member(ada, p, ada.user_id, demote.clone()).await, Err(ApiError::Conflict(_))));
-    assert!(matches!(svc.remove_member(ada, p, ada.user_id).await, Err(ApiError::Conflict(_))));
+    assert!(matches!(
+        svc.change_member(ada, p, ada.user_id, demote.clone(), None).await,
+        Err(ChangeError::Api(ApiError::Conflict(_)))
+    ));
+    assert!(matches!(svc.remove_member(ada, p, ada.user_id, None).await, Err(ChangeError::Api(ApiError::Conflict(_)))));
     // With a second owner, the first may go; the project's owner_id follows.
     let promote = ChangeMember { role: ProjectRole::Owner };
-    assert_eq!(svc.change_member(ada, p, bob.user_id, promote).await.unwrap().role, ProjectRole::Owner);
-    svc.remove_member(ada, p, ada.user_id).await.unwrap();
+    assert_eq!(svc.change_member(ada, p, bob.user_id, promote, None).await.unwrap().role, ProjectRole::Owner);
+    svc.remove_member(ada, p, ada.user_id, None).await.unwrap();
     assert_eq!(svc.get_project(bob, p).await.unwrap().owner_id, bob.user_id);
     assert_eq!(svc.get_project(ada, p).await.unwrap_err(), ApiError::NotFound, "she left");
-    assert_eq!(svc.remove_member(bob, p, cy.user_id).await.unwrap_err(), ApiError::NotFound, "not a member");
+    assert_eq!(
+        svc.remove_member(bob, p, cy.user_id, None).await.unwrap_err(),
+        ChangeError::Api(ApiError::NotFound),
+        "not a member"
+    );
     let changes: Vec<_> = b.outbox().await.into_iter().filter(|e| e.event_type == "member.changed").collect();
     let kinds: Vec<&str> = changes.iter().map(|e| e.data["change"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["added", "role_changed", "removed"]);
@@ -146,10 +154,13 @@ async fn only_active_users_join_and_guests_only_as_viewers(b: &Backend) {
     assert_eq!(e[0].field, "role");
     svc.add_member(ada, p, add(guest, ProjectRole::Viewer)).await.unwrap();
     let promote = ChangeMember { role: ProjectRole::Owner };
-    assert!(matches!(svc.change_member(ada, p, guest.user_id, promote).await, Err(ApiError::Invalid(_))));
+    assert!(matches!(
+        svc.change_member(ada, p, guest.user_id, promote, None).await,
+        Err(ChangeError::Api(ApiError::Invalid(_)))
+    ));
     // A guest member reads, and may leave.
     assert_eq!(svc.get_project(guest, p).await.unwrap().role, ProjectRole::Viewer);
-    svc.remove_member(guest, p, guest.user_id).await.unwrap();
+    svc.remove_member(guest, p, guest.user_id, None).await.unwrap();
 }
 
 async fn a_removed_member_loses_access_and_their_tasks(b: &Backend) {
@@ -167,7 +178,7 @@ async fn a_removed_member_loses_access_and_their_tasks(b: &Backend) {
     };
     let task = svc.create_task(bob, p, input).await.unwrap();
     b.assign(task.id, bob.user_id).await;
-    svc.remove_member(ada, p, bob.user_id).await.unwrap();
+    svc.remove_member(ada, p, bob.user_id, None).await.unwrap();
     assert_eq!(svc.get_project(bob, p).await.unwrap_err(), ApiError::NotFound);
     let tasks = svc.list_tasks(ada, p, Default::default(), Default::default()).await.unwrap();
     assert_eq!(tasks.items[0].assignee_id, None, "a task cannot stay assigned to a non-member");
@@ -209,4 +220,42 @@ async fn editors_rename_owners_delete_with_if_match(b: &Backend) {
     assert_eq!(svc.get_project(admin, p).await.unwrap_err(), ApiError::NotFound, "gone for everyone");
     assert!(svc.list_members(admin, p).await.is_err());
     assert!(b.outbox().await.iter().any(|e| e.event_type == "project.deleted" && e.aggregate_id == p));
+}
+
+async fn member_changes_honour_if_match(b: &Backend) {
+    let (svc, users) = service(b);
+    let ada = users.add(Role::User, UserStatus::Active);
+    let bob = users.add(Role::User, UserStatus::Active);
+    let p = project(&svc, ada).await;
+    let added = svc.add_member(ada, p, add(bob, ProjectRole::Editor)).await.unwrap();
+    let first = member_etag(&added);
+    assert_eq!(member_etag(&svc.get_member(bob, p, bob.user_id).await.unwrap()), first, "GET answers the same tag");
+
+    let to = |role| ChangeMember { role };
+    let changed = svc.change_member(ada, p, bob.user_id, to(ProjectRole::Viewer), Some(&first)).await.unwrap();
+    let second = member_etag(&changed);
+    assert_ne!(first, second, "a new role is a new version");
+    assert_eq!(
+        svc.change_member(ada, p, bob.user_id, to(ProjectRole::Editor), Some(&first)).await.unwrap_err(),
+        ChangeError::PreconditionFailed
+    );
+    assert_eq!(
+        svc.remove_member(ada, p, bob.user_id, Some(&first)).await.unwrap_err(),
+        ChangeError::PreconditionFailed
+    );
+    assert_eq!(svc.get_member(ada, p, bob.user_id).await.unwrap().role, ProjectRole::Viewer, "nothing written");
+
+    // The store re-checks the role inside its transaction: a change read against another role
+    // (a concurrent writer came first) writes nothing.
+    let event = platform::bus::Event::new("member.changed", p, None, crate::now(), serde_json::json!({}));
+    let stale = projects::ports::MemberUpdate {
+        role: Some(ProjectRole::Owner),
+        at: crate::now(),
+        expected: Some(ProjectRole::Editor),
+    };
+    let outcome = b.store.change_member(p, bob.user_id, stale, &event).await.unwrap();
+    assert_eq!(outcome, projects::ports::MemberChange::Stale);
+
+    svc.remove_member(ada, p, bob.user_id, Some(&second)).await.unwrap();
+    assert_eq!(svc.get_member(ada, p, bob.user_id).await.unwrap_err(), ApiError::NotFound);
 }
