@@ -12,6 +12,7 @@ mod gdpr;
 mod idempotency;
 mod keys;
 mod policy;
+mod project_matrix;
 mod support;
 
 use std::time::{Duration, Instant};
