@@ -3,7 +3,8 @@
 //! guest, admin) with the status written out in [`TABLE`]; then "user B cannot touch user A's
 //! objects": B calls every id-taking route with A's ids (and mixes of A's and B's) and gets 404
 //! each time, exactly as for an id that does not exist, A finds everything unchanged, search as B
-//! finds none of A's objects; and the refusals are in the log with who asked.
+//! finds none of A's objects; and the refusals are in the log with who asked. All-in-one here, and
+//! on PostgreSQL, Redis and S3 in `distributed_one_process_per_service`.
 
 use std::collections::BTreeSet;
 
@@ -323,31 +324,60 @@ fn table_covers_every_route() {
     assert!(stale.is_empty(), "rows of the matrix for routes nobody serves: {stale:?}");
 }
 
+/// The administrator `TRELLIS_ADMIN_EMAIL`/`PASSWORD` of the deployments here.
+pub const ADMIN: (&str, &str) = ("root@example.com", "canary granite harbour lighthouse keeper");
+/// The global guest [`create_guest`] makes.
+const GUEST_LOGIN: (&str, &str) = ("matrix.guest@example.com", "canary orchard meadow lantern keeper");
+
+/// Makes the global guest of the matrix with `trellis admin create-user` (before or while the
+/// deployment configured by `env` runs).
+pub async fn create_guest(cwd: &std::path::Path, env: &[(&str, String)]) {
+    let args = ["admin", "create-user", "--email", GUEST_LOGIN.0, "--name", "Guest", "--role", "guest"];
+    let (code, _, err) = run_with_stdin(cwd, &args, env, &format!("{}\n", GUEST_LOGIN.1)).await;
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// What the log must show of a run of [`matrix`].
+pub struct Outcome {
+    /// A's project.
+    project: String,
+    /// The ids of the six callers and B.
+    ids: Vec<String>,
+    tokens: Vec<String>,
+    /// How many refusals B got on A's objects.
+    refusals: usize,
+}
+
 #[tokio::test]
 async fn projects_authorization_matrix_and_foreign_objects() {
-    table_covers_every_route();
     let dir = tempfile::tempdir().unwrap();
-    let (admin_email, admin_password) = ("root@example.com", "canary granite harbour lighthouse keeper");
-    let (guest_email, guest_password) = ("guest@example.com", "canary orchard meadow lantern keeper");
-    let args = ["admin", "create-user", "--email", guest_email, "--name", "Guest", "--role", "guest"];
-    let (code, _, err) = run_with_stdin(dir.path(), &args, &[], &format!("{guest_password}\n")).await;
-    assert_eq!(code, Some(0), "{err}");
+    create_guest(dir.path(), &[]).await;
     let env = vec![
-        ("TRELLIS_ADMIN_EMAIL", admin_email.to_string()),
-        ("TRELLIS_ADMIN_PASSWORD", admin_password.to_string()),
+        ("TRELLIS_ADMIN_EMAIL", ADMIN.0.to_string()),
+        ("TRELLIS_ADMIN_PASSWORD", ADMIN.1.to_string()),
         ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "100000".to_string()),
     ];
     let app = Trellis::start("matrix", dir.path(), &[], &env).await;
+    let outcome = matrix(&app.base).await;
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    assert_refusals_logged(&log, &outcome);
+}
+
+/// The matrix and "B cannot touch A's objects" against the deployment at `base`, whose
+/// administrator is [`ADMIN`] and whose guest [`create_guest`] made.
+pub async fn matrix(base: &str) -> Outcome {
+    table_covers_every_route();
     let http = crate::flow::client();
-    let base = app.base.clone();
+    let base = base.to_string();
     let tag = uuid::Uuid::now_v7().simple().to_string();
 
     let mut credentials = Vec::new();
     for name in ["owner", "editor", "viewer", "outsider"] {
         credentials.push(register(&http, &base, name, &tag).await);
     }
-    credentials.push((guest_email.to_string(), guest_password.to_string()));
-    credentials.push((admin_email.to_string(), admin_password.to_string()));
+    credentials.push((GUEST_LOGIN.0.to_string(), GUEST_LOGIN.1.to_string()));
+    credentials.push((ADMIN.0.to_string(), ADMIN.1.to_string()));
     let (mut tokens, mut ids) = (Vec::new(), Vec::new());
     for (email, password) in &credentials {
         let (token, id) = sign_in(&http, &base, email, password).await;
@@ -403,35 +433,34 @@ async fn projects_authorization_matrix_and_foreign_objects() {
     }
     assert!(wrong.is_empty(), "the authorization matrix differs in {} cases:\n{}", wrong.len(), wrong.join("\n"));
 
-    let intruder = w.ids[INTRUDER].clone();
     let refusals = foreign_objects(&w).await;
+    Outcome { project: w.project.clone(), ids: w.ids.clone(), tokens: w.tokens.clone(), refusals }
+}
 
-    let viewer = w.ids[VIEWER].clone();
-    let (code, log) = app.terminate().await;
-    assert_eq!(code, Some(0), "{log}");
-    // AZ-11: every refusal of B's is logged with who asked and the project they may not see;
-    // the service's own 403s are logged like the role gate's.
+/// AZ-11: every refusal of B's is logged with who asked and the project they may not see; the
+/// service's own 403s are logged like the role gate's; no password or token is in the log.
+pub fn assert_refusals_logged(log: &str, o: &Outcome) {
     let denied: Vec<Value> = log
         .lines()
         .filter(|l| l.contains("authorization denied"))
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .collect();
-    let of_b = denied.iter().filter(|v| v["fields"]["user_id"] == intruder).collect::<Vec<_>>();
-    assert_eq!(of_b.len(), refusals, "each refusal of B on A's objects is logged once:\n{log}");
-    assert!(of_b.iter().all(|v| v["fields"]["project_id"] == w.project && v["fields"]["role"] == "user"), "{of_b:?}");
+    let of_b = denied.iter().filter(|v| v["fields"]["user_id"] == o.ids[INTRUDER]).collect::<Vec<_>>();
+    assert_eq!(of_b.len(), o.refusals, "each refusal of B on A's objects is logged once:\n{log}");
+    assert!(of_b.iter().all(|v| v["fields"]["project_id"] == o.project && v["fields"]["role"] == "user"), "{of_b:?}");
     assert!(
-        denied.iter().any(|v| v["fields"]["user_id"] == viewer
+        denied.iter().any(|v| v["fields"]["user_id"] == o.ids[VIEWER]
             && v["fields"]["by"] == "service"
             && v["fields"]["method"] == "PATCH"
             && v["fields"]["route"] == "/api/tasks/{id}"),
         "the viewer's refused task change is logged:\n{log}"
     );
     assert!(
-        denied.iter().any(|v| v["fields"]["user_id"] == w.ids[GUEST] && v["fields"]["role"] == "guest"),
+        denied.iter().any(|v| v["fields"]["user_id"] == o.ids[GUEST] && v["fields"]["role"] == "guest"),
         "the guest's refusals are logged"
     );
     assert!(!log.contains("canary"), "no password reaches the logs");
-    for t in &w.tokens {
+    for t in &o.tokens {
         assert!(!log.contains(t.as_str()), "no access token reaches the logs");
     }
 }
