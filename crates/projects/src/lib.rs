@@ -8,7 +8,8 @@
 //! - Every project has exactly one owner at creation: its creator, stored both as
 //!   `projects.owner_id` and as a `project_members` row with role `owner`.
 //! - Visibility: a project and its tasks are visible to its members and to global admins only.
-//!   To anyone else they do not exist (404, never 403), so ids cannot be probed.
+//!   To anyone else they do not exist (404, never 403), so ids cannot be probed; the refusal
+//!   is logged with who asked (`authorization denied`, SECURITY.md AZ-11).
 //! - Writes: project owners and editors may write tasks; global admins may write everywhere; the
 //!   global `guest` role is read-only everywhere (403), whatever its project role.
 //! - Every write stores its event in the outbox in the same transaction: project and member

@@ -191,6 +191,19 @@ fn erasure_report(c: ErasureCounts) -> ErasureReport {
     ErasureReport { tables: tables.into_iter().map(|(t, n)| (t.to_string(), n)).collect() }
 }
 
+/// The answer for an object in a project the actor may not see: `NotFound`, exactly as for one
+/// that does not exist; the refusal is logged with who asked (SECURITY.md AZ-11).
+fn invisible(actor: Actor, project_id: Uuid) -> ApiError {
+    tracing::warn!(
+        user_id = %actor.user_id,
+        role = actor.role.as_str(),
+        %project_id,
+        by = "projects",
+        "authorization denied"
+    );
+    ApiError::NotFound
+}
+
 /// The projects service.
 pub struct ProjectsService {
     projects: Arc<dyn ProjectStore>,
@@ -278,7 +291,7 @@ impl ProjectsService {
         let user = actor.user_id;
         let ProjectView { project, member_role } =
             self.cache.project_view(id, user, || self.projects.get_project(id, user)).await?;
-        let role = effective_role(actor.role, member_role).ok_or(ApiError::NotFound)?;
+        let role = effective_role(actor.role, member_role).ok_or_else(|| invisible(actor, id))?;
         Ok((project, role))
     }
 

@@ -3,7 +3,8 @@
 //! whichever process the gateway is in (SECURITY.md AZ-5).
 //!
 //! Deny by default: a matched route with no rule answers 403 and is logged. A refusal for a
-//! caller's role is logged too (AZ-11) with the user id, role, method and route; never a token.
+//! caller's role is logged too (AZ-11) with the user id, role, method and route; never a token;
+//! and so is a 403 the service behind the gate answers (an object-level refusal, `by: service`).
 
 use axum::extract::{FromRequestParts, MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -63,7 +64,22 @@ pub async fn enforce_policy(req: Request, next: Next) -> Response {
         Err(problem) => return problem.into_response(),
     };
     match access.decide(Some(caller.role)) {
-        Decision::Allow => next.run(Request::from_parts(parts, body)).await,
+        Decision::Allow => {
+            let res = next.run(Request::from_parts(parts, body)).await;
+            if res.status() == StatusCode::FORBIDDEN {
+                // The service's own, object-level refusal (a viewer changing a task): logged too.
+                tracing::warn!(
+                    user_id = %caller.user_id,
+                    role = caller.role.as_str(),
+                    %method,
+                    %route,
+                    by = "service",
+                    "authorization denied"
+                );
+                metrics::counter!("trellis_authorization_denied_total", "route" => route).increment(1);
+            }
+            res
+        }
         Decision::Unauthenticated => Problem::unauthorized().into_response(),
         Decision::Forbidden => {
             tracing::warn!(

@@ -65,7 +65,8 @@ impl ProjectsService {
         id: Uuid,
     ) -> Result<(CommentRecord, api::projects::ProjectRole), ApiError> {
         let CommentView { comment, member_role } = self.comments.get_comment(id, actor.user_id).await?;
-        let role = effective_role(actor.role, member_role).ok_or(ApiError::NotFound)?;
+        let role =
+            effective_role(actor.role, member_role).ok_or_else(|| super::invisible(actor, comment.project_id))?;
         Ok((comment, role))
     }
 

@@ -12,6 +12,7 @@ mod gdpr;
 mod idempotency;
 mod keys;
 mod policy;
+mod project_matrix;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -222,6 +223,9 @@ async fn distributed_one_process_per_service() {
     // The users process ends sessions through the auth process (SessionsApi over HTTP).
     let rbac = flow::rbac(&gateway.base, "root@example.com", "canary granite harbour lighthouse keeper").await;
     role_gate_in_each_service(&projects.base, &users.base, &rbac).await;
+    // The projects authorization matrix on PostgreSQL, Redis and S3, through the gateway.
+    project_matrix::create_guest(dir.path(), &env).await;
+    let matrix = project_matrix::matrix(&gateway.base).await;
     // Personal data across the users, auth and projects processes; then no test user's email or
     // name is anywhere in the database.
     let canaries =
@@ -269,6 +273,7 @@ async fn distributed_one_process_per_service() {
     }
     flow::assert_log_is_clean(&logs, &outcome);
     email::assert_tokens_absent(&logs, &mailed);
+    project_matrix::assert_refusals_logged(&logs, &matrix);
     // The request id of the gateway travelled with the call to the service behind it.
     assert!(
         logs.lines().filter(|l| l.contains(&outcome.traced_request_id)).count() >= 2,

@@ -17,7 +17,7 @@ type Route = (String, String);
 /// paths, and each route's `Allow` header (the methods it serves; `HEAD` follows `GET`). Axum
 /// has no public route listing; if its `Debug` form ever changes, this finds no routes and the
 /// test fails loudly rather than passing on nothing.
-fn routes_of<S>(router: &axum::Router<S>) -> BTreeSet<Route> {
+pub fn routes_of<S>(router: &axum::Router<S>) -> BTreeSet<Route> {
     let dump = format!("{router:?}");
     // The routes proper; the fallback router lists axum's catch-all, which no rule is for.
     let dump = dump.split("fallback_router").next().unwrap_or_default().to_string();
