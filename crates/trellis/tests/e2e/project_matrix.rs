@@ -67,6 +67,7 @@ const TABLE: &[Row] = &[
     row("DELETE", "/api/projects/{id}",                         Fresh,       [204,  403,   403,   404,  403,  204]),
     row("GET",    "/api/projects/{id}/members",                 Shared,      [200,  200,   200,   404,  200,  200]),
     row("POST",   "/api/projects/{id}/members",                 Fresh,       [201,  403,   403,   404,  403,  201]),
+    row("GET",    "/api/projects/{id}/members/{user_id}",       Shared,      [200,  200,   200,   404,  200,  200]),
     row("PATCH",  "/api/projects/{id}/members/{user_id}",       OtherMember, [200,  403,   403,   404,  403,  200]),
     // Promoting oneself to owner; an admin is no member to change.
     row("PATCH",  "/api/projects/{id}/members/{user_id}",       Themself,    [200,  403,   403,   404,  403,  404]),
@@ -237,6 +238,9 @@ impl World {
                 let fresh = self.new_project("To add to", false).await;
                 let body = json!({"user_id": self.other_member, "role": "viewer"});
                 (format!("/api/projects/{fresh}/members"), Body::Json(body))
+            }
+            ("GET", "/api/projects/{id}/members/{user_id}", Shared) => {
+                (format!("/api/projects/{p}/members/{}", self.ids[OWNER]), Body::None)
             }
             ("PATCH", "/api/projects/{id}/members/{user_id}", OtherMember) => {
                 let fresh = self.new_project("To promote in", true).await;
@@ -519,6 +523,12 @@ async fn foreign_objects(w: &World) -> usize {
             format!("/api/projects/{pa}/members"),
             format!("/api/projects/{nothing}/members"),
             json!({"user_id": b_id, "role": "owner"}),
+        ),
+        (
+            "GET",
+            format!("/api/projects/{pa}/members/{a_id}"),
+            format!("/api/projects/{nothing}/members/{a_id}"),
+            none.clone(),
         ),
         (
             "PATCH",
