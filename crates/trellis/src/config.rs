@@ -162,11 +162,24 @@ pub struct AttachmentsConfig {
     /// How often objects left without a row (a deleted task's, an erased user's projects') are
     /// swept from object storage, in seconds.
     pub sweep_interval_secs: u64,
+    /// clamd's address (`tcp://host:port`): new files are quarantined until it scanned them.
+    /// Unset, files are available at once and recorded as never scanned (`scan: none`).
+    pub clamd: Option<String>,
+    /// How long a presigned download URL (S3 storage) lives, in seconds (1–300, default 300).
+    pub presign_ttl_secs: u64,
+    /// How often quarantined files are retried while clamd is unreachable, in seconds.
+    pub scan_retry_secs: u64,
 }
 
 impl Default for AttachmentsConfig {
     fn default() -> Self {
-        AttachmentsConfig { max_bytes: projects::service::DEFAULT_MAX_ATTACHMENT_BYTES, sweep_interval_secs: 3600 }
+        AttachmentsConfig {
+            max_bytes: projects::service::DEFAULT_MAX_ATTACHMENT_BYTES,
+            sweep_interval_secs: 3600,
+            clamd: None,
+            presign_ttl_secs: 300,
+            scan_retry_secs: 30,
+        }
     }
 }
 
@@ -346,6 +359,15 @@ impl Settings {
             self.attachments.sweep_interval_secs >= 60,
             "attachments.sweep_interval_secs must be at least 60"
         );
+        anyhow::ensure!(
+            (1..=projects::service::MAX_PRESIGN_TTL.as_secs()).contains(&self.attachments.presign_ttl_secs),
+            "attachments.presign_ttl_secs must be between 1 and 300"
+        );
+        anyhow::ensure!(self.attachments.scan_retry_secs >= 1, "attachments.scan_retry_secs must be positive");
+        if let Some(url) = &self.attachments.clamd {
+            projects::scanner::ClamdScanner::new(url, self.attachments.max_bytes)
+                .map_err(|e| anyhow::anyhow!("attachments.clamd: {e}"))?;
+        }
         anyhow::ensure!(
             (60..=86_400).contains(&self.auth.ip_failure_window_secs),
             "auth.ip_failure_window_secs must be between 60 and 86400"
