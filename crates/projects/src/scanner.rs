@@ -163,6 +163,8 @@ impl MalwareScanner for ClamdScanner {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -175,6 +177,33 @@ mod tests {
         assert!(matches!(parse_reply("INSTREAM size limit exceeded. ERROR\0"), Err(ScanError::TooLarge { .. })));
         assert!(matches!(parse_reply("stream: Can't allocate memory ERROR\0"), Err(ScanError::Failed(_))));
         assert!(matches!(parse_reply(""), Err(ScanError::Failed(_))));
+    }
+
+    #[tokio::test]
+    async fn a_silent_clamd_times_out_and_a_long_file_is_not_sent_whole() {
+        // Accepts, reads everything, never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut sink = Vec::new();
+                    let _ = conn.read_to_end(&mut sink).await;
+                });
+            }
+        });
+        let body = |n: usize| futures::stream::iter([Ok(Bytes::from(vec![b'a'; n]))]).boxed();
+        let scanner =
+            ClamdScanner::new(&format!("tcp://{addr}"), 100).unwrap().with_timeout(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        assert!(matches!(scanner.scan(body(10)).await, Err(ScanError::Unavailable(_))));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(scanner.scan(body(101)).await, Err(ScanError::TooLarge { limit: 100 }));
+        // Nobody listening: unavailable, not a verdict.
+        drop(scanner);
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let scanner = ClamdScanner::new(&format!("tcp://{free}"), 100).unwrap();
+        assert!(matches!(scanner.scan(body(10)).await, Err(ScanError::Unavailable(_))));
     }
 
     #[test]

@@ -460,6 +460,25 @@ mod tests {
     }
 
     #[test]
+    fn attachment_scan_and_presign_settings_are_checked() {
+        let s = load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!((s.attachments.clamd.as_deref(), s.attachments.presign_ttl_secs), (None, 300));
+        let e =
+            env(&[("TRELLIS_ATTACHMENTS__CLAMD", "tcp://clamd:3310"), ("TRELLIS_ATTACHMENTS__PRESIGN_TTL_SECS", "1")]);
+        let s = load_from(None, &e, &Overrides::default()).unwrap();
+        assert_eq!((s.attachments.clamd.as_deref(), s.attachments.presign_ttl_secs), (Some("tcp://clamd:3310"), 1));
+        for (name, value) in [
+            ("TRELLIS_ATTACHMENTS__CLAMD", "clamd:3310"),
+            ("TRELLIS_ATTACHMENTS__CLAMD", "unix:///run/clamav/clamd.ctl"),
+            ("TRELLIS_ATTACHMENTS__PRESIGN_TTL_SECS", "0"),
+            ("TRELLIS_ATTACHMENTS__PRESIGN_TTL_SECS", "301"),
+            ("TRELLIS_ATTACHMENTS__SCAN_RETRY_SECS", "0"),
+        ] {
+            assert!(load_from(None, &env(&[(name, value)]), &Overrides::default()).is_err(), "{name}={value}");
+        }
+    }
+
+    #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.toml");

@@ -49,6 +49,7 @@ scan_suite!(
     clean_files_become_available_and_signed_ones_are_rejected,
     an_unreachable_scanner_leaves_files_quarantined_until_it_is_back,
     the_etag_is_the_id_and_deletes_honour_if_match,
+    files_past_the_scanners_limit_are_rejected_not_released,
 );
 
 /// A text file whose MD5 the test clamd knows as malware (an EICAR-like test string).
@@ -156,6 +157,20 @@ async fn an_unreachable_scanner_leaves_files_quarantined_until_it_is_back(env: E
 
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), worker).await.unwrap().unwrap();
+}
+
+async fn files_past_the_scanners_limit_are_rejected_not_released(env: Env) {
+    let clamd = clamd().await;
+    let small = ClamdScanner::new(&clamd.url(), 16).unwrap();
+    env.svc.connect_scanner(Arc::new(small)).unwrap();
+    let alice = identity(Role::User);
+    let (_, tid) = env.task(&alice).await;
+    let id = id_of(&env.upload(&alice, tid, "long.txt", CLEAN).await);
+    assert_eq!(env.svc.scan_quarantined().await, Ok(ScanPass { available: 0, rejected: 1, waiting: 0 }));
+    assert_eq!(status_of(&env, &alice, tid, id).await, "rejected/infected");
+    let rejected = env.b.outbox().await.into_iter().find(|r| r.event_type == "attachment.rejected").unwrap();
+    assert!(rejected.data["threat"].as_str().unwrap().starts_with("unscannable"), "{}", rejected.data);
+    assert!(env.keys().await.is_empty());
 }
 
 async fn wait_until(env: &Env, who: &platform::identity::Identity, task: Uuid, id: Uuid, want: &str) {
