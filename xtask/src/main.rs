@@ -121,6 +121,9 @@ fn ensure_tools() -> Result {
         ("node", "nodejs"),
         ("npm", "npm"),
         ("pip3", "python3-pip"),
+        // The malware scan tests start clamd with their own offline signatures (no freshclam).
+        ("/usr/sbin/clamd", "clamav-daemon"),
+        ("sigtool", "clamav"),
     ];
     let missing: Vec<&str> = wanted.iter().filter(|(cmd, _)| !has(cmd)).map(|(_, pkg)| *pkg).collect();
     if !missing.is_empty() {

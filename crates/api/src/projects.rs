@@ -273,4 +273,38 @@ pub struct Attachment {
     pub uploaded_by: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Whether the file may be downloaded yet (malware scan, SECURITY.md UP-5).
+    pub status: AttachmentStatus,
+    /// What the malware scan found; `none` when no scanner is configured (never scanned).
+    pub scan: AttachmentScan,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attachment scans and downloads (branch `uploads`): quarantine, malware scan, presigned GETs.
+// ---------------------------------------------------------------------------------------------
+
+/// Where an attachment is in its malware scan. Only `available` files are downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentStatus {
+    /// Stored, waiting for (or in) its scan; downloads are 409.
+    Quarantined,
+    /// Scanned clean, or stored where no scanner is configured (`scan: none`).
+    Available,
+    /// The scan found malware; the bytes are deleted, downloads are 409.
+    Rejected,
+}
+
+/// The malware scan of an attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentScan {
+    /// Not scanned: no scanner was configured when the file was stored.
+    None,
+    /// Waiting for the scanner.
+    Pending,
+    /// The scanner found nothing.
+    Clean,
+    /// The scanner found malware (or the file could not be scanned, which counts the same).
+    Infected,
 }

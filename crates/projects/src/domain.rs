@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod comments;
+pub mod quarantine;
 pub mod search;
 pub mod tasks;
 

@@ -43,6 +43,8 @@
 //! - Attachments ([`service::attachments`]): bytes in object storage under a server-made key
 //!   `attachments/{project}/{id}`, metadata in `attachments`; an object is written before its
 //!   row and deleted after it, and objects left without a row are swept.
+//!   With a malware scanner ([`scanner`], clamd) new files are quarantined until scanned;
+//!   downloads of S3 objects are short-lived presigned redirects (SECURITY.md UP-3, UP-5).
 //! - Every POST honours `Idempotency-Key` (`platform::http::idempotency`, layered in [`router`]):
 //!   a repeated request replays the first answer instead of writing twice.
 //!
@@ -56,6 +58,7 @@ pub mod domain;
 pub mod http;
 pub mod ports;
 pub mod rank;
+pub mod scanner;
 pub mod service;
 pub mod store;
 

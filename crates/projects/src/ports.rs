@@ -506,6 +506,11 @@ pub struct AttachmentRecord {
     pub size: u64,
     pub object_key: String,
     pub created_at: OffsetDateTime,
+    /// Quarantined until scanned, then available or rejected.
+    pub status: api::projects::AttachmentStatus,
+    pub scan: api::projects::AttachmentScan,
+    /// What the scanner found, when it found something.
+    pub threat: Option<String>,
 }
 
 /// Attachment metadata. The objects themselves are the service's business
@@ -527,8 +532,26 @@ pub trait AttachmentStore: Send + Sync {
     ) -> Result<Vec<AttachmentRecord>, StoreError>;
     /// Deletes the row and stores `event` in one transaction; `NotFound` when it is gone.
     async fn delete_attachment(&self, id: Uuid, event: &Event) -> Result<(), StoreError>;
-    /// Those of `ids` that still have a row.
+    /// Those of `ids` that still have a row whose object is kept (not `rejected`).
     async fn existing_attachments(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError>;
     /// Every attachment `user` uploaded, in id order (GDPR export).
     async fn attachments_uploaded_by(&self, user: Uuid) -> Result<Vec<AttachmentRecord>, StoreError>;
+    /// Up to `limit` attachments still `quarantined` with ids greater than `after`, in id order
+    /// (the malware scanner's queue).
+    async fn quarantined_attachments(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AttachmentRecord>, StoreError>;
+    /// Ends the scan of a `quarantined` attachment: writes `status`, `scan` and `threat`, and
+    /// stores `event`, in one transaction. `false` (nothing written) when the row is gone or no
+    /// longer quarantined.
+    async fn finish_scan(
+        &self,
+        id: Uuid,
+        status: api::projects::AttachmentStatus,
+        scan: api::projects::AttachmentScan,
+        threat: Option<&str>,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
 }

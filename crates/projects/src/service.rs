@@ -7,7 +7,9 @@ mod members;
 mod search;
 mod tasks;
 
-pub use attachments::{AttachmentError, DEFAULT_MAX_ATTACHMENT_BYTES};
+pub use attachments::{
+    AttachmentError, DEFAULT_MAX_ATTACHMENT_BYTES, Download, DownloadBody, MAX_PRESIGN_TTL, ScanPass, attachment_etag,
+};
 pub use comments::comment_etag;
 pub use members::{ChangeError, member_etag, project_etag};
 pub use tasks::{TaskListQuery, filter_date, task_etag};

@@ -1,6 +1,7 @@
 //! Test fixtures shared by every crate's tests: isolated real services (a fresh PostgreSQL
 //! database, a Redis key prefix, a RabbitMQ namespace, an S3 bucket) that clean up after
 //! themselves, and a fail-loudly rule: a required service that cannot be reached fails the test.
+//! [`TestClamd`] is a real clamd per test with a signature database of the test's own files.
 //!
 //! Addresses come from `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
 //! `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`), `TEST_AMQP_URL` (default
@@ -8,11 +9,13 @@
 //! `http://127.0.0.1:5000`, a moto server that [`moto::ensure_s3_server`] starts when nothing
 //! answers there). [`TestSmtp`] is a real SMTP server (aiosmtpd, installed if missing) per test.
 
+pub mod clamd;
 pub mod moto;
 pub mod proxy;
 pub mod services;
 pub mod smtp;
 
+pub use clamd::TestClamd;
 pub use moto::ensure_s3_server;
 pub use proxy::TcpProxy;
 pub use services::{TestBucket, TestPostgres, TestRabbit, TestRedis, amqp_url, redis_url, s3_endpoint, unique_name};

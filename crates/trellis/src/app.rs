@@ -372,16 +372,21 @@ pub async fn serve(
         );
     }
 
-    let objects: Arc<dyn ObjectStore> = match &settings.s3.endpoint {
-        Some(endpoint) => platform::objects::s3(&platform::objects::S3Location {
-            endpoint: endpoint.clone(),
-            bucket: settings.s3.bucket.clone(),
-            region: settings.s3.region.clone(),
-            access_key_id: settings.s3.access_key_id.clone().map(|s| s.0).unwrap_or_default(),
-            secret_access_key: settings.s3.secret_access_key.clone().map(|s| s.0).unwrap_or_default(),
-        })?,
-        None => platform::objects::local(&settings.data_dir.join("objects"))?,
-    };
+    // S3 downloads are presigned redirects (SECURITY.md UP-3); the local folder streams.
+    let (objects, signer): (Arc<dyn ObjectStore>, Option<Arc<dyn platform::objects::Signer>>) =
+        match &settings.s3.endpoint {
+            Some(endpoint) => {
+                let (store, signer) = platform::objects::s3_presigning(&platform::objects::S3Location {
+                    endpoint: endpoint.clone(),
+                    bucket: settings.s3.bucket.clone(),
+                    region: settings.s3.region.clone(),
+                    access_key_id: settings.s3.access_key_id.clone().map(|s| s.0).unwrap_or_default(),
+                    secret_access_key: settings.s3.secret_access_key.clone().map(|s| s.0).unwrap_or_default(),
+                })?;
+                (store, Some(signer))
+            }
+            None => (platform::objects::local(&settings.data_dir.join("objects"))?, None),
+        };
     {
         let o = objects.clone();
         readiness.add(
@@ -508,6 +513,22 @@ pub async fn serve(
         p.connect_objects(objects.clone(), settings.attachments.max_bytes);
         let every = Duration::from_secs(settings.attachments.sweep_interval_secs);
         tasks.push(tokio::spawn(p.clone().run_attachment_sweeper(every, stop_rx.clone())));
+        if let Some(signer) = signer {
+            p.presign_downloads(signer, Duration::from_secs(settings.attachments.presign_ttl_secs))?;
+        }
+        match &settings.attachments.clamd {
+            Some(url) => {
+                let clamd = projects::scanner::ClamdScanner::new(url, settings.attachments.max_bytes)
+                    .map_err(|e| anyhow::anyhow!("attachments.clamd: {e}"))?;
+                p.connect_scanner(Arc::new(clamd))?;
+                let retry = Duration::from_secs(settings.attachments.scan_retry_secs);
+                tasks.push(tokio::spawn(p.clone().run_attachment_scanner(retry, stop_rx.clone())));
+            }
+            None => tracing::warn!(
+                "attachments.clamd is not set: uploaded files are NOT scanned for malware; they are available \
+                 at once and recorded with scan \"none\""
+            ),
+        }
     }
     // Export and erasure reach every other service holding data about users.
     if let Some(users) = &users_svc {

@@ -162,11 +162,24 @@ pub struct AttachmentsConfig {
     /// How often objects left without a row (a deleted task's, an erased user's projects') are
     /// swept from object storage, in seconds.
     pub sweep_interval_secs: u64,
+    /// clamd's address (`tcp://host:port`): new files are quarantined until it scanned them.
+    /// Unset, files are available at once and recorded as never scanned (`scan: none`).
+    pub clamd: Option<String>,
+    /// How long a presigned download URL (S3 storage) lives, in seconds (1–300, default 300).
+    pub presign_ttl_secs: u64,
+    /// How often quarantined files are retried while clamd is unreachable, in seconds.
+    pub scan_retry_secs: u64,
 }
 
 impl Default for AttachmentsConfig {
     fn default() -> Self {
-        AttachmentsConfig { max_bytes: projects::service::DEFAULT_MAX_ATTACHMENT_BYTES, sweep_interval_secs: 3600 }
+        AttachmentsConfig {
+            max_bytes: projects::service::DEFAULT_MAX_ATTACHMENT_BYTES,
+            sweep_interval_secs: 3600,
+            clamd: None,
+            presign_ttl_secs: 300,
+            scan_retry_secs: 30,
+        }
     }
 }
 
@@ -347,6 +360,15 @@ impl Settings {
             "attachments.sweep_interval_secs must be at least 60"
         );
         anyhow::ensure!(
+            (1..=projects::service::MAX_PRESIGN_TTL.as_secs()).contains(&self.attachments.presign_ttl_secs),
+            "attachments.presign_ttl_secs must be between 1 and 300"
+        );
+        anyhow::ensure!(self.attachments.scan_retry_secs >= 1, "attachments.scan_retry_secs must be positive");
+        if let Some(url) = &self.attachments.clamd {
+            projects::scanner::ClamdScanner::new(url, self.attachments.max_bytes)
+                .map_err(|e| anyhow::anyhow!("attachments.clamd: {e}"))?;
+        }
+        anyhow::ensure!(
             (60..=86_400).contains(&self.auth.ip_failure_window_secs),
             "auth.ip_failure_window_secs must be between 60 and 86400"
         );
@@ -432,6 +454,25 @@ mod tests {
             ("TRELLIS_AUTH__SIGNING_ALGORITHM", "es256"),
             ("TRELLIS_AUTH__KEY_ROTATION_DAYS", "0"),
             ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "0"),
+        ] {
+            assert!(load_from(None, &env(&[(name, value)]), &Overrides::default()).is_err(), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn attachment_scan_and_presign_settings_are_checked() {
+        let s = load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!((s.attachments.clamd.as_deref(), s.attachments.presign_ttl_secs), (None, 300));
+        let e =
+            env(&[("TRELLIS_ATTACHMENTS__CLAMD", "tcp://clamd:3310"), ("TRELLIS_ATTACHMENTS__PRESIGN_TTL_SECS", "1")]);
+        let s = load_from(None, &e, &Overrides::default()).unwrap();
+        assert_eq!((s.attachments.clamd.as_deref(), s.attachments.presign_ttl_secs), (Some("tcp://clamd:3310"), 1));
+        for (name, value) in [
+            ("TRELLIS_ATTACHMENTS__CLAMD", "clamd:3310"),
+            ("TRELLIS_ATTACHMENTS__CLAMD", "unix:///run/clamav/clamd.ctl"),
+            ("TRELLIS_ATTACHMENTS__PRESIGN_TTL_SECS", "0"),
+            ("TRELLIS_ATTACHMENTS__PRESIGN_TTL_SECS", "301"),
+            ("TRELLIS_ATTACHMENTS__SCAN_RETRY_SECS", "0"),
         ] {
             assert!(load_from(None, &env(&[(name, value)]), &Overrides::default()).is_err(), "{name}={value}");
         }

@@ -2,6 +2,11 @@
 //! delete. The upload route bounds its own body: a declared length above the limit is 413
 //! before anything is read, and the stream is cut with 413 as soon as the file passes the limit
 //! (the global body limits leave this route alone: `platform::http::streams_body`).
+//!
+//! An attachment's `ETag` is its id (it never changes): sent with the 201 and every download,
+//! and honoured by `If-Match` on delete. A download of an attachment still being scanned, or
+//! rejected by the scan, is 409; with S3 storage a download is a `303 See Other` to a presigned
+//! URL, with the local folder store the bytes are streamed.
 
 use std::sync::Arc;
 
@@ -16,9 +21,9 @@ use axum::routing::get;
 use futures::StreamExt;
 use platform::http::{Authenticated, Json, Problem};
 
-use super::{ListQuery, Svc, created, list_query, page_request, path_id};
+use super::{ListQuery, Svc, created, if_match, list_query, page_request, path_id, tagged};
 use crate::ProjectsService;
-use crate::service::{Actor, AttachmentError};
+use crate::service::{Actor, AttachmentError, DownloadBody, attachment_etag};
 
 /// What a multipart body may hold besides the file: boundaries and part headers.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -62,7 +67,10 @@ struct UploadForm {
 
 #[utoipa::path(post, path = "/api/tasks/{id}/attachments", tag = "projects", params(("id" = Uuid, Path)),
     request_body(content = inline(UploadForm), content_type = "multipart/form-data"),
-    responses((status = 201, body = Attachment), (status = 400, description = "not a readable multipart form"),
+    responses((status = 201, body = Attachment,
+               description = "stored; `status` is `quarantined` until the malware scan ends (with a scanner), \
+                              else `available` with `scan: none`"),
+              (status = 400, description = "not a readable multipart form"),
               (status = 403, description = "viewers and guests cannot upload"),
               (status = 404, description = "no such task, or not a member"),
               (status = 413, description = "larger than the limit (default 25 MiB)"),
@@ -101,7 +109,8 @@ async fn upload_attachment(
         .ok_or_else(|| Problem::invalid(vec![api::FieldError::new("file", "needs a file name")]))?;
     let body = field.map(|piece| piece.map_err(|e| multipart_error(e, limit))).boxed();
     let attachment = svc.upload_attachment(Actor::from(&who), task_id, &filename, body).await?;
-    Ok(created(format!("/api/attachments/{}", attachment.id), attachment))
+    let tag = attachment_etag(attachment.id);
+    Ok(tagged(created(format!("/api/attachments/{}", attachment.id), attachment), &tag))
 }
 
 #[utoipa::path(get, path = "/api/tasks/{id}/attachments", tag = "projects",
@@ -119,9 +128,11 @@ async fn list_attachments(
 }
 
 #[utoipa::path(get, path = "/api/attachments/{id}", tag = "projects", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the file's bytes, as an attachment of its sniffed type",
+    responses((status = 200, description = "the file's bytes, as an attachment of its sniffed type (local storage)",
                content_type = "application/octet-stream"),
-              (status = 404, description = "no such attachment, or not a member")))]
+              (status = 303, description = "S3 storage: `Location` is a presigned GET of the object, valid 5 minutes at most"),
+              (status = 404, description = "no such attachment, or not a member"),
+              (status = 409, description = "still being scanned for malware, or rejected by the scan")))]
 async fn download_attachment(
     State(svc): Svc,
     Authenticated(who): Authenticated,
@@ -129,7 +140,18 @@ async fn download_attachment(
 ) -> Result<Response, Problem> {
     let id = path_id(path)?;
     let d = svc.download_attachment(Actor::from(&who), id).await?;
-    let mut res = Body::from_stream(d.body).into_response();
+    let tag = attachment_etag(d.attachment.id);
+    let body = match d.body {
+        DownloadBody::Stream(body) => body,
+        DownloadBody::Redirect(url) => {
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            let h = res.headers_mut();
+            h.insert(header::LOCATION, HeaderValue::from_str(&url).map_err(Problem::internal)?);
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+            return Ok(tagged(res, &tag));
+        }
+    };
+    let mut res = Body::from_stream(body).into_response();
     let h: &mut HeaderMap = res.headers_mut();
     let value = |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     h.insert(
@@ -142,20 +164,23 @@ async fn download_attachment(
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
-    Ok(res)
+    Ok(tagged(res, &tag))
 }
 
-#[utoipa::path(delete, path = "/api/attachments/{id}", tag = "projects", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/attachments/{id}", tag = "projects",
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the attachment's `ETag`")),
     responses((status = 204, description = "deleted, with its object"),
+              (status = 412, description = "If-Match names another attachment's ETag"),
               (status = 403, description = "only its uploader, owners, editors and admins delete"),
               (status = 404, description = "no such attachment, or not a member")))]
 async fn delete_attachment(
     State(svc): Svc,
     Authenticated(who): Authenticated,
     path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
     let id = path_id(path)?;
-    svc.delete_attachment(Actor::from(&who), id).await?;
+    svc.delete_attachment(Actor::from(&who), id, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -17,18 +17,35 @@
 //!   progress has its object before its row). Deleting a project sweeps its prefix right after
 //!   the commit, so a deleted project leaves no object; rows that go with a task or an erased
 //!   user's project (cascades) are swept by [`ProjectsService::run_attachment_sweeper`].
+//! - **Quarantine** ([`scans`], SECURITY.md UP-5): with a [`MalwareScanner`] connected, a new
+//!   row is `quarantined` (`scan: pending`) and not downloadable (409) until the scanner marks it
+//!   `available` or `rejected` (object deleted). Without one, rows are `available` at once with
+//!   `scan: none`, never claimed to be scanned.
+//! - **Presigned downloads** (UP-3): with a [`Signer`] connected (S3), a download is a `303` to a
+//!   GET URL signed for at most [`MAX_PRESIGN_TTL`], carrying the disposition and type as
+//!   `response-content-*` overrides; the local folder store keeps streaming through the service.
+//! - **ETag**: an attachment never changes, so its `ETag` is its id (`"<id>"`, [`attachment_etag`]);
+//!   deletes honour `If-Match` (412).
+
+mod scans;
+
+pub use scans::ScanPass;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use api::ApiError;
 use api::projects::{Attachment, Page};
+use api::projects::{AttachmentScan, AttachmentStatus};
 use api::users::Role;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart, path::Path as ObjectPath};
+use object_store::signer::{SignedUrlOptions, Signer};
+use object_store::{
+    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, WriteMultipart, path::Path as ObjectPath,
+};
 use platform::bus::Event;
 use platform::db::StoreError;
 use platform::ids::new_id;
@@ -41,6 +58,8 @@ use super::{
 use crate::domain::attachments::{AttachmentName, SNIFF_LEN, TextCheck, TypeRefusal, classify, content_disposition};
 use crate::domain::can_write_tasks;
 use crate::ports::AttachmentRecord;
+use crate::scanner::MalwareScanner;
+use crate::service::members::{ChangeError, if_match_holds};
 
 /// The size limit when the settings name none: 25 MiB.
 pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
@@ -51,10 +70,19 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(15 * 60);
 /// The multipart upload's part size (S3's smallest but for the last part).
 const PART_SIZE: usize = 5 * 1024 * 1024;
 
+/// The longest life of a presigned download URL (SECURITY.md UP-3).
+pub const MAX_PRESIGN_TTL: Duration = Duration::from_secs(300);
+
 /// Object storage as the service uses it.
 pub(crate) struct Objects {
     store: Arc<dyn ObjectStore>,
     max_bytes: u64,
+    /// The malware scanner; none all-in-one without clamd (files are then never scanned).
+    scanner: OnceLock<Arc<dyn MalwareScanner>>,
+    /// Signs download URLs, and their life (S3 only).
+    presign: OnceLock<(Arc<dyn Signer>, Duration)>,
+    /// Poked after an upload, so the scanner takes it at once.
+    scan_wake: tokio::sync::Notify,
 }
 
 /// Why an upload was refused beyond the usual errors.
@@ -79,11 +107,24 @@ impl From<StoreError> for AttachmentError {
     }
 }
 
-/// A download: the metadata, the `Content-Disposition` and the bytes as they arrive.
+/// A download: the metadata, the `Content-Disposition` and where the bytes come from.
 pub struct Download {
     pub attachment: Attachment,
     pub content_disposition: String,
-    pub body: BoxStream<'static, Result<Bytes, object_store::Error>>,
+    pub body: DownloadBody,
+}
+
+/// The bytes of a download.
+pub enum DownloadBody {
+    /// Streamed through the service as they arrive from storage.
+    Stream(BoxStream<'static, Result<Bytes, object_store::Error>>),
+    /// A presigned URL of the object, valid for a few minutes at most.
+    Redirect(String),
+}
+
+/// The `ETag` of an attachment: its id, as it never changes.
+pub fn attachment_etag(id: Uuid) -> String {
+    format!("\"{id}\"")
 }
 
 fn storage_error(e: object_store::Error) -> ApiError {
@@ -101,6 +142,8 @@ fn attachment_dto(a: AttachmentRecord) -> Attachment {
         size: a.size,
         uploaded_by: a.uploaded_by,
         created_at: a.created_at,
+        status: a.status,
+        scan: a.scan,
     }
 }
 
@@ -116,6 +159,9 @@ fn attachment_row(a: &AttachmentRecord) -> Result<Value, ApiError> {
         "size": a.size,
         "object_key": a.object_key,
         "created_at": rfc3339(a.created_at)?,
+        "status": a.status,
+        "scan": a.scan,
+        "threat": a.threat,
     }))
 }
 
@@ -131,9 +177,33 @@ impl ProjectsService {
     /// Connects object storage and sets the attachment size limit. Until then attachment use
     /// cases answer 503.
     pub fn connect_objects(&self, store: Arc<dyn ObjectStore>, max_bytes: u64) {
-        if self.objects.set(Objects { store, max_bytes }).is_err() {
+        let objects = Objects {
+            store,
+            max_bytes,
+            scanner: OnceLock::new(),
+            presign: OnceLock::new(),
+            scan_wake: tokio::sync::Notify::new(),
+        };
+        if self.objects.set(objects).is_err() {
             tracing::warn!("object storage was already connected");
         }
+    }
+
+    /// Connects the malware scanner (after [`ProjectsService::connect_objects`]): from now on
+    /// uploads are quarantined until [`ProjectsService::run_attachment_scanner`] scans them.
+    pub fn connect_scanner(&self, scanner: Arc<dyn MalwareScanner>) -> Result<(), ApiError> {
+        let objects = self.object_storage()?;
+        objects.scanner.set(scanner).map_err(|_| ApiError::Internal("a scanner was already connected".into()))
+    }
+
+    /// Makes downloads `303` redirects to URLs signed by `signer` for `ttl` (at most
+    /// [`MAX_PRESIGN_TTL`]), after [`ProjectsService::connect_objects`] of the same store.
+    pub fn presign_downloads(&self, signer: Arc<dyn Signer>, ttl: Duration) -> Result<(), ApiError> {
+        let objects = self.object_storage()?;
+        if ttl.is_zero() || ttl > MAX_PRESIGN_TTL {
+            return Err(ApiError::Internal(format!("presigned URLs live 1 s to {MAX_PRESIGN_TTL:?}, not {ttl:?}")));
+        }
+        objects.presign.set((signer, ttl)).map_err(|_| ApiError::Internal("a signer was already connected".into()))
     }
 
     /// The attachment size limit in bytes.
@@ -187,7 +257,17 @@ impl ProjectsService {
         let id = new_id();
         let key = format!("attachments/{project_id}/{id}");
         let path = ObjectPath::from(key.as_str());
-        let upload = objects.store.put_multipart(&path).await.map_err(storage_error)?;
+        // Presigned downloads come straight from the bucket: the object carries the headers
+        // too (the `response-content-*` overrides of the URL are S3's; not every server has them).
+        let mut options = PutMultipartOptions::default();
+        if objects.presign.get().is_some() {
+            options.attributes = Attributes::from_iter([
+                (Attribute::ContentType, content_type.to_string()),
+                (Attribute::ContentDisposition, content_disposition(&name)),
+                (Attribute::CacheControl, "private, no-store".to_string()),
+            ]);
+        }
+        let upload = objects.store.put_multipart_opts(&path, options).await.map_err(storage_error)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut size = head.len() as u64;
         writer.write(&head);
@@ -223,7 +303,16 @@ impl ProjectsService {
         }
         writer.finish().await.map_err(storage_error)?;
 
+        let scanned = objects.scanner.get().is_some();
+        let (status, scan) = if scanned {
+            (AttachmentStatus::Quarantined, AttachmentScan::Pending)
+        } else {
+            (AttachmentStatus::Available, AttachmentScan::None)
+        };
         let record = AttachmentRecord {
+            status,
+            scan,
+            threat: None,
             id,
             task_id,
             project_id,
@@ -247,6 +336,8 @@ impl ProjectsService {
                 "content_type": record.content_type,
                 "size": size,
                 "uploaded_by": actor.user_id,
+                "status": status,
+                "scan": scan,
             }),
         );
         if let Err(e) = self.attachments.create_attachment(&record, &event).await {
@@ -257,6 +348,9 @@ impl ProjectsService {
             return Err(e.into());
         }
         self.written();
+        if scanned {
+            objects.scan_wake.notify_one();
+        }
         Ok(attachment_dto(record))
     }
 
@@ -275,11 +369,41 @@ impl ProjectsService {
         Ok(paginate(rows, limit, |a| encode_project_cursor(a.id), attachment_dto))
     }
 
-    /// `GET /api/attachments/{id}`: for members of its project, the bytes from storage.
+    /// `GET /api/attachments/{id}`: for members of its project, once it is `available`, a
+    /// presigned URL (S3) or the bytes from storage.
     pub async fn download_attachment(&self, actor: Actor, id: Uuid) -> Result<Download, ApiError> {
         let record = self.attachments.get_attachment(id).await?;
         self.visible_project(actor, record.project_id).await?;
+        match record.status {
+            AttachmentStatus::Available => {}
+            AttachmentStatus::Quarantined => {
+                return Err(ApiError::Conflict("the file is being scanned for malware; try again shortly".into()));
+            }
+            AttachmentStatus::Rejected => {
+                return Err(ApiError::Conflict("the malware scan rejected the file; it was deleted".into()));
+            }
+        }
         let objects = self.object_storage()?;
+        let content_disposition = AttachmentName::parse(&record.filename)
+            .map_or_else(|_| "attachment".to_string(), |n| content_disposition(&n));
+        if let Some((signer, ttl)) = objects.presign.get() {
+            let options = SignedUrlOptions::new().with_query([
+                ("response-content-disposition", content_disposition.as_str()),
+                ("response-content-type", record.content_type.as_str()),
+                ("response-cache-control", "private, no-store"),
+            ]);
+            let path = ObjectPath::from(record.object_key.as_str());
+            let url = signer
+                .signed_url_opts(object_store::signer::Method::GET, &path, *ttl, &options)
+                .await
+                .map_err(storage_error)?
+                .to_string();
+            return Ok(Download {
+                attachment: attachment_dto(record),
+                content_disposition,
+                body: DownloadBody::Redirect(url),
+            });
+        }
         let got = match objects.store.get(&ObjectPath::from(record.object_key.as_str())).await {
             Ok(got) => got,
             Err(object_store::Error::NotFound { .. }) => {
@@ -288,19 +412,24 @@ impl ProjectsService {
             }
             Err(e) => return Err(storage_error(e)),
         };
-        let content_disposition = AttachmentName::parse(&record.filename)
-            .map_or_else(|_| "attachment".to_string(), |n| content_disposition(&n));
-        Ok(Download { attachment: attachment_dto(record), content_disposition, body: got.into_stream() })
+        Ok(Download {
+            attachment: attachment_dto(record),
+            content_disposition,
+            body: DownloadBody::Stream(got.into_stream()),
+        })
     }
 
     /// `DELETE /api/attachments/{id}`: by its uploader, the project's owners and editors, and
-    /// admins. The row goes first, then the object.
-    pub async fn delete_attachment(&self, actor: Actor, id: Uuid) -> Result<(), ApiError> {
+    /// admins, if `if_match` (when given) names it. The row goes first, then the object.
+    pub async fn delete_attachment(&self, actor: Actor, id: Uuid, if_match: Option<&str>) -> Result<(), ChangeError> {
         let record = self.attachments.get_attachment(id).await?;
         let (_, role) = self.visible_project(actor, record.project_id).await?;
         let allowed = can_write_tasks(role) || actor.role == Role::Admin || record.uploaded_by == actor.user_id;
         if !allowed || actor.role == Role::Guest {
-            return Err(ApiError::Forbidden);
+            return Err(ApiError::Forbidden.into());
+        }
+        if !if_match_holds(if_match, &attachment_etag(id)) {
+            return Err(ChangeError::PreconditionFailed);
         }
         let objects = self.object_storage()?;
         let event = Event::new(

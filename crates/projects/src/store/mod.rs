@@ -41,6 +41,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "attachments",
             sql: include_str!("../../migrations/sqlite/0004_attachments.sql"),
         },
+        Migration {
+            version: 6,
+            name: "attachment_scans",
+            sql: include_str!("../../migrations/sqlite/0006_attachment_scans.sql"),
+        },
     ],
     postgres: &[
         Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
@@ -58,6 +63,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             version: 4,
             name: "attachments",
             sql: include_str!("../../migrations/postgres/0004_attachments.sql"),
+        },
+        Migration {
+            version: 6,
+            name: "attachment_scans",
+            sql: include_str!("../../migrations/postgres/0006_attachment_scans.sql"),
         },
     ],
 };

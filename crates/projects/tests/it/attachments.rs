@@ -73,16 +73,16 @@ attachment_suite!(
 );
 
 /// The size limit of these tests: small, so that passing it is cheap.
-const LIMIT: u64 = 256 * 1024;
+pub(crate) const LIMIT: u64 = 256 * 1024;
 
 /// A database, an object store, and the service and router over both.
-struct Env {
-    b: Backend,
-    objects: Arc<dyn ObjectStore>,
-    svc: Arc<ProjectsService>,
-    router: Router,
-    bucket: Option<test_support::TestBucket>,
-    _dir: Option<tempfile::TempDir>,
+pub(crate) struct Env {
+    pub(crate) b: Backend,
+    pub(crate) objects: Arc<dyn ObjectStore>,
+    pub(crate) svc: Arc<ProjectsService>,
+    pub(crate) router: Router,
+    pub(crate) bucket: Option<test_support::TestBucket>,
+    pub(crate) _dir: Option<tempfile::TempDir>,
 }
 
 impl Env {
@@ -96,19 +96,19 @@ impl Env {
         (b, objects, svc, router)
     }
 
-    fn local(b: Backend) -> Env {
+    pub(crate) fn local(b: Backend) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let (b, objects, svc, router) = Env::with(b, platform::objects::local(dir.path()).unwrap());
         Env { b, objects, svc, router, bucket: None, _dir: Some(dir) }
     }
 
-    async fn s3(b: Backend) -> Env {
+    pub(crate) async fn s3(b: Backend) -> Env {
         let bucket = test_support::TestBucket::new().await;
         let (b, objects, svc, router) = Env::with(b, platform::objects::s3(&bucket.location()).unwrap());
         Env { b, objects, svc, router, bucket: Some(bucket), _dir: None }
     }
 
-    async fn send(&self, who: Option<&Identity>, mut req: Request<Body>) -> Answer {
+    pub(crate) async fn send(&self, who: Option<&Identity>, mut req: Request<Body>) -> Answer {
         if let Some(who) = who {
             req.extensions_mut().insert(Caller(who.clone()));
         }
@@ -119,7 +119,7 @@ impl Env {
         Answer { status, json: serde_json::from_slice(&bytes).unwrap_or(Value::Null), bytes, headers }
     }
 
-    async fn call(&self, who: &Identity, method: Method, uri: &str, json: Option<Value>) -> Answer {
+    pub(crate) async fn call(&self, who: &Identity, method: Method, uri: &str, json: Option<Value>) -> Answer {
         let mut req = Request::builder().method(method).uri(uri);
         if json.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
@@ -128,7 +128,7 @@ impl Env {
         self.send(Some(who), req).await
     }
 
-    async fn upload(&self, who: &Identity, task: Uuid, filename: &str, content: &[u8]) -> Answer {
+    pub(crate) async fn upload(&self, who: &Identity, task: Uuid, filename: &str, content: &[u8]) -> Answer {
         let body = multipart(filename, content);
         let req = Request::builder()
             .method(Method::POST)
@@ -141,7 +141,7 @@ impl Env {
     }
 
     /// A project owned by `owner` with one task: (project, task).
-    async fn task(&self, owner: &Identity) -> (Uuid, Uuid) {
+    pub(crate) async fn task(&self, owner: &Identity) -> (Uuid, Uuid) {
         let p = self.call(owner, Method::POST, "/api/projects", Some(json!({"name": "P"}))).await;
         let pid = id_of(&p);
         let t =
@@ -150,31 +150,31 @@ impl Env {
     }
 
     /// Every object key in the store.
-    async fn keys(&self) -> Vec<String> {
+    pub(crate) async fn keys(&self) -> Vec<String> {
         let metas: Vec<_> = self.objects.list(None).try_collect().await.unwrap();
         metas.into_iter().map(|m| m.location.to_string()).collect()
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    json: Value,
-    bytes: Bytes,
-    headers: axum::http::HeaderMap,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) json: Value,
+    pub(crate) bytes: Bytes,
+    pub(crate) headers: axum::http::HeaderMap,
 }
 
 impl Answer {
-    fn header(&self, name: header::HeaderName) -> &str {
+    pub(crate) fn header(&self, name: header::HeaderName) -> &str {
         self.headers.get(&name).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 
-    fn problem(&self, status: StatusCode) {
+    pub(crate) fn problem(&self, status: StatusCode) {
         assert_eq!(self.status, status, "{}", self.json);
         assert_eq!(self.header(header::CONTENT_TYPE), "application/problem+json");
     }
 }
 
-fn id_of(a: &Answer) -> Uuid {
+pub(crate) fn id_of(a: &Answer) -> Uuid {
     assert!(a.status.is_success(), "{} {}", a.status, a.json);
     Uuid::parse_str(a.json["id"].as_str().unwrap()).unwrap()
 }
@@ -197,7 +197,7 @@ fn multipart(filename: &str, content: &[u8]) -> Vec<u8> {
 
 /// A 1×1 PNG, padded to `len` bytes with a private chunk's worth of data (the type is sniffed
 /// from the signature).
-fn png(len: usize) -> Vec<u8> {
+pub(crate) fn png(len: usize) -> Vec<u8> {
     let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
     let mut i = 0u32;
     while v.len() < len {
@@ -207,7 +207,7 @@ fn png(len: usize) -> Vec<u8> {
     v
 }
 
-fn event_types(rows: &[crate::OutboxRow]) -> Vec<&str> {
+pub(crate) fn event_types(rows: &[crate::OutboxRow]) -> Vec<&str> {
     rows.iter().map(|r| r.event_type.as_str()).collect()
 }
 
@@ -224,7 +224,7 @@ async fn upload_download_list_delete(env: &Env) {
         json!({
             "id": id, "task_id": tid, "project_id": pid, "filename": "r\u{e9}sum\u{e9} v2;.png",
             "content_type": "image/png", "size": content.len(), "uploaded_by": alice.user_id,
-            "created_at": up.json["created_at"],
+            "created_at": up.json["created_at"], "status": "available", "scan": "none",
         })
     );
     // The key is the server's, whatever the name.

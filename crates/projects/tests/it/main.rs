@@ -2,6 +2,7 @@
 //! once, as an async fn over a [`Backend`], and run against SQLite and a real PostgreSQL by
 //! [`backend_suite!`], which generates one `#[tokio::test]` per backend.
 
+mod attachment_scans;
 mod attachments;
 mod cache;
 mod comments;

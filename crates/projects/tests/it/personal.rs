@@ -187,6 +187,9 @@ async fn export_names_every_table_and_column_of_the_migrations(b: &Backend) {
         size: 1,
         object_key: format!("attachments/{p}/{a}"),
         created_at: crate::now(),
+        status: api::projects::AttachmentStatus::Rejected,
+        scan: api::projects::AttachmentScan::Infected,
+        threat: Some("Test.Signature".into()),
     };
     let event = platform::bus::Event::new("attachment.created", a, None, crate::now(), json!({}));
     b.store.create_attachment(&row, &event).await.unwrap_or_else(|e| panic!("attachment row: {e}"));

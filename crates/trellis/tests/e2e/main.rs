@@ -2,10 +2,13 @@
 //! and split into one process per service on PostgreSQL, Redis and RabbitMQ. Both run the same
 //! walking-skeleton flow through the gateway, and the mail flows: all-in-one (and distributed)
 //! reading `.eml` files from `data/mail`, and all-in-one again with `SMTP_URL` on a real SMTP sink.
+//! Attachments: all-in-one unscanned and streamed; all-in-one with a real clamd (quarantine, then
+//! available or rejected) and S3; distributed with presigned S3 redirects through the gateway.
 
 // Test code: a failed unwrap is a failed test with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attachments;
 mod email;
 mod flow;
 mod gdpr;
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{Trellis, run, run_with_stdin};
-use test_support::{TestBucket, TestPostgres, TestRabbit, TestRedis, TestSmtp};
+use test_support::{TestBucket, TestClamd, TestPostgres, TestRabbit, TestRedis, TestSmtp};
 
 #[tokio::test]
 async fn all_in_one_with_zero_configuration() {
@@ -27,6 +30,7 @@ async fn all_in_one_with_zero_configuration() {
     let app = Trellis::start("all-in-one", dir.path(), &[], &[]).await;
     let outcome = flow::skeleton(&app.base).await;
     idempotency::replayed_create(&app.base).await;
+    attachments::files(&app.base, attachments::Expect { scanned: false, presigned: false }).await;
     flow::edge_cases(&app.base).await;
     flow::sessions(&app.base, flow::Reuse::WithinGrace).await;
     flow::brute_force(&app.base).await;
@@ -47,11 +51,33 @@ async fn all_in_one_with_zero_configuration() {
     assert_eq!(in_flight.await.unwrap(), reqwest::StatusCode::OK, "an in-flight request is drained, not cut");
     assert_eq!(code, Some(0), "SIGTERM stops cleanly:\n{log}");
     assert!(log.contains("\"stopped\""), "shutdown is logged:\n{log}");
+    assert!(log.contains("NOT scanned for malware"), "no clamd is said, not hidden:\n{log}");
     flow::assert_log_is_clean(&log, &outcome);
     for line in log.lines().filter(|l| l.contains("request served")) {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("log lines are JSON ({e}): {line}"));
         assert!(v["span"]["request_id"].is_string() && v["span"]["trace_id"].is_string(), "{line}");
     }
+}
+
+/// All-in-one with clamd and S3 storage: files are quarantined until clamd has scanned them, the
+/// signed one is rejected, downloads are presigned redirects (SECURITY.md UP-3, UP-5).
+#[tokio::test]
+async fn all_in_one_scans_attachments_and_presigns_downloads() {
+    let bucket = TestBucket::new().await;
+    let clamd = TestClamd::start(&[("malware.txt", attachments::SIGNED)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("S3_ENDPOINT", bucket.endpoint.clone()),
+        ("S3_BUCKET", bucket.bucket.clone()),
+        ("S3_ACCESS_KEY_ID", "test".to_string()),
+        ("S3_SECRET_ACCESS_KEY", "test".to_string()),
+        ("TRELLIS_ATTACHMENTS__CLAMD", clamd.url()),
+    ];
+    let app = Trellis::start("all-in-one", dir.path(), &[], &env).await;
+    attachments::files(&app.base, attachments::Expect { scanned: true, presigned: true }).await;
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("NOT scanned"), "{log}");
 }
 
 /// Personal data all-in-one: the flow of `gdpr`, a `sqlite3 .dump` without any test user's email
@@ -212,6 +238,7 @@ async fn distributed_one_process_per_service() {
 
     let outcome = flow::skeleton(&gateway.base).await;
     idempotency::replayed_create(&gateway.base).await;
+    attachments::files(&gateway.base, attachments::Expect { scanned: false, presigned: true }).await;
     flow::edge_cases(&gateway.base).await;
     flow::sessions(&gateway.base, flow::Reuse::Detected).await;
     flow::brute_force(&gateway.base).await;
