@@ -150,7 +150,7 @@ impl Target {
     }
 }
 
-fn classify(status: StatusCode, expected: StatusCode) -> Outcome {
+pub(crate) fn classify(status: StatusCode, expected: StatusCode) -> Outcome {
     if status == expected {
         Outcome::Ok
     } else if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
@@ -160,7 +160,7 @@ fn classify(status: StatusCode, expected: StatusCode) -> Outcome {
     }
 }
 
-fn transport_kind(e: reqwest::Error) -> String {
+pub(crate) fn transport_kind(e: reqwest::Error) -> String {
     if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {
