@@ -745,26 +745,32 @@ fn print_report(r: &Report) {
     }
 }
 
+/// An open-loop phase and its floor, as two table rows.
+#[allow(clippy::print_stdout)]
+fn step_rows(label: &str, s: &users::Step) {
+    println!("{}", lat_row("floor: GET /healthz", &s.floor));
+    println!("{}", lat_row(label, &s.measured));
+}
+
+/// An open-loop phase over its floor: ratios and differences at p50 and p99.
+#[allow(clippy::print_stdout)]
+fn ratios(s: &users::Step) {
+    println!();
+    println!(
+        "At {:.0}/s, over the /healthz floor of the same run: p50 ×{:.2} ({:+.3} ms), **p99 ×{:.2}** ({:+.3} ms: {:.3} over {:.3} ms).",
+        s.rate,
+        s.p50_over_floor,
+        s.p50_minus_floor_ms,
+        s.p99_over_floor,
+        s.p99_minus_floor_ms,
+        s.measured.ok_latency.p99_ms,
+        s.floor.ok_latency.p99_ms
+    );
+}
+
 /// The U2–U4 sections of the report.
 #[allow(clippy::print_stdout)]
 fn print_users(r: &Report) {
-    let step_rows = |label: &str, s: &users::Step| {
-        println!("{}", lat_row("floor: GET /healthz", &s.floor));
-        println!("{}", lat_row(label, &s.measured));
-    };
-    let ratios = |s: &users::Step| {
-        println!();
-        println!(
-            "At {:.0}/s, over the /healthz floor of the same run: p50 ×{:.2} ({:+.3} ms), **p99 ×{:.2}** ({:+.3} ms: {:.3} over {:.3} ms).",
-            s.rate,
-            s.p50_over_floor,
-            s.p50_minus_floor_ms,
-            s.p99_over_floor,
-            s.p99_minus_floor_ms,
-            s.measured.ok_latency.p99_ms,
-            s.floor.ok_latency.p99_ms
-        );
-    };
     if r.u2.is_some() || r.seeding.is_some() {
         println!();
         println!(

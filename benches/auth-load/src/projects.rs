@@ -40,7 +40,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 
 use crate::load::{Outcome, Pacer, Percentiles, Summary, closed_loop, open_loop, open_loop_paced};
-use crate::scenarios::{Account, Target, classify, transport_kind};
+use crate::scenarios::{Account, Target, send_once};
 use crate::server::Server;
 use crate::users::{Pick, Step, UsersOptions, bearer, closed_get, get_json, log, mix, random_u64, step_with};
 
@@ -202,16 +202,7 @@ async fn post_once(t: Target, url: Arc<str>, auth: Arc<str>, body: String) -> Ou
         .header(reqwest::header::AUTHORIZATION, &*auth)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body);
-    match req.send().await {
-        Ok(res) => {
-            let status = res.status();
-            match res.bytes().await {
-                Ok(_) => classify(status, StatusCode::CREATED),
-                Err(e) => Outcome::Failed(transport_kind(e)),
-            }
-        }
-        Err(e) => Outcome::Failed(transport_kind(e)),
-    }
+    send_once(req, StatusCode::CREATED).await
 }
 
 /// The task cache's hit and miss counters, from the server's `/metrics` (`None` if it has none yet).
@@ -739,24 +730,6 @@ fn log_lag(l: &Lag) {
 // ------------------------------------------------------------------------------------------------------------
 // The report
 
-fn step_block(label: &str, s: &Step) {
-    println!("{}", crate::lat_row("floor: GET /healthz", &s.floor));
-    println!("{}", crate::lat_row(label, &s.measured));
-}
-
-fn over_floor(s: &Step) {
-    println!(
-        "- at {:.0}/s over the /healthz floor of the same run: p50 ×{:.2} ({:+.3} ms), **p99 ×{:.2}** ({:+.3} ms: {:.3} over {:.3} ms)",
-        s.rate,
-        s.p50_over_floor,
-        s.p50_minus_floor_ms,
-        s.p99_over_floor,
-        s.p99_minus_floor_ms,
-        s.measured.ok_latency.p99_ms,
-        s.floor.ok_latency.p99_ms
-    );
-}
-
 fn cache_line(c: Option<CacheCounts>) {
     if let Some(c) = c {
         println!("- task cache over the scenario (`/metrics`): {} hits, {} misses", c.hits, c.misses);
@@ -793,14 +766,14 @@ pub fn print(r: &Projects) {
         println!();
         println!("{head}");
         for s in &s2.steps {
-            step_block("GET /api/tasks/{id}", s);
+            crate::step_rows("GET /api/tasks/{id}", s);
         }
         for s in &s2.sweep {
             println!("{}", crate::lat_row("GET /api/tasks/{id}, closed loop (service time)", s));
         }
         println!();
         for s in &s2.steps {
-            over_floor(s);
+            crate::ratios(s);
         }
         cache_line(s2.cache);
         println!("- max (closed-loop sweep): **{:.0} req/s**", s2.max_per_s);
@@ -816,10 +789,10 @@ pub fn print(r: &Projects) {
         );
         println!();
         println!("{head}");
-        step_block("GET /api/tasks/{id}, miss", &s3.step);
+        crate::step_rows("GET /api/tasks/{id}, miss", &s3.step);
         println!("{}", crate::lat_row("GET /api/tasks/{id}, miss, closed loop (service time)", &s3.closed));
         println!();
-        over_floor(&s3.step);
+        crate::ratios(&s3.step);
         cache_line(s3.cache);
         println!("- max (closed loop): **{:.0} req/s**", s3.closed.achieved_ok_per_s);
     }
@@ -833,10 +806,10 @@ pub fn print(r: &Projects) {
         println!("{}.", s4.what);
         println!();
         println!("{head}");
-        step_block("GET /api/projects/{id}/tasks?limit=50", &s4.step);
+        crate::step_rows("GET /api/projects/{id}/tasks?limit=50", &s4.step);
         println!("{}", crate::lat_row("list, closed loop (service time)", &s4.closed));
         println!();
-        over_floor(&s4.step);
+        crate::ratios(&s4.step);
         println!("- max (closed loop): **{:.0} req/s**", s4.closed.achieved_ok_per_s);
     }
     if let Some(s5) = &r.s5 {
@@ -847,12 +820,12 @@ pub fn print(r: &Projects) {
         println!();
         println!("{head}");
         for s in &s5.steps {
-            step_block("POST /api/projects/{id}/tasks", &s.step);
+            crate::step_rows("POST /api/projects/{id}/tasks", &s.step);
         }
         println!("{}", crate::lat_row("create, closed loop (service time)", &s5.closed));
         println!();
         for s in &s5.steps {
-            over_floor(&s.step);
+            crate::ratios(&s.step);
         }
         println!("- max (closed loop): **{:.0} creates/s**", s5.closed.achieved_ok_per_s);
         println!();

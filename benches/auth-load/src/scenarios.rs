@@ -126,16 +126,7 @@ impl Target {
         if let Some(auth) = auth {
             req = req.header(reqwest::header::AUTHORIZATION, &*auth);
         }
-        match req.send().await {
-            Ok(res) => {
-                let status = res.status();
-                match res.bytes().await {
-                    Ok(_) => classify(status, StatusCode::OK),
-                    Err(e) => Outcome::Failed(transport_kind(e)),
-                }
-            }
-            Err(e) => Outcome::Failed(transport_kind(e)),
-        }
+        send_once(req, StatusCode::OK).await
     }
 
     /// One refresh. `Ok(new refresh token)`, or how it failed.
@@ -150,7 +141,21 @@ impl Target {
     }
 }
 
-pub(crate) fn classify(status: StatusCode, expected: StatusCode) -> Outcome {
+/// Sends one measured request and reads its body (not parsed): `expected` is success.
+pub(crate) async fn send_once(req: reqwest::RequestBuilder, expected: StatusCode) -> Outcome {
+    match req.send().await {
+        Ok(res) => {
+            let status = res.status();
+            match res.bytes().await {
+                Ok(_) => classify(status, expected),
+                Err(e) => Outcome::Failed(transport_kind(e)),
+            }
+        }
+        Err(e) => Outcome::Failed(transport_kind(e)),
+    }
+}
+
+fn classify(status: StatusCode, expected: StatusCode) -> Outcome {
     if status == expected {
         Outcome::Ok
     } else if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
@@ -160,7 +165,7 @@ pub(crate) fn classify(status: StatusCode, expected: StatusCode) -> Outcome {
     }
 }
 
-pub(crate) fn transport_kind(e: reqwest::Error) -> String {
+fn transport_kind(e: reqwest::Error) -> String {
     if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {
