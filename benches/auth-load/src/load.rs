@@ -10,9 +10,20 @@
 //!   latencies under an arrival rate, and are labelled so in the report.
 //!
 //! Latencies are recorded in microseconds into HdrHistograms (1 µs – 10 min, 3 significant digits).
+//!
+//! **Pacing.** tokio's timer has millisecond granularity (a `sleep_until` wakes at the next millisecond tick
+//! after its deadline), so an open loop paced by it sends each request up to ~1 ms late, and that lateness is
+//! charged to the request's latency. The default [`Pacer::Thread`] therefore paces from a dedicated OS thread
+//! that sleeps with the kernel's high-resolution timer (`clock_nanosleep`; the thread asks for a 1 µs timer
+//! slack through `/proc/thread-self/timerslack_ns` where the kernel allows it, else the default 50 µs) and hands
+//! each due index to the runtime over a channel: requests leave within tens of microseconds of their slot, and
+//! the pacer costs no CPU between slots (unlike a busy-wait tail, which on a 2-core machine would take the
+//! generator's core from the server). [`Pacer::Tokio`] is the old behaviour, kept for comparison (`--pacer
+//! tokio`) and for the unit tests, which run on tokio's paused clock.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,7 +66,7 @@ impl Default for Recorder {
     }
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     #[allow(clippy::expect_used)]
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds are valid")
 }
@@ -162,10 +173,100 @@ impl Summary {
     }
 }
 
+/// How the open loop waits for each request's scheduled time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pacer {
+    /// A dedicated OS thread sleeping with the high-resolution timer (default).
+    Thread,
+    /// `tokio::time::sleep_until` on the runtime (millisecond granularity: up to ~1 ms late).
+    Tokio,
+}
+
+/// The pacer [`open_loop`] uses, set once by `main` (`--pacer`).
+static PACER: AtomicU8 = AtomicU8::new(0);
+
+pub fn set_pacer(p: Pacer) {
+    PACER.store(if p == Pacer::Tokio { 1 } else { 0 }, Ordering::Relaxed);
+}
+
+fn pacer() -> Pacer {
+    if PACER.load(Ordering::Relaxed) == 1 { Pacer::Tokio } else { Pacer::Thread }
+}
+
+/// The due indexes `0..total` of a schedule starting at `start`, one every `interval`, as they come due. With
+/// [`Pacer::Thread`] a thread of its own sends them; it stops when the receiver is dropped. If that thread cannot
+/// be started, the tokio timer is used instead.
+struct Ticks {
+    rx: Option<tokio::sync::mpsc::UnboundedReceiver<u64>>,
+    next: u64,
+    total: u64,
+    start: Instant,
+    interval: Duration,
+}
+
+impl Ticks {
+    fn new(pacer: Pacer, start: Instant, interval: Duration, total: u64) -> Self {
+        let rx = (pacer == Pacer::Thread).then(|| spawn_pacer(start.into_std(), interval, total)).flatten();
+        Self { rx, next: 0, total, start, interval }
+    }
+
+    async fn next(&mut self) -> Option<u64> {
+        if let Some(rx) = &mut self.rx {
+            return rx.recv().await;
+        }
+        if self.next >= self.total {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        tokio::time::sleep_until(self.start + self.interval.mul_f64(i as f64)).await;
+        Some(i)
+    }
+}
+
+fn spawn_pacer(
+    start: std::time::Instant,
+    interval: Duration,
+    total: u64,
+) -> Option<tokio::sync::mpsc::UnboundedReceiver<u64>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let spawned = std::thread::Builder::new().name("pacer".into()).spawn(move || {
+        // Best effort: a finer timer slack than the default 50 µs for this thread only.
+        let _ = std::fs::write("/proc/thread-self/timerslack_ns", "1000");
+        for i in 0..total {
+            let due = start + interval.mul_f64(i as f64);
+            let now = std::time::Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if tx.send(i).is_err() {
+                return;
+            }
+        }
+    });
+    spawned.ok().map(|_| rx)
+}
+
 /// Runs `op(i)` at `rate` per second for `duration`, at most `max_in_flight` at once, and waits for every
 /// sent request to finish. An `op` that cannot even start (S8 with no free session) returns a `Failed` kind
-/// of its own at once.
+/// of its own at once. Paced by the pacer `main` chose ([`set_pacer`]; the thread pacer by default).
 pub async fn open_loop<F, Fut>(rate: f64, duration: Duration, max_in_flight: usize, op: F) -> Summary
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    open_loop_paced(pacer(), rate, duration, max_in_flight, op).await
+}
+
+/// [`open_loop`] with an explicit pacer.
+pub async fn open_loop_paced<F, Fut>(
+    pacer: Pacer,
+    rate: f64,
+    duration: Duration,
+    max_in_flight: usize,
+    op: F,
+) -> Summary
 where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = Outcome> + Send + 'static,
@@ -177,11 +278,11 @@ where
     let slots = Arc::new(Semaphore::new(max_in_flight));
     let mut tasks = JoinSet::new();
     let start = Instant::now();
-    for i in 0..total {
+    let mut ticks = Ticks::new(pacer, start, interval, total);
+    while let Some(i) = ticks.next().await {
         // The schedule is computed from the start, never from the previous send, so lateness of the
         // generator or the server does not shift later requests.
         let scheduled = start + interval.mul_f64(i as f64);
-        tokio::time::sleep_until(scheduled).await;
         lock(&rec).scheduled += 1;
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             lock(&rec).overflow("overflow");
@@ -260,7 +361,7 @@ mod tests {
         // corrected latency is (k+1)·20 − k·10 = 10k + 20 ms. A closed loop, or a latency measured from the
         // actual send, would report 20 ms for every request.
         let server = Arc::new(tokio::sync::Mutex::new(()));
-        let s = open_loop(100.0, Duration::from_millis(100), 100, |_| {
+        let s = open_loop_paced(Pacer::Tokio, 100.0, Duration::from_millis(100), 100, |_| {
             let server = server.clone();
             async move {
                 let _busy = server.lock().await;
@@ -282,23 +383,45 @@ mod tests {
         // 10, 20, 30, 40 ms and can only be sent after the stall, so measured from their *scheduled* times
         // they took at least 40, 30, 20, 10 ms, although the "server" answers at once. Latency measured from
         // the actual send would be ~0 for all of them. (Lower bounds only: a slow machine cannot fail this.)
-        let s = open_loop(100.0, Duration::from_millis(100), 100, |i| {
-            if i == 0 {
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        // Both pacers: the thread pacer's ticks queue up during the stall and are charged the same way.
+        for pacer in [Pacer::Thread, Pacer::Tokio] {
+            let s = open_loop_paced(pacer, 100.0, Duration::from_millis(100), 100, |i| {
+                if i == 0 {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                async { Outcome::Ok }
+            })
+            .await;
+            assert_eq!(s.ok, 10, "{pacer:?}");
+            assert!(s.ok_latency.max_ms >= 39.9, "{pacer:?}: request 1 waited for the stall: {:?}", s.ok_latency);
+            assert!(s.ok_latency.p90_ms >= 9.9, "{pacer:?}: ≥ 4 of 10 requests late by ≥ 10 ms: {:?}", s.ok_latency);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_thread_pacer_sends_each_request_once_and_never_early() {
+        // Real clock, 2,000/s for 100 ms: every index comes exactly once, in order, and not before its slot.
+        let start = std::time::Instant::now();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = open_loop_paced(Pacer::Thread, 2000.0, Duration::from_millis(100), 100, |i| {
+            seen.lock().unwrap().push((i, start.elapsed()));
             async { Outcome::Ok }
         })
         .await;
-        assert_eq!(s.ok, 10);
-        assert!(s.ok_latency.max_ms >= 39.9, "request 1 waited for the stall: {:?}", s.ok_latency);
-        assert!(s.ok_latency.p90_ms >= 9.9, "at least 4 of 10 requests were late by ≥ 10 ms: {:?}", s.ok_latency);
+        assert_eq!((s.scheduled, s.ok), (200, 200));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (0..200).collect::<Vec<_>>());
+        for (i, at) in seen.iter() {
+            // The loop's start is taken after `start`, so a request sent on time is at or after i × 0.5 ms.
+            assert!(*at >= Duration::from_micros(500 * i), "request {i} sent early, at {at:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn open_loop_keeps_its_schedule_and_counts_overflow() {
         // Requests that never finish before the schedule ends: with a bound of 3 in flight, the other 7
         // scheduled requests are not sent and count as overflow errors, and the schedule is not delayed.
-        let s = open_loop(100.0, Duration::from_millis(100), 3, |_| async {
+        let s = open_loop_paced(Pacer::Tokio, 100.0, Duration::from_millis(100), 3, |_| async {
             tokio::time::sleep(Duration::from_secs(1)).await;
             Outcome::Ok
         })
@@ -312,7 +435,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn outcomes_are_kept_apart() {
-        let s = open_loop(1000.0, Duration::from_millis(30), 100, |i| async move {
+        let s = open_loop_paced(Pacer::Tokio, 1000.0, Duration::from_millis(30), 100, |i| async move {
             match i % 3 {
                 0 => Outcome::Ok,
                 1 => Outcome::Refused,

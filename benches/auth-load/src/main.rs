@@ -1,5 +1,5 @@
-//! `auth-load`: the load harness for the auth service (PERFORMANCE.md S6, S7, S8) and the users service's
-//! reads in the S2/S3 shapes (U2, U3, U4).
+//! `auth-load`: the load harness for the auth service (PERFORMANCE.md S6, S7, S8), the users service's
+//! reads in the S2/S3 shapes (U2, U3, U4) and the projects service (S2, S3, S4, S5: `projects.rs`).
 //!
 //! One run: pin this process to the generator core, measure the floors (bcrypt verify, RS256 sign) while
 //! nothing else of ours runs, start `trellis serve` on a fresh data folder (and, with `--mode postgres`, a
@@ -9,6 +9,7 @@
 
 mod floor;
 mod load;
+mod projects;
 mod scenarios;
 mod server;
 mod users;
@@ -21,7 +22,7 @@ use clap::Parser;
 use serde::Serialize;
 
 use crate::floor::Floor;
-use crate::load::Summary;
+use crate::load::{Pacer, Summary};
 use crate::scenarios::{S6, S7, S7Options, S8, S8Options, Target};
 use crate::server::{Mode, Server, ServerOptions};
 use crate::users::{U2, U3, U4, UsersOptions};
@@ -29,7 +30,7 @@ use crate::users::{U2, U3, U4, UsersOptions};
 #[derive(Parser, Debug)]
 #[command(
     name = "auth-load",
-    about = "Login (S6), login-flood isolation (S7), refresh (S8) and users reads (U2, U3, U4) on a real trellis."
+    about = "Login (S6), login-flood isolation (S7), refresh (S8), users reads (U2, U3, U4) and projects (S2 task cache hit, S3 miss, S4 list, S5 create) on a real trellis."
 )]
 struct Cli {
     /// sqlite: all-in-one (SQLite, in-process cache and bus). postgres: PostgreSQL + Redis + RabbitMQ.
@@ -38,7 +39,9 @@ struct Cli {
     /// The server binary [default: $CARGO_TARGET_DIR/release/trellis, else ../../target/release/trellis].
     #[arg(long)]
     trellis: Option<PathBuf>,
-    /// Scenarios to run, comma-separated: s6, s7, s8, u2, u3, u4 (s7 needs s6's capacity, or --s7-login-rate).
+    /// Scenarios to run, comma-separated: s6, s7, s8, u2, u3, u4, and the projects ones: pacer, s2, s3, s4, s5
+    /// (s7 needs s6's capacity, or --s7-login-rate). The projects scenarios run in the order pacer, s2, s4, s5,
+    /// s3 (S3 seeds its large population last, so that it does not disturb the others).
     #[arg(long, value_delimiter = ',', default_value = "s6,s7,s8")]
     scenarios: Vec<String>,
     /// Extra server settings, KEY=VALUE, repeatable (e.g. TRELLIS_AUTH__HASH_WORKERS=2). They are applied last,
@@ -121,6 +124,52 @@ struct Cli {
     /// U2–U4: length of each closed-loop phase.
     #[arg(long, default_value_t = 10)]
     u_closed_secs: u64,
+    /// Open-loop pacing: `thread` (a high-resolution timer thread) or `tokio` (millisecond timer, the old pacer).
+    #[arg(long, value_enum, default_value = "thread")]
+    pacer: Pacer,
+    /// S2: open-loop rates of GET /api/tasks/{id} (cache hit), each with its /healthz floor; also the rates of
+    /// the `pacer` comparison.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    s2_rates: Vec<f64>,
+    /// S2: hot tasks (made through the API and read once to warm the cache).
+    #[arg(long, default_value_t = 100)]
+    s2_hot: usize,
+    /// S2: closed-loop connection counts of the max-throughput sweep.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    s2_sweep: Vec<usize>,
+    #[arg(long, default_value_t = 1000.0)]
+    s3_rate: f64,
+    /// S3: tasks seeded in SQL into one project of the account (each read at most once).
+    #[arg(long, default_value_t = 1_000_000)]
+    s3_population: usize,
+    /// S3: rows per seeding statement.
+    #[arg(long, default_value_t = 50_000)]
+    s3_batch: usize,
+    #[arg(long, default_value_t = 500.0)]
+    s4_rate: f64,
+    /// S4: tasks in the listed project (made through the API).
+    #[arg(long, default_value_t = 1000)]
+    s4_tasks: usize,
+    /// S5: open-loop create rates.
+    #[arg(long, value_delimiter = ',', default_value = "200,1000")]
+    s5_rates: Vec<f64>,
+    /// S5: projects the creates go to, round robin.
+    #[arg(long, default_value_t = 16)]
+    s5_projects: usize,
+    /// S3–S5: closed-loop connections for the maximum.
+    #[arg(long, default_value_t = 32)]
+    p_concurrency: usize,
+    #[arg(long, default_value_t = 5)]
+    p_warmup_secs: u64,
+    /// Projects scenarios: length of each measured open-loop phase.
+    #[arg(long, default_value_t = 60)]
+    p_secs: u64,
+    /// Projects scenarios: length of each /healthz floor phase (and of each pacer-comparison phase).
+    #[arg(long, default_value_t = 30)]
+    p_floor_secs: u64,
+    /// Projects scenarios: length of each closed-loop phase.
+    #[arg(long, default_value_t = 10)]
+    p_closed_secs: u64,
     /// Open loop: requests in flight at most; one more is counted as an `overflow` error.
     #[arg(long, default_value_t = 512)]
     max_in_flight: usize,
@@ -183,6 +232,7 @@ struct Rss {
 struct Report {
     command: String,
     mode: Mode,
+    pacer: Pacer,
     server_env: Vec<String>,
     machine: Machine,
     bcrypt_floor: Floor,
@@ -198,6 +248,7 @@ struct Report {
     u2: Option<U2>,
     u3: Option<U3>,
     u4: Option<U4>,
+    projects: Option<projects::Projects>,
 }
 
 fn sh(program: &str, args: &[&str]) -> String {
@@ -236,7 +287,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let known = ["s6", "s7", "s8", "u2", "u3", "u4"];
+    let known = ["s6", "s7", "s8", "u2", "u3", "u4", "pacer", "s2", "s3", "s4", "s5"];
     if let Some(bad) = cli.scenarios.iter().find(|s| !known.contains(&s.as_str())) {
         anyhow::bail!("unknown scenario {bad:?} (known: {})", known.join(", "));
     }
@@ -249,6 +300,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         anyhow::ensure!(out.status.success(), "taskset failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     let load_start = loadavg();
+    load::set_pacer(cli.pacer);
 
     eprintln!("floors: bcrypt cost-12 verify × {}, RS256 sign × {}", cli.bcrypt_iterations, cli.sign_iterations);
     let bcrypt_floor = floor::bcrypt_verify(cores, cli.bcrypt_iterations)?;
@@ -304,7 +356,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             r = scenarios(&cli, &server, &bcrypt_floor, &rs256_floor, &admin, &internal_token) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         };
-        let Ran { s6, s7, s8, seeding, u2, u3, u4, mut rss, password } = match result {
+        let Ran { s6, s7, s8, seeding, u2, u3, u4, projects, mut rss, password } = match result {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("--- server log (last lines) ---\n{}", server.log_tail(20));
@@ -322,6 +374,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let report = Report {
             command: std::env::args().collect::<Vec<_>>().join(" "),
             mode: cli.mode,
+            pacer: cli.pacer,
             server_env: cli.env.iter().map(|(k, v)| shown(k, v)).collect(),
             machine: Machine {
                 date_utc: sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
@@ -344,6 +397,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             u2,
             u3,
             u4,
+            projects,
         };
         print_report(&report);
         let path = cli.json.clone().unwrap_or_else(|| PathBuf::from(format!("auth-load-{}.json", mode_name(cli.mode))));
@@ -370,6 +424,7 @@ struct Ran {
     u2: Option<U2>,
     u3: Option<U3>,
     u4: Option<U4>,
+    projects: Option<projects::Projects>,
     rss: Rss,
     password: String,
 }
@@ -467,7 +522,64 @@ async fn scenarios(
         }
     }
     let seeding = population.map(|p| p.seeding);
-    Ok(Ran { s6, s7, s8, seeding, u2, u3, u4, rss, password: account.password })
+    let projects = if ["pacer", "s2", "s3", "s4", "s5"].iter().any(|s| wants(s)) {
+        Some(run_projects(cli, server, &target, &account, &wants).await?)
+    } else {
+        None
+    };
+    Ok(Ran { s6, s7, s8, seeding, u2, u3, u4, projects, rss, password: account.password })
+}
+
+/// The projects scenarios, in the order pacer, S2, S4, S5, S3.
+async fn run_projects(
+    cli: &Cli,
+    server: &Server,
+    target: &Target,
+    account: &scenarios::Account,
+    wants: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<projects::Projects> {
+    let o = projects::ProjectsOptions {
+        phases: UsersOptions {
+            warmup: Duration::from_secs(cli.p_warmup_secs),
+            duration: Duration::from_secs(cli.p_secs),
+            floor_duration: Duration::from_secs(cli.p_floor_secs),
+            sweep_duration: Duration::from_secs(cli.p_closed_secs),
+            max_in_flight: cli.max_in_flight,
+        },
+        s2_rates: cli.s2_rates.clone(),
+        s2_hot: cli.s2_hot,
+        s2_sweep: cli.s2_sweep.clone(),
+        s3_rate: cli.s3_rate,
+        s3_population: cli.s3_population,
+        s3_batch: cli.s3_batch,
+        s4_rate: cli.s4_rate,
+        s4_tasks: cli.s4_tasks,
+        s5_rates: cli.s5_rates.clone(),
+        s5_projects: cli.s5_projects,
+        concurrency: cli.p_concurrency,
+    };
+    let rss = || server.rss_kib().map(|r| r.0);
+    let mut r = projects::Projects::default();
+    if wants("pacer") {
+        r.pacer = projects::pacer(target, &cli.s2_rates, &o.phases).await;
+    }
+    if wants("s2") {
+        r.s2 = Some(projects::s2(target, account, &o).await?);
+        r.rss_after_s2_kib = rss();
+    }
+    if wants("s4") {
+        r.s4 = Some(projects::s4(target, account, &o).await?);
+        r.rss_after_s4_kib = rss();
+    }
+    if wants("s5") {
+        r.s5 = Some(projects::s5(target, account, server, &o).await?);
+        r.rss_after_s5_kib = rss();
+    }
+    if wants("s3") {
+        r.s3 = Some(projects::s3(target, account, server, &o).await?);
+        r.rss_after_s3_kib = rss();
+    }
+    Ok(r)
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -510,6 +622,7 @@ fn print_report(r: &Report) {
         println!("Server settings passed: {}.", r.server_env.join(", "));
     }
     println!("Command: `{}`", r.command);
+    println!("Open-loop pacer: {:?}.", r.pacer);
     println!();
     println!("## Floors (same run, single thread, server not running)");
     println!();
@@ -600,6 +713,9 @@ fn print_report(r: &Report) {
         );
     }
     print_users(r);
+    if let Some(p) = &r.projects {
+        projects::print(p);
+    }
     for (name, s) in r
         .s6
         .iter()
@@ -620,6 +736,7 @@ fn print_report(r: &Report) {
         .chain(
             r.u4.iter().flat_map(|u| [("U4 floor", &u.step.floor), ("U4", &u.step.measured), ("U4 closed", &u.closed)]),
         )
+        .chain(r.projects.iter().flat_map(projects::phases))
     {
         if !s.failures.is_empty() {
             println!();
@@ -628,26 +745,32 @@ fn print_report(r: &Report) {
     }
 }
 
+/// An open-loop phase and its floor, as two table rows.
+#[allow(clippy::print_stdout)]
+fn step_rows(label: &str, s: &users::Step) {
+    println!("{}", lat_row("floor: GET /healthz", &s.floor));
+    println!("{}", lat_row(label, &s.measured));
+}
+
+/// An open-loop phase over its floor: ratios and differences at p50 and p99.
+#[allow(clippy::print_stdout)]
+fn ratios(s: &users::Step) {
+    println!();
+    println!(
+        "At {:.0}/s, over the /healthz floor of the same run: p50 ×{:.2} ({:+.3} ms), **p99 ×{:.2}** ({:+.3} ms: {:.3} over {:.3} ms).",
+        s.rate,
+        s.p50_over_floor,
+        s.p50_minus_floor_ms,
+        s.p99_over_floor,
+        s.p99_minus_floor_ms,
+        s.measured.ok_latency.p99_ms,
+        s.floor.ok_latency.p99_ms
+    );
+}
+
 /// The U2–U4 sections of the report.
 #[allow(clippy::print_stdout)]
 fn print_users(r: &Report) {
-    let step_rows = |label: &str, s: &users::Step| {
-        println!("{}", lat_row("floor: GET /healthz", &s.floor));
-        println!("{}", lat_row(label, &s.measured));
-    };
-    let ratios = |s: &users::Step| {
-        println!();
-        println!(
-            "At {:.0}/s, over the /healthz floor of the same run: p50 ×{:.2} ({:+.3} ms), **p99 ×{:.2}** ({:+.3} ms: {:.3} over {:.3} ms).",
-            s.rate,
-            s.p50_over_floor,
-            s.p50_minus_floor_ms,
-            s.p99_over_floor,
-            s.p99_minus_floor_ms,
-            s.measured.ok_latency.p99_ms,
-            s.floor.ok_latency.p99_ms
-        );
-    };
     if r.u2.is_some() || r.seeding.is_some() {
         println!();
         println!(

@@ -126,16 +126,7 @@ impl Target {
         if let Some(auth) = auth {
             req = req.header(reqwest::header::AUTHORIZATION, &*auth);
         }
-        match req.send().await {
-            Ok(res) => {
-                let status = res.status();
-                match res.bytes().await {
-                    Ok(_) => classify(status, StatusCode::OK),
-                    Err(e) => Outcome::Failed(transport_kind(e)),
-                }
-            }
-            Err(e) => Outcome::Failed(transport_kind(e)),
-        }
+        send_once(req, StatusCode::OK).await
     }
 
     /// One refresh. `Ok(new refresh token)`, or how it failed.
@@ -147,6 +138,20 @@ impl Target {
             Ok((status, _)) => Err(classify(status, StatusCode::OK)),
             Err(kind) => Err(Outcome::Failed(kind)),
         }
+    }
+}
+
+/// Sends one measured request and reads its body (not parsed): `expected` is success.
+pub(crate) async fn send_once(req: reqwest::RequestBuilder, expected: StatusCode) -> Outcome {
+    match req.send().await {
+        Ok(res) => {
+            let status = res.status();
+            match res.bytes().await {
+                Ok(_) => classify(status, expected),
+                Err(e) => Outcome::Failed(transport_kind(e)),
+            }
+        }
+        Err(e) => Outcome::Failed(transport_kind(e)),
     }
 }
 

@@ -42,6 +42,11 @@ pub struct Server {
     pub base: String,
     pub pid: u32,
     pub log: PathBuf,
+    /// The server's `DATABASE_URL` (postgres mode) and `AMQP_URL` (with the run's vhost), for the projects
+    /// scenarios' seeding and publish-lag consumer; `None` all-in-one (the SQLite file is `trellis.db` in the
+    /// data folder).
+    pub database_url: Option<String>,
+    pub amqp_url: Option<String>,
     child: Child,
     data_dir: PathBuf,
     keep_data: bool,
@@ -142,10 +147,13 @@ impl Server {
                 bail!("cannot start taskset/trellis: {e}");
             }
         };
+        let setting = |key: &str| env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         let mut server = Server {
             base: format!("http://127.0.0.1:{port}"),
             pid: child.id(),
             log,
+            database_url: setting("DATABASE_URL"),
+            amqp_url: setting("AMQP_URL"),
             child,
             data_dir,
             keep_data: o.keep_data,

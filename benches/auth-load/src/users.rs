@@ -32,7 +32,7 @@ use crate::load::{Summary, closed_loop, open_loop};
 use crate::scenarios::{Account, Target};
 
 /// A request's URL as a pure function of its index, so that the open and closed loops can share it.
-type Pick = Arc<dyn Fn(u64) -> Arc<str> + Send + Sync>;
+pub(crate) type Pick = Arc<dyn Fn(u64) -> Arc<str> + Send + Sync>;
 
 /// The phases' lengths and bounds, common to U2–U4.
 pub struct UsersOptions {
@@ -111,14 +111,14 @@ pub struct Population {
 // Deterministic choices
 
 /// SplitMix64: a request's random choice is a function of the run's seed and its index, with no shared state.
-fn mix(seed: u64, i: u64) -> u64 {
+pub(crate) fn mix(seed: u64, i: u64) -> u64 {
     let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     if aws_lc_rs::rand::fill(&mut b).is_err() {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -216,11 +216,11 @@ fn new_id() -> String {
 // ------------------------------------------------------------------------------------------------------------
 // Phases
 
-fn ratio(a: f64, b: f64) -> f64 {
+pub(crate) fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { f64::NAN }
 }
 
-fn open_get(
+pub(crate) fn open_get(
     t: &Target,
     rate: f64,
     d: Duration,
@@ -235,7 +235,7 @@ fn open_get(
     })
 }
 
-fn closed_get(
+pub(crate) fn closed_get(
     t: &Target,
     concurrency: usize,
     d: Duration,
@@ -249,7 +249,7 @@ fn closed_get(
     })
 }
 
-fn log(label: &str, s: &Summary) {
+pub(crate) fn log(label: &str, s: &Summary) {
     eprintln!(
         "    {label}: ok {:.0}/s  p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms  errors {}",
         s.achieved_ok_per_s, s.ok_latency.p50_ms, s.ok_latency.p99_ms, s.ok_latency.max_ms, s.errors
@@ -257,14 +257,23 @@ fn log(label: &str, s: &Summary) {
 }
 
 /// The floor, then the measured load, each after its own warm-up, at the same rate.
-async fn step(t: &Target, rate: f64, o: &UsersOptions, auth: &Arc<str>, pick: &Pick) -> Step {
+pub(crate) async fn step(t: &Target, rate: f64, o: &UsersOptions, auth: &Arc<str>, pick: &Pick) -> Step {
+    step_with(t, rate, o, |d| open_get(t, rate, d, o.max_in_flight, Some(auth.clone()), pick)).await
+}
+
+/// [`step`] with any measured load: `measure(d)` runs it at `rate` for `d` (once as warm-up, once measured).
+pub(crate) async fn step_with<M, Fut>(t: &Target, rate: f64, o: &UsersOptions, measure: M) -> Step
+where
+    M: Fn(Duration) -> Fut,
+    Fut: Future<Output = Summary>,
+{
     let health: Arc<str> = format!("{}/healthz", t.base).into();
     let floor_pick: Pick = Arc::new(move |_| health.clone());
     let _ = open_get(t, rate, o.warmup, o.max_in_flight, None, &floor_pick).await;
     let floor = open_get(t, rate, o.floor_duration, o.max_in_flight, None, &floor_pick).await;
     log("floor GET /healthz", &floor);
-    let _ = open_get(t, rate, o.warmup, o.max_in_flight, Some(auth.clone()), pick).await;
-    let measured = open_get(t, rate, o.duration, o.max_in_flight, Some(auth.clone()), pick).await;
+    let _ = measure(o.warmup).await;
+    let measured = measure(o.duration).await;
     log("measured", &measured);
     Step {
         rate,
@@ -349,12 +358,12 @@ pub async fn seed(t: &Target, internal_token: &str, n: usize, concurrency: usize
     })
 }
 
-async fn bearer(t: &Target, a: &Account) -> anyhow::Result<Arc<str>> {
+pub(crate) async fn bearer(t: &Target, a: &Account) -> anyhow::Result<Arc<str>> {
     Ok(format!("Bearer {}", t.login_tokens(a).await?.access_token).into())
 }
 
 /// One GET that must answer 200 with JSON, for the checks before the load.
-async fn get_json(t: &Target, url: &str, auth: &str) -> anyhow::Result<Value> {
+pub(crate) async fn get_json(t: &Target, url: &str, auth: &str) -> anyhow::Result<Value> {
     let res = t.client.get(url).header(reqwest::header::AUTHORIZATION, auth).send().await?;
     let status = res.status();
     let bytes = res.bytes().await?;
