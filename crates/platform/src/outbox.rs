@@ -108,6 +108,15 @@ impl Relay {
         self.wake.clone()
     }
 
+    /// Publishes `events` (rows `seqs`) as one batch; the seqs of the confirmed prefix.
+    async fn publish(&self, seqs: &[i64], events: &[Event]) -> Vec<i64> {
+        let (published, failure) = self.bus.publish_batch(events).await;
+        if let (Some(e), Some(event)) = (failure, events.get(published)) {
+            log_publish_failure(event.id, &e);
+        }
+        seqs[..published.min(seqs.len())].to_vec()
+    }
+
     /// Publishes one batch of unsent events in order; stops at the first failure so order holds.
     pub async fn run_once(&self) -> Result<RelayPass, StoreError> {
         match &self.db {
@@ -141,14 +150,8 @@ impl Relay {
                         rows.collect::<rusqlite::Result<Vec<_>>>()
                     })
                     .await?;
-                let mut sent: Vec<i64> = Vec::new();
-                for (seq, event) in &rows {
-                    if let Err(e) = self.bus.publish(event).await {
-                        log_publish_failure(event.id, &e);
-                        break;
-                    }
-                    sent.push(*seq);
-                }
+                let (seqs, events): (Vec<i64>, Vec<Event>) = rows.into_iter().unzip();
+                let sent = self.publish(&seqs, &events).await;
                 let n = sent.len();
                 if n > 0 {
                     let now = rfc3339(time::OffsetDateTime::now_utc());
@@ -177,22 +180,21 @@ impl Relay {
                     )
                     .await
                     .map_err(postgres::map_err)?;
-                let mut sent: Vec<i64> = Vec::new();
-                for row in rows {
-                    let event = Event {
-                        id: row.get(1),
-                        event_type: row.get(2),
-                        aggregate_id: row.get(3),
-                        occurred_at: row.get(4),
-                        actor_id: row.get(5),
-                        data: row.get(6),
-                    };
-                    if let Err(e) = self.bus.publish(&event).await {
-                        log_publish_failure(event.id, &e);
-                        break;
-                    }
-                    sent.push(row.get(0));
-                }
+                let (seqs, events): (Vec<i64>, Vec<Event>) = rows
+                    .iter()
+                    .map(|row| {
+                        let event = Event {
+                            id: row.get(1),
+                            event_type: row.get(2),
+                            aggregate_id: row.get(3),
+                            occurred_at: row.get(4),
+                            actor_id: row.get(5),
+                            data: row.get(6),
+                        };
+                        (row.get::<_, i64>(0), event)
+                    })
+                    .unzip();
+                let sent = self.publish(&seqs, &events).await;
                 let n = sent.len();
                 if n > 0 {
                     tx.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1)", &[&sent])

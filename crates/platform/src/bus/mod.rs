@@ -57,6 +57,18 @@ pub enum BusError {
 pub trait EventBus: Send + Sync {
     /// Publishes one event and returns once the bus has durably taken it.
     async fn publish(&self, event: &Event) -> Result<(), BusError>;
+    /// Publishes `events` in order and returns how many of them, from the first, the bus has
+    /// durably taken, with the error that stopped the rest (if any). An adapter may have several
+    /// in flight at once (RabbitMQ: publish all, then await every confirm), so a batch costs
+    /// about one round trip rather than one per event.
+    async fn publish_batch(&self, events: &[Event]) -> (usize, Option<BusError>) {
+        for (i, event) in events.iter().enumerate() {
+            if let Err(e) = self.publish(event).await {
+                return (i, Some(e));
+            }
+        }
+        (events.len(), None)
+    }
     /// Starts consuming as a member of `group`. Events published after the group's first
     /// subscription are kept for it until acknowledged.
     async fn subscribe(&self, group: &str) -> Result<Box<dyn Subscription>, BusError>;

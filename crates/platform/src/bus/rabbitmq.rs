@@ -11,7 +11,7 @@ use lapin::options::{
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm};
 use tokio::sync::Mutex;
 
 use super::{Acker, BusError, Delivery, Event, EventBus, Subscription};
@@ -65,13 +65,14 @@ impl RabbitMqBus {
         Ok((conn, channel))
     }
 
-    async fn publish_on(&self, channel: &Channel, event: &Event) -> Result<(), BusError> {
+    /// Sends `event` and returns the confirm to await.
+    async fn send_on(&self, channel: &Channel, event: &Event) -> Result<PublisherConfirm, BusError> {
         let payload = serde_json::to_vec(event).map_err(|e| BusError::Malformed(e.to_string()))?;
         let props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
             .with_message_id(event.id.to_string().as_str().into());
-        let confirm = channel
+        channel
             .basic_publish(
                 self.exchange.as_str().into(),
                 event.event_type.as_str().into(),
@@ -80,7 +81,16 @@ impl RabbitMqBus {
                 props,
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable)
+    }
+
+    async fn publish_on(&self, channel: &Channel, event: &Event) -> Result<(), BusError> {
+        let confirm = self.send_on(channel, event).await?;
+        Self::confirmed(event, confirm).await
+    }
+
+    /// Waits for `confirm`: an ack with the message routed to a queue.
+    async fn confirmed(event: &Event, confirm: PublisherConfirm) -> Result<(), BusError> {
         let confirmation = tokio::time::timeout(Duration::from_secs(5), confirm)
             .await
             .map_err(|_| unavailable("timed out waiting for the publisher confirm"))?
@@ -111,6 +121,47 @@ impl EventBus for RabbitMqBus {
             *guard = None;
         }
         result
+    }
+
+    async fn publish_batch(&self, events: &[Event]) -> (usize, Option<BusError>) {
+        let mut guard = self.publisher.lock().await;
+        if guard.as_ref().is_none_or(|(c, ch)| !c.status().connected() || !ch.status().connected()) {
+            match self.open().await {
+                Ok(opened) => *guard = Some(opened),
+                Err(e) => return (0, Some(e)),
+            }
+        }
+        let Some((_, channel)) = guard.as_ref() else {
+            return (0, Some(unavailable("no channel")));
+        };
+        // Everything in flight first, then the confirms in order: a batch costs about one round
+        // trip. Only the confirmed prefix counts as published; what follows a failure is sent
+        // again later (consumers are idempotent).
+        let mut sent = Vec::with_capacity(events.len());
+        let mut failure = None;
+        for event in events {
+            match self.send_on(channel, event).await {
+                Ok(confirm) => sent.push((event, confirm)),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut published = 0;
+        for (event, confirm) in sent {
+            if failure.is_some() {
+                break;
+            }
+            match Self::confirmed(event, confirm).await {
+                Ok(()) => published += 1,
+                Err(e) => failure = Some(e),
+            }
+        }
+        if matches!(failure, Some(BusError::Unavailable(_))) {
+            *guard = None;
+        }
+        (published, failure)
     }
 
     async fn subscribe(&self, group: &str) -> Result<Box<dyn Subscription>, BusError> {

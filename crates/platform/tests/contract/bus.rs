@@ -177,6 +177,27 @@ async fn publish_without_a_group_is_unroutable<F: BusFixture>() {
     assert_quiet(&mut *sub, "the refused publish must not be delivered").await;
 }
 
+async fn a_batch_is_published_whole_and_in_order<F: BusFixture>() {
+    let f = F::new().await;
+    let bus = f.bus();
+    let batch: Vec<Event> = (0..50).map(event).collect();
+    // No group yet: nothing of the batch is taken, and the first event is named.
+    match bus.publish_batch(&batch).await {
+        (0, Some(BusError::Unroutable(id))) => assert_eq!(id, batch[0].id.to_string()),
+        (n, e) => panic!("a batch with no group bound must stop at once as Unroutable, got {n} and {e:?}"),
+    }
+    let mut sub = bus.subscribe("audit").await.unwrap();
+    let (published, failure) = bus.publish_batch(&batch).await;
+    assert_eq!((published, failure.map(|e| e.to_string())), (50, None));
+    for (i, expected) in batch.iter().enumerate() {
+        let d = next(&mut *sub, &format!("event {i} of the batch")).await;
+        assert_eq!(&d.event, expected, "in order");
+        d.ack().await.unwrap();
+    }
+    assert_quiet(&mut *sub, "after the batch").await;
+    assert_eq!(bus.publish_batch(&[]).await.0, 0, "an empty batch is nothing");
+}
+
 async fn ping_answers<F: BusFixture>() {
     let f = F::new().await;
     let bus = f.bus();
@@ -196,6 +217,7 @@ macro_rules! bus_contract {
                 unacked_event_is_redelivered_to_the_next_consumer,
                 group_keeps_events_while_no_consumer_runs,
                 publish_without_a_group_is_unroutable,
+                a_batch_is_published_whole_and_in_order,
                 ping_answers,
             );
         }
