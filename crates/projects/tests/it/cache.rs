@@ -61,10 +61,11 @@ fn service(b: &Backend, cache: Arc<dyn Cache>, users: &[Actor]) -> ProjectsServi
     svc
 }
 
-/// Renames the project in the database behind the service's back, as another writer whose
-/// invalidation was lost would: a read that still answers the old name was served from the cache.
-async fn rename_behind_the_back(b: &Backend, id: Uuid, name: &str) {
-    let name = name.to_string();
+/// Sets `column` of row `id` of `table` to `value` and bumps its `updated_at`, in the database
+/// behind the service's back, as another writer whose invalidation was lost would: a read that
+/// still answers the old value was served from the cache.
+async fn change_behind_the_back(b: &Backend, table: &'static str, column: &'static str, id: Uuid, value: &str) {
+    let value = value.to_string();
     let at = crate::now() + time::Duration::seconds(1);
     let changed = match &b.db {
         Database::Sqlite(db) => {
@@ -74,28 +75,27 @@ async fn rename_behind_the_back(b: &Backend, id: Uuid, name: &str) {
                     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
                 ))
                 .unwrap();
+            let sql = format!("UPDATE {table} SET {column} = ?2, updated_at = ?3 WHERE id = ?1");
             db.write(move |tx| {
-                tx.execute(
-                    "UPDATE projects SET name = ?2, updated_at = ?3 WHERE id = ?1",
-                    rusqlite::params![id, name, at],
-                )
-                .map_err(platform::db::sqlite::map_err)
+                tx.execute(&sql, rusqlite::params![id, value, at]).map_err(platform::db::sqlite::map_err)
             })
             .await
         }
         Database::Postgres(db) => {
+            let sql = format!("UPDATE {table} SET {column} = $2, updated_at = $3 WHERE id = $1");
             async {
                 let client = db.client().await?;
-                let n = client
-                    .execute("UPDATE projects SET name = $2, updated_at = $3 WHERE id = $1", &[&id, &name, &at])
-                    .await
-                    .map_err(platform::db::postgres::map_err)?;
+                let n = client.execute(&sql, &[&id, &value, &at]).await.map_err(platform::db::postgres::map_err)?;
                 Ok(n as usize)
             }
             .await
         }
     };
     assert_eq!(changed.unwrap(), 1);
+}
+
+async fn rename_behind_the_back(b: &Backend, id: Uuid, name: &str) {
+    change_behind_the_back(b, "projects", "name", id, name).await;
 }
 
 fn named(name: &str) -> CreateProject {
@@ -190,39 +190,8 @@ async fn a_redis_outage_falls_back_to_the_database_and_leaves_nothing_stale(b: &
     assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "two");
 }
 
-/// Changes a task's title and version behind the service's back.
 async fn retitle_behind_the_back(b: &Backend, id: Uuid, title: &str) {
-    let title = title.to_string();
-    let at = crate::now() + time::Duration::seconds(1);
-    let changed = match &b.db {
-        Database::Sqlite(db) => {
-            let at = at
-                .format(time::macros::format_description!(
-                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
-                ))
-                .unwrap();
-            db.write(move |tx| {
-                tx.execute(
-                    "UPDATE tasks SET title = ?2, updated_at = ?3 WHERE id = ?1",
-                    rusqlite::params![id, title, at],
-                )
-                .map_err(platform::db::sqlite::map_err)
-            })
-            .await
-        }
-        Database::Postgres(db) => {
-            async {
-                let client = db.client().await?;
-                let n = client
-                    .execute("UPDATE tasks SET title = $2, updated_at = $3 WHERE id = $1", &[&id, &title, &at])
-                    .await
-                    .map_err(platform::db::postgres::map_err)?;
-                Ok(n as usize)
-            }
-            .await
-        }
-    };
-    assert_eq!(changed.unwrap(), 1);
+    change_behind_the_back(b, "tasks", "title", id, title).await;
 }
 
 async fn tasks_are_cached_and_every_write_invalidates(b: &Backend) {
