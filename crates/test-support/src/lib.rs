@@ -12,12 +12,14 @@
 pub mod clamd;
 pub mod moto;
 pub mod proxy;
+pub mod s3rver;
 pub mod services;
 pub mod smtp;
 
 pub use clamd::TestClamd;
 pub use moto::ensure_s3_server;
 pub use proxy::TcpProxy;
+pub use s3rver::TestS3rver;
 pub use services::{TestBucket, TestPostgres, TestRabbit, TestRedis, amqp_url, redis_url, s3_endpoint, unique_name};
 pub use smtp::{ReceivedMail, TestSmtp, read_mail_dir, wait_for_mail};
 

@@ -159,3 +159,29 @@ async fn s3_bucket_is_deleted_after_the_test() {
     let res = reqwest::Client::new().head(format!("{endpoint}/{bucket}")).send().await.unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND, "bucket {bucket} was left behind");
 }
+
+/// SECURITY.md UP-3: a presigned GET (signed as the projects service signs its downloads, with
+/// `response-*` overrides) serves the object within its life and is refused with 403 after it.
+/// On s3rver, which checks a presigned URL's expiry; moto's default mode serves expired URLs.
+#[tokio::test]
+async fn a_presigned_get_is_refused_once_it_expired() {
+    use object_store::signer::{Method, SignedUrlOptions, Signer};
+
+    let server = test_support::TestS3rver::start().await;
+    let (store, signer) = platform::objects::s3_presigning(&server.location()).unwrap();
+    let path = ObjectPath::from("attachments/p/a");
+    store.put(&path, PutPayload::from_static(b"short-lived")).await.unwrap();
+    let options = SignedUrlOptions::new().with_query([("response-content-disposition", "attachment")]);
+    let url = signer.signed_url_opts(Method::GET, &path, std::time::Duration::from_secs(2), &options).await.unwrap();
+    assert!(url.query_pairs().any(|(k, v)| k == "X-Amz-Expires" && v == "2"), "{url}");
+
+    let fresh = reqwest::get(url.clone()).await.unwrap();
+    assert_eq!(fresh.status(), reqwest::StatusCode::OK);
+    assert_eq!(fresh.bytes().await.unwrap().as_ref(), b"short-lived");
+
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let late = reqwest::get(url).await.unwrap();
+    assert_eq!(late.status(), reqwest::StatusCode::FORBIDDEN);
+    let body = late.text().await.unwrap();
+    assert!(body.contains("AccessDenied") && body.contains("Request has expired"), "{body}");
+}
