@@ -165,7 +165,7 @@ async fn s3_bucket_is_deleted_after_the_test() {
 /// On s3rver, which checks a presigned URL's expiry; moto's default mode serves expired URLs.
 #[tokio::test]
 async fn a_presigned_get_is_refused_once_it_expired() {
-    use object_store::signer::{Method, SignedUrlOptions, Signer};
+    use object_store::signer::{Method, SignedUrlOptions};
 
     let server = test_support::TestS3rver::start().await;
     let (store, signer) = platform::objects::s3_presigning(&server.location()).unwrap();
