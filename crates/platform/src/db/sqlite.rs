@@ -92,6 +92,8 @@ pub struct SqliteDb {
     writer: Pool<Manager>,
     readers: Pool<Manager>,
     statements: Arc<AtomicU64>,
+    /// Writes waiting for the writer connection ([`SqliteDb::write`]'s group commit).
+    queue: Arc<std::sync::Mutex<std::collections::VecDeque<Job>>>,
 }
 
 impl std::fmt::Debug for SqliteDb {
@@ -113,7 +115,8 @@ impl SqliteDb {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Self { writer: pool(path, 1)?, readers: pool(path, 4)?, statements: Arc::default() };
+        let db =
+            Self { writer: pool(path, 1)?, readers: pool(path, 4)?, statements: Arc::default(), queue: Arc::default() };
         // Open the writer first so the file and WAL mode exist before readers connect.
         db.write(|_| Ok(())).await?;
         Ok(db)
@@ -136,23 +139,97 @@ impl SqliteDb {
         .map_err(map_err)
     }
 
-    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the writer; commits if it returns Ok.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer; commits if it returns Ok.
+    ///
+    /// **Group commit.** Writers queue their closures; whoever holds the writer connection runs
+    /// every queued closure in one transaction, each inside a savepoint of its own (a closure that
+    /// fails is rolled back alone), and commits once. A closure's result is answered only after
+    /// that commit: `Ok` means committed, and a failed commit fails every closure of the batch,
+    /// none of which then took effect. Under load this turns one commit (and, for FTS5, one index
+    /// segment) per write into one per batch; alone, a write is its own batch.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = self.writer.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let counter = Arc::clone(&self.statements);
-        conn.interact(move |c| {
-            let _counting = Counting::start(&counter);
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(map_err)?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |tx| {
+            let out = f(tx);
+            let ok = out.is_ok();
+            let finish: Finish = Box::new(move |commit| {
+                let _ = answer.send(commit.and(out));
+            });
+            (ok, finish)
+        });
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push_back(job);
+        let lost = || StoreError::Internal("the write was lost: its batch did not complete".into());
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut answered => return result.map_err(|_| lost())?,
+                conn = self.writer.get() => {
+                    let conn = conn.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    let batch: Vec<Job> = {
+                        let mut queue = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let n = queue.len().min(MAX_BATCH);
+                        queue.drain(..n).collect()
+                    };
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let counter = Arc::clone(&self.statements);
+                    // A panic in one closure loses the batch: its transaction rolls back and every
+                    // writer in it is answered `lost` (their senders are dropped).
+                    let _ = conn.interact(move |c| run_batch(c, batch, &counter)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The most closures one transaction of [`SqliteDb::write`] takes.
+const MAX_BATCH: usize = 128;
+
+/// What a writer's closure leaves to do once its batch committed or failed: answer the writer.
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A queued write: runs the closure in the batch's transaction; whether it succeeded, and how to
+/// answer.
+type Job = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> (bool, Finish) + Send>;
+
+/// Runs `batch` in one transaction, each closure inside its own savepoint, and commits once.
+fn run_batch(c: &mut rusqlite::Connection, batch: Vec<Job>, counter: &Arc<AtomicU64>) {
+    let _counting = Counting::start(counter);
+    // A job dropped unrun answers its writer `lost`: nothing of it was written.
+    let tx = match c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::warn!(error = %e, writes = batch.len(), "a write batch could not begin");
+            return;
+        }
+    };
+    let mut finishes = Vec::with_capacity(batch.len());
+    for job in batch {
+        if let Err(e) = tx.execute_batch("SAVEPOINT trellis_write") {
+            tracing::warn!(error = %e, "a write's savepoint could not begin");
+            continue;
+        }
+        let (ok, finish) = job(&tx);
+        let end = if ok { "RELEASE trellis_write" } else { "ROLLBACK TO trellis_write; RELEASE trellis_write" };
+        if let Err(e) = tx.execute_batch(end) {
+            // The transaction is in an unknown state: commit none of it.
+            for finish in finishes.into_iter().chain([finish]) {
+                finish(Err(StoreError::Unavailable(format!("cannot end a write: {e}"))));
+            }
+            return;
+        }
+        finishes.push(finish);
+    }
+    let commit = tx.commit().map_err(map_err);
+    for finish in finishes {
+        finish(match &commit {
+            Ok(()) => Ok(()),
+            Err(e) => Err(StoreError::Unavailable(format!("the commit failed: {e}"))),
+        });
     }
 }
 

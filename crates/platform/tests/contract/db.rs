@@ -190,3 +190,63 @@ async fn unreachable_postgres_fails_fast() {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     assert!(err.to_string().contains("PostgreSQL"), "{err:#}");
 }
+
+/// SQLite's group commit: many concurrent writes share transactions, yet each is answered with
+/// its own result, and one that fails (an error of its own, or a constraint) leaves nothing
+/// behind while the others of its batch commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_group_commit_keeps_each_write_its_own() {
+    let t = TestSqlite::new().await;
+    let Database::Sqlite(db) = t.db.clone() else { unreachable!("a SQLite test database") };
+    db.write(|tx| {
+        tx.execute_batch("CREATE TABLE gc (n INTEGER PRIMARY KEY, note TEXT NOT NULL)")
+            .map_err(platform::db::sqlite::map_err)
+    })
+    .await
+    .unwrap();
+    let before = db.statements();
+    let writes = (0..300i64).map(|n| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write(move |tx| {
+                tx.execute("INSERT INTO gc (n, note) VALUES (?1, 'first')", [n])
+                    .map_err(platform::db::sqlite::map_err)?;
+                match n % 10 {
+                    // Written, then refused by the closure itself: its insert must not stay.
+                    3 => Err(StoreError::Internal(format!("write {n} gives up"))),
+                    // A second insert of the same key: a conflict, and the first insert goes too.
+                    7 => tx
+                        .execute("INSERT INTO gc (n, note) VALUES (?1, 'again')", [n])
+                        .map(|_| n)
+                        .map_err(platform::db::sqlite::map_err),
+                    _ => Ok(n),
+                }
+            })
+            .await
+        })
+    });
+    let results = futures::future::join_all(writes).await;
+    for (n, result) in (0..300i64).zip(results) {
+        match (n % 10, result.unwrap()) {
+            (3, Err(StoreError::Internal(m))) => assert_eq!(m, format!("write {n} gives up")),
+            (7, Err(StoreError::Conflict(_))) => {}
+            (_, Ok(got)) => assert_eq!(got, n, "each writer gets its own answer"),
+            (_, other) => panic!("write {n}: {other:?}"),
+        }
+    }
+    // Per write: SAVEPOINT, the insert(s), RELEASE (or ROLLBACK TO and RELEASE): 240 × 3 + 30 × 4
+    // + 30 × 5 = 990 statements; every transaction adds BEGIN and COMMIT. Fewer than 300
+    // transactions means writes shared them.
+    let transactions = (db.statements() - before - 990) / 2;
+    assert!((1..300).contains(&transactions), "300 writes in {transactions} transactions");
+    let stored: Vec<i64> = db
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT n FROM gc ORDER BY n")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+        .unwrap();
+    let expected: Vec<i64> = (0..300).filter(|n| n % 10 != 3 && n % 10 != 7).collect();
+    assert_eq!(stored, expected, "the failed writes left nothing, the others all committed");
+}
