@@ -1,7 +1,8 @@
 //! The transactional outbox: a store writes its state change and the event in one transaction
 //! (`insert_sqlite` / `insert_pg`), and the relay later publishes unsent rows to the bus in
 //! order, marking them sent only after the bus confirmed them. A broker outage therefore never
-//! fails a write and never loses an event.
+//! fails a write and never loses an event. Several relays may run on PostgreSQL; a transaction-
+//! scoped advisory lock lets one publish at a time, so order per aggregate holds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +84,10 @@ pub async fn insert_pg(tx: &deadpool_postgres::Transaction<'_>, event: &Event) -
     .map_err(postgres::map_err)?;
     Ok(())
 }
+
+/// The PostgreSQL advisory lock a relay holds while it publishes a batch (any fixed key; this
+/// one is "outbox" in ASCII).
+const RELAY_LOCK: i64 = 0x6f75_7462_6f78;
 
 /// Publishes the outbox to the bus.
 pub struct Relay {
@@ -171,7 +176,18 @@ impl Relay {
             Database::Postgres(db) => {
                 let mut client = db.client().await?;
                 let tx = client.transaction().await.map_err(postgres::map_err)?;
-                // Several relays may run: each takes rows no other holds.
+                // Several relays may run, but one publishes at a time: a second relay taking the
+                // next rows while the first still publishes its batch would send later events of
+                // an aggregate ahead of earlier ones. The others stand by (high availability).
+                let leader: bool = tx
+                    .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&RELAY_LOCK])
+                    .await
+                    .map_err(postgres::map_err)?
+                    .get(0);
+                if !leader {
+                    tx.rollback().await.map_err(postgres::map_err)?;
+                    return Ok(RelayPass { published: 0 });
+                }
                 let rows = tx
                     .query(
                         "SELECT seq, id, event_type, aggregate_id, occurred_at, actor_id, data FROM outbox \
