@@ -9,8 +9,11 @@
 //! being 32 zero bytes; both are stored in hex. Appends are serialized (PostgreSQL: a table lock held
 //! to the commit; SQLite: its single writer), so there is one chain with `seq` 1, 2, 3, ...
 //!
-//! The log stores what the events carry: ids, never names or emails (events carry no personal data,
-//! SECURITY.md EN-5), so an erased user appears only as their id.
+//! The log stores ids, never names or emails, so an erased user appears only as their id. Events
+//! carry no user names or emails (SECURITY.md EN-5), but some carry user-written text (a task's
+//! title and description, a comment's body, a project's name, a file name): the entry keeps only
+//! an allowlisted projection of the event's data (`audit_data`): ids (`id`, `*_id`, `*_ids`) and
+//! the [`DESCRIPTORS`] that name what changed, nested objects kept with the same rule.
 
 use api::audit::{AuditEntry, AuditVerification, BrokenEntry};
 use base64::Engine;
@@ -44,6 +47,49 @@ pub const POSTGRES_MIGRATION: Migration = Migration {
     CREATE INDEX audit_log_actor ON audit_log (actor_id, seq);
     CREATE INDEX audit_log_action ON audit_log (action, seq);",
 };
+
+/// Keys of an event's data, besides ids, that the log keeps: they say what happened, never
+/// user-written text.
+pub const DESCRIPTORS: &[&str] = &[
+    "change",
+    "changed",
+    "fields",
+    "role",
+    "from",
+    "to",
+    "status",
+    "scan",
+    "reason",
+    "method",
+    "second_factor",
+    "consecutive_failures",
+    "tables",
+    "kid",
+    "column",
+    "priority",
+];
+
+/// The part of an event's data the log keeps (see the module docs).
+pub fn audit_data(data: &Value) -> Value {
+    match data {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| {
+                    let id = k == "id" || k.ends_with("_id") || k.ends_with("_ids");
+                    match v {
+                        _ if id || DESCRIPTORS.contains(&k.as_str()) => Some((k.clone(), v.clone())),
+                        Value::Object(_) => {
+                            let inner = audit_data(v);
+                            inner.as_object().is_some_and(|m| !m.is_empty()).then(|| (k.clone(), inner))
+                        }
+                        _ => None,
+                    }
+                })
+                .collect(),
+        ),
+        _ => Value::Object(serde_json::Map::new()),
+    }
+}
 
 const TIME: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
@@ -176,7 +222,7 @@ fn next_row(event: &Event, last: Option<(i64, String)>) -> Result<Row, StoreErro
     };
     let occurred_at = format_time(event.occurred_at)?;
     let mut data = String::new();
-    write_sorted(&event.data, &mut data);
+    write_sorted(&audit_data(&event.data), &mut data);
     let mut row = Row {
         seq,
         event_id: event.id,
