@@ -3,6 +3,7 @@
 //!
 //! This crate knows serde and OpenAPI schemas but no web framework, database or runtime.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod personal;

@@ -34,7 +34,7 @@ impl ServiceName {
         }
     }
 
-    /// Path prefixes this service owns behind the gateway (the worker serves none).
+    /// Path prefixes this service owns behind the gateway (the worker: the admin audit log).
     pub fn public_paths(self) -> &'static [&'static str] {
         match self {
             ServiceName::Auth => &["/auth", "/.well-known"],
@@ -42,7 +42,8 @@ impl ServiceName {
             ServiceName::Projects => {
                 &["/api/projects", "/api/tasks", "/api/comments", "/api/attachments", "/api/search"]
             }
-            ServiceName::Gateway | ServiceName::Worker => &[],
+            ServiceName::Worker => &["/api/admin/audit-log"],
+            ServiceName::Gateway => &[],
         }
     }
 }
@@ -76,6 +77,7 @@ pub struct Backends {
     pub auth: Backend,
     pub users: Backend,
     pub projects: Backend,
+    pub worker: Backend,
 }
 
 pub(crate) fn assemble(backends: Backends, proxy: &Arc<Proxy>) -> anyhow::Result<Router> {
@@ -84,6 +86,7 @@ pub(crate) fn assemble(backends: Backends, proxy: &Arc<Proxy>) -> anyhow::Result
         (ServiceName::Auth, backends.auth),
         (ServiceName::Users, backends.users),
         (ServiceName::Projects, backends.projects),
+        (ServiceName::Worker, backends.worker),
     ] {
         router = match backend {
             Backend::Local(r) => router.merge(r),

@@ -112,6 +112,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     struct Doc;
     let mut doc = Doc::openapi();
     doc.merge(projects::http::openapi());
+    doc.merge(worker::http::openapi());
     doc
 }
 
@@ -564,6 +565,11 @@ pub async fn serve(
         }
         _ => None,
     };
+    // The admin audit log is the worker's: its table is written by the worker's consumer.
+    let worker_router = match (&db, local(ServiceName::Worker)) {
+        (Some(db), true) => Some(with_verifier(worker::http::router(worker::audit::AuditLog::new(db.clone())))),
+        _ => None,
+    };
     // Routes other services call, behind the internal token.
     let internal = [
         users_svc.clone().map(users::internal_router),
@@ -589,6 +595,7 @@ pub async fn serve(
             auth: backend(auth_router, ServiceName::Auth, &settings.upstreams.auth)?,
             users: backend(users_router, ServiceName::Users, &settings.upstreams.users)?,
             projects: backend(projects_router, ServiceName::Projects, &settings.upstreams.projects)?,
+            worker: backend(worker_router, ServiceName::Worker, &settings.upstreams.worker)?,
         };
         let limiter = Arc::new(gateway::ratelimit::RateLimiter::new(
             cache.clone(),
@@ -608,7 +615,7 @@ pub async fn serve(
     } else {
         // A service process without the gateway: its own routes, health and the common layers.
         let mut app = health;
-        for r in [auth_router, users_router, projects_router, internal].into_iter().flatten() {
+        for r in [auth_router, users_router, projects_router, worker_router, internal].into_iter().flatten() {
             app = app.merge(r);
         }
         let name: &'static str = match selected.iter().next() {

@@ -110,6 +110,8 @@ pub struct Upstreams {
     pub auth: String,
     pub users: String,
     pub projects: String,
+    /// The worker (serves the admin audit log).
+    pub worker: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

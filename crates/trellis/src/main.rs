@@ -2,6 +2,7 @@
 //! configuration, or any subset of them (`--services`) for a distributed deployment.
 
 mod app;
+mod audit_cli;
 mod config;
 mod secrets;
 
@@ -51,11 +52,22 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Access-token signing keys and personal-data keys of this deployment.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole chain; exit 1 and print the first broken entry if it is broken.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +224,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let settings = config::load(cli.config.as_deref(), &overrides)?;
+            platform::telemetry::init_logging("warn", settings.log.format);
+            audit_cli::verify(&settings).await
         }
         Command::Services => {
             #[allow(clippy::print_stdout)]

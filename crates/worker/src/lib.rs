@@ -2,8 +2,12 @@
 //! effect: its id goes into `worker_processed_events` in the same transaction as the handler's
 //! effect, so a redelivery (after a lost ack or a relay retry) changes nothing.
 //!
-//! Today the only effect is bookkeeping (the inbox row and a per-type counter); the audit log,
-//! notifications, cache invalidation and live fan-out consume here in later work.
+//! The effects: the inbox row, a per-type counter, and the entry in the hash-chained audit log
+//! (`audit`, served to admins by `http`), all in one transaction; notifications, cache
+//! invalidation and live fan-out consume here in later work.
+
+pub mod audit;
+pub mod http;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,18 +19,24 @@ use tokio::sync::watch;
 
 pub const MIGRATIONS: Migrations = Migrations {
     service: "worker",
-    sqlite: &[Migration {
-        version: 1,
-        name: "processed_events",
-        sql: "CREATE TABLE worker_processed_events (
+    sqlite: &[
+        Migration {
+            version: 1,
+            name: "processed_events",
+            sql: "CREATE TABLE worker_processed_events (
             event_id BLOB PRIMARY KEY, event_type TEXT NOT NULL, processed_at TEXT NOT NULL)",
-    }],
-    postgres: &[Migration {
-        version: 1,
-        name: "processed_events",
-        sql: "CREATE TABLE worker_processed_events (
+        },
+        audit::SQLITE_MIGRATION,
+    ],
+    postgres: &[
+        Migration {
+            version: 1,
+            name: "processed_events",
+            sql: "CREATE TABLE worker_processed_events (
             event_id UUID PRIMARY KEY, event_type TEXT NOT NULL, processed_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-    }],
+        },
+        audit::POSTGRES_MIGRATION,
+    ],
 };
 
 /// The consumer group of the worker on the bus.
@@ -47,6 +57,7 @@ impl Worker {
         let (id, kind) = (event.id, event.event_type.clone());
         let fresh = match &self.db {
             Database::Sqlite(db) => {
+                let event = event.clone();
                 db.write(move |tx| {
                     let n = tx
                         .execute(
@@ -55,19 +66,27 @@ impl Worker {
                             rusqlite::params![id, kind],
                         )
                         .map_err(sqlite::map_err)?;
+                    if n == 1 {
+                        audit::append_sqlite(tx, &event)?;
+                    }
                     Ok(n == 1)
                 })
                 .await?
             }
             Database::Postgres(db) => {
-                let client = db.client().await?;
-                let n = client
+                let mut client = db.client().await?;
+                let tx = client.transaction().await.map_err(postgres::map_err)?;
+                let n = tx
                     .execute(
                         "INSERT INTO worker_processed_events (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                         &[&id, &kind],
                     )
                     .await
                     .map_err(postgres::map_err)?;
+                if n == 1 {
+                    audit::append_postgres(&tx, event).await?;
+                }
+                tx.commit().await.map_err(postgres::map_err)?;
                 n == 1
             }
         };

@@ -17,6 +17,8 @@ const NO_USER_DATA: &[(&str, &str)] = &[
     ("schema_migrations", "migration bookkeeping"),
     ("sqlite_sequence", "SQLite's AUTOINCREMENT counters"),
     ("worker_processed_events", "event ids the worker has handled"),
+    // Events carry ids only (EN-5); the log keeps a pseudonymous trace after erasure (GD-2).
+    ("audit_log", "hash-chained audit trail: event, actor and aggregate ids only, no names or emails"),
     ("auth_signing_keys", "the service's own signing keys"),
     // SQLite's search index (projects): document ids, and the FTS5 index of text that is exported
     // from its own table and leaves the index with its row (triggers, same transaction).

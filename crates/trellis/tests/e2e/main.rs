@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod attachments;
+mod audit;
 mod email;
 mod flow;
 mod gdpr;
@@ -228,6 +229,7 @@ async fn distributed_one_process_per_service() {
     env.push(("TRELLIS_UPSTREAMS__USERS", format!("http://127.0.0.1:{users_port}")));
     env.push(("TRELLIS_UPSTREAMS__AUTH", format!("http://127.0.0.1:{auth_port}")));
     env.push(("TRELLIS_UPSTREAMS__PROJECTS", format!("http://127.0.0.1:{projects_port}")));
+    env.push(("TRELLIS_UPSTREAMS__WORKER", format!("http://127.0.0.1:{worker_port}")));
     let (users, auth) = tokio::join!(
         Trellis::start_on(users_port, "users", dir.path(), &["--services", "users"], &env),
         Trellis::start_on(auth_port, "auth", dir.path(), &["--services", "auth"], &env),

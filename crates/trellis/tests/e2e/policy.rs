@@ -60,6 +60,7 @@ fn served_routes() -> BTreeSet<Route> {
     add("users internal", routes_of(&users::http::internal_routes()));
     add("projects", routes_of(&projects::http::routes()));
     add("projects internal", routes_of(&projects::http::internal_routes()));
+    add("worker", routes_of(&worker::http::routes()));
     add("gateway", routes_of(&gateway::openapi_routes(String::new())));
     add("operations", routes_of(&platform::http::health_routes(platform::http::Readiness::default())));
     all

@@ -1,0 +1,450 @@
+//! The hash-chained audit log: every auth and domain event the worker consumes is appended to
+//! `audit_log`, each entry chained to the previous one, and the chain can be verified.
+//!
+//! Canonical entry (stable, documented): the JSON object
+//! `{"action", "actor_id", "aggregate_id", "data", "event_id", "occurred_at", "seq"}` with the keys of
+//! every object (the event's data included) sorted, no whitespace, ids as lowercase hyphenated
+//! UUIDs (`actor_id` null when none), `occurred_at` as `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC and `seq`
+//! a number. `hash = SHA-256(canonical bytes || previous hash bytes)`, the first entry's previous hash
+//! being 32 zero bytes; both are stored in hex. Appends are serialized (PostgreSQL: a table lock held
+//! to the commit; SQLite: its single writer), so there is one chain with `seq` 1, 2, 3, ...
+//!
+//! The log stores ids, never names or emails, so an erased user appears only as their id. Events
+//! carry no user names or emails (SECURITY.md EN-5), but some carry user-written text (a task's
+//! title and description, a comment's body, a project's name, a file name): the entry keeps only
+//! an allowlisted projection of the event's data (`audit_data`): ids (`id`, `*_id`, `*_ids`) and
+//! the [`DESCRIPTORS`] that name what changed, nested objects kept with the same rule.
+
+use api::audit::{AuditEntry, AuditVerification, BrokenEntry};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use platform::bus::Event;
+use platform::db::{Database, Migration, StoreError, postgres, sqlite};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use uuid::Uuid;
+
+pub const SQLITE_MIGRATION: Migration = Migration {
+    version: 2,
+    name: "audit_log",
+    sql: "CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, action TEXT NOT NULL, actor_id BLOB,
+        aggregate_id BLOB NOT NULL, occurred_at TEXT NOT NULL, data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+    CREATE INDEX audit_log_actor ON audit_log (actor_id, seq);
+    CREATE INDEX audit_log_action ON audit_log (action, seq);",
+};
+
+pub const POSTGRES_MIGRATION: Migration = Migration {
+    version: 2,
+    name: "audit_log",
+    sql: "CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY, event_id UUID NOT NULL UNIQUE, action TEXT NOT NULL, actor_id UUID,
+        aggregate_id UUID NOT NULL, occurred_at TEXT NOT NULL, data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+    CREATE INDEX audit_log_actor ON audit_log (actor_id, seq);
+    CREATE INDEX audit_log_action ON audit_log (action, seq);",
+};
+
+/// Keys of an event's data, besides ids, that the log keeps: they say what happened, never
+/// user-written text.
+pub const DESCRIPTORS: &[&str] = &[
+    "change",
+    "changed",
+    "fields",
+    "role",
+    "from",
+    "to",
+    "status",
+    "scan",
+    "reason",
+    "method",
+    "second_factor",
+    "consecutive_failures",
+    "tables",
+    "kid",
+    "column",
+    "priority",
+];
+
+/// The part of an event's data the log keeps (see the module docs).
+pub fn audit_data(data: &Value) -> Value {
+    match data {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| {
+                    let id = k == "id" || k.ends_with("_id") || k.ends_with("_ids");
+                    match v {
+                        _ if id || DESCRIPTORS.contains(&k.as_str()) => Some((k.clone(), v.clone())),
+                        Value::Object(_) => {
+                            let inner = audit_data(v);
+                            inner.as_object().is_some_and(|m| !m.is_empty()).then(|| (k.clone(), inner))
+                        }
+                        _ => None,
+                    }
+                })
+                .collect(),
+        ),
+        _ => Value::Object(serde_json::Map::new()),
+    }
+}
+
+const TIME: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+const GENESIS: [u8; 32] = [0; 32];
+const COLUMNS: &str = "seq, event_id, action, actor_id, aggregate_id, occurred_at, data, prev_hash, hash";
+
+/// `occurred_at` as stored and hashed: UTC, microseconds, sortable as text.
+pub fn format_time(t: OffsetDateTime) -> Result<String, StoreError> {
+    t.to_offset(time::UtcOffset::UTC).format(TIME).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// An entry as stored (strings exactly as hashed).
+#[derive(Debug, Clone)]
+struct Row {
+    seq: i64,
+    event_id: Uuid,
+    action: String,
+    actor_id: Option<Uuid>,
+    aggregate_id: Uuid,
+    occurred_at: String,
+    data: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl Row {
+    fn canonical(&self) -> String {
+        // Unparseable stored data still hashes (as a string), so tampering shows as a mismatch.
+        let data = serde_json::from_str(&self.data).unwrap_or_else(|_| Value::String(self.data.clone()));
+        canonical(self.seq, self.event_id, &self.action, self.actor_id, self.aggregate_id, &self.occurred_at, &data)
+    }
+
+    fn into_entry(self) -> Result<AuditEntry, StoreError> {
+        let occurred_at = OffsetDateTime::parse(&self.occurred_at, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| StoreError::Internal(format!("audit entry {}: {e}", self.seq)))?;
+        let data = serde_json::from_str(&self.data).unwrap_or(Value::String(self.data));
+        Ok(AuditEntry {
+            seq: self.seq,
+            event_id: self.event_id,
+            action: self.action,
+            actor_id: self.actor_id,
+            aggregate_id: self.aggregate_id,
+            occurred_at,
+            data,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// The canonical serialization of an entry (see the module docs).
+pub fn canonical(
+    seq: i64,
+    event_id: Uuid,
+    action: &str,
+    actor_id: Option<Uuid>,
+    aggregate_id: Uuid,
+    occurred_at: &str,
+    data: &Value,
+) -> String {
+    let entry = serde_json::json!({
+        "seq": seq,
+        "event_id": event_id.to_string(),
+        "action": action,
+        "actor_id": actor_id.map(|a| a.to_string()),
+        "aggregate_id": aggregate_id.to_string(),
+        "occurred_at": occurred_at,
+        "data": data,
+    });
+    let mut out = String::new();
+    write_sorted(&entry, &mut out);
+    out
+}
+
+fn write_sorted(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                if let Some(v) = map.get(k) {
+                    write_sorted(v, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_sorted(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// `SHA-256(canonical || previous hash)`, hex.
+pub fn chain_hash(canonical: &str, prev: &[u8; 32]) -> String {
+    let mut buf = Vec::with_capacity(canonical.len() + 32);
+    buf.extend_from_slice(canonical.as_bytes());
+    buf.extend_from_slice(prev);
+    hex::encode(platform::crypto::sha256(&buf))
+}
+
+fn decode_hash(h: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Ok(bytes) = hex::decode(h)
+        && bytes.len() == 32
+    {
+        out.copy_from_slice(&bytes);
+    }
+    out
+}
+
+/// The entry that follows `last` (seq, hash) for `event`.
+fn next_row(event: &Event, last: Option<(i64, String)>) -> Result<Row, StoreError> {
+    let (seq, prev) = match last {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, hex::encode(GENESIS)),
+    };
+    let occurred_at = format_time(event.occurred_at)?;
+    let mut data = String::new();
+    write_sorted(&audit_data(&event.data), &mut data);
+    let mut row = Row {
+        seq,
+        event_id: event.id,
+        action: event.event_type.clone(),
+        actor_id: event.actor_id,
+        aggregate_id: event.aggregate_id,
+        occurred_at,
+        data,
+        prev_hash: prev,
+        hash: String::new(),
+    };
+    row.hash = chain_hash(&row.canonical(), &decode_hash(&row.prev_hash));
+    Ok(row)
+}
+
+/// Appends `event` inside the caller's SQLite transaction (the single writer serializes appends).
+pub(crate) fn append_sqlite(tx: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+    let last = tx
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(Some)
+        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+        .map_err(sqlite::map_err)?;
+    let r = next_row(event, last)?;
+    tx.execute(
+        &format!(
+            "INSERT INTO audit_log ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING"
+        ),
+        rusqlite::params![
+            r.seq,
+            r.event_id,
+            r.action,
+            r.actor_id,
+            r.aggregate_id,
+            r.occurred_at,
+            r.data,
+            r.prev_hash,
+            r.hash
+        ],
+    )
+    .map_err(sqlite::map_err)?;
+    Ok(())
+}
+
+/// Appends `event` inside the caller's PostgreSQL transaction, holding the table lock to the commit.
+pub(crate) async fn append_postgres(tx: &deadpool_postgres::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+    // Readers are not blocked; concurrent appenders wait for our commit, so the chain is single.
+    tx.batch_execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE").await.map_err(postgres::map_err)?;
+    let last = tx
+        .query_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])
+        .await
+        .map_err(postgres::map_err)?
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+    let r = next_row(event, last)?;
+    tx.execute(
+        &format!(
+            "INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+        ),
+        &[&r.seq, &r.event_id, &r.action, &r.actor_id, &r.aggregate_id, &r.occurred_at, &r.data, &r.prev_hash, &r.hash],
+    )
+    .await
+    .map_err(postgres::map_err)?;
+    Ok(())
+}
+
+/// Filters and page of `list`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    /// Entries with a smaller `seq` only (from a cursor).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// The opaque cursor after `seq`.
+pub fn encode_cursor(seq: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("audit:{seq}"))
+}
+
+/// The `seq` a cursor points after, if it is one of ours.
+pub fn decode_cursor(cursor: &str) -> Option<i64> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    String::from_utf8(bytes).ok()?.strip_prefix("audit:")?.parse().ok()
+}
+
+fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        seq: r.get(0)?,
+        event_id: r.get(1)?,
+        action: r.get(2)?,
+        actor_id: r.get(3)?,
+        aggregate_id: r.get(4)?,
+        occurred_at: r.get(5)?,
+        data: r.get(6)?,
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
+    })
+}
+
+fn pg_row(r: &tokio_postgres::Row) -> Row {
+    Row {
+        seq: r.get(0),
+        event_id: r.get(1),
+        action: r.get(2),
+        actor_id: r.get(3),
+        aggregate_id: r.get(4),
+        occurred_at: r.get(5),
+        data: r.get(6),
+        prev_hash: r.get(7),
+        hash: r.get(8),
+    }
+}
+
+/// Reading and checking the audit log.
+#[derive(Clone)]
+pub struct AuditLog {
+    db: Database,
+}
+
+impl AuditLog {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// A page of entries, newest first, and the cursor of the next page.
+    pub async fn list(&self, q: AuditQuery) -> Result<(Vec<AuditEntry>, Option<String>), StoreError> {
+        let from = q.from.map(format_time).transpose()?;
+        let to = q.to.map(format_time).transpose()?;
+        let limit = i64::from(q.limit.clamp(1, 100));
+        let fetch = limit + 1;
+        let mut rows = match &self.db {
+            Database::Sqlite(db) => {
+                let (actor, action, before) = (q.actor_id, q.action.clone(), q.before);
+                db.read(move |c| {
+                    let mut st = c.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM audit_log WHERE (?1 IS NULL OR actor_id = ?1) \
+                             AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR occurred_at >= ?3) \
+                             AND (?4 IS NULL OR occurred_at <= ?4) AND (?5 IS NULL OR seq < ?5) \
+                             ORDER BY seq DESC LIMIT ?6"
+                    ))?;
+                    st.query_map(rusqlite::params![actor, action, from, to, before, fetch], sqlite_row)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await?
+            }
+            Database::Postgres(db) => {
+                let client = db.client().await?;
+                db.query(
+                    &client,
+                    &format!(
+                        "SELECT {COLUMNS} FROM audit_log WHERE ($1::uuid IS NULL OR actor_id = $1) \
+                         AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR occurred_at >= $3) \
+                         AND ($4::text IS NULL OR occurred_at <= $4) AND ($5::bigint IS NULL OR seq < $5) \
+                         ORDER BY seq DESC LIMIT $6"
+                    ),
+                    &[&q.actor_id, &q.action, &from, &to, &q.before, &fetch],
+                )
+                .await?
+                .iter()
+                .map(pg_row)
+                .collect()
+            }
+        };
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next = if more { rows.last().map(|r| encode_cursor(r.seq)) } else { None };
+        let items = rows.into_iter().map(Row::into_entry).collect::<Result<Vec<_>, _>>()?;
+        Ok((items, next))
+    }
+
+    /// Walks the whole chain in order and reports the first entry that breaks it.
+    pub async fn verify(&self) -> Result<AuditVerification, StoreError> {
+        let mut checked = 0u64;
+        let mut expected_seq = 1i64;
+        let mut prev = hex::encode(GENESIS);
+        loop {
+            let batch = self.batch(expected_seq - 1).await?;
+            if batch.is_empty() {
+                return Ok(AuditVerification { ok: true, checked, first_broken: None, first_bad_id: None });
+            }
+            for row in batch {
+                let broken = |seq, event_id, reason: &str| AuditVerification {
+                    ok: false,
+                    checked,
+                    first_broken: Some(BrokenEntry { seq, event_id, reason: reason.to_string() }),
+                    first_bad_id: event_id,
+                };
+                if row.seq != expected_seq {
+                    return Ok(broken(expected_seq, None, "missing"));
+                }
+                if row.prev_hash != prev {
+                    return Ok(broken(row.seq, Some(row.event_id), "prev_hash_mismatch"));
+                }
+                if chain_hash(&row.canonical(), &decode_hash(&prev)) != row.hash {
+                    return Ok(broken(row.seq, Some(row.event_id), "hash_mismatch"));
+                }
+                checked += 1;
+                expected_seq += 1;
+                prev = row.hash;
+            }
+        }
+    }
+
+    /// Up to 1,000 entries after `after`, in order.
+    async fn batch(&self, after: i64) -> Result<Vec<Row>, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => {
+                db.read(move |c| {
+                    let mut st = c.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT 1000"
+                    ))?;
+                    st.query_map([after], sqlite_row)?.collect::<Result<Vec<_>, _>>()
+                })
+                .await
+            }
+            Database::Postgres(db) => {
+                let client = db.client().await?;
+                let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1000");
+                Ok(db.query(&client, &sql, &[&after]).await?.iter().map(pg_row).collect())
+            }
+        }
+    }
+}
