@@ -384,18 +384,9 @@ pub struct CommentView {
     pub member_role: Option<ProjectRole>,
 }
 
-/// A task's project and a user's membership role in it, for access checks on the task's comments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskAccess {
-    pub project_id: Uuid,
-    pub member_role: Option<ProjectRole>,
-}
-
 /// Comments on tasks, each write with its event in one transaction.
 #[async_trait]
 pub trait CommentStore: Send + Sync {
-    /// The project of task `task` and `user`'s membership in it; `NotFound` when there is no such task.
-    async fn task_access(&self, task: Uuid, user: Uuid) -> Result<TaskAccess, StoreError>;
     /// Inserts the comment and `event`; `NotFound` when the task is gone (or no longer in the
     /// comment's project).
     async fn create_comment(&self, comment: &CommentRecord, event: &Event) -> Result<(), StoreError>;

@@ -334,12 +334,29 @@ impl PersonalDataStore for PgStore {
     }
 }
 
-/// After a conditional write matched nothing: `false` (stale) when the project exists,
-/// `NotFound` when it does not.
-async fn stale_or_gone(tx: &tokio_postgres::Transaction<'_>, id: Uuid) -> Result<bool, StoreError> {
-    let exists: bool =
-        tx.query_one("SELECT EXISTS(SELECT 1 FROM projects WHERE id = $1)", &[&id]).await.map_err(map_err)?.get(0);
-    if exists { Ok(false) } else { Err(StoreError::NotFound) }
+impl PgStore {
+    /// A write conditional on the row's version (`sql`, whose parameters are `params`): when it
+    /// changed a row, stores `event` and commits, `Ok(true)`; when it matched nothing, `Ok(false)`
+    /// if row `id` of `table` still exists (stale) and `NotFound` if it does not.
+    pub(super) async fn conditional_write(
+        &self,
+        table: &'static str,
+        id: Uuid,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        if tx.execute(sql, params).await.map_err(map_err)? == 0 {
+            let exists = format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE id = $1)");
+            let exists: bool = tx.query_one(&exists, &[&id]).await.map_err(map_err)?.get(0);
+            return if exists { Ok(false) } else { Err(StoreError::NotFound) };
+        }
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -350,37 +367,15 @@ impl MemberStore for PgStore {
         read_at: OffsetDateTime,
         event: &Event,
     ) -> Result<bool, StoreError> {
-        let mut client = self.db.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let changed = tx
-            .execute(
-                "UPDATE projects SET name = $2, description = $3, updated_at = $4 WHERE id = $1 AND updated_at = $5",
-                &[&p.id, &p.name, &p.description, &p.updated_at, &read_at],
-            )
+        let sql = "UPDATE projects SET name = $2, description = $3, updated_at = $4 WHERE id = $1 AND updated_at = $5";
+        self.conditional_write("projects", p.id, sql, &[&p.id, &p.name, &p.description, &p.updated_at, &read_at], event)
             .await
-            .map_err(map_err)?;
-        if changed == 0 {
-            return stale_or_gone(&tx, p.id).await;
-        }
-        outbox::insert_pg(&tx, event).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
     }
 
     async fn delete_project(&self, id: Uuid, read_at: OffsetDateTime, event: &Event) -> Result<bool, StoreError> {
-        let mut client = self.db.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
         // Members and tasks go with it (ON DELETE CASCADE).
-        let changed = tx
-            .execute("DELETE FROM projects WHERE id = $1 AND updated_at = $2", &[&id, &read_at])
-            .await
-            .map_err(map_err)?;
-        if changed == 0 {
-            return stale_or_gone(&tx, id).await;
-        }
-        outbox::insert_pg(&tx, event).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        let sql = "DELETE FROM projects WHERE id = $1 AND updated_at = $2";
+        self.conditional_write("projects", id, sql, &[&id, &read_at], event).await
     }
 
     async fn list_members(&self, project: Uuid) -> Result<Vec<MemberRecord>, StoreError> {

@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{PgStore, role_at};
-use crate::ports::{CommentRecord, CommentStore, CommentView, TaskAccess};
+use crate::ports::{CommentRecord, CommentStore, CommentView};
 use crate::store::comment_erased_event;
 
 pub(super) const COMMENT_COLUMNS: &str =
@@ -30,30 +30,8 @@ pub(super) fn comment_record(row: &Row) -> Result<CommentRecord, StoreError> {
     })
 }
 
-/// After a conditional write matched nothing: `false` (stale) when the comment exists,
-/// `NotFound` when it does not.
-async fn stale_or_gone(tx: &tokio_postgres::Transaction<'_>, id: Uuid) -> Result<bool, StoreError> {
-    let exists: bool =
-        tx.query_one("SELECT EXISTS(SELECT 1 FROM comments WHERE id = $1)", &[&id]).await.map_err(map_err)?.get(0);
-    if exists { Ok(false) } else { Err(StoreError::NotFound) }
-}
-
 #[async_trait]
 impl CommentStore for PgStore {
-    async fn task_access(&self, task: Uuid, user: Uuid) -> Result<TaskAccess, StoreError> {
-        let client = self.db.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT t.project_id, m.role FROM tasks t \
-                 LEFT JOIN project_members m ON m.project_id = t.project_id AND m.user_id = $2 \
-                 WHERE t.id = $1",
-            )
-            .await
-            .map_err(map_err)?;
-        let row = client.query_opt(&stmt, &[&task, &user]).await.map_err(map_err)?.ok_or(StoreError::NotFound)?;
-        Ok(TaskAccess { project_id: row.try_get(0).map_err(map_err)?, member_role: role_at(&row, 1)? })
-    }
-
     async fn create_comment(&self, c: &CommentRecord, event: &Event) -> Result<(), StoreError> {
         let mut client = self.db.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -119,36 +97,13 @@ impl CommentStore for PgStore {
         read_at: OffsetDateTime,
         event: &Event,
     ) -> Result<bool, StoreError> {
-        let mut client = self.db.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let changed = tx
-            .execute(
-                "UPDATE comments SET body = $2, updated_at = $3 WHERE id = $1 AND updated_at = $4",
-                &[&c.id, &c.body, &c.updated_at, &read_at],
-            )
-            .await
-            .map_err(map_err)?;
-        if changed == 0 {
-            return stale_or_gone(&tx, c.id).await;
-        }
-        outbox::insert_pg(&tx, event).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        let sql = "UPDATE comments SET body = $2, updated_at = $3 WHERE id = $1 AND updated_at = $4";
+        self.conditional_write("comments", c.id, sql, &[&c.id, &c.body, &c.updated_at, &read_at], event).await
     }
 
     async fn delete_comment(&self, id: Uuid, read_at: OffsetDateTime, event: &Event) -> Result<bool, StoreError> {
-        let mut client = self.db.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let changed = tx
-            .execute("DELETE FROM comments WHERE id = $1 AND updated_at = $2", &[&id, &read_at])
-            .await
-            .map_err(map_err)?;
-        if changed == 0 {
-            return stale_or_gone(&tx, id).await;
-        }
-        outbox::insert_pg(&tx, event).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        let sql = "DELETE FROM comments WHERE id = $1 AND updated_at = $2";
+        self.conditional_write("comments", id, sql, &[&id, &read_at], event).await
     }
 }
 

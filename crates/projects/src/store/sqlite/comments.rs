@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{SqliteStore, fmt_time, role_at, time_at};
-use crate::ports::{CommentRecord, CommentStore, CommentView, TaskAccess};
+use crate::ports::{CommentRecord, CommentStore, CommentView};
 use crate::store::comment_erased_event;
 
 const COMMENT_COLUMNS: &str = "c.id, c.task_id, c.project_id, c.author_id, c.body, c.created_at, c.updated_at";
@@ -45,21 +45,6 @@ fn stale_or_gone(tx: &rusqlite::Transaction<'_>, id: Uuid) -> Result<bool, Store
 
 #[async_trait]
 impl CommentStore for SqliteStore {
-    async fn task_access(&self, task: Uuid, user: Uuid) -> Result<TaskAccess, StoreError> {
-        self.db
-            .read(move |c| {
-                c.prepare_cached(
-                    "SELECT t.project_id, m.role FROM tasks t \
-                     LEFT JOIN project_members m ON m.project_id = t.project_id AND m.user_id = ?2 \
-                     WHERE t.id = ?1",
-                )?
-                .query_row(params![task, user], |r| {
-                    Ok(TaskAccess { project_id: r.get(0)?, member_role: role_at(r, 1)? })
-                })
-            })
-            .await
-    }
-
     async fn create_comment(&self, comment: &CommentRecord, event: &Event) -> Result<(), StoreError> {
         let (c, event, at) = (comment.clone(), event.clone(), fmt_time(comment.created_at)?);
         self.db
