@@ -171,6 +171,7 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/internal/auth/personal-data/erase", Internal),
     rule("POST", "/internal/projects/personal-data/export", Internal),
     rule("POST", "/internal/projects/personal-data/erase", Internal),
+    rule("POST", "/internal/projects/access", Internal),
 ];
 
 /// Routes other branches are building while this table already names them. An entry listed here

@@ -308,3 +308,29 @@ pub enum AttachmentScan {
     /// The scanner found malware (or the file could not be scanned, which counts the same).
     Infected,
 }
+
+/// Who may see a project, for other services (the worker's live updates and notifications).
+#[async_trait::async_trait]
+pub trait ProjectAccess: Send + Sync {
+    /// The role through which `user`, whose global role is `role`, sees `project` (admins see every
+    /// project, as owners); `None` when they may not see it or it does not exist.
+    async fn project_role(
+        &self,
+        project: Uuid,
+        user: Uuid,
+        role: crate::users::Role,
+    ) -> Result<Option<ProjectRole>, crate::ApiError>;
+}
+
+/// The question of `POST /internal/projects/access` and its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessQuery {
+    pub project_id: Uuid,
+    pub user_id: Uuid,
+    pub role: crate::users::Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessAnswer {
+    pub role: Option<ProjectRole>,
+}

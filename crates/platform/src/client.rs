@@ -122,3 +122,21 @@ impl api::personal::PersonalDataApi for PersonalDataClient {
         self.0.call(Method::POST, &path, Some(subject)).await
     }
 }
+
+/// `ProjectAccess` of the projects service in another process (`POST /internal/projects/access`).
+pub struct ProjectAccessClient(pub ServiceClient);
+
+#[async_trait::async_trait]
+impl api::projects::ProjectAccess for ProjectAccessClient {
+    async fn project_role(
+        &self,
+        project: uuid::Uuid,
+        user: uuid::Uuid,
+        role: api::users::Role,
+    ) -> Result<Option<api::projects::ProjectRole>, ApiError> {
+        let q = api::projects::AccessQuery { project_id: project, user_id: user, role };
+        let answer: api::projects::AccessAnswer =
+            self.0.call(Method::POST, "/internal/projects/access", Some(&q)).await?;
+        Ok(answer.role)
+    }
+}

@@ -328,6 +328,16 @@ pub fn internal_routes() -> Router<Arc<ProjectsService>> {
     Router::new()
         .route("/internal/projects/personal-data/export", post(internal_export))
         .route("/internal/projects/personal-data/erase", post(internal_erase))
+        .route("/internal/projects/access", post(internal_access))
+}
+
+async fn internal_access(
+    State(svc): Svc,
+    Json(q): Json<api::projects::AccessQuery>,
+) -> Result<Json<api::projects::AccessAnswer>, Problem> {
+    use api::projects::ProjectAccess as _;
+    let role = svc.project_role(q.project_id, q.user_id, q.role).await?;
+    Ok(Json(api::projects::AccessAnswer { role }))
 }
 
 async fn internal_export(State(svc): Svc, Json(subject): Json<DataSubject>) -> Result<Json<PersonalData>, Problem> {

@@ -364,6 +364,19 @@ impl ProjectsService {
 }
 
 /// GDPR export and erasure of one user's rows (the users service calls it for every service).
+/// Other services ask who sees a project through the same cached lookup as the routes, without
+/// logging a refusal: asking is not a request for the project.
+#[async_trait]
+impl api::projects::ProjectAccess for ProjectsService {
+    async fn project_role(&self, project: Uuid, user: Uuid, role: Role) -> Result<Option<ProjectRole>, ApiError> {
+        match self.cache.project_view(project, user, || self.projects.get_project(project, user)).await {
+            Ok(view) => Ok(effective_role(role, view.member_role)),
+            Err(platform::db::StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// The subject's email is not used: this service keys nothing by email.
 #[async_trait]
 impl PersonalDataApi for ProjectsService {

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use api::ApiError;
-use api::projects::{AddMember, ChangeMember, CreateProject, CreateTask, ProjectRole, UpdateProject};
+use api::projects::{
+    AddMember, ChangeMember, CreateProject, CreateTask, ProjectAccess as _, ProjectRole, UpdateProject,
+};
 use api::users::{NewUser, Role, User, UserStatus, UsersApi};
 use async_trait::async_trait;
 use platform::clock::SystemClock;
@@ -178,8 +180,19 @@ async fn a_removed_member_loses_access_and_their_tasks(b: &Backend) {
     };
     let task = svc.create_task(bob, p, input).await.unwrap();
     b.assign(task.id, bob.user_id).await;
+    // Other services ask through `ProjectAccess`: a member sees it with their role, an admin as
+    // an owner, a guest member as a viewer at most, a stranger and a missing project not at all.
+    let access = |project, who: Actor| {
+        let svc = &svc;
+        async move { svc.project_role(project, who.user_id, who.role).await.unwrap() }
+    };
+    assert_eq!(access(p, bob).await, Some(ProjectRole::Editor));
+    assert_eq!(access(p, Actor { user_id: bob.user_id, role: Role::Guest }).await, Some(ProjectRole::Viewer));
+    assert_eq!(access(p, Actor { user_id: new_id(), role: Role::Admin }).await, Some(ProjectRole::Owner));
+    assert_eq!(access(new_id(), ada).await, None);
     svc.remove_member(ada, p, bob.user_id, None).await.unwrap();
     assert_eq!(svc.get_project(bob, p).await.unwrap_err(), ApiError::NotFound);
+    assert_eq!(access(p, bob).await, None, "a removed member no longer sees it");
     let tasks = svc.list_tasks(ada, p, Default::default(), Default::default()).await.unwrap();
     assert_eq!(tasks.items[0].assignee_id, None, "a task cannot stay assigned to a non-member");
     assert_eq!(tasks.items[0].created_by, bob.user_id, "what they made stays theirs");
