@@ -148,6 +148,9 @@ pub const POLICY: &[Rule] = &[
     // admin: the hash-chained audit log (served by the worker).
     rule("GET", "/api/admin/audit-log", Access::Admin),
     rule("GET", "/api/admin/audit-log/verify", Access::Admin),
+    // live updates (served by the worker): the WebSocket authenticates inside its protocol (the
+    // token as subprotocol or first message), so the gate lets the upgrade through.
+    rule("GET", "/api/ws", Public),
     // gateway: the API description.
     rule("GET", "/api/openapi.json", Public),
     rule("GET", "/api/docs", Public),

@@ -1,6 +1,8 @@
 //! The HTTP proxy to remote service instances: round-robin, a 30 s upstream timeout, retries
 //! with exponential backoff and jitter for idempotent requests that failed to connect, and
-//! header hygiene (hop-by-hop and client-forged identity headers are dropped).
+//! header hygiene (hop-by-hop and client-forged identity headers are dropped). A WebSocket
+//! upgrade is tunnelled: the upstream's `101` is relayed and the two upgraded connections are
+//! joined byte for byte until either side ends.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +10,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
+use axum::http::header::{CONNECTION, UPGRADE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use platform::http::{DEFAULT_BODY_LIMIT, Problem, TRACEPARENT, X_REQUEST_ID, current_context, streams_body};
@@ -16,6 +19,8 @@ use crate::routes::ServiceName;
 
 pub(crate) struct Proxy {
     http: reqwest::Client,
+    /// For upgrades: HTTP/1.1, no overall timeout (the tunnel lives as long as its peers).
+    upgrades: reqwest::Client,
 }
 
 /// The instances of one remote service.
@@ -55,7 +60,12 @@ impl Proxy {
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Self { http })
+        let upgrades = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .http1_only()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { http, upgrades })
     }
 
     pub(crate) fn upstream(&self, name: ServiceName, bases: Vec<String>) -> anyhow::Result<Arc<Upstream>> {
@@ -64,8 +74,15 @@ impl Proxy {
         Ok(Arc::new(Upstream { name, bases, next: AtomicUsize::new(0) }))
     }
 
-    pub(crate) async fn forward(&self, upstream: &Upstream, req: Request) -> Response {
+    pub(crate) async fn forward(&self, upstream: &Upstream, mut req: Request) -> Response {
         let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        if is_websocket_upgrade(&req) {
+            let client = hyper::upgrade::on(&mut req);
+            let headers = self.upstream_headers(req.headers(), peer, true);
+            return self
+                .tunnel(upstream, req.uri().path_and_query().map_or("/", |p| p.as_str()), headers, client)
+                .await;
+        }
         let (parts, body) = req.into_parts();
         // An upload streams through (its route bounds it); other bodies are buffered, so that
         // idempotent requests can be retried.
@@ -82,23 +99,7 @@ impl Proxy {
             }
         };
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut headers = HeaderMap::new();
-        for (k, v) in &parts.headers {
-            if !forged(k) {
-                headers.append(k.clone(), v.clone());
-            }
-        }
-        if let Some(ip) = peer.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
-            headers.insert("x-forwarded-for", ip);
-        }
-        if let Some(ctx) = current_context() {
-            if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-                headers.insert(X_REQUEST_ID, v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&ctx.traceparent()) {
-                headers.insert(TRACEPARENT, v);
-            }
-        }
+        let headers = self.upstream_headers(&parts.headers, peer, false);
         let idempotent =
             matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE);
         let attempts = if idempotent && streamed.is_none() { 3 } else { 1 };
@@ -132,6 +133,90 @@ impl Proxy {
         *res.status_mut() = StatusCode::BAD_GATEWAY;
         res
     }
+}
+
+impl Proxy {
+    /// The client's headers as the upstream gets them: without forged and hop-by-hop ones (but
+    /// an upgrade keeps `Connection: upgrade` and `Upgrade`), with the client's address and the
+    /// trace context.
+    fn upstream_headers(&self, from: &HeaderMap, peer: Option<std::net::IpAddr>, upgrade: bool) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (k, v) in from {
+            if !forged(k) {
+                headers.append(k.clone(), v.clone());
+            }
+        }
+        if upgrade {
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        }
+        if let Some(ip) = peer.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
+            headers.insert("x-forwarded-for", ip);
+        }
+        if let Some(ctx) = current_context() {
+            if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+                headers.insert(X_REQUEST_ID, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&ctx.traceparent()) {
+                headers.insert(TRACEPARENT, v);
+            }
+        }
+        headers
+    }
+
+    /// Opens the upgrade upstream; on `101` answers the client with the upstream's handshake and
+    /// joins the two connections in a task of their own.
+    async fn tunnel(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        headers: HeaderMap,
+        client: hyper::upgrade::OnUpgrade,
+    ) -> Response {
+        let i = upstream.next.fetch_add(1, Ordering::Relaxed) % upstream.bases.len();
+        let url = format!("{}{}", upstream.bases[i], path);
+        let res = match self.upgrades.get(&url).headers(headers).send().await {
+            Ok(res) => res,
+            Err(e) => {
+                tracing::warn!(service = %upstream.name, error = %e, "upstream unreachable for an upgrade");
+                let mut res = Problem::unavailable(5).into_response();
+                *res.status_mut() = StatusCode::BAD_GATEWAY;
+                return res;
+            }
+        };
+        if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return relay_response(res);
+        }
+        let mut answer = Response::new(Body::empty());
+        *answer.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        *answer.headers_mut() = res.headers().clone();
+        let service = upstream.name;
+        let server = match res.upgrade().await {
+            Ok(io) => io,
+            Err(e) => {
+                tracing::warn!(%service, error = %e, "upstream upgrade failed");
+                return Problem::new(StatusCode::BAD_GATEWAY, "upstream upgrade failed").into_response();
+            }
+        };
+        tokio::spawn(async move {
+            let (mut server, client) = (server, client.await);
+            match client {
+                Ok(client) => {
+                    let mut client = hyper_util::rt::TokioIo::new(client);
+                    // Either side closing ends the tunnel; errors are the peers' business.
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+                Err(e) => tracing::debug!(%service, error = %e, "client upgrade failed"),
+            }
+        });
+        answer
+    }
+}
+
+/// A `GET` asking to become a WebSocket.
+fn is_websocket_upgrade(req: &Request) -> bool {
+    req.method() == Method::GET
+        && req.headers().get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 fn relay_response(res: reqwest::Response) -> Response {

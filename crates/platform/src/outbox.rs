@@ -15,10 +15,11 @@ use crate::db::{Database, Migration, Migrations, StoreError, postgres, sqlite};
 
 pub const MIGRATIONS: Migrations = Migrations {
     service: "platform",
-    sqlite: &[Migration {
-        version: 1,
-        name: "outbox",
-        sql: "CREATE TABLE outbox (
+    sqlite: &[
+        Migration {
+            version: 1,
+            name: "outbox",
+            sql: "CREATE TABLE outbox (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
             id BLOB NOT NULL UNIQUE,
             event_type TEXT NOT NULL,
@@ -29,11 +30,14 @@ pub const MIGRATIONS: Migrations = Migrations {
             published_at TEXT
         );
         CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;",
-    }],
-    postgres: &[Migration {
-        version: 1,
-        name: "outbox",
-        sql: "CREATE TABLE outbox (
+        },
+        SQLITE_STREAMS,
+    ],
+    postgres: &[
+        Migration {
+            version: 1,
+            name: "outbox",
+            sql: "CREATE TABLE outbox (
             seq BIGSERIAL PRIMARY KEY,
             id UUID NOT NULL UNIQUE,
             event_type TEXT NOT NULL,
@@ -44,45 +48,162 @@ pub const MIGRATIONS: Migrations = Migrations {
             published_at TIMESTAMPTZ
         );
         CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;",
-    }],
+        },
+        POSTGRES_STREAMS,
+    ],
+};
+
+/// Streams: every event gets the next number of its stream (`Event::stream`) from
+/// `outbox_streams`, in the transaction that writes it. Rows from before have no stream.
+const SQLITE_STREAMS: Migration = Migration {
+    version: 2,
+    name: "outbox_streams",
+    sql: "CREATE TABLE outbox_streams (stream_id BLOB PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+        ALTER TABLE outbox ADD COLUMN stream_id BLOB;
+        ALTER TABLE outbox ADD COLUMN stream_seq INTEGER;
+        CREATE UNIQUE INDEX outbox_stream_seq ON outbox (stream_id, stream_seq);",
+};
+
+const POSTGRES_STREAMS: Migration = Migration {
+    version: 2,
+    name: "outbox_streams",
+    sql: "CREATE TABLE outbox_streams (stream_id UUID PRIMARY KEY, last_seq BIGINT NOT NULL);
+        ALTER TABLE outbox ADD COLUMN stream_id UUID, ADD COLUMN stream_seq BIGINT;
+        CREATE UNIQUE INDEX outbox_stream_seq ON outbox (stream_id, stream_seq);",
 };
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-/// Appends `event` inside the caller's SQLite transaction.
+/// Appends `event` inside the caller's SQLite transaction, as the next of its stream.
 pub fn insert_sqlite(tx: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO outbox (id, event_type, aggregate_id, occurred_at, actor_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        rusqlite::params![
+    let stream = event.stream();
+    let seq: i64 = tx
+        .prepare_cached(
+            "INSERT INTO outbox_streams (stream_id, last_seq) VALUES (?1, 1) \
+             ON CONFLICT (stream_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+        )
+        .and_then(|mut stmt| stmt.query_row([stream], |r| r.get(0)))
+        .map_err(sqlite::map_err)?;
+    tx.prepare_cached(
+        "INSERT INTO outbox (id, event_type, aggregate_id, occurred_at, actor_id, data, stream_id, stream_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(rusqlite::params![
             event.id,
             event.event_type,
             event.aggregate_id,
             rfc3339(event.occurred_at),
             event.actor_id,
-            event.data.to_string()
-        ],
-    )
+            event.data.to_string(),
+            stream,
+            seq
+        ])
+    })
     .map_err(sqlite::map_err)?;
     Ok(())
 }
 
-/// Appends `event` inside the caller's PostgreSQL transaction.
+/// Appends `event` inside the caller's PostgreSQL transaction, as the next of its stream: one
+/// statement. The stream's counter row stays locked to the commit, so a stream's numbers commit
+/// in order (and its outbox rows are in that order too).
 pub async fn insert_pg(tx: &deadpool_postgres::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
     let stmt = tx
         .prepare_cached(
-            "INSERT INTO outbox (id, event_type, aggregate_id, occurred_at, actor_id, data) VALUES ($1, $2, $3, $4, $5, $6)",
+            "WITH s AS (INSERT INTO outbox_streams (stream_id, last_seq) VALUES ($7, 1) \
+               ON CONFLICT (stream_id) DO UPDATE SET last_seq = outbox_streams.last_seq + 1 RETURNING last_seq) \
+             INSERT INTO outbox (id, event_type, aggregate_id, occurred_at, actor_id, data, stream_id, stream_seq) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, last_seq FROM s",
         )
         .await
         .map_err(postgres::map_err)?;
+    let stream = event.stream();
     tx.execute(
         &stmt,
-        &[&event.id, &event.event_type, &event.aggregate_id, &event.occurred_at, &event.actor_id, &event.data],
+        &[&event.id, &event.event_type, &event.aggregate_id, &event.occurred_at, &event.actor_id, &event.data, &stream],
     )
     .await
     .map_err(postgres::map_err)?;
     Ok(())
+}
+
+/// The columns every read of events selects, in the order the row mappers expect.
+const EVENT_COLUMNS: &str = "seq, id, event_type, aggregate_id, occurred_at, actor_id, data, COALESCE(stream_seq, 0)";
+
+fn sqlite_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Event)> {
+    let occurred: String = r.get(4)?;
+    let data: String = r.get(6)?;
+    Ok((
+        r.get(0)?,
+        Event {
+            id: r.get(1)?,
+            event_type: r.get(2)?,
+            aggregate_id: r.get(3)?,
+            occurred_at: time::OffsetDateTime::parse(&occurred, &time::format_description::well_known::Rfc3339)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            actor_id: r.get(5)?,
+            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            seq: r.get(7)?,
+        },
+    ))
+}
+
+fn pg_event(row: &tokio_postgres::Row) -> (i64, Event) {
+    let event = Event {
+        id: row.get(1),
+        event_type: row.get(2),
+        aggregate_id: row.get(3),
+        occurred_at: row.get(4),
+        actor_id: row.get(5),
+        data: row.get(6),
+        seq: row.get(7),
+    };
+    (row.get(0), event)
+}
+
+/// The events of `stream` numbered after `after`, in order, at most `limit` of them: what a live
+/// client missed. Only what the outbox still holds (published rows are kept for a while, then
+/// cleaned), so a caller must check the first number is `after + 1`.
+pub async fn stream_events(db: &Database, stream: Uuid, after: i64, limit: i64) -> Result<Vec<Event>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM outbox WHERE stream_id = $1 AND stream_seq > $2 ORDER BY stream_seq LIMIT $3"
+    );
+    match db {
+        Database::Sqlite(db) => {
+            let sql = sql.replace('$', "?");
+            db.read(move |c| {
+                let mut stmt = c.prepare_cached(&sql)?;
+                let rows = stmt.query_map(rusqlite::params![stream, after, limit], sqlite_event)?;
+                rows.map(|r| r.map(|(_, e)| e)).collect()
+            })
+            .await
+        }
+        Database::Postgres(db) => {
+            let client = db.client().await?;
+            let rows = db.query(&client, &sql, &[&stream, &after, &limit]).await?;
+            Ok(rows.iter().map(|r| pg_event(r).1).collect())
+        }
+    }
+}
+
+/// The number of the newest event of `stream` (0 before its first).
+pub async fn stream_head(db: &Database, stream: Uuid) -> Result<i64, StoreError> {
+    const SQL: &str = "SELECT last_seq FROM outbox_streams WHERE stream_id = $1";
+    match db {
+        Database::Sqlite(db) => db
+            .read(move |c| {
+                use rusqlite::OptionalExtension as _;
+                c.prepare_cached(&SQL.replace('$', "?"))?.query_row([stream], |r| r.get(0)).optional()
+            })
+            .await
+            .map(|n| n.unwrap_or(0)),
+        Database::Postgres(db) => {
+            let client = db.client().await?;
+            Ok(db.query_opt(&client, SQL, &[&stream]).await?.map_or(0, |r| r.get(0)))
+        }
+    }
 }
 
 /// The PostgreSQL advisory lock a relay holds while it publishes a batch (any fixed key; this
@@ -129,29 +250,11 @@ impl Relay {
                 let batch = self.batch;
                 let rows = db
                     .read(move |c| {
-                        let mut stmt = c.prepare_cached(
-                            "SELECT seq, id, event_type, aggregate_id, occurred_at, actor_id, data FROM outbox \
-                             WHERE published_at IS NULL ORDER BY seq LIMIT ?1",
-                        )?;
-                        let rows = stmt.query_map([batch], |r| {
-                            let occurred: String = r.get(4)?;
-                            let data: String = r.get(6)?;
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                Event {
-                                    id: r.get(1)?,
-                                    event_type: r.get(2)?,
-                                    aggregate_id: r.get(3)?,
-                                    occurred_at: time::OffsetDateTime::parse(
-                                        &occurred,
-                                        &time::format_description::well_known::Rfc3339,
-                                    )
-                                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-                                    actor_id: r.get(5)?,
-                                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                                },
-                            ))
-                        })?;
+                        let sql = format!(
+                            "SELECT {EVENT_COLUMNS} FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?1"
+                        );
+                        let mut stmt = c.prepare_cached(&sql)?;
+                        let rows = stmt.query_map([batch], sqlite_event)?;
                         rows.collect::<rusqlite::Result<Vec<_>>>()
                     })
                     .await?;
@@ -188,28 +291,12 @@ impl Relay {
                     tx.rollback().await.map_err(postgres::map_err)?;
                     return Ok(RelayPass { published: 0 });
                 }
-                let rows = tx
-                    .query(
-                        "SELECT seq, id, event_type, aggregate_id, occurred_at, actor_id, data FROM outbox \
-                         WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
-                        &[&self.batch],
-                    )
-                    .await
-                    .map_err(postgres::map_err)?;
-                let (seqs, events): (Vec<i64>, Vec<Event>) = rows
-                    .iter()
-                    .map(|row| {
-                        let event = Event {
-                            id: row.get(1),
-                            event_type: row.get(2),
-                            aggregate_id: row.get(3),
-                            occurred_at: row.get(4),
-                            actor_id: row.get(5),
-                            data: row.get(6),
-                        };
-                        (row.get::<_, i64>(0), event)
-                    })
-                    .unzip();
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 \
+                     FOR UPDATE SKIP LOCKED"
+                );
+                let rows = tx.query(&sql, &[&self.batch]).await.map_err(postgres::map_err)?;
+                let (seqs, events): (Vec<i64>, Vec<Event>) = rows.iter().map(pg_event).unzip();
                 let sent = self.publish(&seqs, &events).await;
                 let n = sent.len();
                 if n > 0 {

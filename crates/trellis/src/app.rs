@@ -113,6 +113,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = Doc::openapi();
     doc.merge(projects::http::openapi());
     doc.merge(worker::http::openapi());
+    doc.merge(worker::live::openapi());
     doc
 }
 
@@ -404,6 +405,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut outbox_waker = None;
+    let mut live_bus = None;
     if let (Some(db), true) = (&db, local(ServiceName::Worker)) {
         let bus: Arc<dyn EventBus> = match &settings.amqp_url {
             Some(Secret(url)) => Arc::new(
@@ -426,6 +428,7 @@ pub async fn serve(
         }
         let relay = Relay::new(db.clone(), bus.clone());
         outbox_waker = Some(relay.waker());
+        live_bus = Some(bus.clone());
         // The consumer subscribes before the relay's first pass, so nothing is published unrouted.
         tasks.extend(worker::spawn(db.clone(), bus, relay, stop_rx.clone()));
     }
@@ -565,9 +568,23 @@ pub async fn serve(
         }
         _ => None,
     };
-    // The admin audit log is the worker's: its table is written by the worker's consumer.
-    let worker_router = match (&db, local(ServiceName::Worker)) {
-        (Some(db), true) => Some(with_verifier(worker::http::router(worker::audit::AuditLog::new(db.clone())))),
+    // The admin audit log is the worker's: its table is written by the worker's consumer. So are
+    // live updates: every worker takes every event from the bus for its WebSocket clients.
+    let worker_router = match (&db, &live_bus) {
+        (Some(db), Some(bus)) => {
+            let access: Arc<dyn api::projects::ProjectAccess> = match &projects_svc {
+                Some(s) => s.clone(),
+                None => Arc::new(platform::client::ProjectAccessClient(ServiceClient::new(
+                    "projects",
+                    remote(ServiceName::Projects, &settings.upstreams.projects)?,
+                    internal_token.clone(),
+                )?)),
+            };
+            let hub = worker::live::LiveHub::new(db.clone(), access, verifier.clone(), Default::default());
+            tasks.push(tokio::spawn(hub.clone().run(bus.clone(), stop_rx.clone())));
+            let audit = worker::http::router(worker::audit::AuditLog::new(db.clone()));
+            Some(with_verifier(audit.merge(worker::live::router(hub))))
+        }
         _ => None,
     };
     // Routes other services call, behind the internal token.

@@ -91,6 +91,10 @@ impl EventBus for InProcessBus {
         Ok(Box::new(InProcessSubscription { tx, rx }))
     }
 
+    async fn subscribe_broadcast(&self) -> Result<Box<dyn Subscription>, BusError> {
+        self.subscribe(&format!("tmp-{}", crate::ids::new_id())).await
+    }
+
     async fn ping(&self) -> Result<(), BusError> {
         Ok(())
     }

@@ -25,6 +25,11 @@ pub struct Event {
     pub occurred_at: OffsetDateTime,
     pub actor_id: Option<Uuid>,
     pub data: serde_json::Value,
+    /// The event's number in its stream (see [`Event::stream`]): 1, 2, 3… in commit order, given
+    /// by the outbox in the transaction that writes the event (0 until then). Consumers order and
+    /// de-duplicate by it, and a gap tells them they missed something.
+    #[serde(default)]
+    pub seq: i64,
 }
 
 impl Event {
@@ -38,7 +43,26 @@ impl Event {
         // Both databases keep microseconds; an event read back from the outbox equals the original.
         let micros = occurred_at.microsecond();
         let occurred_at = occurred_at.replace_microsecond(micros).unwrap_or(occurred_at);
-        Self { id: crate::ids::new_id(), event_type: event_type.to_string(), aggregate_id, occurred_at, actor_id, data }
+        Self {
+            id: crate::ids::new_id(),
+            event_type: event_type.to_string(),
+            aggregate_id,
+            occurred_at,
+            actor_id,
+            data,
+            seq: 0,
+        }
+    }
+
+    /// The stream the event belongs to, in which `seq` counts: the project for everything that
+    /// happens inside one (the aggregate root of its tasks, comments, members and attachments;
+    /// `data.project_id`), else the aggregate itself. Order is kept per stream.
+    pub fn stream(&self) -> Uuid {
+        self.data
+            .get("project_id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .unwrap_or(self.aggregate_id)
     }
 }
 
@@ -72,6 +96,11 @@ pub trait EventBus: Send + Sync {
     /// Starts consuming as a member of `group`. Events published after the group's first
     /// subscription are kept for it until acknowledged.
     async fn subscribe(&self, group: &str) -> Result<Box<dyn Subscription>, BusError>;
+    /// Starts receiving every event published from now on, in order, as one of many listeners
+    /// (live fan-out). Nothing is kept for it after it is dropped; ack and nack do nothing.
+    async fn subscribe_broadcast(&self) -> Result<Box<dyn Subscription>, BusError> {
+        Err(BusError::Unavailable("broadcast subscriptions are not supported".into()))
+    }
     async fn ping(&self) -> Result<(), BusError>;
     fn kind(&self) -> &'static str;
 }

@@ -45,7 +45,7 @@ async fn migrations_apply_once_and_are_idempotent<F: DbFixture>() {
     let db = f.db();
     db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
     db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
-    assert_eq!(history(db, "platform").await, [1]);
+    assert_eq!(history(db, "platform").await, [1, 2]);
     assert!(table_exists(db, "outbox").await);
 }
 
@@ -78,7 +78,7 @@ async fn migrations_apply_incrementally_and_atomically<F: DbFixture>() {
     assert!(!table_exists(db, "half_applied").await, "a failed migration leaves nothing behind");
     // Services keep separate histories in one table.
     db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
-    assert_eq!(history(db, "platform").await, [1]);
+    assert_eq!(history(db, "platform").await, [1, 2]);
 }
 
 async fn concurrent_migrations_do_not_fail<F: DbFixture>() {
@@ -95,7 +95,7 @@ async fn concurrent_migrations_do_not_fail<F: DbFixture>() {
     for t in tasks {
         t.await.unwrap().unwrap_or_else(|e| panic!("concurrent migrate failed: {e:#}"));
     }
-    assert_eq!(history(f.db(), "platform").await, [1]);
+    assert_eq!(history(f.db(), "platform").await, [1, 2]);
     assert!(table_exists(f.db(), "outbox").await);
 }
 

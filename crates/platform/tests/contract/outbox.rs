@@ -77,7 +77,8 @@ async fn migrated<D: DbFixture>() -> D {
 async fn receive_in_order(sub: &mut dyn Subscription, events: &[Event]) {
     for e in events {
         let d = next(sub, "a relayed event").await;
-        assert_eq!(&d.event, e, "events arrive intact and in outbox order");
+        assert_eq!(d.event.seq, 1, "each test event is the first of its own stream (its aggregate)");
+        assert_eq!(&Event { seq: 0, ..d.event.clone() }, e, "events arrive intact and in outbox order");
         d.ack().await.unwrap();
     }
     assert_quiet(sub, "after the relayed events").await;
@@ -136,6 +137,44 @@ async fn unroutable_events_wait_for_a_later_pass<D: DbFixture, B: BusFixture>() 
     assert!(outbox(d.db()).await.iter().all(|(_, published)| *published));
 }
 
+/// An event inside project `p`.
+fn in_project(p: Uuid, n: u32) -> Event {
+    let mut e = event(n);
+    e.data["project_id"] = serde_json::json!(p);
+    e
+}
+
+async fn streams_number_events_in_commit_order<D: DbFixture, B: BusFixture>() {
+    let (d, b) = (migrated::<D>().await, B::new().await);
+    let bus = b.bus();
+    let mut sub = bus.subscribe("relay").await.unwrap();
+    let (p, q) = (Uuid::now_v7(), Uuid::now_v7());
+    assert_eq!(in_project(p, 0).stream(), p, "an event inside a project is of the project's stream");
+    assert_eq!(platform::outbox::stream_head(d.db(), p).await.unwrap(), 0);
+    write(d.db(), 1, vec![in_project(p, 1), in_project(q, 2), in_project(p, 3)], true).await.unwrap();
+    // A rolled-back transaction takes its numbers with it: no gap.
+    write(d.db(), 2, vec![in_project(p, 99)], false).await.unwrap_err();
+    write(d.db(), 3, vec![in_project(p, 4)], true).await.unwrap();
+    assert_eq!(platform::outbox::stream_head(d.db(), p).await.unwrap(), 3);
+    assert_eq!(platform::outbox::stream_head(d.db(), q).await.unwrap(), 1);
+
+    let replay = platform::outbox::stream_events(d.db(), p, 1, 10).await.unwrap();
+    let numbered: Vec<(i64, i64)> = replay.iter().map(|e| (e.seq, e.data["n"].as_i64().unwrap())).collect();
+    assert_eq!(numbered, [(2, 3), (3, 4)], "what followed seq 1, in order");
+    assert_eq!(platform::outbox::stream_events(d.db(), p, 0, 1).await.unwrap()[0].seq, 1, "limit holds");
+    assert!(platform::outbox::stream_events(d.db(), p, 3, 10).await.unwrap().is_empty());
+
+    let relay = Relay::new(d.db().clone(), bus.clone());
+    assert_eq!(relay.run_once().await.unwrap(), RelayPass { published: 4 });
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let d = next(&mut *sub, "a relayed event").await;
+        got.push((d.event.stream(), d.event.seq));
+        d.ack().await.unwrap();
+    }
+    assert_eq!(got, [(p, 1), (q, 1), (p, 2), (p, 3)], "published events carry their numbers");
+}
+
 /// A real bus whose `fail_at`-th publish (counting from 0) fails once, as a broker outage would.
 struct FailOnce {
     inner: Arc<dyn EventBus>,
@@ -183,6 +222,7 @@ macro_rules! outbox_contract {
             use super::*;
             outbox_contract!(@tests $db, $bus;
                 relay_publishes_committed_events_in_order,
+                streams_number_events_in_commit_order,
                 rolled_back_transaction_leaves_no_event,
                 unroutable_events_wait_for_a_later_pass,
                 failure_mid_batch_keeps_order,

@@ -206,7 +206,7 @@ impl ProjectsService {
         };
         let actor_id = actor.user_id;
         let (event, moved) = tracking(Box::new(move |t, column| {
-            let data = with_column(json!({ "task": task_json(t) }), column);
+            let data = with_column(json!({ "project_id": t.project_id, "task": task_json(t) }), column);
             Event::new("task.created", t.id, Some(actor_id), t.created_at, data)
         }));
         let record = refusal(self.tasks.create_task(&task, event).await?)?;
@@ -246,7 +246,8 @@ impl ProjectsService {
             };
             let (actor_id, old) = (actor.user_id, current.clone());
             let (event, moved) = tracking(Box::new(move |t, column| {
-                let data = json!({ "task": task_json(t), "fields": changed_fields(&old, t) });
+                let data =
+                    json!({ "project_id": t.project_id, "task": task_json(t), "fields": changed_fields(&old, t) });
                 Event::new("task.updated", t.id, Some(actor_id), t.updated_at, with_column(data, column))
             }));
             let written = self.tasks.update_task(&change, event).await?;

@@ -15,6 +15,7 @@ mod flow;
 mod gdpr;
 mod idempotency;
 mod keys;
+mod live;
 mod policy;
 mod project_matrix;
 mod support;

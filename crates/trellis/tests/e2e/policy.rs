@@ -61,6 +61,7 @@ fn served_routes() -> BTreeSet<Route> {
     add("projects", routes_of(&projects::http::routes()));
     add("projects internal", routes_of(&projects::http::internal_routes()));
     add("worker", routes_of(&worker::http::routes()));
+    add("worker live", routes_of(&worker::live::routes()));
     add("gateway", routes_of(&gateway::openapi_routes(String::new())));
     add("operations", routes_of(&platform::http::health_routes(platform::http::Readiness::default())));
     all
