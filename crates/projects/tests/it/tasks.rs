@@ -145,7 +145,7 @@ async fn create_with_every_field(b: &Backend) {
     let event = b.outbox().await.into_iter().find(|e| e.event_type == "task.created").unwrap();
     assert_eq!(event.aggregate_id, t.id);
     assert_eq!(event.actor_id, Some(w.editor.user_id));
-    assert_eq!(event.data, json!({ "task": serde_json::to_value(&t).unwrap() }), "the whole task");
+    assert_eq!(event.data, json!({ "project_id": w.p, "task": serde_json::to_value(&t).unwrap() }), "the whole task");
     // The bounds: 200-character titles, 10,000-character descriptions, 20 labels of 50.
     let labels: Vec<String> = (0..20).map(|i| format!("{i:0>50}")).collect();
     let max = CreateTask { title: "t".repeat(200), description: "d".repeat(10_000), labels, ..Default::default() };
