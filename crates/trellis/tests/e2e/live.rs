@@ -206,6 +206,12 @@ pub async fn updates(base: &str) {
     let resync = subscribe(&mut b, &p, Some(head + 1000)).await;
     assert_eq!((&resync[0]["type"], &resync[0]["seq"]), (&json!("resync"), &json!(head + 6)), "{resync:?}");
 
+    // The first message may carry the token and a subscription at once.
+    let (mut d, _) = tokio_tungstenite::connect_async(ws_url(base)).await.unwrap();
+    send(&mut d, json!({ "token": ada.token, "subscribe": [p], "since": head + 5 })).await;
+    assert_eq!(next(&mut d, "the missed task").await["seq"], head + 6);
+    assert_eq!(next(&mut d, "subscribed").await["type"], "subscribed");
+
     // A bad token, either way, is refused with 4401.
     let mut bad = connect_with_message(base, "not-a-token").await;
     assert_eq!(next(&mut bad, "close").await, json!({ "closed": 4401 }));

@@ -80,9 +80,13 @@ fn error(status: u16, detail: &str, project: Option<Uuid>) -> Utf8Bytes {
 
 /// Serves one upgraded connection until it ends.
 pub(super) async fn serve(hub: LiveHub, mut socket: WebSocket, token: Option<String>) {
-    let token = match token {
-        Some(t) => Some(t),
-        None => first_token(&hub, &mut socket).await,
+    // Without the token in the upgrade, the first message brings it (and may subscribe too).
+    let (token, first) = match token {
+        Some(t) => (Some(t), None),
+        None => match first_message(&hub, &mut socket).await {
+            Some(mut m) => (m.token.take(), Some(m)),
+            None => (None, None),
+        },
     };
     let Some(token) = token else {
         return close(socket, UNAUTHORIZED).await;
@@ -95,18 +99,25 @@ pub(super) async fn serve(hub: LiveHub, mut socket: WebSocket, token: Option<Str
     let (id, conn, mut rx) = hub.register(identity.user_id);
     let mut session =
         Session { hub: hub.clone(), socket, id, conn: conn.clone(), identity, token, last: HashMap::new() };
-    let ending = session.run(&mut rx).await;
+    let ending = match first {
+        Some(m) => session.on_request(m).await.err(),
+        None => None,
+    };
+    let ending = match ending {
+        Some(reason) => Some(reason),
+        None => session.run(&mut rx).await,
+    };
     hub.unregister(id, &conn, session.last.keys().copied());
     if let Some(reason) = ending {
         close(session.socket, reason).await;
     }
 }
 
-/// The token of a client that did not send it with the upgrade: its first message.
-async fn first_token(hub: &LiveHub, socket: &mut WebSocket) -> Option<String> {
+/// The first message of a client that did not send its token with the upgrade.
+async fn first_message(hub: &LiveHub, socket: &mut WebSocket) -> Option<ClientMessage> {
     let first = tokio::time::timeout(hub.0.settings.auth_timeout, socket.recv()).await.ok()??.ok()?;
     let Message::Text(text) = first else { return None };
-    serde_json::from_str::<ClientMessage>(text.as_str()).ok()?.token
+    serde_json::from_str::<ClientMessage>(text.as_str()).ok()
 }
 
 async fn close(mut socket: WebSocket, (code, reason): Close) {
@@ -196,10 +207,13 @@ impl Session {
     }
 
     async fn on_message(&mut self, text: &str) -> Result<(), Close> {
-        let message = match serde_json::from_str::<ClientMessage>(text) {
-            Ok(m) => m,
-            Err(e) => return self.send(error(400, &format!("malformed message: {e}"), None)).await,
-        };
+        match serde_json::from_str::<ClientMessage>(text) {
+            Ok(m) => self.on_request(m).await,
+            Err(e) => self.send(error(400, &format!("malformed message: {e}"), None)).await,
+        }
+    }
+
+    async fn on_request(&mut self, message: ClientMessage) -> Result<(), Close> {
         if let Some(token) = message.token {
             match self.hub.0.verifier.verify(&token).await {
                 Ok(identity) if identity.user_id == self.identity.user_id => {
@@ -250,6 +264,7 @@ impl Session {
                 self.last.insert(project, head);
             }
             Some(since) => {
+                let since = since.max(0);
                 self.last.insert(project, since.min(head));
                 if since > head {
                     self.resync(project, head).await?;
