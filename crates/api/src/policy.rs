@@ -166,6 +166,7 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/internal/users/{id}", Internal),
     rule("PUT", "/internal/users/{id}/mfa", Internal),
     rule("POST", "/internal/users/{id}/email-verified", Internal),
+    rule("GET", "/internal/users/{id}/notifications", Internal),
     rule("GET", "/internal/sessions/{id}", Internal),
     rule("POST", "/internal/sessions/end-all", Internal),
     rule("POST", "/internal/auth/password-check", Internal),

@@ -216,7 +216,10 @@ pub struct Comment {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateComment {
-    /// 1–10,000 characters of Markdown, not blank.
+    /// 1–10,000 characters of Markdown, not blank. `<@USER_UUID>` mentions a user (the web app
+    /// inserts it from a member picker and shows it as @Name): members of the project who are
+    /// mentioned are mailed, unless they turned `notifications.mentioned` off; an edit mails only
+    /// the mentions it adds.
     pub body: String,
 }
 
@@ -224,7 +227,10 @@ pub struct CreateComment {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateComment {
-    /// 1–10,000 characters of Markdown, not blank.
+    /// 1–10,000 characters of Markdown, not blank. `<@USER_UUID>` mentions a user (the web app
+    /// inserts it from a member picker and shows it as @Name): members of the project who are
+    /// mentioned are mailed, unless they turned `notifications.mentioned` off; an edit mails only
+    /// the mentions it adds.
     pub body: String,
 }
 

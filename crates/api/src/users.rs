@@ -110,6 +110,18 @@ pub struct MfaFlag {
     pub enabled: bool,
 }
 
+/// A user's notification switches (the `notifications` of their preferences; each `true` unless
+/// they turned it off), for the worker that mails notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationSettings {
+    /// A task was assigned to them.
+    pub task_assigned: bool,
+    /// They were mentioned in a comment.
+    pub mentioned: bool,
+    /// A comment on a task of theirs.
+    pub comments: bool,
+}
+
 /// What other services may ask of the users service.
 #[async_trait]
 pub trait UsersApi: Send + Sync {
@@ -125,6 +137,9 @@ pub trait UsersApi: Send + Sync {
     /// Records that the user proved they receive mail at their address (idempotent);
     /// `NotFound` when there is no such user.
     async fn set_email_verified(&self, id: Uuid) -> Result<(), ApiError>;
+    /// The user's notification switches; `NotFound` when there is no such user (or they are
+    /// being erased).
+    async fn notification_settings(&self, id: Uuid) -> Result<NotificationSettings, ApiError>;
 }
 
 /// Body of `PATCH /api/users/{id}`: `name` and `email` by the user themself or an admin, `role`

@@ -6,7 +6,8 @@
 //!   migrations.
 //! - [`cache`]: `Cache` over memory (moka) or Redis.
 //! - [`bus`]: `EventBus` in-process or over RabbitMQ; [`outbox`] writes events in the same
-//!   transaction as the state change and relays them.
+//!   transaction as the state change and relays them; [`consumer`] is the consume loop every
+//!   consumer group runs (ack, nack with backoff, resubscribe).
 //! - [`objects`]: object storage over a local folder or S3 (the `object_store` crate).
 //! - [`identity`]: who is calling: access-token verification against a `KeySource`.
 //! - [`http`]: errors as `application/problem+json`, the JSON extractor, middleware, health.
@@ -18,6 +19,7 @@ pub mod bus;
 pub mod cache;
 pub mod client;
 pub mod clock;
+pub mod consumer;
 pub mod crypto;
 pub mod db;
 pub mod http;

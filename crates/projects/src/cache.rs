@@ -20,7 +20,8 @@
 //! - **An invalidation that fails is not forgotten.** Its keys are kept and retried before any
 //!   later cache access (at most once a second), and until they are through, this process reads
 //!   and populates nothing from the cache. Other processes sharing the Redis could read an entry
-//!   this process failed to invalidate until the retry succeeds; a Redis that restarted lost
+//!   this process failed to invalidate until the retry succeeds or the write's event reaches
+//!   them ([`crate::invalidation`] tombstones what it names); a Redis that restarted lost
 //!   every entry anyway (it keeps nothing on disk). When more than [`MAX_PENDING`] keys pile up
 //!   they are dropped, and the cache is bypassed for a whole [`TTL`], after which every entry
 //!   that might have missed its invalidation has expired.

@@ -51,11 +51,13 @@
 //! # Layout
 //! [`domain`] and [`rank`] are pure; [`service`] holds the use cases over the [`ports`];
 //! [`store`] has one adapter per backend (SQLite, PostgreSQL) and the migrations; [`http`] maps
-//! the API of API.md onto the service, and serves the internal personal-data routes.
+//! the API of API.md onto the service, and serves the internal personal-data routes;
+//! [`invalidation`] keeps the cache of every instance in step with the others' writes (events).
 
 pub mod cache;
 pub mod domain;
 pub mod http;
+pub mod invalidation;
 pub mod ports;
 pub mod rank;
 pub mod scanner;

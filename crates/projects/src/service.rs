@@ -251,6 +251,12 @@ impl ProjectsService {
         }
     }
 
+    /// The read-through cache, for the cross-instance invalidation consumer
+    /// ([`crate::invalidation`]).
+    pub(crate) fn entity_cache(&self) -> &EntityCache {
+        &self.cache
+    }
+
     /// Connects the `Idempotency-Key` store of this service's router, so that GDPR export and
     /// erasure cover its stored answers (`idempotency_keys`).
     pub fn connect_idempotency(&self, idempotency: Arc<platform::http::idempotency::Idempotency>) {

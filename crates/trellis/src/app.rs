@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use api::auth::{KeySource, SessionStatus, SessionsApi};
 use api::personal::PersonalDataApi;
+use api::projects::ProjectAccess;
 use api::users::UsersApi;
 use auth::passwords::PasswordHasher;
 use axum::Router;
@@ -21,7 +22,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use gateway::{Backend, Backends, GatewayParts, ServiceName};
 use platform::bus::{EventBus, InProcessBus, RabbitMqBus};
 use platform::cache::{Cache, MemoryCache, RedisCache};
-use platform::client::{PersonalDataClient, ServiceClient};
+use platform::client::{PersonalDataClient, ProjectAccessClient, ServiceClient};
 use platform::clock::{Clock, SystemClock};
 use platform::crypto::SealingKey;
 use platform::db::{Database, redact_url};
@@ -312,6 +313,26 @@ async fn resume_erasures(users: Arc<users::UsersService>, mut stop: watch::Recei
     }
 }
 
+/// This process's name among replicas: `instance_id`, else `<hostname>-<listen port>`, which a
+/// restart on the same host keeps.
+fn instance_id(settings: &Settings, addr: SocketAddr) -> String {
+    if let Some(id) = &settings.instance_id {
+        return id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let host: String = host
+        .chars()
+        .take(48)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') { c } else { '_' })
+        .collect();
+    format!("{host}-{}", addr.port())
+}
+
 /// Builds everything and serves on `listener` until `shutdown` resolves.
 pub async fn serve(
     settings: Settings,
@@ -401,21 +422,21 @@ pub async fn serve(
         );
     }
 
-    // The relay and its waker exist wherever events are written or relayed.
+    // The bus exists wherever events are consumed: the worker's groups, and the projects
+    // service's cache invalidation. The relay (and its waker) runs with the worker; it starts
+    // after every consumer of this process has subscribed, so nothing relayed misses one.
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let mut outbox_waker = None;
-    let mut live_bus = None;
-    if let (Some(db), true) = (&db, local(ServiceName::Worker)) {
-        let bus: Arc<dyn EventBus> = match &settings.amqp_url {
-            Some(Secret(url)) => Arc::new(
-                RabbitMqBus::connect(url, &settings.amqp_namespace)
-                    .await
-                    .with_context(|| format!("cannot connect to RabbitMQ at {}", redact_url(url)))?,
-            ),
-            None => Arc::new(InProcessBus::new()),
-        };
-        {
+    let bus: Option<Arc<dyn EventBus>> = match (&db, local(ServiceName::Worker) || local(ServiceName::Projects)) {
+        (Some(_), true) => {
+            let bus: Arc<dyn EventBus> = match &settings.amqp_url {
+                Some(Secret(url)) => Arc::new(
+                    RabbitMqBus::connect(url, &settings.amqp_namespace)
+                        .await
+                        .with_context(|| format!("cannot connect to RabbitMQ at {}", redact_url(url)))?,
+                ),
+                None => Arc::new(InProcessBus::new()),
+            };
             let b = bus.clone();
             readiness.add(
                 "event_bus",
@@ -425,13 +446,15 @@ pub async fn serve(
                     Box::pin(async move { b.ping().await.map_err(|e| e.to_string()) })
                 }),
             );
+            Some(bus)
         }
-        let relay = Relay::new(db.clone(), bus.clone());
-        outbox_waker = Some(relay.waker());
-        live_bus = Some(bus.clone());
-        // The consumer subscribes before the relay's first pass, so nothing is published unrouted.
-        tasks.extend(worker::spawn(db.clone(), bus, relay, stop_rx.clone()));
-    }
+        _ => None,
+    };
+    let relay = match (&db, &bus, local(ServiceName::Worker)) {
+        (Some(db), Some(bus), true) => Some(Relay::new(db.clone(), bus.clone())),
+        _ => None,
+    };
+    let outbox_waker = relay.as_ref().map(Relay::waker);
 
     // Services, local or remote.
     let users_svc = match (&db, local(ServiceName::Users)) {
@@ -534,6 +557,31 @@ pub async fn serve(
             ),
         }
     }
+    // The consumers subscribe, then the relay starts.
+    if let (Some(bus), Some(p)) = (&bus, &projects_svc) {
+        let instance = instance_id(&settings, listener.local_addr()?);
+        tracing::info!(group = %projects::invalidation::group(&instance), "cache invalidation across instances");
+        tasks.push(projects::invalidation::spawn(p.clone(), bus.clone(), &instance, stop_rx.clone()).await);
+    }
+    if let (Some(db), Some(bus), Some(relay)) = (&db, &bus, relay) {
+        let access: Arc<dyn ProjectAccess> = match &projects_svc {
+            Some(p) => p.clone(),
+            None => Arc::new(ProjectAccessClient(ServiceClient::new(
+                "projects",
+                split_list(&settings.upstreams.projects),
+                internal_token.clone(),
+            )?)),
+        };
+        let notifier = worker::notify::Notifier::new(
+            db.clone(),
+            users_api.clone(),
+            access,
+            mailer(&settings)?,
+            &settings.public_url,
+        );
+        tasks.push(notifier.spawn(bus.clone(), stop_rx.clone()).await);
+        tasks.extend(worker::spawn(db.clone(), bus.clone(), relay, stop_rx.clone()).await);
+    }
     // Export and erasure reach every other service holding data about users.
     if let Some(users) = &users_svc {
         let holder = |name: &'static str, list: &str| -> anyhow::Result<Arc<dyn PersonalDataApi>> {
@@ -570,8 +618,8 @@ pub async fn serve(
     };
     // The admin audit log is the worker's: its table is written by the worker's consumer. So are
     // live updates: every worker takes every event from the bus for its WebSocket clients.
-    let worker_router = match (&db, &live_bus) {
-        (Some(db), Some(bus)) => {
+    let worker_router = match (&db, &bus, local(ServiceName::Worker)) {
+        (Some(db), Some(bus), true) => {
             let access: Arc<dyn api::projects::ProjectAccess> = match &projects_svc {
                 Some(s) => s.clone(),
                 None => Arc::new(platform::client::ProjectAccessClient(ServiceClient::new(

@@ -1,7 +1,7 @@
 //! `UsersApi` over HTTP, for processes that do not run the users service themselves.
 
 use api::ApiError;
-use api::users::{EmailLookup, MfaFlag, NewUser, User, UsersApi};
+use api::users::{EmailLookup, MfaFlag, NewUser, NotificationSettings, User, UsersApi};
 use async_trait::async_trait;
 use platform::client::ServiceClient;
 use reqwest::Method;
@@ -34,5 +34,9 @@ impl UsersApi for HttpUsersClient {
 
     async fn set_email_verified(&self, id: Uuid) -> Result<(), ApiError> {
         self.0.call::<(), ()>(Method::POST, &format!("/internal/users/{id}/email-verified"), None).await
+    }
+
+    async fn notification_settings(&self, id: Uuid) -> Result<NotificationSettings, ApiError> {
+        self.0.call::<(), _>(Method::GET, &format!("/internal/users/{id}/notifications"), None).await
     }
 }

@@ -51,6 +51,7 @@ pub fn internal_routes() -> Router<Arc<UsersService>> {
         .route("/internal/users/{id}", get(internal_get).delete(internal_discard))
         .route("/internal/users/{id}/mfa", put(internal_set_mfa))
         .route("/internal/users/{id}/email-verified", post(internal_email_verified))
+        .route("/internal/users/{id}/notifications", get(internal_notifications))
 }
 
 /// The whole user, with its `ETag`.
@@ -260,6 +261,13 @@ async fn internal_set_mfa(
 async fn internal_email_verified(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode, Problem> {
     svc.set_email_verified(parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn internal_notifications(
+    State(svc): Svc,
+    Path(id): Path<String>,
+) -> Result<Json<api::users::NotificationSettings>, Problem> {
+    Ok(Json(svc.notification_settings(parse_id(&id)?).await?))
 }
 
 async fn internal_discard(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode, Problem> {

@@ -3,12 +3,13 @@
 //! effect, so a redelivery (after a lost ack or a relay retry) changes nothing.
 //!
 //! The effects: the inbox row, a per-type counter, and the entry in the hash-chained audit log
-//! (`audit`, served to admins by `http`), all in one transaction; notifications, cache
-//! invalidation and live fan-out consume here in later work.
+//! (`audit`, served to admins by `http`), all in one transaction. Notification mails
+//! (`notify`) are a consumer group of their own; live fan-out consumes here in later work.
 
 pub mod audit;
 pub mod http;
 pub mod live;
+pub mod notify;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             event_id BLOB PRIMARY KEY, event_type TEXT NOT NULL, processed_at TEXT NOT NULL)",
         },
         audit::SQLITE_MIGRATION,
+        notify::SQLITE_MIGRATION,
     ],
     postgres: &[
         Migration {
@@ -37,6 +39,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             event_id UUID PRIMARY KEY, event_type TEXT NOT NULL, processed_at TIMESTAMPTZ NOT NULL DEFAULT now())",
         },
         audit::POSTGRES_MIGRATION,
+        notify::POSTGRES_MIGRATION,
     ],
 };
 
@@ -97,52 +100,30 @@ impl Worker {
         Ok(fresh)
     }
 
-    /// Consumes until `shutdown` fires, subscribing again (with backoff) when the bus drops us.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            let mut sub = tokio::select! {
-                _ = shutdown.changed() => return,
-                s = self.bus.subscribe(GROUP) => match s {
-                    Ok(s) => { backoff = Duration::from_millis(200); s }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "worker cannot subscribe; retrying");
-                        tokio::select! { _ = shutdown.changed() => return, _ = tokio::time::sleep(backoff) => {} }
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                        continue;
-                    }
-                },
-            };
-            loop {
-                let next = tokio::select! { _ = shutdown.changed() => return, n = sub.next() => n };
-                match next {
-                    None => break,
-                    Some(Err(e)) => tracing::warn!(error = %e, "bad delivery"),
-                    Some(Ok(delivery)) => match self.handle(&delivery.event).await {
-                        Ok(_) => {
-                            if let Err(e) = delivery.ack().await {
-                                tracing::warn!(error = %e, "ack failed; the event will be redelivered");
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(event_id = %delivery.event.id, error = %e, "event handling failed; requeued");
-                            let _ = delivery.nack().await;
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                    },
-                }
-            }
-        }
+    /// Consumes as the worker group until `shutdown` fires (see [`platform::consumer::run`]).
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let bus = self.bus.clone();
+        platform::consumer::run(bus, GROUP.to_string(), Arc::new(self), shutdown, None).await;
     }
 }
 
-/// Starts the relay and the consumer; both stop when `shutdown` fires.
-pub fn spawn(
+#[async_trait::async_trait]
+impl platform::consumer::Handler for Worker {
+    async fn handle(&self, event: &Event) -> Result<(), platform::consumer::HandleError> {
+        Worker::handle(self, event).await?;
+        Ok(())
+    }
+}
+
+/// Starts the consumer and then the relay (so that the worker group exists before the first
+/// event is relayed); both stop when `shutdown` fires.
+pub async fn spawn(
     db: Database,
     bus: Arc<dyn EventBus>,
     relay: Relay,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let worker = Worker::new(db, bus);
-    vec![tokio::spawn(worker.run(shutdown.clone())), tokio::spawn(relay.run(Duration::from_millis(500), shutdown))]
+    let worker = Arc::new(Worker::new(db, bus.clone()));
+    let consumer = platform::consumer::spawn(bus, GROUP.to_string(), worker, shutdown.clone()).await;
+    vec![consumer, tokio::spawn(relay.run(Duration::from_millis(500), shutdown))]
 }

@@ -160,7 +160,7 @@ async fn rabbitmq_cut_while_tasks_are_created_delivers_every_event_once_in_effec
     let (stop, shutdown) = watch::channel(false);
     let relay = Relay::new(db.clone(), bus.clone());
     let wake = relay.waker();
-    let pipeline = worker::spawn(db.clone(), bus.clone(), relay, shutdown);
+    let pipeline = worker::spawn(db.clone(), bus.clone(), relay, shutdown).await;
 
     let batches: Vec<Vec<Event>> = (0..4)
         .map(|_| {
@@ -256,7 +256,7 @@ async fn relay_killed_mid_batch(db: Database, bus: Arc<dyn EventBus>) {
     eventually("the killed relay's part delivered", || async { seen.lock().unwrap().len() == 12 }).await;
 
     let (stop, shutdown) = watch::channel(false);
-    let pipeline = worker::spawn(db.clone(), bus.clone(), Relay::new(db.clone(), bus.clone()), shutdown);
+    let pipeline = worker::spawn(db.clone(), bus.clone(), Relay::new(db.clone(), bus.clone()), shutdown).await;
     let report = assert_exactly_once(&db, &written, &seen).await;
     eventually("the outbox drained", || async { unpublished(&db).await == 0 }).await;
     let duplicates: usize = seen.lock().unwrap().values().map(|c| c - 1).sum();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use api::ApiError;
 use api::projects::{AddMember, ChangeMember, CreateProject, CreateTask, ProjectRole, UpdateProject, UpdateTask};
 use api::users::{Role, User, UserStatus};
+use platform::bus::{Event, EventBus, InProcessBus};
 use platform::cache::{Cache, MemoryCache, RedisCache};
 use platform::clock::SystemClock;
 use platform::db::Database;
@@ -26,6 +27,8 @@ crate::backend_suite!(
     membership_changes_take_effect_at_once,
     tasks_are_cached_and_every_write_invalidates,
     a_redis_outage_falls_back_to_the_database_and_leaves_nothing_stale,
+    an_event_drops_the_entries_it_names,
+    another_instance_drops_what_a_failed_invalidation_left,
 );
 
 /// The caches every test runs over: in-process, and Redis under a prefix of its own.
@@ -224,4 +227,93 @@ async fn tasks_are_cached_and_every_write_invalidates(b: &Backend) {
         svc.delete_task(owner, t.id, None).await.unwrap();
         assert_eq!(svc.get_task(owner, t.id).await, Err(ApiError::NotFound), "deleted: not served from the cache");
     }
+}
+
+/// Reads `read` until it answers `want` (the consumer runs on its own task), for at most 5 s.
+async fn eventually<F, Fut>(what: &str, want: &str, read: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    let mut got = String::new();
+    for _ in 0..100 {
+        got = read().await;
+        if got == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: still {got:?}, expected {want:?}");
+}
+
+/// The cross-instance consumer on both caches: entries changed elsewhere (behind this process's
+/// back, as a write whose invalidation never reached this cache) stay cached until an event
+/// naming them is consumed, and not after.
+async fn an_event_drops_the_entries_it_names(b: &Backend) {
+    for (cache, _redis) in caches().await {
+        let owner = actor(Role::User);
+        let svc = Arc::new(service(b, cache, &[owner]));
+        let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let consumer = projects::invalidation::spawn(svc.clone(), bus.clone(), "this", stopped).await;
+        let p = svc.create_project(owner, named("one")).await.unwrap();
+        let t = svc.create_task(owner, p.id, CreateTask { title: "one".into(), ..Default::default() }).await.unwrap();
+        assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "one");
+        assert_eq!(svc.get_task(owner, t.id).await.unwrap().title, "one");
+
+        rename_behind_the_back(b, p.id, "two").await;
+        retitle_behind_the_back(b, t.id, "two").await;
+        assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "one", "cached");
+        assert_eq!(svc.get_task(owner, t.id).await.unwrap().title, "one", "cached");
+
+        let at = time::OffsetDateTime::now_utc();
+        let named_by = [
+            Event::new("project.updated", p.id, None, at, serde_json::json!({ "project_id": p.id })),
+            Event::new("task.updated", t.id, None, at, serde_json::json!({ "task": { "id": t.id } })),
+        ];
+        for e in &named_by {
+            bus.publish(e).await.unwrap();
+        }
+        eventually("the project", "two", || async { svc.get_project(owner, p.id).await.unwrap().name }).await;
+        eventually("the task", "two", || async { svc.get_task(owner, t.id).await.unwrap().title }).await;
+        stop.send(true).unwrap();
+        consumer.await.unwrap();
+    }
+}
+
+/// Process A's invalidation fails (its Redis link is cut); process B, sharing the Redis, reads
+/// A's old entries until the relay delivers A's events to B's consumer, which tombstones them.
+async fn another_instance_drops_what_a_failed_invalidation_left(b: &Backend) {
+    let redis = TestRedis::new().await;
+    let proxy = TcpProxy::start("127.0.0.1:6379").await;
+    let owner = actor(Role::User);
+    let through_proxy = RedisCache::connect(&format!("redis://{}", proxy.addr()), &redis.prefix).await.unwrap();
+    let a = service(b, Arc::new(through_proxy), &[owner]);
+    let reader = Arc::new(service(b, Arc::new(redis.cache().await), &[owner]));
+    let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let consumer = projects::invalidation::spawn(reader.clone(), bus.clone(), "b", stopped).await;
+    let relay = platform::outbox::Relay::new(b.db.clone(), bus.clone());
+
+    let p = a.create_project(owner, named("one")).await.unwrap();
+    let t = a.create_task(owner, p.id, CreateTask { title: "one".into(), ..Default::default() }).await.unwrap();
+    relay.run_once().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(reader.get_project(owner, p.id).await.unwrap().name, "one");
+    assert_eq!(reader.get_task(owner, t.id).await.unwrap().title, "one", "B cached both");
+
+    proxy.cut();
+    let rename = UpdateProject { name: Some("two".into()), description: None };
+    a.update_project(owner, p.id, rename, None).await.unwrap();
+    let retitle = UpdateTask { title: Some("two".into()), ..Default::default() };
+    a.update_task(owner, t.id, retitle, None).await.unwrap();
+    assert_eq!(reader.get_project(owner, p.id).await.unwrap().name, "one", "B reads A's stale entry");
+    assert_eq!(reader.get_task(owner, t.id).await.unwrap().title, "one", "B reads A's stale entry");
+
+    // A's Redis link stays cut; the events reach B through the bus.
+    assert_eq!(relay.run_once().await.unwrap().published, 2);
+    eventually("B's project", "two", || async { reader.get_project(owner, p.id).await.unwrap().name }).await;
+    eventually("B's task", "two", || async { reader.get_task(owner, t.id).await.unwrap().title }).await;
+    stop.send(true).unwrap();
+    consumer.await.unwrap();
 }

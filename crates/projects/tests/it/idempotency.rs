@@ -87,6 +87,9 @@ impl UsersApi for Users {
     async fn set_email_verified(&self, _: Uuid) -> Result<(), ApiError> {
         Ok(())
     }
+    async fn notification_settings(&self, _: Uuid) -> Result<api::users::NotificationSettings, ApiError> {
+        Ok(api::users::NotificationSettings { task_assigned: true, mentioned: true, comments: true })
+    }
 }
 
 struct App {

@@ -78,6 +78,9 @@ impl UsersApi for Directory {
     async fn set_email_verified(&self, _: Uuid) -> Result<(), ApiError> {
         Ok(())
     }
+    async fn notification_settings(&self, _: Uuid) -> Result<api::users::NotificationSettings, ApiError> {
+        Ok(api::users::NotificationSettings { task_assigned: true, mentioned: true, comments: true })
+    }
 }
 
 fn service(b: &Backend) -> (ProjectsService, Arc<Directory>) {

@@ -19,6 +19,11 @@ const NO_USER_DATA: &[(&str, &str)] = &[
     ("worker_processed_events", "event ids the worker has handled"),
     // Events carry ids only (EN-5); the log keeps a pseudonymous trace after erasure (GD-2).
     ("audit_log", "hash-chained audit trail: event, actor and aggregate ids only, no names or emails"),
+    // Which event mailed which user id, for exactly-once notifications (worker::notify).
+    ("worker_notifications", "notification claims: event, recipient, task or comment ids only, no address or text"),
+    // The next event number of each stream (a project, else the aggregate: a user id for auth
+    // events), for live updates' ordering and replay.
+    ("outbox_streams", "event counters per stream: a project or aggregate id and a number"),
     ("auth_signing_keys", "the service's own signing keys"),
     // SQLite's search index (projects): document ids, and the FTS5 index of text that is exported
     // from its own table and leaves the index with its row (triggers, same transaction).

@@ -16,6 +16,7 @@ mod gdpr;
 mod idempotency;
 mod keys;
 mod live;
+mod notifications;
 mod policy;
 mod project_matrix;
 mod support;
@@ -153,6 +154,7 @@ async fn all_in_one_second_factor_and_mail() {
     let mail_dir = dir.path().join("data/mail");
     let mut mailed = email::verification_and_reset(&app.base, &mail_dir, "http://127.0.0.1:8080").await;
     mailed.push(email::reset_keeps_the_second_factor(&app.base, &mail_dir, "http://127.0.0.1:8080").await);
+    notifications::assignment_and_mention(&app.base, &mail_dir, "http://127.0.0.1:8080").await;
     let (code, log) = app.terminate().await;
     assert_eq!(code, Some(0), "{log}");
     email::assert_tokens_absent(&log, &mailed);
@@ -192,7 +194,7 @@ async fn wait_for_consumed_sqlite(db: &std::path::Path, at_least: i64) {
 async fn distributed_one_process_per_service() {
     let pg = TestPostgres::new().await;
     let redis = TestRedis::new().await;
-    let rabbit = TestRabbit::new(&[worker::GROUP]);
+    let rabbit = TestRabbit::new(&[worker::GROUP, worker::notify::GROUP, "projects-cache.projects-1"]);
     let bucket = TestBucket::new().await;
     let dir = tempfile::tempdir().unwrap();
     let b64 = |n: usize| {
@@ -222,6 +224,8 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "1".into()),
         ("TRELLIS_ADMIN_EMAIL", "root@example.com".into()),
         ("TRELLIS_ADMIN_PASSWORD", "canary granite harbour lighthouse keeper".into()),
+        // The projects process's cache-invalidation queue is `projects-cache.projects-1`.
+        ("TRELLIS_INSTANCE_ID", "projects-1".into()),
     ];
     // Every process is told where the others are, as DNS names would in production.
     let port = |_| support::free_port();
@@ -250,6 +254,8 @@ async fn distributed_one_process_per_service() {
     // The auth process writes mail into its data folder; users answers over HTTP.
     let mailed =
         email::verification_and_reset(&gateway.base, &dir.path().join("data/mail"), "http://127.0.0.1:8080").await;
+    // The worker process mails notifications, asking users and projects over HTTP.
+    notifications::assignment_and_mention(&gateway.base, &dir.path().join("data/mail"), "http://127.0.0.1:8080").await;
     // The users process ends sessions through the auth process (SessionsApi over HTTP).
     let rbac = flow::rbac(&gateway.base, "root@example.com", "canary granite harbour lighthouse keeper").await;
     role_gate_in_each_service(&projects.base, &users.base, &rbac).await;

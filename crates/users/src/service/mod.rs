@@ -8,7 +8,9 @@ use std::sync::{Arc, OnceLock};
 
 use api::auth::{SessionEndReason, SessionsApi};
 use api::personal::PersonalDataApi;
-use api::users::{NewUser, PublicUser, Role, UpdateUser, User, UserListItem, UserPage, UserStatus, UsersApi};
+use api::users::{
+    NewUser, NotificationSettings, PublicUser, Role, UpdateUser, User, UserListItem, UserPage, UserStatus, UsersApi,
+};
 use api::{ApiError, FieldError};
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -658,5 +660,14 @@ impl UsersApi for UsersService {
             self.wake_relay();
         }
         Ok(())
+    }
+
+    async fn notification_settings(&self, id: Uuid) -> Result<NotificationSettings, ApiError> {
+        let (row, opened) = self.load(id).await?;
+        if row.erasure_started_at.is_some() {
+            return Err(ApiError::NotFound);
+        }
+        let n = self.open_preferences(&row, &opened)?.notifications;
+        Ok(NotificationSettings { task_assigned: n.task_assigned, mentioned: n.mentioned, comments: n.comments })
     }
 }

@@ -232,8 +232,14 @@ async fn preferences_are_validated_private_and_sealed(b: Backend) {
         "theme": "dark", "locale": "fr-ca", "timezone": "Europe/Paris",
         "notifications": { "task_assigned": false, "mentioned": true, "comments": false, "security": true }
     });
+    let switches =
+        |task_assigned, mentioned, comments| api::users::NotificationSettings { task_assigned, mentioned, comments };
+    assert_eq!(b.svc.notification_settings(ada.id).await.unwrap(), switches(true, true, true), "on by default");
     let saved = b.svc.set_preferences(actor(&ada), ada.id, &body).await.unwrap();
     assert_eq!(saved.locale, "fr-CA");
+    // The worker reads the switches (UsersApi), opened from the sealed document.
+    assert_eq!(b.svc.notification_settings(ada.id).await.unwrap(), switches(false, true, false));
+    assert_eq!(b.svc.notification_settings(platform::ids::new_id()).await.unwrap_err(), ApiError::NotFound);
     assert_eq!(b.svc.preferences(actor(&ada), ada.id).await.unwrap(), saved);
     let [_, _, prefs, _, _] = b.raw(ada.id).await;
     assert!(prefs.is_some() && !contains(&prefs, "Europe/Paris"), "preferences are sealed");

@@ -1,0 +1,154 @@
+//! The consume loop every event consumer shares: subscribe as a member of a group, hand each
+//! delivery to a [`Handler`], acknowledge what it applied and hand back (nack) what failed,
+//! subscribing again with backoff whenever the bus drops the subscription, until shutdown.
+//!
+//! Delivery is at least once, so a handler must be idempotent (the worker's inbox table, the
+//! notifications' claims, or an effect that is harmless twice such as a cache tombstone).
+//! Failures pause the loop (200 ms doubling to 10 s while they go on), so a dependency that is
+//! down (an SMTP server, say) is retried at a calm pace rather than in a hot loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::bus::{Event, EventBus, Subscription};
+
+/// Why a handler could not apply an event; it will be delivered again.
+pub type HandleError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a consumer does with one event.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// Applies `event`; `Ok` acknowledges it, `Err` hands it back for another delivery.
+    async fn handle(&self, event: &Event) -> Result<(), HandleError>;
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+fn next_backoff(d: Duration) -> Duration {
+    (d * 2).min(MAX_BACKOFF)
+}
+
+/// Subscribes `handler` to `group` now (so that events relayed once this returns reach the
+/// group; a bus that refuses is retried by the loop) and spawns the consume loop, which stops
+/// when `shutdown` fires.
+pub async fn spawn(
+    bus: Arc<dyn EventBus>,
+    group: String,
+    handler: Arc<dyn Handler>,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let first = match bus.subscribe(&group).await {
+        Ok(sub) => Some(sub),
+        Err(e) => {
+            tracing::warn!(group = %group, error = %e, "cannot subscribe yet; retrying in the background");
+            None
+        }
+    };
+    tokio::spawn(run(bus, group, handler, shutdown, first))
+}
+
+/// The consume loop; `first` is a subscription already made, if any.
+pub async fn run(
+    bus: Arc<dyn EventBus>,
+    group: String,
+    handler: Arc<dyn Handler>,
+    mut shutdown: watch::Receiver<bool>,
+    mut first: Option<Box<dyn Subscription>>,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let mut sub = match first.take() {
+            Some(sub) => sub,
+            None => tokio::select! {
+                _ = shutdown.changed() => return,
+                s = bus.subscribe(&group) => match s {
+                    Ok(s) => { backoff = FIRST_BACKOFF; s }
+                    Err(e) => {
+                        tracing::warn!(group = %group, error = %e, "cannot subscribe; retrying");
+                        tokio::select! { _ = shutdown.changed() => return, _ = tokio::time::sleep(backoff) => {} }
+                        backoff = next_backoff(backoff);
+                        continue;
+                    }
+                },
+            },
+        };
+        let mut pause = FIRST_BACKOFF;
+        loop {
+            let next = tokio::select! { _ = shutdown.changed() => return, n = sub.next() => n };
+            match next {
+                None => break,
+                Some(Err(e)) => tracing::warn!(group = %group, error = %e, "bad delivery"),
+                Some(Ok(delivery)) => match handler.handle(&delivery.event).await {
+                    Ok(()) => {
+                        pause = FIRST_BACKOFF;
+                        if let Err(e) = delivery.ack().await {
+                            tracing::warn!(group = %group, error = %e, "ack failed; the event will be redelivered");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            group = %group, event_id = %delivery.event.id, event_type = %delivery.event.event_type,
+                            error = %e, "event handling failed; requeued"
+                        );
+                        let _ = delivery.nack().await;
+                        tokio::select! { _ = shutdown.changed() => return, _ = tokio::time::sleep(pause) => {} }
+                        pause = next_backoff(pause);
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::bus::InProcessBus;
+
+    /// Fails the first `fail` attempts, then records the events it applied.
+    struct Flaky {
+        fail: Mutex<u32>,
+        seen: Mutex<Vec<uuid::Uuid>>,
+    }
+
+    #[async_trait]
+    impl Handler for Flaky {
+        async fn handle(&self, event: &Event) -> Result<(), HandleError> {
+            let mut fail = self.fail.lock().unwrap();
+            if *fail > 0 {
+                *fail -= 1;
+                return Err("not yet".into());
+            }
+            self.seen.lock().unwrap().push(event.id);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_events_come_back_and_the_loop_stops_on_shutdown() {
+        let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
+        let handler = Arc::new(Flaky { fail: Mutex::new(2), seen: Mutex::new(Vec::new()) });
+        let (stop, stopped) = watch::channel(false);
+        let task = spawn(bus.clone(), "g".into(), handler.clone(), stopped).await;
+        let event =
+            Event::new("x.y", crate::ids::new_id(), None, time::OffsetDateTime::now_utc(), serde_json::json!({}));
+        bus.publish(&event).await.unwrap();
+        for _ in 0..100 {
+            if !handler.seen.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(*handler.seen.lock().unwrap(), vec![event.id], "applied once, after two failures");
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), task).await.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,384 @@
+//! Notification mails on SQLite and PostgreSQL: each rule of assignment and mention, exactly one
+//! mail per redelivered event, a failed send retried, a crashed sender's claim taken over, the
+//! file and SMTP mailers, and the consumer on the in-process and RabbitMQ buses.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api::ApiError;
+use api::projects::{ProjectAccess, ProjectRole};
+use api::users::{NewUser, NotificationSettings, Role, User, UserStatus, UsersApi};
+use async_trait::async_trait;
+use platform::bus::{Event, EventBus, InProcessBus};
+use platform::db::Database;
+use platform::ids::new_id;
+use platform::mail::{FileMailer, Mailer, SmtpMailer};
+use serde_json::{Value, json};
+use test_support::{ReceivedMail, TcpProxy, TestRabbit, TestSmtp, read_mail_dir, wait_for_mail};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use uuid::Uuid;
+use worker::notify::{Notifier, NotifyError};
+
+const PUBLIC_URL: &str = "https://trellis.example.com";
+
+/// The users and project memberships the notifier asks about (its two ports).
+#[derive(Default)]
+struct Directory {
+    users: Mutex<HashMap<Uuid, (User, NotificationSettings)>>,
+    members: Mutex<HashSet<(Uuid, Uuid)>>,
+}
+
+impl Directory {
+    fn add(&self, name: &str, status: UserStatus) -> Uuid {
+        let id = new_id();
+        let now = OffsetDateTime::now_utc();
+        let user = User {
+            id,
+            email: format!("{}@example.com", name.to_lowercase()),
+            name: name.into(),
+            role: Role::User,
+            status,
+            email_verified: true,
+            mfa_enabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let on = NotificationSettings { task_assigned: true, mentioned: true, comments: true };
+        self.users.lock().unwrap().insert(id, (user, on));
+        id
+    }
+    fn switch(&self, id: Uuid, f: impl FnOnce(&mut NotificationSettings)) {
+        f(&mut self.users.lock().unwrap().get_mut(&id).unwrap().1);
+    }
+    fn join(&self, project: Uuid, user: Uuid) {
+        self.members.lock().unwrap().insert((project, user));
+    }
+}
+
+#[async_trait]
+impl UsersApi for Directory {
+    async fn create_user(&self, _: NewUser) -> Result<User, ApiError> {
+        Err(ApiError::Forbidden)
+    }
+    async fn get_user(&self, id: Uuid) -> Result<User, ApiError> {
+        self.users.lock().unwrap().get(&id).map(|(u, _)| u.clone()).ok_or(ApiError::NotFound)
+    }
+    async fn find_by_email(&self, _: &str) -> Result<User, ApiError> {
+        Err(ApiError::NotFound)
+    }
+    async fn set_mfa_enabled(&self, _: Uuid, _: bool) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn discard_new_user(&self, _: Uuid) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn set_email_verified(&self, _: Uuid) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn notification_settings(&self, id: Uuid) -> Result<NotificationSettings, ApiError> {
+        self.users.lock().unwrap().get(&id).map(|(_, s)| *s).ok_or(ApiError::NotFound)
+    }
+}
+
+#[async_trait]
+impl ProjectAccess for Directory {
+    async fn project_role(&self, project: Uuid, user: Uuid, _: Role) -> Result<Option<ProjectRole>, ApiError> {
+        Ok(self.members.lock().unwrap().contains(&(project, user)).then_some(ProjectRole::Editor))
+    }
+}
+
+enum Keep {
+    Sqlite(#[allow(dead_code)] test_support::TestSqlite),
+    Postgres(#[allow(dead_code)] test_support::TestPostgres),
+}
+
+struct Backend {
+    db: Database,
+    _keep: Keep,
+}
+
+impl Backend {
+    async fn sqlite() -> Backend {
+        let t = test_support::TestSqlite::new().await;
+        Self::ready(t.db.clone(), Keep::Sqlite(t)).await
+    }
+    async fn postgres() -> Backend {
+        let t = test_support::TestPostgres::new().await;
+        Self::ready(t.db.clone(), Keep::Postgres(t)).await
+    }
+    async fn ready(db: Database, keep: Keep) -> Backend {
+        db.migrate(&worker::MIGRATIONS).await.unwrap();
+        Backend { db, _keep: keep }
+    }
+    async fn exec(&self, sql: &str) {
+        match &self.db {
+            Database::Sqlite(db) => {
+                let sql = sql.to_string();
+                db.write(move |tx| tx.execute_batch(&sql).map_err(platform::db::sqlite::map_err)).await.unwrap();
+            }
+            Database::Postgres(db) => db.client().await.unwrap().batch_execute(sql).await.unwrap(),
+        }
+    }
+}
+
+/// A directory, a mail folder and a notifier writing `.eml` files into it.
+struct Fixture {
+    dir: Arc<Directory>,
+    mail: tempfile::TempDir,
+    notifier: Notifier,
+    project: Uuid,
+    /// Ada: a member who assigns and comments.
+    ada: Uuid,
+    /// Bob: a member.
+    bob: Uuid,
+}
+
+fn fixture(b: &Backend) -> Fixture {
+    let mail = tempfile::tempdir().unwrap();
+    let mailer = Arc::new(FileMailer::new(mail.path(), "Trellis <no-reply@example.com>").unwrap());
+    fixture_with(b, mailer, mail)
+}
+
+fn fixture_with(b: &Backend, mailer: Arc<dyn Mailer>, mail: tempfile::TempDir) -> Fixture {
+    let dir = Arc::new(Directory::default());
+    let (ada, bob) = (dir.add("Ada", UserStatus::Active), dir.add("Bob", UserStatus::Active));
+    let project = new_id();
+    dir.join(project, ada);
+    dir.join(project, bob);
+    let notifier = Notifier::new(b.db.clone(), dir.clone(), dir.clone(), mailer, PUBLIC_URL);
+    Fixture { dir, mail, notifier, project, ada, bob }
+}
+
+impl Fixture {
+    fn mails(&self) -> Vec<ReceivedMail> {
+        read_mail_dir(self.mail.path())
+    }
+    fn task(&self, assignee: Option<Uuid>) -> Value {
+        json!({"id": new_id(), "project_id": self.project, "title": "Plant the roses", "assignee_id": assignee})
+    }
+    fn comment(&self, author: Uuid, body: &str) -> Value {
+        json!({"id": new_id(), "task_id": new_id(), "project_id": self.project, "author_id": author, "body": body})
+    }
+}
+
+fn event(kind: &str, actor: Uuid, data: Value) -> Event {
+    Event::new(kind, new_id(), Some(actor), OffsetDateTime::now_utc(), data)
+}
+
+fn comment_event(kind: &str, comment: &Value) -> Event {
+    let data = json!({"comment": comment, "comment_id": comment["id"], "task_id": comment["task_id"],
+        "project_id": comment["project_id"]});
+    let mut e = event(kind, Uuid::parse_str(comment["author_id"].as_str().unwrap()).unwrap(), data);
+    e.aggregate_id = Uuid::parse_str(comment["id"].as_str().unwrap()).unwrap();
+    e
+}
+
+macro_rules! backend_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(&super::Backend::sqlite().await).await; }
+        )* }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(&super::Backend::postgres().await).await; }
+        )* }
+    };
+}
+
+backend_suite!(
+    an_assignment_mails_the_assignee,
+    assignments_that_mail_nobody,
+    a_mention_mails_members_only,
+    a_redelivered_event_mails_once,
+    an_edit_mails_only_the_mentions_it_adds,
+    a_failed_send_is_retried_and_mails_once,
+    a_crashed_senders_claim_is_taken_over_after_its_lease,
+    mail_goes_over_smtp,
+    the_consumer_mails_once_on_the_in_process_bus,
+    the_consumer_mails_once_on_rabbitmq,
+);
+
+async fn an_assignment_mails_the_assignee(b: &Backend) {
+    let f = fixture(b);
+    let task = f.task(Some(f.bob));
+    assert_eq!(f.notifier.handle(&event("task.created", f.ada, json!({"task": task}))).await.unwrap(), 1);
+    let mails = f.mails();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert_eq!(m.header("to"), Some("bob@example.com"));
+    assert_eq!(m.header("subject"), Some("You were assigned: Plant the roses"));
+    let link = format!("{PUBLIC_URL}/projects/{}/tasks/{}", f.project, task["id"].as_str().unwrap());
+    assert!(m.body.contains(&link), "the task's link: {}", m.body);
+    assert!(!m.body.contains("ada@example.com") && !m.body.contains("token"), "nothing else: {}", m.body);
+
+    // A change of assignee on an existing task (the lead's top-level project_id is welcome).
+    let moved = json!({"task": f.task(Some(f.ada)), "fields": ["assignee_id"], "project_id": f.project});
+    assert_eq!(f.notifier.handle(&event("task.updated", f.bob, moved)).await.unwrap(), 1);
+    assert_eq!(f.mails().iter().filter(|m| m.header("to") == Some("ada@example.com")).count(), 1);
+}
+
+async fn assignments_that_mail_nobody(b: &Backend) {
+    let f = fixture(b);
+    let n = &f.notifier;
+    let none = |e: Event| async move { n.handle(&e).await.unwrap() };
+    // Self-assignment.
+    assert_eq!(none(event("task.created", f.bob, json!({"task": f.task(Some(f.bob))}))).await, 0);
+    // No assignee; an update that does not change the assignee; an unassignment.
+    assert_eq!(none(event("task.created", f.ada, json!({"task": f.task(None)}))).await, 0);
+    let other_field = json!({"task": f.task(Some(f.bob)), "fields": ["title"]});
+    assert_eq!(none(event("task.updated", f.ada, other_field)).await, 0);
+    let cleared = json!({"task": f.task(None), "fields": ["assignee_id"]});
+    assert_eq!(none(event("task.updated", f.ada, cleared)).await, 0);
+    // The preference is off.
+    f.dir.switch(f.bob, |s| s.task_assigned = false);
+    assert_eq!(none(event("task.created", f.ada, json!({"task": f.task(Some(f.bob))}))).await, 0);
+    // An inactive account, an unknown user.
+    let carl = f.dir.add("Carl", UserStatus::Inactive);
+    f.dir.join(f.project, carl);
+    assert_eq!(none(event("task.created", f.ada, json!({"task": f.task(Some(carl))}))).await, 0);
+    assert_eq!(none(event("task.created", f.ada, json!({"task": f.task(Some(new_id()))}))).await, 0);
+    assert!(f.mails().is_empty());
+}
+
+async fn a_mention_mails_members_only(b: &Backend) {
+    let f = fixture(b);
+    let stranger = f.dir.add("Stranger", UserStatus::Active);
+    let quiet = f.dir.add("Quiet", UserStatus::Active);
+    f.dir.join(f.project, quiet);
+    f.dir.switch(quiet, |s| s.mentioned = false);
+    let body = format!("<@{}> and <@{stranger}>, see this; <@{quiet}> too. And me: <@{}>", f.bob, f.ada);
+    let comment = f.comment(f.ada, &body);
+    assert_eq!(f.notifier.handle(&comment_event("comment.created", &comment)).await.unwrap(), 1);
+    let mails = f.mails();
+    assert_eq!(mails.len(), 1, "the member only: not the non-member, the one who turned it off, the author");
+    let m = &mails[0];
+    assert_eq!((m.header("to"), m.header("subject")), (Some("bob@example.com"), Some("Ada mentioned you")));
+    assert!(m.body.contains("> @Bob and @someone, see this; @someone too. And me: @someone"), "{}", m.body);
+    let link = format!("{PUBLIC_URL}/projects/{}/tasks/{}", f.project, comment["task_id"].as_str().unwrap());
+    assert!(m.body.contains(&link), "{}", m.body);
+    assert!(!m.body.contains("Stranger") && !m.body.contains(&stranger.to_string()), "no one else's data");
+}
+
+async fn a_redelivered_event_mails_once(b: &Backend) {
+    let f = fixture(b);
+    let assigned = event("task.created", f.ada, json!({"task": f.task(Some(f.bob))}));
+    let mentioned = comment_event("comment.created", &f.comment(f.ada, &format!("hey <@{}>", f.bob)));
+    for _ in 0..3 {
+        f.notifier.handle(&assigned).await.unwrap();
+        f.notifier.handle(&mentioned).await.unwrap();
+    }
+    assert_eq!(f.mails().len(), 2);
+}
+
+async fn an_edit_mails_only_the_mentions_it_adds(b: &Backend) {
+    let f = fixture(b);
+    let carl = f.dir.add("Carl", UserStatus::Active);
+    f.dir.join(f.project, carl);
+    let mut comment = f.comment(f.ada, &format!("hey <@{}>", f.bob));
+    assert_eq!(f.notifier.handle(&comment_event("comment.created", &comment)).await.unwrap(), 1);
+    comment["body"] = json!(format!("hey <@{}>, and <@{carl}>", f.bob));
+    assert_eq!(f.notifier.handle(&comment_event("comment.updated", &comment)).await.unwrap(), 1);
+    comment["body"] = json!(format!("hey <@{}> and <@{carl}>!", f.bob));
+    assert_eq!(f.notifier.handle(&comment_event("comment.updated", &comment)).await.unwrap(), 0);
+    let to: Vec<_> = f.mails().iter().map(|m| m.header("to").unwrap().to_string()).collect();
+    assert_eq!(to, ["bob@example.com", "carl@example.com"]);
+}
+
+async fn smtp_through(proxy: &TcpProxy) -> Arc<dyn Mailer> {
+    Arc::new(SmtpMailer::new(&format!("smtp://{}", proxy.addr()), "Trellis <no-reply@example.com>").unwrap())
+}
+
+async fn a_failed_send_is_retried_and_mails_once(b: &Backend) {
+    let smtp = TestSmtp::start().await;
+    let proxy = TcpProxy::start(&format!("127.0.0.1:{}", smtp.port)).await;
+    let f = fixture_with(b, smtp_through(&proxy).await, tempfile::tempdir().unwrap());
+    let e = event("task.created", f.ada, json!({"task": f.task(Some(f.bob))}));
+    proxy.cut();
+    assert!(matches!(f.notifier.handle(&e).await, Err(NotifyError::Mail(_))), "the event goes back to the bus");
+    proxy.restore();
+    assert_eq!(f.notifier.handle(&e).await.unwrap(), 1, "the claim was released: the retry sends");
+    assert_eq!(f.notifier.handle(&e).await.unwrap(), 0);
+    assert_eq!(smtp.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+async fn a_crashed_senders_claim_is_taken_over_after_its_lease(b: &Backend) {
+    let f = fixture(b);
+    let e = event("task.created", f.ada, json!({"task": f.task(Some(f.bob))}));
+    let task = e.data["task"]["id"].as_str().unwrap().to_string();
+    // Another consumer claimed this mail and is still within its lease: the event goes back.
+    let (claim, expire) = match &b.db {
+        Database::Sqlite(_) => (
+            format!(
+                "INSERT INTO worker_notifications VALUES (X'{}', X'{}', 'task_assigned', X'{}', 9999999999999, NULL)",
+                e.id.simple(),
+                f.bob.simple(),
+                Uuid::parse_str(&task).unwrap().simple()
+            ),
+            "UPDATE worker_notifications SET lease_until = 0".to_string(),
+        ),
+        Database::Postgres(_) => (
+            format!(
+                "INSERT INTO worker_notifications VALUES ('{}', '{}', 'task_assigned', '{task}', now() + interval '1 hour', NULL)",
+                e.id, f.bob
+            ),
+            "UPDATE worker_notifications SET lease_until = now() - interval '1 second'".to_string(),
+        ),
+    };
+    b.exec(&claim).await;
+    assert!(matches!(f.notifier.handle(&e).await, Err(NotifyError::Busy)));
+    assert!(f.mails().is_empty());
+    // It died before marking: once its lease is over, the redelivery sends (and only once).
+    b.exec(&expire).await;
+    assert_eq!(f.notifier.handle(&e).await.unwrap(), 1);
+    assert_eq!(f.notifier.handle(&e).await.unwrap(), 0);
+    assert_eq!(f.mails().len(), 1);
+}
+
+async fn mail_goes_over_smtp(b: &Backend) {
+    let smtp = TestSmtp::start().await;
+    let mailer: Arc<dyn Mailer> = Arc::new(SmtpMailer::new(&smtp.url, "Trellis <no-reply@example.com>").unwrap());
+    let f = fixture_with(b, mailer, tempfile::tempdir().unwrap());
+    let comment = f.comment(f.ada, &format!("<@{}>: {}", f.bob, "long ".repeat(100)));
+    assert_eq!(f.notifier.handle(&comment_event("comment.created", &comment)).await.unwrap(), 1);
+    let got = smtp.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].header("to"), Some("bob@example.com"));
+    assert_eq!(got[0].header("subject"), Some("Ada mentioned you"));
+    let quoted: String = got[0].body.lines().filter(|l| l.starts_with('>')).collect::<Vec<_>>().join(" ");
+    assert!(quoted.contains('…') && quoted.chars().count() <= 300 + 10, "a short excerpt: {quoted}");
+}
+
+/// Runs the notifier as the `notifications` group on `bus`, publishes `e` twice (a redelivery)
+/// and an event it ignores, and expects one mail.
+async fn consumed_once(f: Fixture, bus: Arc<dyn EventBus>) {
+    let (stop, stopped) = watch::channel(false);
+    let mail = f.mail.path().to_path_buf();
+    let (ada, bob) = (f.ada, f.bob);
+    let task = f.task(Some(bob));
+    let notifier = f.notifier;
+    let consumer = notifier.spawn(bus.clone(), stopped).await;
+    let e = event("task.created", ada, json!({"task": task}));
+    bus.publish(&e).await.unwrap();
+    bus.publish(&event("project.created", ada, json!({"project_id": new_id()}))).await.unwrap();
+    bus.publish(&e).await.unwrap();
+    let mails = wait_for_mail(&mail, 1, Duration::from_secs(10)).await;
+    assert_eq!(mails[0].header("to"), Some("bob@example.com"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(read_mail_dir(&mail).len(), 1, "the second delivery mailed nothing");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), consumer).await.unwrap().unwrap();
+}
+
+async fn the_consumer_mails_once_on_the_in_process_bus(b: &Backend) {
+    consumed_once(fixture(b), Arc::new(InProcessBus::new())).await;
+}
+
+async fn the_consumer_mails_once_on_rabbitmq(b: &Backend) {
+    let rabbit = TestRabbit::new(&[worker::notify::GROUP]);
+    consumed_once(fixture(b), Arc::new(rabbit.bus().await)).await;
+}
