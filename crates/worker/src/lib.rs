@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod http;
+pub mod retention;
 
 use std::sync::Arc;
 use std::time::Duration;
