@@ -589,10 +589,7 @@ mod tests {
         let s = load_from(None, &[], &Overrides::default()).unwrap();
         assert!(s.jobs.schedule);
         assert_eq!(s.jobs.interval("sessions"), std::time::Duration::from_secs(86_400));
-        assert_eq!(
-            (s.events.retention_days, s.users.purge_after_days, s.jobs.sessions_retention_days),
-            (7, 30, 30)
-        );
+        assert_eq!((s.events.retention_days, s.users.purge_after_days, s.jobs.sessions_retention_days), (7, 30, 30));
         assert_eq!((s.jobs.processed_events_retention_days, s.jobs.temp_files_retention_days), (30, 30));
         let e = env(&[("TRELLIS_JOBS__INTERVALS__TEMP_FILES", "6"), ("TRELLIS_EVENTS__RETENTION_DAYS", "1")]);
         let s = load_from(None, &e, &Overrides::default()).unwrap();

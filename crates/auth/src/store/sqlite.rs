@@ -1023,13 +1023,14 @@ impl RetentionStore for SqliteAuthStore {
                          OR unixepoch(expires_at, 'subsec') < ?1 OR unixepoch(last_used_at, 'subsec') < ?2 LIMIT ?3",
                     )
                     .and_then(|mut stmt| {
-                        stmt.query_map(rusqlite::params![secs(before), secs(idle_before), limit], |r| r.get::<_, Uuid>(0))?
-                            .collect::<rusqlite::Result<Vec<_>>>()
+                        stmt.query_map(rusqlite::params![secs(before), secs(idle_before), limit], |r| {
+                            r.get::<_, Uuid>(0)
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
                     })
                     .map_err(map_err)?;
-                let mut tokens = tx
-                    .prepare_cached("DELETE FROM auth_refresh_tokens WHERE session_id = ?1")
-                    .map_err(map_err)?;
+                let mut tokens =
+                    tx.prepare_cached("DELETE FROM auth_refresh_tokens WHERE session_id = ?1").map_err(map_err)?;
                 let mut sessions = tx.prepare_cached("DELETE FROM auth_sessions WHERE id = ?1").map_err(map_err)?;
                 let (mut s, mut t) = (0, 0);
                 for id in ids {

@@ -65,7 +65,9 @@ pub(crate) async fn sessions_job_deletes_what_ended_and_keeps_the_rest(db: Datab
     ] {
         let id = session_at(&store, token, created).await;
         let next = format!("{token}-2");
-        assert!(store.rotate_refresh(id, sha256(token.as_bytes()), sha256(next.as_bytes()), cutoff - min).await.unwrap());
+        assert!(
+            store.rotate_refresh(id, sha256(token.as_bytes()), sha256(next.as_bytes()), cutoff - min).await.unwrap()
+        );
         list.push(id);
     }
     // Idle: never used after login.

@@ -262,14 +262,10 @@ async fn idempotency_job_deletes_expired_keys<F: DbFixture>() {
     let job = IdempotencyKeysJob::new(Arc::new(Idempotency::new(f.db(), clock)));
     let report = run(f.db(), &job, run_at).await;
     assert_eq!(report.get("idempotency_keys"), 3, "{report:?}");
-    let left = query_i64(
-        f.db(),
-        "SELECT count(*) FROM idempotency_keys",
-        "SELECT count(*) FROM idempotency_keys",
-        vec![],
-    )
-    .await
-    .unwrap();
+    let left =
+        query_i64(f.db(), "SELECT count(*) FROM idempotency_keys", "SELECT count(*) FROM idempotency_keys", vec![])
+            .await
+            .unwrap();
     assert_eq!(left, 1);
 }
 
