@@ -293,11 +293,12 @@ pub async fn list_keys(settings: &Settings) -> anyhow::Result<Vec<auth::service:
     auth_for_keys(settings).await?.key_list().await
 }
 
+/// The signer of presigned object URLs (S3 only).
+type PresignSigner = Arc<dyn platform::objects::Signer>;
+
 /// Object storage: an S3 bucket and its URL signer (downloads are presigned redirects, SECURITY.md
 /// UP-3), or the folder `<data_dir>/objects` (downloads stream through the service).
-fn object_storage(
-    settings: &Settings,
-) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<Arc<dyn platform::objects::Signer>>)> {
+fn object_storage(settings: &Settings) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<PresignSigner>)> {
     Ok(match &settings.s3.endpoint {
         Some(endpoint) => {
             let (store, signer) = platform::objects::s3_presigning(&platform::objects::S3Location {
