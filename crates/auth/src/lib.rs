@@ -10,6 +10,7 @@ pub mod client;
 pub mod domain;
 pub mod http;
 pub mod ipthrottle;
+pub mod jobs;
 pub mod keys;
 pub mod passwords;
 pub mod ports;

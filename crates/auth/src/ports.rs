@@ -441,9 +441,36 @@ pub trait PersonalDataStore: Send + Sync {
     ) -> Result<Erasure, StoreError>;
 }
 
+/// What has ended and can go (the `sessions` job, `crate::jobs`); each call deletes at most
+/// `limit` rows in one transaction and returns how many went.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Sessions that ended before `before` (revoked, past their absolute end, or last used
+    /// before `idle_before`), with their refresh tokens: `(sessions, refresh tokens)`.
+    async fn purge_sessions(
+        &self,
+        before: OffsetDateTime,
+        idle_before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<(u64, u64), StoreError>;
+    /// Mailed tokens that expired before `before`, spent or not.
+    async fn purge_email_tokens(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError>;
+    /// Second-factor challenges that expired before `before`.
+    async fn purge_mfa_challenges(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError>;
+    /// Failure counters whose block ended and whose last failure was before `before`.
+    async fn purge_login_failures(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError>;
+}
+
 /// Everything the auth service stores.
 pub trait AuthStore:
-    CredentialStore + SessionStore + SigningKeyStore + LoginThrottleStore + MfaStore + EmailTokenStore + PersonalDataStore
+    CredentialStore
+    + SessionStore
+    + SigningKeyStore
+    + LoginThrottleStore
+    + MfaStore
+    + EmailTokenStore
+    + PersonalDataStore
+    + RetentionStore
 {
 }
 impl<
@@ -453,7 +480,8 @@ impl<
         + LoginThrottleStore
         + MfaStore
         + EmailTokenStore
-        + PersonalDataStore,
+        + PersonalDataStore
+        + RetentionStore,
 > AuthStore for T
 {
 }

@@ -13,6 +13,7 @@
 //! - [`http`]: errors as `application/problem+json`, the JSON extractor, middleware, health.
 //! - [`client`]: the HTTP client one service uses to call another.
 //! - [`mail`]: `Mailer` over SMTP (lettre) or into `.eml` files in a folder.
+//! - [`jobs`]: data-lifecycle jobs run once per cluster under a database lease, and their scheduler.
 //! - [`telemetry`], [`clock`], [`ids`], [`crypto`]: the small shared pieces.
 
 pub mod bus;
@@ -25,6 +26,7 @@ pub mod db;
 pub mod http;
 pub mod identity;
 pub mod ids;
+pub mod jobs;
 pub mod mail;
 pub mod objects;
 pub mod outbox;

@@ -206,6 +206,36 @@ pub async fn stream_head(db: &Database, stream: Uuid) -> Result<i64, StoreError>
     }
 }
 
+/// Deletes up to `limit` rows of `outbox` published before `before`, oldest first; returns how
+/// many went (the `outbox` job). Unpublished rows are never touched; no other table is.
+pub async fn purge_published(db: &Database, before: time::OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+    match db {
+        Database::Sqlite(db) => {
+            // Stored as RFC 3339 text whose fractions vary in length: compared as time, not text.
+            let before = before.unix_timestamp_nanos() as f64 / 1e9;
+            db.write(move |tx| {
+                tx.execute(
+                    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE published_at IS NOT NULL \
+                     AND unixepoch(published_at, 'subsec') < ?1 ORDER BY seq LIMIT ?2)",
+                    rusqlite::params![before, limit],
+                )
+                .map(|n| n as u64)
+                .map_err(sqlite::map_err)
+            })
+            .await
+        }
+        Database::Postgres(db) => {
+            let client = db.client().await?;
+            db.execute(
+                &client,
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE published_at < $1 ORDER BY seq LIMIT $2)",
+                &[&before, &limit],
+            )
+            .await
+        }
+    }
+}
+
 /// The PostgreSQL advisory lock a relay holds while it publishes a batch (any fixed key; this
 /// one is "outbox" in ASCII).
 const RELAY_LOCK: i64 = 0x6f75_7462_6f78;

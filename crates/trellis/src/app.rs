@@ -31,6 +31,8 @@ use platform::http::{
     problems_for_errors, reject_oversized, require_internal_token,
 };
 use platform::identity::TokenVerifier;
+use platform::jobs::builtin::{IdempotencyKeysJob, OutboxJob, TempFilesJob};
+use platform::jobs::{Job, JobReport, JobRunner, JobStatus, RunOutcome};
 use platform::mail::{FileMailer, Mailer, SmtpMailer};
 use platform::objects::ObjectStore;
 use platform::outbox::Relay;
@@ -55,9 +57,10 @@ pub fn selected_services(spec: &str) -> anyhow::Result<BTreeSet<ServiceName>> {
 }
 
 /// Every migration set, in dependency order.
-pub fn all_migrations() -> [platform::db::Migrations; 6] {
+pub fn all_migrations() -> [platform::db::Migrations; 7] {
     [
         platform::outbox::MIGRATIONS,
+        platform::jobs::MIGRATIONS,
         platform::http::idempotency::MIGRATIONS,
         users::MIGRATIONS,
         auth::MIGRATIONS,
@@ -292,6 +295,132 @@ pub async fn list_keys(settings: &Settings) -> anyhow::Result<Vec<auth::service:
     auth_for_keys(settings).await?.key_list().await
 }
 
+/// The signer of presigned object URLs (S3 only).
+type PresignSigner = Arc<dyn platform::objects::Signer>;
+
+/// Object storage: an S3 bucket and its URL signer (downloads are presigned redirects, SECURITY.md
+/// UP-3), or the folder `<data_dir>/objects` (downloads stream through the service).
+fn object_storage(settings: &Settings) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<PresignSigner>)> {
+    Ok(match &settings.s3.endpoint {
+        Some(endpoint) => {
+            let (store, signer) = platform::objects::s3_presigning(&platform::objects::S3Location {
+                endpoint: endpoint.clone(),
+                bucket: settings.s3.bucket.clone(),
+                region: settings.s3.region.clone(),
+                access_key_id: settings.s3.access_key_id.clone().map(|s| s.0).unwrap_or_default(),
+                secret_access_key: settings.s3.secret_access_key.clone().map(|s| s.0).unwrap_or_default(),
+            })?;
+            (store, Some(signer))
+        }
+        None => (platform::objects::local(&settings.data_dir.join("objects"))?, None),
+    })
+}
+
+/// The data-lifecycle jobs of `services`, each in the service that owns its tables: auth
+/// `sessions`, projects `idempotency-keys` (its POSTs' keys), users `erased-users`, and the
+/// worker `outbox`, `processed-events` and `temp-files`.
+pub fn lifecycle_jobs(
+    settings: &Settings,
+    db: &Database,
+    objects: Arc<dyn ObjectStore>,
+    clock: Arc<dyn Clock>,
+    services: &BTreeSet<ServiceName>,
+) -> Vec<Arc<dyn Job>> {
+    let days = |d: u64| time::Duration::days(i64::try_from(d).unwrap_or(3650));
+    let mut jobs: Vec<Arc<dyn Job>> = Vec::new();
+    if services.contains(&ServiceName::Auth) {
+        jobs.push(Arc::new(auth::jobs::SessionsJob::new(
+            auth::store(db),
+            days(settings.jobs.sessions_retention_days),
+            days(settings.auth.session_idle_timeout_days),
+        )));
+    }
+    if services.contains(&ServiceName::Projects) {
+        let idempotency = Arc::new(platform::http::idempotency::Idempotency::new(db, clock));
+        jobs.push(Arc::new(IdempotencyKeysJob::new(idempotency)));
+    }
+    if services.contains(&ServiceName::Worker) {
+        jobs.push(Arc::new(OutboxJob::new(db.clone(), days(settings.events.retention_days))));
+        jobs.push(Arc::new(worker::retention::ProcessedEventsJob::new(
+            db.clone(),
+            days(settings.jobs.processed_events_retention_days),
+        )));
+        jobs.push(Arc::new(TempFilesJob::new(
+            Some(objects),
+            Some(settings.data_dir.join(platform::jobs::builtin::TEMP_DIR)),
+            days(settings.jobs.temp_files_retention_days),
+        )));
+        // The audit log's archive joins here: `audit-archive`, a `platform::jobs::Job` of the
+        // worker crate (worker::audit), with its name added to `config::JOB_NAMES`.
+    }
+    if services.contains(&ServiceName::Users) {
+        jobs.push(Arc::new(users::jobs::ErasedUsersJob::new(users::store(db), days(settings.users.purge_after_days))));
+    }
+    jobs
+}
+
+/// This deployment's database (migrated), a job runner on it and every job, for the `jobs`
+/// commands.
+async fn offline_jobs(settings: &Settings) -> anyhow::Result<(JobRunner, Vec<Arc<dyn Job>>)> {
+    let url = settings.database_url();
+    let db = Database::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    for m in all_migrations() {
+        db.migrate(&m).await?;
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (objects, _) = object_storage(settings)?;
+    let jobs = lifecycle_jobs(settings, &db, objects, clock.clone(), &ServiceName::all().into_iter().collect());
+    Ok((JobRunner::new(&db, clock), jobs))
+}
+
+/// A job as `trellis jobs list` shows it.
+pub struct JobLine {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub interval: Duration,
+    pub status: Option<JobStatus>,
+}
+
+/// `trellis jobs list`: every job with its interval and, from `job_leases`, its last run.
+pub async fn list_jobs(settings: &Settings) -> anyhow::Result<Vec<JobLine>> {
+    let (runner, jobs) = offline_jobs(settings).await?;
+    let mut status = runner.status().await?;
+    Ok(jobs
+        .iter()
+        .map(|j| JobLine {
+            name: j.name(),
+            description: j.description(),
+            interval: settings.jobs.interval(j.name()),
+            status: status.iter().position(|s| s.name == j.name()).map(|i| status.remove(i)),
+        })
+        .collect())
+}
+
+/// `trellis jobs run NAME`: runs the job now in this process, under its lease; an error when the
+/// name is unknown or another process holds the lease. Ctrl-C stops it at its next batch.
+pub async fn run_job(settings: &Settings, name: &str) -> anyhow::Result<JobReport> {
+    let (runner, jobs) = offline_jobs(settings).await?;
+    let names = jobs.iter().map(|j| j.name()).collect::<Vec<_>>().join(", ");
+    let job = jobs
+        .iter()
+        .find(|j| j.name() == name)
+        .ok_or_else(|| anyhow::anyhow!("unknown job {name:?}; the jobs are: {names}"))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop_tx.send(true);
+        }
+    });
+    match runner.run(job.as_ref(), stop_rx).await.map_err(|e| anyhow::anyhow!("job {name} failed: {e}"))? {
+        RunOutcome::Ran(report) => Ok(report),
+        RunOutcome::Busy { holder, until } => anyhow::bail!(
+            "job {name} is running in another process ({holder}, lease until {}); try again later",
+            until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+        ),
+        RunOutcome::NotDue => anyhow::bail!("job {name} could not take its lease; try again"),
+    }
+}
+
 /// Completes the erasures an interruption left unfinished, retrying while a service they need is
 /// unreachable (it may be starting too).
 async fn resume_erasures(users: Arc<users::UsersService>, mut stop: watch::Receiver<bool>) {
@@ -395,21 +524,7 @@ pub async fn serve(
         );
     }
 
-    // S3 downloads are presigned redirects (SECURITY.md UP-3); the local folder streams.
-    let (objects, signer): (Arc<dyn ObjectStore>, Option<Arc<dyn platform::objects::Signer>>) =
-        match &settings.s3.endpoint {
-            Some(endpoint) => {
-                let (store, signer) = platform::objects::s3_presigning(&platform::objects::S3Location {
-                    endpoint: endpoint.clone(),
-                    bucket: settings.s3.bucket.clone(),
-                    region: settings.s3.region.clone(),
-                    access_key_id: settings.s3.access_key_id.clone().map(|s| s.0).unwrap_or_default(),
-                    secret_access_key: settings.s3.secret_access_key.clone().map(|s| s.0).unwrap_or_default(),
-                })?;
-                (store, Some(signer))
-            }
-            None => (platform::objects::local(&settings.data_dir.join("objects"))?, None),
-        };
+    let (objects, signer) = object_storage(&settings)?;
     {
         let o = objects.clone();
         readiness.add(
@@ -597,6 +712,19 @@ pub async fn serve(
         };
         users.connect_personal_data(vec![("auth", auth_data), ("projects", projects_data)]);
         tasks.push(tokio::spawn(resume_erasures(users.clone(), stop_rx.clone())));
+    }
+
+    // Data-lifecycle jobs of the services run here, once per cluster (a lease in the database).
+    if let (Some(db), true) = (&db, settings.jobs.schedule) {
+        let runner = Arc::new(JobRunner::new(db, clock.clone()));
+        let jobs = lifecycle_jobs(&settings, db, objects.clone(), clock.clone(), &selected)
+            .into_iter()
+            .map(|j| {
+                let every = settings.jobs.interval(j.name());
+                (j, every)
+            })
+            .collect();
+        tasks.extend(platform::jobs::spawn_scheduler(runner, jobs, stop_rx.clone()));
     }
 
     // Every service router enforces the role gate (api::policy) itself, whichever process the

@@ -5,6 +5,7 @@
 //! given as `<NAME>_FILE`, naming a file that holds the value (for secrets). An unknown key in any
 //! layer stops start-up with a message naming it.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,9 @@ pub struct Settings {
     pub mail: MailConfig,
     pub pii: PiiConfig,
     pub attachments: AttachmentsConfig,
+    pub jobs: JobsConfig,
+    pub events: EventsConfig,
+    pub users: UsersConfig,
     /// The web app's address as users reach it, for the links in mails.
     pub public_url: String,
     /// Names this process among the replicas of a service (letters, digits, `.`, `-`, `_`; at
@@ -189,6 +193,78 @@ impl Default for AttachmentsConfig {
     }
 }
 
+/// Data-lifecycle jobs (`platform::jobs`; `trellis jobs list`, `trellis jobs run NAME`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Whether servers schedule the jobs of the services they run (once per cluster, under a
+    /// database lease). Off, run them from cron with `trellis jobs run NAME`.
+    pub schedule: bool,
+    /// Hours between runs of each job (default 24).
+    pub interval_hours: u64,
+    /// Per-job overrides of `interval_hours`, by job name (`-` or `_` between words).
+    pub intervals: BTreeMap<String, u64>,
+    /// `sessions`: sessions ended this many days ago are deleted with their refresh tokens, and
+    /// failed-login counters without a failure for as long (default 30).
+    pub sessions_retention_days: u64,
+    /// `processed-events`: the worker's dedupe window, in days (default 30).
+    pub processed_events_retention_days: u64,
+    /// `temp-files`: temporary objects (`tmp/`) and files (`<data_dir>/tmp`) older than this
+    /// many days are deleted (default 30).
+    pub temp_files_retention_days: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            schedule: true,
+            interval_hours: 24,
+            intervals: BTreeMap::new(),
+            sessions_retention_days: 30,
+            processed_events_retention_days: 30,
+            temp_files_retention_days: 30,
+        }
+    }
+}
+
+impl JobsConfig {
+    /// How often the job `name` runs.
+    pub fn interval(&self, name: &str) -> std::time::Duration {
+        let hours = self.intervals.get(&name.replace('-', "_")).copied().unwrap_or(self.interval_hours);
+        std::time::Duration::from_secs(hours * 3600)
+    }
+}
+
+/// Events (the outbox).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Published outbox rows are kept this many days (default 7, at least 1: live updates
+    /// replay recent rows), then deleted by the `outbox` job.
+    pub retention_days: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { retention_days: 7 }
+    }
+}
+
+/// The users service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsersConfig {
+    /// The row an erasure leaves (no personal data) is deleted this many days after the erasure
+    /// finished, by the `erased-users` job (default 30).
+    pub purge_after_days: u64,
+}
+
+impl Default for UsersConfig {
+    fn default() -> Self {
+        UsersConfig { purge_after_days: 30 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
@@ -227,6 +303,9 @@ impl Default for Settings {
             mail: MailConfig::default(),
             pii: PiiConfig::default(),
             attachments: AttachmentsConfig::default(),
+            jobs: JobsConfig::default(),
+            events: EventsConfig::default(),
+            users: UsersConfig::default(),
             public_url: "http://127.0.0.1:8080".into(),
             instance_id: None,
         }
@@ -414,6 +493,27 @@ impl Settings {
                 "instance_id (TRELLIS_INSTANCE_ID) must be 1 to 64 letters, digits, '.', '-' or '_'"
             );
         }
+        anyhow::ensure!(
+            (1..=24 * 365).contains(&self.jobs.interval_hours),
+            "jobs.interval_hours must be between 1 and 8760"
+        );
+        for (name, hours) in &self.jobs.intervals {
+            anyhow::ensure!(
+                JOB_NAMES.contains(&name.replace('_', "-").as_str()),
+                "jobs.intervals: unknown job {name:?} (jobs: {})",
+                JOB_NAMES.join(", ")
+            );
+            anyhow::ensure!((1..=24 * 365).contains(hours), "jobs.intervals.{name} must be between 1 and 8760");
+        }
+        for (key, days) in [
+            ("jobs.sessions_retention_days", self.jobs.sessions_retention_days),
+            ("jobs.processed_events_retention_days", self.jobs.processed_events_retention_days),
+            ("jobs.temp_files_retention_days", self.jobs.temp_files_retention_days),
+            ("events.retention_days", self.events.retention_days),
+            ("users.purge_after_days", self.users.purge_after_days),
+        ] {
+            anyhow::ensure!((1..=3650).contains(&days), "{key} must be between 1 and 3650 days");
+        }
         platform::mail::parse_mailbox(&self.mail.from)
             .map_err(|e| anyhow::anyhow!("mail.from (TRELLIS_MAIL__FROM) is not a mail address: {e}"))?;
         Ok(())
@@ -427,6 +527,10 @@ impl Settings {
         }
     }
 }
+
+/// Every data-lifecycle job's name (`jobs.intervals` keys are checked against it).
+pub const JOB_NAMES: [&str; 6] =
+    ["sessions", "idempotency-keys", "outbox", "processed-events", "temp-files", "erased-users"];
 
 /// Splits a comma-separated list, dropping blanks.
 pub fn split_list(s: &str) -> Vec<String> {
@@ -489,6 +593,28 @@ mod tests {
             ("TRELLIS_ATTACHMENTS__SCAN_RETRY_SECS", "0"),
         ] {
             assert!(load_from(None, &env(&[(name, value)]), &Overrides::default()).is_err(), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn job_settings_have_documented_defaults_and_are_checked() {
+        let s = load_from(None, &[], &Overrides::default()).unwrap();
+        assert!(s.jobs.schedule);
+        assert_eq!(s.jobs.interval("sessions"), std::time::Duration::from_secs(86_400));
+        assert_eq!((s.events.retention_days, s.users.purge_after_days, s.jobs.sessions_retention_days), (7, 30, 30));
+        assert_eq!((s.jobs.processed_events_retention_days, s.jobs.temp_files_retention_days), (30, 30));
+        let e = env(&[("TRELLIS_JOBS__INTERVALS__TEMP_FILES", "6"), ("TRELLIS_EVENTS__RETENTION_DAYS", "1")]);
+        let s = load_from(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(s.jobs.interval("temp-files"), std::time::Duration::from_secs(6 * 3600));
+        assert_eq!(s.jobs.interval("outbox"), std::time::Duration::from_secs(86_400));
+        for (name, value, named) in [
+            ("TRELLIS_EVENTS__RETENTION_DAYS", "0", "events.retention_days"),
+            ("TRELLIS_USERS__PURGE_AFTER_DAYS", "0", "users.purge_after_days"),
+            ("TRELLIS_JOBS__INTERVAL_HOURS", "0", "jobs.interval_hours"),
+            ("TRELLIS_JOBS__INTERVALS__NOPE", "3", "nope"),
+        ] {
+            let err = load_from(None, &env(&[(name, value)]), &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(named), "{name}={value}: {err}");
         }
     }
 

@@ -62,6 +62,22 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Data-lifecycle jobs (expired sessions, old events, temporary files, erased users…).
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List the jobs: name, interval, last run (start, outcome, items) and what each does.
+    List,
+    /// Run a job now in this process, under its lease (exit 1 if another process holds it).
+    Run {
+        /// The job's name, as `trellis jobs list` shows it.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -220,6 +236,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                                 k.state.as_str()
                             );
                         }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Jobs { command } => {
+            let settings = config::load(cli.config.as_deref(), &overrides)?;
+            let rfc3339 = |t: time::OffsetDateTime| {
+                t.replace_nanosecond(0)
+                    .unwrap_or(t)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            };
+            match command {
+                JobsCommand::List => {
+                    platform::telemetry::init_logging("warn", settings.log.format);
+                    let now = time::OffsetDateTime::now_utc();
+                    let jobs = app::list_jobs(&settings).await?;
+                    #[allow(clippy::print_stdout)]
+                    {
+                        println!(
+                            "{:<17}  {:<8}  {:<20}  {:<10}  {:<40}  DESCRIPTION",
+                            "NAME", "INTERVAL", "LAST STARTED", "OUTCOME", "ITEMS"
+                        );
+                        for j in jobs {
+                            let (started, outcome, items) = match &j.status {
+                                Some(s) => (
+                                    s.last_started_at.map(rfc3339).unwrap_or_else(|| "-".into()),
+                                    if s.running(now) {
+                                        "running".to_string()
+                                    } else {
+                                        s.last_outcome.clone().unwrap_or_else(|| "-".into())
+                                    },
+                                    s.last_items.summary(),
+                                ),
+                                None => ("never".into(), "-".into(), "-".into()),
+                            };
+                            println!(
+                                "{:<17}  {:<8}  {started:<20}  {outcome:<10}  {items:<40}  {}",
+                                j.name,
+                                format!("{}h", j.interval.as_secs() / 3600),
+                                j.description
+                            );
+                        }
+                    }
+                }
+                JobsCommand::Run { name } => {
+                    // Progress lines go to standard error, the counts to standard output.
+                    platform::telemetry::init_logging(&settings.log.level, settings.log.format);
+                    let report = app::run_job(&settings, &name).await?;
+                    #[allow(clippy::print_stdout)]
+                    {
+                        println!("{name}: {}", report.summary());
                     }
                 }
             }

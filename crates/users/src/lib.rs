@@ -11,6 +11,7 @@
 pub mod client;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod pii;
 pub mod ports;
 pub mod preferences;

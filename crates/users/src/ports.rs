@@ -116,6 +116,10 @@ pub trait UserStore: Send + Sync {
     async fn finish_erasure(&self, id: Uuid, at: OffsetDateTime, event: &Event) -> Result<bool, StoreError>;
     /// Users whose erasure started and did not finish.
     async fn unfinished_erasures(&self) -> Result<Vec<Uuid>, StoreError>;
+    /// Deletes up to `limit` rows of users whose erasure finished before `before` (they hold no
+    /// personal data any more; nothing references them by foreign key but their search tokens,
+    /// already gone); returns how many went (the `erased-users` job).
+    async fn purge_erased(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError>;
     /// Writes an event alone (an admin's read of someone's personal data, an export).
     async fn record(&self, event: &Event) -> Result<(), StoreError>;
     /// How many search tokens the user has (for the export).

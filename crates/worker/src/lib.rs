@@ -10,6 +10,7 @@ pub mod audit;
 pub mod http;
 pub mod live;
 pub mod notify;
+pub mod retention;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,7 +12,7 @@ use crate::ports::{
     CredentialStore, EmailTokenInfo, EmailTokenPurpose, EmailTokenStore, ErasedCounts, Erasure, ErasureEvent,
     FailureCounter, FailureInfo, Failures, LoginThrottleStore, MfaChallenge, MfaChallengeInfo, MfaStore, NewEmailToken,
     NewSession, PERSONAL_DATA_TABLES, PasswordReset, PersonalDataStore, PersonalRows, RefreshLookup, RefreshTokenInfo,
-    SessionRow, SessionStore, SigningKeyStore, StoredKey, SubjectKeys, TotpInfo, TotpRow,
+    RetentionStore, SessionRow, SessionStore, SigningKeyStore, StoredKey, SubjectKeys, TotpInfo, TotpRow,
 };
 
 const SESSION_COLUMNS: &str =
@@ -921,5 +921,68 @@ impl PersonalDataStore for PgAuthStore {
         }
         tx.commit().await.map_err(map_err)?;
         Ok(Erasure { revoked, counts })
+    }
+}
+
+#[async_trait]
+impl RetentionStore for PgAuthStore {
+    async fn purge_sessions(
+        &self,
+        before: OffsetDateTime,
+        idle_before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<(u64, u64), StoreError> {
+        let client = self.0.client().await?;
+        let row = self
+            .0
+            .query_opt(
+                &client,
+                "WITH s AS (SELECT id FROM auth_sessions WHERE revoked_at < $1 OR expires_at < $1 OR last_used_at < $2 \
+                 LIMIT $3 FOR UPDATE SKIP LOCKED), \
+                 t AS (DELETE FROM auth_refresh_tokens WHERE session_id IN (SELECT id FROM s) RETURNING 1), \
+                 d AS (DELETE FROM auth_sessions WHERE id IN (SELECT id FROM s) RETURNING 1) \
+                 SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM t)",
+                &[&before, &idle_before, &limit],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let (s, t): (i64, i64) = (row.try_get(0).map_err(map_err)?, row.try_get(1).map_err(map_err)?);
+        Ok((s as u64, t as u64))
+    }
+
+    async fn purge_email_tokens(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        let client = self.0.client().await?;
+        self.0
+            .execute(
+                &client,
+                "DELETE FROM auth_email_tokens WHERE token_hash IN \
+                 (SELECT token_hash FROM auth_email_tokens WHERE expires_at < $1 LIMIT $2)",
+                &[&before, &limit],
+            )
+            .await
+    }
+
+    async fn purge_mfa_challenges(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        let client = self.0.client().await?;
+        self.0
+            .execute(
+                &client,
+                "DELETE FROM auth_mfa_challenges WHERE token_hash IN \
+                 (SELECT token_hash FROM auth_mfa_challenges WHERE expires_at < $1 LIMIT $2)",
+                &[&before, &limit],
+            )
+            .await
+    }
+
+    async fn purge_login_failures(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        let client = self.0.client().await?;
+        self.0
+            .execute(
+                &client,
+                "DELETE FROM auth_login_failures WHERE account_key IN (SELECT account_key FROM auth_login_failures \
+                 WHERE last_failed_at < $1 AND blocked_until < $1 LIMIT $2)",
+                &[&before, &limit],
+            )
+            .await
     }
 }

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use crate::ports::{
     CredentialStore, EmailTokenInfo, EmailTokenPurpose, EmailTokenStore, Erasure, ErasureEvent, FailureCounter,
     FailureInfo, Failures, LoginThrottleStore, MfaChallenge, MfaChallengeInfo, MfaStore, NewEmailToken, NewSession,
-    PERSONAL_DATA_TABLES, PasswordReset, PersonalDataStore, PersonalRows, RefreshLookup, RefreshTokenInfo, SessionRow,
-    SessionStore, SigningKeyStore, StoredKey, SubjectKeys, TotpInfo, TotpRow,
+    PERSONAL_DATA_TABLES, PasswordReset, PersonalDataStore, PersonalRows, RefreshLookup, RefreshTokenInfo,
+    RetentionStore, SessionRow, SessionStore, SigningKeyStore, StoredKey, SubjectKeys, TotpInfo, TotpRow,
 };
 
 pub struct SqliteAuthStore(pub SqliteDb);
@@ -984,5 +984,91 @@ impl PersonalDataStore for SqliteAuthStore {
                 Ok(Erasure { revoked, counts })
             })
             .await
+    }
+}
+
+/// Unix seconds with their fraction, to compare with `unixepoch(column, 'subsec')`: the columns
+/// hold RFC 3339 text whose fractions vary in length, which does not sort as text.
+fn secs(t: OffsetDateTime) -> f64 {
+    t.unix_timestamp_nanos() as f64 / 1e9
+}
+
+impl SqliteAuthStore {
+    /// Runs one bounded `DELETE` whose parameters are a time and the limit.
+    async fn purge_where(&self, sql: &'static str, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        self.0
+            .write(move |tx| {
+                tx.prepare_cached(sql)
+                    .and_then(|mut stmt| stmt.execute(rusqlite::params![secs(before), limit]))
+                    .map(|n| n as u64)
+                    .map_err(map_err)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl RetentionStore for SqliteAuthStore {
+    async fn purge_sessions(
+        &self,
+        before: OffsetDateTime,
+        idle_before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<(u64, u64), StoreError> {
+        self.0
+            .write(move |tx| {
+                let ids = tx
+                    .prepare_cached(
+                        "SELECT id FROM auth_sessions WHERE unixepoch(revoked_at, 'subsec') < ?1 \
+                         OR unixepoch(expires_at, 'subsec') < ?1 OR unixepoch(last_used_at, 'subsec') < ?2 LIMIT ?3",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_map(rusqlite::params![secs(before), secs(idle_before), limit], |r| {
+                            r.get::<_, Uuid>(0)
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(map_err)?;
+                let mut tokens =
+                    tx.prepare_cached("DELETE FROM auth_refresh_tokens WHERE session_id = ?1").map_err(map_err)?;
+                let mut sessions = tx.prepare_cached("DELETE FROM auth_sessions WHERE id = ?1").map_err(map_err)?;
+                let (mut s, mut t) = (0, 0);
+                for id in ids {
+                    t += tokens.execute([id]).map_err(map_err)? as u64;
+                    s += sessions.execute([id]).map_err(map_err)? as u64;
+                }
+                Ok((s, t))
+            })
+            .await
+    }
+
+    async fn purge_email_tokens(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        self.purge_where(
+            "DELETE FROM auth_email_tokens WHERE token_hash IN (SELECT token_hash FROM auth_email_tokens \
+             WHERE unixepoch(expires_at, 'subsec') < ?1 LIMIT ?2)",
+            before,
+            limit,
+        )
+        .await
+    }
+
+    async fn purge_mfa_challenges(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        self.purge_where(
+            "DELETE FROM auth_mfa_challenges WHERE token_hash IN (SELECT token_hash FROM auth_mfa_challenges \
+             WHERE unixepoch(expires_at, 'subsec') < ?1 LIMIT ?2)",
+            before,
+            limit,
+        )
+        .await
+    }
+
+    async fn purge_login_failures(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        self.purge_where(
+            "DELETE FROM auth_login_failures WHERE account_key IN (SELECT account_key FROM auth_login_failures \
+             WHERE unixepoch(last_failed_at, 'subsec') < ?1 AND unixepoch(blocked_until, 'subsec') < ?1 LIMIT ?2)",
+            before,
+            limit,
+        )
+        .await
     }
 }

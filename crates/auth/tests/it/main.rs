@@ -432,3 +432,4 @@ async fn password_change_spends_outstanding_reset_tokens(db: Database) {
 
 mod keys;
 mod personal;
+mod retention;

@@ -157,7 +157,13 @@ impl Idempotency {
 
     /// Deletes one batch of expired rows now; returns how many went.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
-        self.store.purge(self.clock.now() - self.retention, PURGE_BATCH).await
+        self.purge_batch(self.clock.now(), PURGE_BATCH).await
+    }
+
+    /// Deletes up to `limit` rows expired at `now` (kept 24 hours); returns how many went (the
+    /// `idempotency-keys` job).
+    pub async fn purge_batch(&self, now: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        self.store.purge(now - self.retention, limit).await
     }
 
     /// Starts a purge in the background when this process has not started one for an hour.

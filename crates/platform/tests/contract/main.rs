@@ -11,6 +11,7 @@
 //! - [`mail`]: `Mailer` on `FileMailer` and `SmtpMailer` (against a real aiosmtpd server).
 //! - [`outbox`]: the transactional outbox and its relay, per database and per bus.
 //! - [`idempotency`]: `Idempotency-Key` through a router, on SQLite and PostgreSQL.
+//! - [`jobs`]: job leases and the platform's data-lifecycle jobs, on SQLite and PostgreSQL.
 //! - [`support`]: bounded waits and the adapter fixtures shared by the suites.
 
 // Tests may unwrap: a failure is the point.
@@ -20,6 +21,7 @@ mod bus;
 mod cache;
 mod db;
 mod idempotency;
+mod jobs;
 mod mail;
 mod objects;
 mod outbox;

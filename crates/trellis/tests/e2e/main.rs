@@ -14,6 +14,7 @@ mod email;
 mod flow;
 mod gdpr;
 mod idempotency;
+mod jobs;
 mod keys;
 mod live;
 mod notifications;

@@ -367,6 +367,18 @@ impl UserStore for PgUserStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    async fn purge_erased(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        let client = self.0.client().await?;
+        self.0
+            .execute(
+                &client,
+                "DELETE FROM users WHERE id IN \
+                 (SELECT id FROM users WHERE status = 'deleted' AND erased_at < $1 LIMIT $2)",
+                &[&before, &limit],
+            )
+            .await
+    }
+
     async fn record(&self, event: &Event) -> Result<(), StoreError> {
         let mut client = self.0.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;

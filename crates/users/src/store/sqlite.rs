@@ -390,6 +390,22 @@ impl UserStore for SqliteUserStore {
             .await
     }
 
+    async fn purge_erased(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        // `erased_at` is RFC 3339 text whose fractions vary in length: compared as time.
+        let before = before.unix_timestamp_nanos() as f64 / 1e9;
+        self.0
+            .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM users WHERE id IN (SELECT id FROM users WHERE status = 'deleted' \
+                     AND unixepoch(erased_at, 'subsec') < ?1 LIMIT ?2)",
+                    params![before, limit],
+                )
+                .map(|n| n as u64)
+                .map_err(map_err)
+            })
+            .await
+    }
+
     async fn record(&self, event: &Event) -> Result<(), StoreError> {
         let ev = event.clone();
         self.0.write(move |tx| outbox::insert_sqlite(tx, &ev)).await

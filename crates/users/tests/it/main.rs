@@ -338,6 +338,10 @@ on_both_backends!(
     if_match_and_stale_writes: Sessions::default(),
     no_change_when_sessions_cannot_be_ended: Sessions { down: true, ..Sessions::default() },
     flags_set_by_the_auth_service: Sessions::default(),
+    erased_users_are_purged_after_their_delay: Sessions::default(),
 );
+
+mod retention;
+use retention::erased_users_are_purged_after_their_delay;
 
 mod pii;
