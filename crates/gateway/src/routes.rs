@@ -34,7 +34,8 @@ impl ServiceName {
         }
     }
 
-    /// Path prefixes this service owns behind the gateway (the worker: the admin audit log).
+    /// Path prefixes this service owns behind the gateway (the worker: the admin audit log and
+    /// the usage statistics drawn from it).
     pub fn public_paths(self) -> &'static [&'static str] {
         match self {
             ServiceName::Auth => &["/auth", "/.well-known"],
@@ -42,7 +43,7 @@ impl ServiceName {
             ServiceName::Projects => {
                 &["/api/projects", "/api/tasks", "/api/comments", "/api/attachments", "/api/search"]
             }
-            ServiceName::Worker => &["/api/admin/audit-log"],
+            ServiceName::Worker => &["/api/admin/audit-log", "/api/admin/stats"],
             ServiceName::Gateway => &[],
         }
     }

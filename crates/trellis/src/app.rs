@@ -127,6 +127,26 @@ fn remote(name: ServiceName, list: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// SMTP when `mail.smtp_url` (`SMTP_URL`) is set, else `.eml` files under `<data_dir>/mail`.
+/// The deployment's object storage: the S3 bucket when `s3.endpoint` is set (with the signer of
+/// presigned downloads), else the local folder `data/objects`.
+pub fn object_storage(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<Arc<dyn platform::objects::Signer>>)> {
+    Ok(match &settings.s3.endpoint {
+        Some(endpoint) => {
+            let (store, signer) = platform::objects::s3_presigning(&platform::objects::S3Location {
+                endpoint: endpoint.clone(),
+                bucket: settings.s3.bucket.clone(),
+                region: settings.s3.region.clone(),
+                access_key_id: settings.s3.access_key_id.clone().map(|s| s.0).unwrap_or_default(),
+                secret_access_key: settings.s3.secret_access_key.clone().map(|s| s.0).unwrap_or_default(),
+            })?;
+            (store, Some(signer))
+        }
+        None => (platform::objects::local(&settings.data_dir.join("objects"))?, None),
+    })
+}
+
 fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     let from = &settings.mail.from;
     Ok(match &settings.mail.smtp_url {
@@ -374,20 +394,7 @@ pub async fn serve(
     }
 
     // S3 downloads are presigned redirects (SECURITY.md UP-3); the local folder streams.
-    let (objects, signer): (Arc<dyn ObjectStore>, Option<Arc<dyn platform::objects::Signer>>) =
-        match &settings.s3.endpoint {
-            Some(endpoint) => {
-                let (store, signer) = platform::objects::s3_presigning(&platform::objects::S3Location {
-                    endpoint: endpoint.clone(),
-                    bucket: settings.s3.bucket.clone(),
-                    region: settings.s3.region.clone(),
-                    access_key_id: settings.s3.access_key_id.clone().map(|s| s.0).unwrap_or_default(),
-                    secret_access_key: settings.s3.secret_access_key.clone().map(|s| s.0).unwrap_or_default(),
-                })?;
-                (store, Some(signer))
-            }
-            None => (platform::objects::local(&settings.data_dir.join("objects"))?, None),
-        };
+    let (objects, signer) = object_storage(&settings)?;
     {
         let o = objects.clone();
         readiness.add(
@@ -565,9 +572,12 @@ pub async fn serve(
         }
         _ => None,
     };
-    // The admin audit log is the worker's: its table is written by the worker's consumer.
+    // The admin audit log and its statistics are the worker's: its table is written by the worker's
+    // consumer, its archives are in the deployment's object storage.
     let worker_router = match (&db, local(ServiceName::Worker)) {
-        (Some(db), true) => Some(with_verifier(worker::http::router(worker::audit::AuditLog::new(db.clone())))),
+        (Some(db), true) => {
+            Some(with_verifier(worker::http::router(worker::audit::AuditLog::new(db.clone()), objects.clone())))
+        }
         _ => None,
     };
     // Routes other services call, behind the internal token.

@@ -3,11 +3,13 @@
 //! effect, so a redelivery (after a lost ack or a relay retry) changes nothing.
 //!
 //! The effects: the inbox row, a per-type counter, and the entry in the hash-chained audit log
-//! (`audit`, served to admins by `http`), all in one transaction; notifications, cache
+//! (`audit`, served to admins by `http` with the usage statistics drawn from it, `stats`), all in
+//! one transaction; old audit entries move to object storage (`AuditLog::archive`); notifications, cache
 //! invalidation and live fan-out consume here in later work.
 
 pub mod audit;
 pub mod http;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             event_id BLOB PRIMARY KEY, event_type TEXT NOT NULL, processed_at TEXT NOT NULL)",
         },
         audit::SQLITE_MIGRATION,
+        audit::SQLITE_ARCHIVE_MIGRATION,
     ],
     postgres: &[
         Migration {
@@ -36,6 +39,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             event_id UUID PRIMARY KEY, event_type TEXT NOT NULL, processed_at TIMESTAMPTZ NOT NULL DEFAULT now())",
         },
         audit::POSTGRES_MIGRATION,
+        audit::POSTGRES_ARCHIVE_MIGRATION,
     ],
 };
 

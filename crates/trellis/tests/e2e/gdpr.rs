@@ -19,6 +19,8 @@ const NO_USER_DATA: &[(&str, &str)] = &[
     ("worker_processed_events", "event ids the worker has handled"),
     // Events carry ids only (EN-5); the log keeps a pseudonymous trace after erasure (GD-2).
     ("audit_log", "hash-chained audit trail: event, actor and aggregate ids only, no names or emails"),
+    ("audit_archives", "where archived audit entries are in object storage: seqs, hashes, object keys"),
+    ("audit_archive_guard", "SQLite: the flag that lets the archive delete audit entries, empty outside it"),
     ("auth_signing_keys", "the service's own signing keys"),
     // SQLite's search index (projects): document ids, and the FTS5 index of text that is exported
     // from its own table and leaves the index with its row (triggers, same transaction).
