@@ -127,11 +127,12 @@ fn remote(name: ServiceName, list: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// SMTP when `mail.smtp_url` (`SMTP_URL`) is set, else `.eml` files under `<data_dir>/mail`.
+/// Object storage and, for S3, the signer of its presigned URLs.
+type Storage = (Arc<dyn ObjectStore>, Option<Arc<dyn platform::objects::Signer>>);
+
 /// The deployment's object storage: the S3 bucket when `s3.endpoint` is set (with the signer of
 /// presigned downloads), else the local folder `data/objects`.
-pub fn object_storage(
-    settings: &Settings,
-) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<Arc<dyn platform::objects::Signer>>)> {
+pub fn object_storage(settings: &Settings) -> anyhow::Result<Storage> {
     Ok(match &settings.s3.endpoint {
         Some(endpoint) => {
             let (store, signer) = platform::objects::s3_presigning(&platform::objects::S3Location {
