@@ -1,4 +1,5 @@
-//! DTOs of the admin audit-log API (`GET /api/admin/audit-log`, `GET /api/admin/audit-log/verify`).
+//! DTOs of the admin audit-log API (`GET /api/admin/audit-log`, `GET /api/admin/audit-log/verify`) and of
+//! the usage statistics drawn from it (`GET /api/admin/stats`).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -40,14 +41,83 @@ pub struct BrokenEntry {
     pub reason: String,
 }
 
-/// The result of checking the whole chain.
+/// The first archive (an object of entries moved out of the table) that fails its check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BrokenArchive {
+    /// The object's key in object storage, e.g. `audit/archive/00000000000000000001-00000000000000010000.jsonl.gz`.
+    pub object_key: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// `object_missing`, `sha256_mismatch`, `unreadable`, `gap` (it does not start where the previous
+    /// one ended), `prev_hash_mismatch` (it does not link to the previous one), `entry_broken` (an entry
+    /// inside breaks the chain: see `first_broken`), `count_mismatch` or `last_hash_mismatch`.
+    pub reason: String,
+}
+
+/// The result of checking the whole chain: the archives in object storage, oldest first, then the
+/// entries still in the table, which must continue the newest archive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditVerification {
     pub ok: bool,
-    /// How many entries were checked.
+    /// How many entries were checked (archived and in the table).
     pub checked: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_broken: Option<BrokenEntry>,
     /// API.md's name for `first_broken.event_id`.
     pub first_bad_id: Option<Uuid>,
+    /// How many archive objects were checked (0 when there are none, or they were skipped).
+    #[serde(default)]
+    pub archives_checked: u64,
+    /// The archive that fails its check, if one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_archive: Option<BrokenArchive>,
+}
+
+/// The length of a statistics bucket: a UTC day, or an ISO week (Monday to Sunday, UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatsPeriod {
+    Day,
+    Week,
+}
+
+/// The counts of one period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatsBucket {
+    /// The first day of the period (`YYYY-MM-DD`, UTC).
+    #[schema(format = Date)]
+    pub start: String,
+    /// Accounts created (`user.created`: registrations, administrators' and the bootstrap's).
+    pub signups: u64,
+    /// Distinct users who caused at least one audited event in the period (logins, writes...).
+    pub active_users: u64,
+    pub projects_created: u64,
+    pub tasks_created: u64,
+    /// Task changes whose status became `done`.
+    pub tasks_completed: u64,
+}
+
+/// The counts of the whole range: sums, except `active_users`, which counts distinct users over it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatsTotals {
+    pub signups: u64,
+    pub active_users: u64,
+    pub projects_created: u64,
+    pub tasks_created: u64,
+    pub tasks_completed: u64,
+}
+
+/// Usage per period, counted from the audit log. Entries already archived to object storage
+/// (older than the retention, a year by default) are no longer in the table and count as nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AdminStats {
+    pub period: StatsPeriod,
+    /// The first day of the first bucket (`YYYY-MM-DD`, UTC).
+    #[schema(format = Date)]
+    pub from: String,
+    /// The last day of the last bucket, inclusive (`YYYY-MM-DD`, UTC).
+    #[schema(format = Date)]
+    pub to: String,
+    pub buckets: Vec<StatsBucket>,
+    pub totals: StatsTotals,
 }

@@ -145,9 +145,10 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/api/tasks/{id}/attachments", Write),
     rule("GET", "/api/attachments/{id}", Authenticated),
     rule("DELETE", "/api/attachments/{id}", Write),
-    // admin: the hash-chained audit log (served by the worker).
+    // admin: the hash-chained audit log and the usage statistics drawn from it (served by the worker).
     rule("GET", "/api/admin/audit-log", Access::Admin),
     rule("GET", "/api/admin/audit-log/verify", Access::Admin),
+    rule("GET", "/api/admin/stats", Access::Admin),
     // live updates (served by the worker): the WebSocket authenticates inside its protocol (the
     // token as subprotocol or first message), so the gate lets the upgrade through.
     rule("GET", "/api/ws", Public),

@@ -34,8 +34,8 @@ impl ServiceName {
         }
     }
 
-    /// Path prefixes this service owns behind the gateway (the worker: the admin audit log and live
-    /// updates).
+    /// Path prefixes this service owns behind the gateway (the worker: the admin audit log, the
+    /// usage statistics drawn from it, and live updates).
     pub fn public_paths(self) -> &'static [&'static str] {
         match self {
             ServiceName::Auth => &["/auth", "/.well-known"],
@@ -43,7 +43,7 @@ impl ServiceName {
             ServiceName::Projects => {
                 &["/api/projects", "/api/tasks", "/api/comments", "/api/attachments", "/api/search"]
             }
-            ServiceName::Worker => &["/api/admin/audit-log", "/api/ws"],
+            ServiceName::Worker => &["/api/admin/audit-log", "/api/admin/stats", "/api/ws"],
             ServiceName::Gateway => &[],
         }
     }

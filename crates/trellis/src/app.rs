@@ -131,6 +131,27 @@ fn remote(name: ServiceName, list: &str) -> anyhow::Result<Vec<String>> {
     Ok(bases)
 }
 
+/// Object storage and, for S3, the signer of its presigned URLs.
+type Storage = (Arc<dyn ObjectStore>, Option<Arc<dyn platform::objects::Signer>>);
+
+/// The deployment's object storage: the S3 bucket when `s3.endpoint` is set (with the signer of
+/// presigned downloads), else the local folder `data/objects`.
+pub fn object_storage(settings: &Settings) -> anyhow::Result<Storage> {
+    Ok(match &settings.s3.endpoint {
+        Some(endpoint) => {
+            let (store, signer) = platform::objects::s3_presigning(&platform::objects::S3Location {
+                endpoint: endpoint.clone(),
+                bucket: settings.s3.bucket.clone(),
+                region: settings.s3.region.clone(),
+                access_key_id: settings.s3.access_key_id.clone().map(|s| s.0).unwrap_or_default(),
+                secret_access_key: settings.s3.secret_access_key.clone().map(|s| s.0).unwrap_or_default(),
+            })?;
+            (store, Some(signer))
+        }
+        None => (platform::objects::local(&settings.data_dir.join("objects"))?, None),
+    })
+}
+
 /// SMTP when `mail.smtp_url` (`SMTP_URL`) is set, else `.eml` files under `<data_dir>/mail`.
 fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     let from = &settings.mail.from;
@@ -295,30 +316,9 @@ pub async fn list_keys(settings: &Settings) -> anyhow::Result<Vec<auth::service:
     auth_for_keys(settings).await?.key_list().await
 }
 
-/// The signer of presigned object URLs (S3 only).
-type PresignSigner = Arc<dyn platform::objects::Signer>;
-
-/// Object storage: an S3 bucket and its URL signer (downloads are presigned redirects, SECURITY.md
-/// UP-3), or the folder `<data_dir>/objects` (downloads stream through the service).
-fn object_storage(settings: &Settings) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<PresignSigner>)> {
-    Ok(match &settings.s3.endpoint {
-        Some(endpoint) => {
-            let (store, signer) = platform::objects::s3_presigning(&platform::objects::S3Location {
-                endpoint: endpoint.clone(),
-                bucket: settings.s3.bucket.clone(),
-                region: settings.s3.region.clone(),
-                access_key_id: settings.s3.access_key_id.clone().map(|s| s.0).unwrap_or_default(),
-                secret_access_key: settings.s3.secret_access_key.clone().map(|s| s.0).unwrap_or_default(),
-            })?;
-            (store, Some(signer))
-        }
-        None => (platform::objects::local(&settings.data_dir.join("objects"))?, None),
-    })
-}
-
 /// The data-lifecycle jobs of `services`, each in the service that owns its tables: auth
 /// `sessions`, projects `idempotency-keys` (its POSTs' keys), users `erased-users`, and the
-/// worker `outbox`, `processed-events` and `temp-files`.
+/// worker `outbox`, `processed-events`, `temp-files` and `audit-archive`.
 pub fn lifecycle_jobs(
     settings: &Settings,
     db: &Database,
@@ -346,12 +346,15 @@ pub fn lifecycle_jobs(
             days(settings.jobs.processed_events_retention_days),
         )));
         jobs.push(Arc::new(TempFilesJob::new(
-            Some(objects),
+            Some(objects.clone()),
             Some(settings.data_dir.join(platform::jobs::builtin::TEMP_DIR)),
             days(settings.jobs.temp_files_retention_days),
         )));
-        // The audit log's archive joins here: `audit-archive`, a `platform::jobs::Job` of the
-        // worker crate (worker::audit), with its name added to `config::JOB_NAMES`.
+        jobs.push(Arc::new(worker::retention::AuditArchiveJob::new(
+            worker::audit::AuditLog::new(db.clone()),
+            objects,
+            days(settings.jobs.audit_retention_days),
+        )));
     }
     if services.contains(&ServiceName::Users) {
         jobs.push(Arc::new(users::jobs::ErasedUsersJob::new(users::store(db), days(settings.users.purge_after_days))));
@@ -524,6 +527,7 @@ pub async fn serve(
         );
     }
 
+    // S3 downloads are presigned redirects (SECURITY.md UP-3); the local folder streams.
     let (objects, signer) = object_storage(&settings)?;
     {
         let o = objects.clone();
@@ -744,8 +748,9 @@ pub async fn serve(
         }
         _ => None,
     };
-    // The admin audit log is the worker's: its table is written by the worker's consumer. So are
-    // live updates: every worker takes every event from the bus for its WebSocket clients.
+    // The admin audit log and its statistics are the worker's: its table is written by the worker's
+    // consumer, its archives are in the deployment's object storage. So are live updates: every
+    // worker takes every event from the bus for its WebSocket clients.
     let worker_router = match (&db, &bus, local(ServiceName::Worker)) {
         (Some(db), Some(bus), true) => {
             let access: Arc<dyn api::projects::ProjectAccess> = match &projects_svc {
@@ -758,7 +763,7 @@ pub async fn serve(
             };
             let hub = worker::live::LiveHub::new(db.clone(), access, verifier.clone(), Default::default());
             tasks.push(tokio::spawn(hub.clone().run(bus.clone(), stop_rx.clone())));
-            let audit = worker::http::router(worker::audit::AuditLog::new(db.clone()));
+            let audit = worker::http::router(worker::audit::AuditLog::new(db.clone()), objects.clone());
             Some(with_verifier(audit.merge(worker::live::router(hub))))
         }
         _ => None,

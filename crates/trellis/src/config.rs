@@ -212,6 +212,9 @@ pub struct JobsConfig {
     /// `temp-files`: temporary objects (`tmp/`) and files (`<data_dir>/tmp`) older than this
     /// many days are deleted (default 30).
     pub temp_files_retention_days: u64,
+    /// `audit-archive`: audit entries older than this many days move to object storage (default
+    /// 365, the seed's retention of the audit log in the database).
+    pub audit_retention_days: u64,
 }
 
 impl Default for JobsConfig {
@@ -223,6 +226,7 @@ impl Default for JobsConfig {
             sessions_retention_days: 30,
             processed_events_retention_days: 30,
             temp_files_retention_days: 30,
+            audit_retention_days: 365,
         }
     }
 }
@@ -509,6 +513,7 @@ impl Settings {
             ("jobs.sessions_retention_days", self.jobs.sessions_retention_days),
             ("jobs.processed_events_retention_days", self.jobs.processed_events_retention_days),
             ("jobs.temp_files_retention_days", self.jobs.temp_files_retention_days),
+            ("jobs.audit_retention_days", self.jobs.audit_retention_days),
             ("events.retention_days", self.events.retention_days),
             ("users.purge_after_days", self.users.purge_after_days),
         ] {
@@ -529,8 +534,8 @@ impl Settings {
 }
 
 /// Every data-lifecycle job's name (`jobs.intervals` keys are checked against it).
-pub const JOB_NAMES: [&str; 6] =
-    ["sessions", "idempotency-keys", "outbox", "processed-events", "temp-files", "erased-users"];
+pub const JOB_NAMES: [&str; 7] =
+    ["sessions", "idempotency-keys", "outbox", "processed-events", "temp-files", "erased-users", "audit-archive"];
 
 /// Splits a comma-separated list, dropping blanks.
 pub fn split_list(s: &str) -> Vec<String> {

@@ -82,8 +82,24 @@ enum JobsCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the whole chain; exit 1 and print the first broken entry if it is broken.
-    Verify,
+    /// Check the whole chain: every archive in object storage, then the entries in the database;
+    /// exit 1 and print the first broken archive or entry if it is broken.
+    Verify {
+        /// Check only the entries in the database (from the newest archive's last hash on).
+        #[arg(long)]
+        skip_archives: bool,
+    },
+    /// Move the entries older than the retention to object storage, as gzip JSON Lines with their
+    /// chain hashes (`audit/archive/`), and delete them from the database. The newest entry stays.
+    Archive {
+        /// Archive entries older than this many days.
+        #[arg(long, default_value_t = 365)]
+        older_than_days: u32,
+        /// Entries per archive object.
+        #[arg(long, default_value_t = worker::audit::ARCHIVE_BATCH,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(worker::audit::ARCHIVE_BATCH)))]
+        batch: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -294,10 +310,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit { command } => {
             let settings = config::load(cli.config.as_deref(), &overrides)?;
             platform::telemetry::init_logging("warn", settings.log.format);
-            audit_cli::verify(&settings).await
+            match command {
+                AuditCommand::Verify { skip_archives } => audit_cli::verify(&settings, skip_archives).await,
+                AuditCommand::Archive { older_than_days, batch } => {
+                    audit_cli::archive(&settings, older_than_days, batch).await
+                }
+            }
         }
         Command::Services => {
             #[allow(clippy::print_stdout)]

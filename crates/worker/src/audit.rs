@@ -14,12 +14,23 @@
 //! title and description, a comment's body, a project's name, a file name): the entry keeps only
 //! an allowlisted projection of the event's data (`audit_data`): ids (`id`, `*_id`, `*_ids`) and
 //! the [`DESCRIPTORS`] that name what changed, nested objects kept with the same rule.
+//!
+//! The table is append-only (triggers: an UPDATE always fails, a DELETE only inside the archive's
+//! transaction). Old entries leave it only through [`AuditLog::archive`] (`archive`): whole stretches
+//! of the chain, oldest first, as gzip JSON Lines in object storage recorded in `audit_archives`;
+//! verification then starts from the newest archive's last seq and hash, and
+//! [`AuditLog::verify_archives`] checks the archived stretches themselves.
+
+mod archive;
+
+pub use archive::{ARCHIVE_BATCH, ARCHIVE_PREFIX, ArchiveReport, RETENTION, archive_key};
 
 use api::audit::{AuditEntry, AuditVerification, BrokenEntry};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::bus::Event;
 use platform::db::{Database, Migration, StoreError, postgres, sqlite};
+use platform::objects::ObjectStore;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::FormatItem;
@@ -46,6 +57,61 @@ pub const POSTGRES_MIGRATION: Migration = Migration {
         prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
     CREATE INDEX audit_log_actor ON audit_log (actor_id, seq);
     CREATE INDEX audit_log_action ON audit_log (action, seq);",
+};
+
+/// Archives, the occurred_at index of the statistics, and the append-only guard: an UPDATE of
+/// `audit_log` always fails; a DELETE only inside [`AuditLog::archive`]'s transaction (which puts
+/// a row in `audit_archive_guard` and takes it out again) and only of entries a recorded archive
+/// covers. `audit_archives` is append-only too.
+pub const SQLITE_ARCHIVE_MIGRATION: Migration = Migration {
+    version: 4,
+    name: "audit_archive",
+    sql: "CREATE TABLE audit_archives (
+        first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL UNIQUE, count INTEGER NOT NULL,
+        first_prev_hash TEXT NOT NULL, last_hash TEXT NOT NULL, object_key TEXT NOT NULL, sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));
+    CREATE TABLE audit_archive_guard (archiving INTEGER PRIMARY KEY CHECK (archiving = 1));
+    CREATE INDEX audit_log_occurred ON audit_log (occurred_at);
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        WHEN NOT EXISTS (SELECT 1 FROM audit_archive_guard)
+          OR OLD.seq > (SELECT coalesce(max(last_seq), 0) FROM audit_archives)
+        BEGIN SELECT RAISE(ABORT, 'audit_log entries leave only through the archive'); END;
+    CREATE TRIGGER audit_archives_no_update BEFORE UPDATE ON audit_archives
+        BEGIN SELECT RAISE(ABORT, 'audit_archives is append-only'); END;
+    CREATE TRIGGER audit_archives_no_delete BEFORE DELETE ON audit_archives
+        BEGIN SELECT RAISE(ABORT, 'audit_archives is append-only'); END;",
+};
+
+/// Like [`SQLITE_ARCHIVE_MIGRATION`]; the archive's transaction sets `trellis.audit_archive` to `on`
+/// (`set_config(..., true)`: for that transaction only). TRUNCATE is refused too.
+pub const POSTGRES_ARCHIVE_MIGRATION: Migration = Migration {
+    version: 4,
+    name: "audit_archive",
+    sql: "CREATE TABLE audit_archives (
+        first_seq BIGINT PRIMARY KEY, last_seq BIGINT NOT NULL UNIQUE, count BIGINT NOT NULL,
+        first_prev_hash TEXT NOT NULL, last_hash TEXT NOT NULL, object_key TEXT NOT NULL, sha256 TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+    CREATE INDEX audit_log_occurred ON audit_log (occurred_at);
+    CREATE FUNCTION audit_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' AND current_setting('trellis.audit_archive', true) = 'on'
+           AND OLD.seq <= (SELECT coalesce(max(last_seq), 0) FROM audit_archives) THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+    END $$;
+    CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+    END $$;
+    CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_guard();
+    CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse();
+    CREATE TRIGGER audit_archives_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_archives
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse();",
 };
 
 /// Keys of an event's data, besides ids, that the log keeps: they say what happened, never
@@ -94,7 +160,7 @@ pub fn audit_data(data: &Value) -> Value {
 const TIME: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 const GENESIS: [u8; 32] = [0; 32];
-const COLUMNS: &str = "seq, event_id, action, actor_id, aggregate_id, occurred_at, data, prev_hash, hash";
+pub(crate) const COLUMNS: &str = "seq, event_id, action, actor_id, aggregate_id, occurred_at, data, prev_hash, hash";
 
 /// `occurred_at` as stored and hashed: UTC, microseconds, sortable as text.
 pub fn format_time(t: OffsetDateTime) -> Result<String, StoreError> {
@@ -103,7 +169,7 @@ pub fn format_time(t: OffsetDateTime) -> Result<String, StoreError> {
 
 /// An entry as stored (strings exactly as hashed).
 #[derive(Debug, Clone)]
-struct Row {
+pub(crate) struct Row {
     seq: i64,
     event_id: Uuid,
     action: String,
@@ -214,6 +280,62 @@ fn decode_hash(h: &str) -> [u8; 32] {
     out
 }
 
+/// Where a stretch of the chain starts: the seq and hash of the entry before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Anchor {
+    pub(crate) seq: i64,
+    pub(crate) hash: String,
+}
+
+impl Anchor {
+    pub(crate) fn genesis() -> Self {
+        Anchor { seq: 0, hash: hex::encode(GENESIS) }
+    }
+}
+
+/// Checks entries one after another: each must have the next seq, link to the previous hash and
+/// hash to what it says.
+pub(crate) struct ChainCheck {
+    pub(crate) expected_seq: i64,
+    pub(crate) prev: String,
+    pub(crate) checked: u64,
+}
+
+impl ChainCheck {
+    pub(crate) fn new(anchor: Anchor) -> Self {
+        ChainCheck { expected_seq: anchor.seq + 1, prev: anchor.hash, checked: 0 }
+    }
+
+    /// The entry breaks the chain (and how), or it continues it and becomes the new end.
+    pub(crate) fn step(&mut self, row: &Row) -> Option<BrokenEntry> {
+        let broken = |seq, event_id, reason: &str| Some(BrokenEntry { seq, event_id, reason: reason.to_string() });
+        if row.seq != self.expected_seq {
+            return broken(self.expected_seq, None, "missing");
+        }
+        if row.prev_hash != self.prev {
+            return broken(row.seq, Some(row.event_id), "prev_hash_mismatch");
+        }
+        if chain_hash(&row.canonical(), &decode_hash(&self.prev)) != row.hash {
+            return broken(row.seq, Some(row.event_id), "hash_mismatch");
+        }
+        self.checked += 1;
+        self.expected_seq += 1;
+        self.prev.clone_from(&row.hash);
+        None
+    }
+
+    pub(crate) fn verification(&self, broken: Option<BrokenEntry>) -> AuditVerification {
+        AuditVerification {
+            ok: broken.is_none(),
+            checked: self.checked,
+            first_bad_id: broken.as_ref().and_then(|b| b.event_id),
+            first_broken: broken,
+            archives_checked: 0,
+            broken_archive: None,
+        }
+    }
+}
+
 /// The entry that follows `last` (seq, hash) for `event`.
 fn next_row(event: &Event, last: Option<(i64, String)>) -> Result<Row, StoreError> {
     let (seq, prev) = match last {
@@ -310,7 +432,7 @@ pub fn decode_cursor(cursor: &str) -> Option<i64> {
     String::from_utf8(bytes).ok()?.strip_prefix("audit:")?.parse().ok()
 }
 
-fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+pub(crate) fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
         seq: r.get(0)?,
         event_id: r.get(1)?,
@@ -324,7 +446,7 @@ fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
-fn pg_row(r: &tokio_postgres::Row) -> Row {
+pub(crate) fn pg_row(r: &tokio_postgres::Row) -> Row {
     Row {
         seq: r.get(0),
         event_id: r.get(1),
@@ -341,7 +463,7 @@ fn pg_row(r: &tokio_postgres::Row) -> Row {
 /// Reading and checking the audit log.
 #[derive(Clone)]
 pub struct AuditLog {
-    db: Database,
+    pub(crate) db: Database,
 }
 
 impl AuditLog {
@@ -395,37 +517,71 @@ impl AuditLog {
         Ok((items, next))
     }
 
-    /// Walks the whole chain in order and reports the first entry that breaks it.
+    /// Walks the entries still in the table in order, from the newest archive's anchor (its last
+    /// seq and hash; seq 0 and the genesis hash when nothing was archived), and reports the first
+    /// entry that breaks the chain. The archives themselves are [`AuditLog::verify_archives`]'.
     pub async fn verify(&self) -> Result<AuditVerification, StoreError> {
-        let mut checked = 0u64;
-        let mut expected_seq = 1i64;
-        let mut prev = hex::encode(GENESIS);
+        let mut attempts = 0;
         loop {
-            let batch = self.batch(expected_seq - 1).await?;
-            if batch.is_empty() {
-                return Ok(AuditVerification { ok: true, checked, first_broken: None, first_bad_id: None });
-            }
-            for row in batch {
-                let broken = |seq, event_id, reason: &str| AuditVerification {
-                    ok: false,
-                    checked,
-                    first_broken: Some(BrokenEntry { seq, event_id, reason: reason.to_string() }),
-                    first_bad_id: event_id,
-                };
-                if row.seq != expected_seq {
-                    return Ok(broken(expected_seq, None, "missing"));
-                }
-                if row.prev_hash != prev {
-                    return Ok(broken(row.seq, Some(row.event_id), "prev_hash_mismatch"));
-                }
-                if chain_hash(&row.canonical(), &decode_hash(&prev)) != row.hash {
-                    return Ok(broken(row.seq, Some(row.event_id), "hash_mismatch"));
-                }
-                checked += 1;
-                expected_seq += 1;
-                prev = row.hash;
+            let anchor = self.anchor().await?;
+            let v = self.verify_from(anchor.clone()).await?;
+            attempts += 1;
+            // An archive run that committed meanwhile took entries from under us: start again from
+            // its anchor.
+            if v.ok || attempts == 3 || self.anchor().await? == anchor {
+                return Ok(v);
             }
         }
+    }
+
+    async fn verify_from(&self, anchor: Anchor) -> Result<AuditVerification, StoreError> {
+        let mut chain = ChainCheck::new(anchor);
+        loop {
+            let batch = self.batch(chain.expected_seq - 1).await?;
+            if batch.is_empty() {
+                return Ok(chain.verification(None));
+            }
+            for row in &batch {
+                if let Some(broken) = chain.step(row) {
+                    return Ok(chain.verification(Some(broken)));
+                }
+            }
+        }
+    }
+
+    /// The archives (when `objects` is given) and then the table: one verification of the whole chain.
+    pub async fn verify_all(&self, objects: Option<&dyn ObjectStore>) -> Result<AuditVerification, StoreError> {
+        let archived = match objects {
+            Some(objects) => self.verify_archives(objects).await?,
+            None => ChainCheck::new(Anchor::genesis()).verification(None),
+        };
+        if !archived.ok {
+            return Ok(archived);
+        }
+        let mut table = self.verify().await?;
+        table.checked += archived.checked;
+        table.archives_checked = archived.archives_checked;
+        Ok(table)
+    }
+
+    /// The newest archive's last entry (seq and hash), where the table's chain continues.
+    pub(crate) async fn anchor(&self) -> Result<Anchor, StoreError> {
+        const SQL: &str = "SELECT last_seq, last_hash FROM audit_archives ORDER BY last_seq DESC LIMIT 1";
+        let found = match &self.db {
+            Database::Sqlite(db) => {
+                db.read(|c| {
+                    let mut st = c.prepare_cached(SQL)?;
+                    let mut rows = st.query_map([], |r| Ok(Anchor { seq: r.get(0)?, hash: r.get(1)? }))?;
+                    rows.next().transpose()
+                })
+                .await?
+            }
+            Database::Postgres(db) => {
+                let client = db.client().await?;
+                db.query_opt(&client, SQL, &[]).await?.map(|r| Anchor { seq: r.get(0), hash: r.get(1) })
+            }
+        };
+        Ok(found.unwrap_or_else(Anchor::genesis))
     }
 
     /// Up to 1,000 entries after `after`, in order.

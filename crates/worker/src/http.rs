@@ -1,35 +1,67 @@
-//! The admin audit-log API (API.md "Admin"): `GET /api/admin/audit-log` (filters `actor_id`,
-//! `action`, `from`, `to`; keyset pages newest first) and `GET /api/admin/audit-log/verify`. The
-//! role gate (`api::policy`, layered outside) lets administrators only reach them.
+//! The worker's admin API (API.md "Admin"): `GET /api/admin/audit-log` (filters `actor_id`,
+//! `action`, `from`, `to`; keyset pages newest first), `GET /api/admin/audit-log/verify` (the
+//! archives in object storage, then the table) and `GET /api/admin/stats` (usage per day or week,
+//! counted from the audit log: `stats`). The role gate (`api::policy`, layered outside) lets
+//! administrators only reach them.
 
 use api::FieldError;
-use api::audit::{AuditEntry, AuditPage, AuditVerification, BrokenEntry};
+use std::sync::Arc;
+
+use api::audit::{
+    AdminStats, AuditEntry, AuditPage, AuditVerification, BrokenArchive, BrokenEntry, StatsBucket, StatsPeriod,
+    StatsTotals,
+};
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use platform::http::{Authenticated, Json, Problem};
+use platform::objects::ObjectStore;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::audit::{AuditLog, AuditQuery, decode_cursor};
+use crate::stats::{StatsRange, parse_date};
 
-/// The audit routes with their state.
-pub fn router(log: AuditLog) -> Router {
-    routes().with_state(log)
+/// What the admin routes need: the audit log and the object storage holding its archives.
+#[derive(Clone)]
+pub struct AdminState {
+    pub log: AuditLog,
+    pub objects: Arc<dyn ObjectStore>,
+}
+
+/// The admin routes with their state.
+pub fn router(log: AuditLog, objects: Arc<dyn ObjectStore>) -> Router {
+    routes().with_state(AdminState { log, objects })
 }
 
 /// The routes before their state (the role-gate table test walks them).
-pub fn routes() -> Router<AuditLog> {
-    Router::new().route("/api/admin/audit-log", get(list)).route("/api/admin/audit-log/verify", get(verify))
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/api/admin/audit-log", get(list))
+        .route("/api/admin/audit-log/verify", get(verify))
+        .route("/api/admin/stats", get(stats))
 }
 
-/// The OpenAPI paths of the audit API.
+/// The OpenAPI paths of the worker's admin API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(list, verify), components(schemas(AuditEntry, AuditPage, AuditVerification, BrokenEntry)))]
+    #[openapi(
+        paths(list, verify, stats),
+        components(schemas(
+            AuditEntry,
+            AuditPage,
+            AuditVerification,
+            BrokenEntry,
+            BrokenArchive,
+            AdminStats,
+            StatsBucket,
+            StatsPeriod,
+            StatsTotals
+        ))
+    )]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
 }
@@ -95,7 +127,7 @@ fn parse_query(q: ListQuery) -> Result<AuditQuery, Problem> {
     responses((status = 200, body = AuditPage), (status = 401, description = "not signed in"),
               (status = 403, description = "not an administrator"), (status = 422, description = "invalid filter")))]
 async fn list(
-    State(log): State<AuditLog>,
+    State(AdminState { log, .. }): State<AdminState>,
     Authenticated(_caller): Authenticated,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<AuditPage>, Problem> {
@@ -104,13 +136,64 @@ async fn list(
     Ok(Json(AuditPage { items, next_cursor }))
 }
 
-/// Checks the whole hash chain and names the first entry that breaks it.
+/// Checks the whole hash chain: every archive in object storage (downloaded, its SHA-256 and its
+/// entries' chain checked), then the entries still in the table, which must continue the newest
+/// archive. Names the first archive or entry that breaks it.
 #[utoipa::path(get, path = "/api/admin/audit-log/verify", tag = "admin",
     responses((status = 200, body = AuditVerification), (status = 401, description = "not signed in"),
               (status = 403, description = "not an administrator")))]
 async fn verify(
-    State(log): State<AuditLog>,
+    State(state): State<AdminState>,
     Authenticated(_caller): Authenticated,
 ) -> Result<Json<AuditVerification>, Problem> {
-    Ok(Json(log.verify().await?))
+    Ok(Json(state.log.verify_all(Some(state.objects.as_ref())).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatsQuery {
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Sign-ups, active users, projects and tasks created, tasks completed, per UTC day or ISO week,
+/// counted from the audit log. Entries already archived to object storage (older than the
+/// retention, a year by default) are no longer counted.
+#[utoipa::path(get, path = "/api/admin/stats", tag = "admin",
+    params(("period" = Option<StatsPeriod>, Query, description = "day (default) or week (Monday to Sunday, UTC)"),
+           ("from" = Option<String>, Query, description = "YYYY-MM-DD, moved to the start of its period; default: 30 days or 12 weeks before to"),
+           ("to" = Option<String>, Query, description = "YYYY-MM-DD, moved to the end of its period; default: today (UTC)")),
+    responses((status = 200, body = AdminStats), (status = 401, description = "not signed in"),
+              (status = 403, description = "not an administrator"),
+              (status = 422, description = "invalid period or date, from after to, or more than 366 periods")))]
+async fn stats(
+    State(AdminState { log, .. }): State<AdminState>,
+    Authenticated(_caller): Authenticated,
+    q: Result<Query<StatsQuery>, QueryRejection>,
+) -> Result<Json<AdminStats>, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(format!("malformed query string: {}", e.body_text())))?;
+    let mut errors = Vec::new();
+    let period = match q.period.as_deref() {
+        None | Some("day") => StatsPeriod::Day,
+        Some("week") => StatsPeriod::Week,
+        Some(_) => {
+            errors.push(FieldError::new("period", "must be day or week"));
+            StatsPeriod::Day
+        }
+    };
+    let mut date = |name: &str, v: Option<&str>| match v.map(parse_date) {
+        Some(None) => {
+            errors.push(FieldError::new(name, "must be a date (YYYY-MM-DD)"));
+            None
+        }
+        other => other.flatten(),
+    };
+    let (from, to) = (date("from", q.from.as_deref()), date("to", q.to.as_deref()));
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
+    }
+    let today = OffsetDateTime::now_utc().date();
+    let range = StatsRange::resolve(period, from, to, today).map_err(|e| Problem::invalid(vec![e]))?;
+    Ok(Json(log.stats(range).await?))
 }

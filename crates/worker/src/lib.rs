@@ -3,14 +3,16 @@
 //! effect, so a redelivery (after a lost ack or a relay retry) changes nothing.
 //!
 //! The effects: the inbox row, a per-type counter, and the entry in the hash-chained audit log
-//! (`audit`, served to admins by `http`), all in one transaction. Notification mails
-//! (`notify`) are a consumer group of their own; live fan-out consumes here in later work.
+//! (`audit`, served to admins by `http` with the usage statistics drawn from it, `stats`), all in
+//! one transaction; old audit entries move to object storage (`AuditLog::archive`); notification mails (`notify`) are a consumer group of their own,
+//! live fan-out (`live`) a broadcast listener.
 
 pub mod audit;
 pub mod http;
 pub mod live;
 pub mod notify;
 pub mod retention;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         },
         audit::SQLITE_MIGRATION,
         notify::SQLITE_MIGRATION,
+        audit::SQLITE_ARCHIVE_MIGRATION,
     ],
     postgres: &[
         Migration {
@@ -41,6 +44,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         },
         audit::POSTGRES_MIGRATION,
         notify::POSTGRES_MIGRATION,
+        audit::POSTGRES_ARCHIVE_MIGRATION,
     ],
 };
 

@@ -1,7 +1,11 @@
 //! The audit log through the real binary, all-in-one: a project's `project.created` reaches the
-//! hash-chained log (outbox → relay → bus → worker), admins read it and non-admins get 403, and
-//! `trellis audit verify` exits 0, then 1 naming the entry once a row is altered in the database.
+//! hash-chained log (outbox → relay → bus → worker), admins read it and its statistics and
+//! non-admins get 403; `trellis audit archive` moves entries to the objects folder, `trellis audit
+//! verify` exits 0, then 1 naming the archive whose object was altered, then 1 naming the entry
+//! once a row is altered in the database. Distributed ([`distributed`]): the same on PostgreSQL and
+//! S3, through the gateway to the worker process.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use platform::db::{Database, SqliteDb};
@@ -48,12 +52,20 @@ async fn all_in_one_audit_log_and_verify() {
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["ok"], true, "{v}");
 
+    // The statistics count today's project (the gateway routes /api/admin/stats to the worker).
+    let res = http.get(format!("{}/api/admin/stats?period=week", app.base)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let stats: Value = res.json().await.unwrap();
+    assert_eq!(stats["buckets"].as_array().unwrap().len(), 12, "{stats}");
+    assert_eq!(stats["totals"]["projects_created"], 1, "{stats}");
+    assert_eq!(stats["totals"]["signups"], 1, "the bootstrap administrator: {stats}");
+
     // A standard user is refused by the role gate.
     let user = json!({"email": "ada@example.com", "password": "correct horse battery staple twelve", "name": "Ada"});
     let res = http.post(format!("{}/auth/register", app.base)).json(&user).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let token = flow::login_tokens(&http, &app.base, "ada@example.com", "correct horse battery staple twelve").await;
-    for path in ["/api/admin/audit-log", "/api/admin/audit-log/verify"] {
+    for path in ["/api/admin/audit-log", "/api/admin/audit-log/verify", "/api/admin/stats"] {
         let res = http.get(format!("{}{path}", app.base)).bearer_auth(&token.access).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
     }
@@ -62,14 +74,43 @@ async fn all_in_one_audit_log_and_verify() {
 
     let (code, out, err) = run(dir.path(), &["audit", "verify"], &[]).await;
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.starts_with("ok: "), "{out}");
+    assert!(out.starts_with("ok: ") && out.contains("(0 archives)"), "{out}");
 
-    let seq = entry["seq"].as_i64().unwrap();
+    // Everything but the newest entry moves to the objects folder, two per object.
+    let (code, out, err) = run(dir.path(), &["audit", "archive", "--older-than-days", "0", "--batch", "2"], &[]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let first = dir.path().join("data/objects/audit/archive/00000000000000000001-00000000000000000002.jsonl.gz");
+    assert!(out.contains("archived audit/archive/00000000000000000001-00000000000000000002.jsonl.gz"), "{out}");
+    let (code, out, err) = run(dir.path(), &["audit", "verify"], &[]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("ok: ") && !out.contains("(0 archives)"), "{out}");
+
+    // A byte of an archive altered: named.
+    let original = std::fs::read(&first).unwrap();
+    let mut altered = original.clone();
+    altered[original.len() / 2] ^= 1;
+    std::fs::write(&first, &altered).unwrap();
+    let (code, out, err) = run(dir.path(), &["audit", "verify"], &[]).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("broken archive audit/archive/00000000000000000001-00000000000000000002")
+            && out.contains("sha256_mismatch"),
+        "{out}"
+    );
+    let (code, out, err) = run(dir.path(), &["audit", "verify", "--skip-archives"], &[]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    std::fs::write(&first, &original).unwrap();
+
+    // The entry left in the table altered (the append-only triggers dropped, as an attacker with
+    // the file could): named.
     let db = Database::Sqlite(SqliteDb::open(&dir.path().join("data/trellis.db")).await.unwrap());
     if let Database::Sqlite(db) = &db {
         db.write(move |tx| {
-            tx.execute("UPDATE audit_log SET action = 'project.deleted' WHERE seq = ?1", [seq])
-                .map_err(platform::db::sqlite::map_err)
+            tx.execute_batch(
+                "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET action = 'project.deleted' \
+                 WHERE seq = (SELECT max(seq) FROM audit_log)",
+            )
+            .map_err(platform::db::sqlite::map_err)
         })
         .await
         .unwrap();
@@ -77,5 +118,28 @@ async fn all_in_one_audit_log_and_verify() {
     drop(db);
     let (code, out, err) = run(dir.path(), &["audit", "verify"], &[]).await;
     assert_eq!(code, Some(1), "{out}{err}");
-    assert!(out.contains(&format!("broken at seq {seq} ")) && out.contains("hash_mismatch"), "{out}");
+    assert!(out.contains("broken at seq ") && out.contains("hash_mismatch"), "{out}");
+}
+
+/// The worker process behind the gateway, PostgreSQL and S3: the statistics count the flows'
+/// projects; `trellis audit archive` moves all but the newest entry to the bucket; the verify
+/// route (worker process) and `trellis audit verify` check the archives and the table.
+pub async fn distributed(base: &str, dir: &Path, env: &[(&str, String)]) {
+    let http = flow::client();
+    let admin = flow::login_tokens(&http, base, ADMIN.0, ADMIN.1).await.access;
+    let res = http.get(format!("{base}/api/admin/stats")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let stats: Value = res.json().await.unwrap();
+    assert!(stats["totals"]["projects_created"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["totals"]["signups"].as_u64().unwrap() > 1, "{stats}");
+
+    let (code, out, err) = run(dir, &["audit", "archive", "--older-than-days", "0"], env).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("archived audit/archive/00000000000000000001-"), "{out}");
+    let res = http.get(format!("{base}/api/admin/audit-log/verify")).bearer_auth(&admin).send().await.unwrap();
+    let v: Value = res.json().await.unwrap();
+    assert_eq!((v["ok"].clone(), v["archives_checked"].clone()), (json!(true), json!(1)), "{v}");
+    let (code, out, err) = run(dir, &["audit", "verify"], env).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("(1 archives)"), "{out}");
 }

@@ -295,6 +295,8 @@ async fn distributed_one_process_per_service() {
         assert!(Instant::now() < deadline, "events not consumed: processed {processed}, pending {pending}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The audit log on PostgreSQL and S3: counted, archived by the CLI, verified through the gateway.
+    audit::distributed(&gateway.base, dir.path(), &env).await;
 
     // Rate-limit counters lived in Redis under this deployment's prefix.
     assert!(

@@ -1,7 +1,8 @@
-//! The hash-chained audit log on SQLite and PostgreSQL: appends through the worker's consumer,
-//! verification naming exactly the tampered or deleted entry, idempotent redelivery, the admin
-//! routes behind the role gate.
-#![allow(clippy::unwrap_used)]
+//! The hash-chained audit log on SQLite (with a local folder for objects) and PostgreSQL (with an
+//! S3 bucket on moto): appends through the worker's consumer, verification naming exactly the
+//! tampered or deleted entry, the append-only guard, idempotent redelivery, the admin routes behind
+//! the role gate; archiving (`archive`) and the usage statistics (`stats`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use api::users::Role;
 use axum::body::Body;
@@ -12,6 +13,7 @@ use platform::db::Database;
 use platform::http::{Caller, enforce_policy};
 use platform::identity::Identity;
 use platform::ids::new_id;
+use platform::objects::ObjectStore;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -21,27 +23,33 @@ use worker::Worker;
 use worker::audit::{AuditLog, AuditQuery};
 
 enum Keep {
-    Sqlite(#[allow(dead_code)] test_support::TestSqlite),
-    Postgres(#[allow(dead_code)] test_support::TestPostgres),
+    Sqlite(#[allow(dead_code)] test_support::TestSqlite, #[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] test_support::TestPostgres, #[allow(dead_code)] test_support::TestBucket),
 }
 
 struct Backend {
     db: Database,
+    /// Where archives go: a local folder with SQLite (all-in-one), an S3 bucket with PostgreSQL.
+    objects: Arc<dyn ObjectStore>,
     _keep: Keep,
 }
 
 impl Backend {
     async fn sqlite() -> Backend {
         let t = test_support::TestSqlite::new().await;
-        Self::ready(t.db.clone(), Keep::Sqlite(t)).await
+        let dir = tempfile::tempdir().unwrap();
+        let objects = platform::objects::local(dir.path()).unwrap();
+        Self::ready(t.db.clone(), objects, Keep::Sqlite(t, dir)).await
     }
     async fn postgres() -> Backend {
         let t = test_support::services::TestPostgres::new().await;
-        Self::ready(t.db.clone(), Keep::Postgres(t)).await
+        let bucket = test_support::TestBucket::new().await;
+        let objects = platform::objects::s3(&bucket.location()).unwrap();
+        Self::ready(t.db.clone(), objects, Keep::Postgres(t, bucket)).await
     }
-    async fn ready(db: Database, keep: Keep) -> Backend {
+    async fn ready(db: Database, objects: Arc<dyn ObjectStore>, keep: Keep) -> Backend {
         db.migrate(&worker::MIGRATIONS).await.unwrap();
-        Backend { db, _keep: keep }
+        Backend { db, objects, _keep: keep }
     }
     fn worker(&self) -> Worker {
         Worker::new(self.db.clone(), Arc::new(InProcessBus::new()))
@@ -49,15 +57,33 @@ impl Backend {
     fn log(&self) -> AuditLog {
         AuditLog::new(self.db.clone())
     }
-    /// Runs `sql` directly (the tampering an attacker with database access could do).
-    async fn exec(&self, sql: &str) {
+    /// Runs `sql` as the application would; the database's error if it refuses.
+    async fn try_exec(&self, sql: &str) -> Result<(), String> {
         match &self.db {
             Database::Sqlite(db) => {
                 let sql = sql.to_string();
-                db.write(move |tx| tx.execute_batch(&sql).map_err(platform::db::sqlite::map_err)).await.unwrap();
+                db.write(move |tx| tx.execute_batch(&sql).map_err(platform::db::sqlite::map_err))
+                    .await
+                    .map_err(|e| e.to_string())
             }
-            Database::Postgres(db) => db.client().await.unwrap().batch_execute(sql).await.unwrap(),
+            Database::Postgres(db) => db.client().await.unwrap().batch_execute(sql).await.map_err(|e| format!("{e:?}")),
         }
+    }
+    /// Runs `sql` with the append-only triggers out of the way: the tampering of an attacker with
+    /// the database's owner or superuser rights (PostgreSQL: triggers disabled for the statement;
+    /// SQLite, which cannot disable them: dropped).
+    async fn exec(&self, sql: &str) {
+        let sql = match &self.db {
+            Database::Sqlite(_) => format!(
+                "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete; \
+                 DROP TRIGGER IF EXISTS audit_archives_no_update; DROP TRIGGER IF EXISTS audit_archives_no_delete; {sql}"
+            ),
+            Database::Postgres(_) => format!(
+                "BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; ALTER TABLE audit_archives DISABLE TRIGGER USER; \
+                 {sql}; ALTER TABLE audit_log ENABLE TRIGGER USER; ALTER TABLE audit_archives ENABLE TRIGGER USER; COMMIT"
+            ),
+        };
+        self.try_exec(&sql).await.unwrap();
     }
 }
 
@@ -76,6 +102,8 @@ macro_rules! backend_suite {
 
 backend_suite!(
     appends_chain_and_verify,
+    updates_and_deletes_are_refused,
+    erased_user_appears_as_id_only,
     filters_and_keyset_pages,
     altered_data_is_named,
     altered_hash_is_named,
@@ -85,7 +113,10 @@ backend_suite!(
     text_is_not_logged,
 );
 
-fn event(kind: &str, actor: Option<Uuid>, data: Value) -> Event {
+mod archive;
+mod stats;
+
+pub(crate) fn event(kind: &str, actor: Option<Uuid>, data: Value) -> Event {
     Event::new(kind, new_id(), actor, OffsetDateTime::now_utc(), data)
 }
 
@@ -104,7 +135,7 @@ async fn three(b: &Backend) -> Vec<Event> {
     events
 }
 
-fn all() -> AuditQuery {
+pub(crate) fn all() -> AuditQuery {
     AuditQuery { limit: 100, ..AuditQuery::default() }
 }
 
@@ -162,6 +193,55 @@ async fn filters_and_keyset_pages(b: &Backend) {
     let (rest, next) = b.log().list(AuditQuery { limit: 2, before: cursor, ..all() }).await.unwrap();
     assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
     assert_eq!(next, None);
+}
+
+/// The table is append-only (SECURITY.md LO-4): the application's own connection cannot change or
+/// remove an entry, nor an archive record; only the archive's transaction deletes (see `archive`).
+async fn updates_and_deletes_are_refused(b: &Backend) {
+    three(b).await;
+    for sql in [
+        "UPDATE audit_log SET action = 'project.deleted' WHERE seq = 2",
+        "DELETE FROM audit_log WHERE seq = 1",
+        "DELETE FROM audit_log",
+        "INSERT INTO audit_archives (first_seq, last_seq, count, first_prev_hash, last_hash, object_key, sha256) \
+         VALUES (1, 2, 2, 'x', 'y', 'k', 's'); DELETE FROM audit_log WHERE seq = 1",
+    ] {
+        let err = b.try_exec(sql).await.expect_err(sql);
+        assert!(err.contains("append-only") || err.contains("only through the archive"), "{sql}: {err}");
+    }
+    if let Database::Postgres(_) = b.db {
+        let err = b.try_exec("TRUNCATE audit_log").await.unwrap_err();
+        assert!(err.contains("append-only"), "{err}");
+    }
+    let (items, _) = b.log().list(all()).await.unwrap();
+    assert_eq!(items.len(), 3);
+    assert!(b.log().verify().await.unwrap().ok);
+}
+
+/// An erased user stays in the log only as their id: the log keeps ids and descriptors, so neither
+/// the email nor the name reaches it, even from an event that (wrongly) carried them.
+async fn erased_user_appears_as_id_only(b: &Backend) {
+    let (user, admin) = (new_id(), new_id());
+    let (email, name) = ("jane.canary@example.com", "Jane Canary");
+    let w = b.worker();
+    for e in [
+        event("user.created", Some(user), json!({"user_id": user, "email": email, "name": name})),
+        event("auth.login_succeeded", Some(user), json!({"user_id": user, "session_id": new_id()})),
+        event("users.profile_updated", Some(user), json!({"user_id": user, "fields": ["name"], "name": name})),
+        event("users.erasure_started", Some(admin), json!({"user_id": user})),
+        event("auth.user_erased", None, json!({"user_id": user, "tables": {"auth_sessions": 1}})),
+        event("user.erased", Some(admin), json!({"user_id": user, "user": {"id": user, "email": email}})),
+    ] {
+        assert!(w.handle(&e).await.unwrap());
+    }
+    let (items, _) = b.log().list(all()).await.unwrap();
+    assert_eq!(items.len(), 6);
+    let text = serde_json::to_string(&items).unwrap().to_lowercase();
+    assert!(!text.contains("canary"), "the log holds a name or email: {text}");
+    assert!(items.iter().all(|e| e.data["user_id"] == json!(user)), "each entry names the user by id");
+    let (mine, _) = b.log().list(AuditQuery { actor_id: Some(user), ..all() }).await.unwrap();
+    assert_eq!(mine.len(), 3);
+    assert_eq!(items[0].data, json!({"user_id": user, "user": {"id": user}}));
 }
 
 async fn altered_data_is_named(b: &Backend) {
@@ -228,8 +308,9 @@ fn identity(role: Role) -> Identity {
     }
 }
 
-async fn get(b: &Backend, who: Option<Role>, uri: &str) -> (StatusCode, Value) {
-    let router = worker::http::router(b.log()).route_layer(axum::middleware::from_fn(enforce_policy));
+pub(crate) async fn get(b: &Backend, who: Option<Role>, uri: &str) -> (StatusCode, Value) {
+    let router =
+        worker::http::router(b.log(), b.objects.clone()).route_layer(axum::middleware::from_fn(enforce_policy));
     let mut req = Request::get(uri).body(Body::empty()).unwrap();
     if let Some(role) = who {
         req.extensions_mut().insert(Caller(identity(role)));
