@@ -12,10 +12,10 @@ pub mod http;
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::bus::{Event, EventBus};
+use platform::bus::{Delivery, Event, EventBus};
 use platform::db::{Database, Migration, Migrations, StoreError, postgres, sqlite};
 use platform::outbox::Relay;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 pub const MIGRATIONS: Migrations = Migrations {
     service: "worker",
@@ -97,7 +97,12 @@ impl Worker {
     }
 
     /// Consumes until `shutdown` fires, subscribing again (with backoff) when the bus drops us.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        self.consume(shutdown, None).await;
+    }
+
+    /// [`Worker::run`], telling `subscribed` once the group's first subscription stands.
+    async fn consume(self, mut shutdown: watch::Receiver<bool>, mut subscribed: Option<oneshot::Sender<()>>) {
         let mut backoff = Duration::from_millis(200);
         loop {
             let mut sub = tokio::select! {
@@ -112,30 +117,57 @@ impl Worker {
                     }
                 },
             };
+            if let Some(tx) = subscribed.take() {
+                let _ = tx.send(());
+            }
             loop {
                 let next = tokio::select! { _ = shutdown.changed() => return, n = sub.next() => n };
                 match next {
                     None => break,
                     Some(Err(e)) => tracing::warn!(error = %e, "bad delivery"),
-                    Some(Ok(delivery)) => match self.handle(&delivery.event).await {
-                        Ok(_) => {
-                            if let Err(e) = delivery.ack().await {
-                                tracing::warn!(error = %e, "ack failed; the event will be redelivered");
-                            }
+                    Some(Ok(delivery)) => {
+                        if !self.settle(delivery, &mut shutdown).await {
+                            return;
                         }
-                        Err(e) => {
-                            tracing::warn!(event_id = %delivery.event.id, error = %e, "event handling failed; requeued");
-                            let _ = delivery.nack().await;
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                    },
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles `delivery` and acknowledges it. While the database is unavailable the delivery is
+    /// held and retried with backoff rather than nacked: every nack counts toward the bus's
+    /// delivery limit, and an outage must not send events to the dead letters. Any other failure
+    /// is nacked (an event that always fails is dead-lettered at the limit). False on shutdown.
+    async fn settle(&self, delivery: Delivery, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.handle(&delivery.event).await {
+                Ok(_) => {
+                    if let Err(e) = delivery.ack().await {
+                        tracing::warn!(error = %e, "ack failed; the event will be redelivered");
+                    }
+                    return true;
+                }
+                Err(StoreError::Unavailable(e)) => {
+                    tracing::warn!(event_id = %delivery.event.id, error = %e, "database unavailable; retrying the event");
+                    tokio::select! { _ = shutdown.changed() => return false, _ = tokio::time::sleep(backoff) => {} }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => {
+                    tracing::warn!(event_id = %delivery.event.id, error = %e, "event handling failed; requeued");
+                    let _ = delivery.nack().await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    return true;
                 }
             }
         }
     }
 }
 
-/// Starts the relay and the consumer; both stop when `shutdown` fires.
+/// Starts the relay and the consumer; both stop when `shutdown` fires. The relay starts once the
+/// consumer has subscribed, so the worker's group exists before this process publishes anything
+/// (a broadcast subscriber alone would make an event routable, and the group would miss it).
 pub fn spawn(
     db: Database,
     bus: Arc<dyn EventBus>,
@@ -143,5 +175,13 @@ pub fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let worker = Worker::new(db, bus);
-    vec![tokio::spawn(worker.run(shutdown.clone())), tokio::spawn(relay.run(Duration::from_millis(500), shutdown))]
+    let (subscribed, ready) = oneshot::channel();
+    let mut stop = shutdown.clone();
+    let relay = async move {
+        tokio::select! {
+            _ = stop.changed() => {}
+            r = ready => if r.is_ok() { relay.run(Duration::from_millis(500), stop).await },
+        }
+    };
+    vec![tokio::spawn(worker.consume(shutdown, Some(subscribed))), tokio::spawn(relay)]
 }
