@@ -5,7 +5,9 @@
 //! Delivery is at least once, so a handler must be idempotent (the worker's inbox table, the
 //! notifications' claims, or an effect that is harmless twice such as a cache tombstone).
 //! Failures pause the loop (200 ms doubling to 10 s while they go on), so a dependency that is
-//! down (an SMTP server, say) is retried at a calm pace rather than in a hot loop.
+//! down (an SMTP server, say) is retried at a calm pace rather than in a hot loop. A [`Transient`]
+//! failure (the handler's own database unreachable) keeps the delivery and retries it in place:
+//! a nack would count toward the bus's delivery limit and dead-letter events during an outage.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,13 @@ use crate::bus::{Event, EventBus, Subscription};
 
 /// Why a handler could not apply an event; it will be delivered again.
 pub type HandleError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A failure that says nothing about the event (its database is unreachable, say): the loop keeps
+/// the delivery and retries it in place with backoff rather than nack it, since every nack counts
+/// toward the bus's delivery limit and an outage must not send events to the dead letters.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Transient(pub String);
 
 /// What a consumer does with one event.
 #[async_trait]
@@ -82,21 +91,33 @@ pub async fn run(
             match next {
                 None => break,
                 Some(Err(e)) => tracing::warn!(group = %group, error = %e, "bad delivery"),
-                Some(Ok(delivery)) => match handler.handle(&delivery.event).await {
-                    Ok(()) => {
-                        pause = FIRST_BACKOFF;
-                        if let Err(e) = delivery.ack().await {
-                            tracing::warn!(group = %group, error = %e, "ack failed; the event will be redelivered");
+                Some(Ok(delivery)) => loop {
+                    match handler.handle(&delivery.event).await {
+                        Ok(()) => {
+                            pause = FIRST_BACKOFF;
+                            if let Err(e) = delivery.ack().await {
+                                tracing::warn!(group = %group, error = %e, "ack failed; the event will be redelivered");
+                            }
+                            break;
                         }
-                    }
-                    Err(e) => {
-                        tracing::warn!(
-                            group = %group, event_id = %delivery.event.id, event_type = %delivery.event.event_type,
-                            error = %e, "event handling failed; requeued"
-                        );
-                        let _ = delivery.nack().await;
-                        tokio::select! { _ = shutdown.changed() => return, _ = tokio::time::sleep(pause) => {} }
-                        pause = next_backoff(pause);
+                        Err(e) if e.is::<Transient>() => {
+                            tracing::warn!(
+                                group = %group, event_id = %delivery.event.id, error = %e,
+                                "cannot handle events now; retrying in place"
+                            );
+                            tokio::select! { _ = shutdown.changed() => return, _ = tokio::time::sleep(pause) => {} }
+                            pause = next_backoff(pause);
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                group = %group, event_id = %delivery.event.id, event_type = %delivery.event.event_type,
+                                error = %e, "event handling failed; requeued"
+                            );
+                            let _ = delivery.nack().await;
+                            tokio::select! { _ = shutdown.changed() => return, _ = tokio::time::sleep(pause) => {} }
+                            pause = next_backoff(pause);
+                            break;
+                        }
                     }
                 },
             }
@@ -113,10 +134,11 @@ mod tests {
     use super::*;
     use crate::bus::InProcessBus;
 
-    /// Fails the first `fail` attempts, then records the events it applied.
+    /// Fails the first `fail` attempts (transiently or not), then records the events it applied.
     struct Flaky {
         fail: Mutex<u32>,
         seen: Mutex<Vec<uuid::Uuid>>,
+        transient: bool,
     }
 
     #[async_trait]
@@ -125,6 +147,9 @@ mod tests {
             let mut fail = self.fail.lock().unwrap();
             if *fail > 0 {
                 *fail -= 1;
+                if self.transient {
+                    return Err(Box::new(Transient("database unreachable".into())));
+                }
                 return Err("not yet".into());
             }
             self.seen.lock().unwrap().push(event.id);
@@ -135,7 +160,7 @@ mod tests {
     #[tokio::test]
     async fn failed_events_come_back_and_the_loop_stops_on_shutdown() {
         let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
-        let handler = Arc::new(Flaky { fail: Mutex::new(2), seen: Mutex::new(Vec::new()) });
+        let handler = Arc::new(Flaky { fail: Mutex::new(2), seen: Mutex::new(Vec::new()), transient: false });
         let (stop, stopped) = watch::channel(false);
         let task = spawn(bus.clone(), "g".into(), handler.clone(), stopped).await;
         let event =
@@ -148,6 +173,29 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(*handler.seen.lock().unwrap(), vec![event.id], "applied once, after two failures");
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), task).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_in_place_without_a_nack() {
+        // With a delivery limit of 1, a single nack would dead-letter the event.
+        let inner = Arc::new(InProcessBus::new().with_delivery_limit(1));
+        let bus: Arc<dyn EventBus> = inner.clone();
+        let handler = Arc::new(Flaky { fail: Mutex::new(3), seen: Mutex::new(Vec::new()), transient: true });
+        let (stop, stopped) = watch::channel(false);
+        let task = spawn(bus.clone(), "g".into(), handler.clone(), stopped).await;
+        let event =
+            Event::new("x.y", crate::ids::new_id(), None, time::OffsetDateTime::now_utc(), serde_json::json!({}));
+        bus.publish(&event).await.unwrap();
+        for _ in 0..200 {
+            if !handler.seen.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(*handler.seen.lock().unwrap(), vec![event.id], "applied after the outage");
+        assert!(inner.dead_letters("g").is_empty(), "nothing dead-lettered");
         stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(2), task).await.unwrap().unwrap();
     }

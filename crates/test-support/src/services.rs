@@ -210,9 +210,10 @@ impl Drop for TestRedis {
     }
 }
 
-/// A RabbitMQ namespace of its own: the exchange `<namespace>.events` and, for each of the given
-/// consumer groups, the queue `<namespace>.<group>`. On drop the queues and the exchange are
-/// deleted (deleting one that was never declared is harmless).
+/// A RabbitMQ namespace of its own: the exchange `<namespace>.events`, for each of the given
+/// consumer groups the queue `<namespace>.<group>`, and the dead letters' exchange and queue
+/// `<namespace>.dead`. On drop the queues and the exchanges are deleted (deleting one that was
+/// never declared is harmless).
 pub struct TestRabbit {
     pub url: String,
     pub namespace: String,
@@ -243,6 +244,11 @@ impl TestRabbit {
     pub fn queue(&self, group: &str) -> String {
         format!("{}.{group}", self.namespace)
     }
+
+    /// The dead-letter exchange and its queue (same name).
+    pub fn dead(&self) -> String {
+        format!("{}.dead", self.namespace)
+    }
 }
 
 /// An error and its sources, `: `-separated (tokio-postgres hides the cause in `source`).
@@ -264,8 +270,8 @@ fn redact(url: &str) -> String {
 impl Drop for TestRabbit {
     fn drop(&mut self) {
         let url = self.url.clone();
-        let queues: Vec<String> = self.groups.iter().map(|g| self.queue(g)).collect();
-        let exchange = self.exchange();
+        let queues: Vec<String> = self.groups.iter().map(|g| self.queue(g)).chain([self.dead()]).collect();
+        let exchanges = [self.exchange(), self.dead()];
         block_on_thread(async move {
             use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
             let cleanup = async {
@@ -274,7 +280,9 @@ impl Drop for TestRabbit {
                 for queue in queues {
                     channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await?;
                 }
-                channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await?;
+                for exchange in exchanges {
+                    channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await?;
+                }
                 conn.close(200, "test over".into()).await
             };
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), cleanup).await;

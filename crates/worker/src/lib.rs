@@ -115,8 +115,11 @@ impl Worker {
 #[async_trait::async_trait]
 impl platform::consumer::Handler for Worker {
     async fn handle(&self, event: &Event) -> Result<(), platform::consumer::HandleError> {
-        Worker::handle(self, event).await?;
-        Ok(())
+        match Worker::handle(self, event).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Unavailable(e)) => Err(Box::new(platform::consumer::Transient(e))),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -136,6 +136,7 @@ fn proxied(url: &str, proxy: &TcpProxy) -> String {
     format!("{credentials}@{}/{path}", proxy.addr())
 }
 
+/// `host:port` of a server URL (`amqp://…@host:port/…`, `postgres://…@host:port/…`).
 fn rabbit_host(url: &str) -> String {
     let rest = url.split_once('@').map_or(url, |(_, r)| r);
     rest.split_once('/').map_or(rest, |(h, _)| h).to_string()
@@ -225,6 +226,9 @@ impl EventBus for Held {
     }
     async fn subscribe(&self, group: &str) -> Result<Box<dyn Subscription>, BusError> {
         self.inner.subscribe(group).await
+    }
+    async fn subscribe_broadcast(&self) -> Result<Box<dyn Subscription>, BusError> {
+        self.inner.subscribe_broadcast().await
     }
     async fn ping(&self) -> Result<(), BusError> {
         self.inner.ping().await
@@ -327,4 +331,67 @@ async fn two_relays_on_postgres_keep_order_per_aggregate() {
         "events of one aggregate arrive in outbox order (the second relay published {overtaking} while the first held its batch)"
     );
     assert_eq!(unpublished(&db).await, 0);
+}
+
+/// PostgreSQL cut away while the worker consumes: it holds each event and retries rather than
+/// nack it, so an outage lasting many times the delivery limit's worth of attempts dead-letters
+/// nothing, and every event has its effect once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_sends_no_event_to_the_dead_letters() {
+    let pg = TestPostgres::new().await;
+    migrated(&pg.db).await;
+    let proxy = TcpProxy::start(&rabbit_host(&pg.url)).await;
+    let db = Database::connect(&proxied(&pg.url, &proxy)).await.unwrap();
+    let bus = Arc::new(InProcessBus::new().with_delivery_limit(2));
+    drop(bus.subscribe(worker::GROUP).await.unwrap());
+    let (stop, shutdown) = watch::channel(false);
+    let consumer = tokio::spawn(worker::Worker::new(db, bus.clone()).run(shutdown));
+    proxy.cut();
+    let events: Vec<Event> = (0..3).map(|n| task_event(Uuid::now_v7(), n)).collect();
+    for e in &events {
+        bus.publish(e).await.unwrap();
+    }
+    // A nacking consumer would have spent its two deliveries per event many times over by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.restore();
+    let written: BTreeSet<Uuid> = events.iter().map(|e| e.id).collect();
+    eventually("every event processed after the outage", || async { processed(&pg.db).await.len() >= 3 }).await;
+    assert_eq!(processed(&pg.db).await.into_iter().collect::<BTreeSet<_>>(), written);
+    assert!(
+        bus.dead_letters(worker::GROUP).is_empty(),
+        "an outage dead-lettered {:?}",
+        bus.dead_letters(worker::GROUP)
+    );
+    stop.send(true).unwrap();
+    consumer.await.unwrap();
+}
+
+/// A broadcast subscriber alone makes an event routable, so the relay must not publish before the
+/// worker's group exists: `worker::spawn` starts it once the consumer has subscribed, and every
+/// event already in the outbox reaches the group (a fresh namespace: no group queue yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_relay_starts_after_the_workers_group_exists() {
+    let lite = TestSqlite::new().await;
+    let db = lite.db.clone();
+    migrated(&db).await;
+    let rabbit = TestRabbit::new(&[worker::GROUP]);
+    let bus: Arc<dyn EventBus> = Arc::new(rabbit.bus().await);
+    let mut live = bus.subscribe_broadcast().await.unwrap();
+    let events: Vec<Event> = (0..20).map(|n| task_event(Uuid::now_v7(), n)).collect();
+    write_each(db.clone(), events.clone(), Arc::default(), Duration::ZERO).await.unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let pipeline = worker::spawn(db.clone(), bus.clone(), Relay::new(db.clone(), bus.clone()), shutdown).await;
+    let written: BTreeSet<Uuid> = events.iter().map(|e| e.id).collect();
+    eventually("every event processed by the worker", || async { processed(&db).await.len() >= written.len() }).await;
+    assert_eq!(processed(&db).await.into_iter().collect::<BTreeSet<_>>(), written);
+    // The broadcast subscriber saw them too.
+    for e in &events {
+        let d = tokio::time::timeout(DRAIN, live.next()).await.expect("a live event").unwrap().unwrap();
+        assert_eq!(d.event.seq, 1, "each the first of its own stream");
+        assert_eq!(&Event { seq: 0, ..d.event }, e);
+    }
+    stop.send(true).unwrap();
+    for task in pipeline {
+        task.await.unwrap();
+    }
 }

@@ -1,6 +1,8 @@
 //! The event bus port. Events are published by the outbox relay (never inline by a request) and
 //! consumed by named groups: every group receives every event, and the consumers of one group
-//! share its work. In-process all-in-one, RabbitMQ distributed.
+//! share its work. An event a group fails to handle [`DEFAULT_DELIVERY_LIMIT`] times goes to the
+//! dead letters instead of blocking the group. Broadcast subscribers (live fan-out) receive every
+//! event published while they exist, at most once. In-process all-in-one, RabbitMQ distributed.
 
 mod inprocess;
 mod rabbitmq;
@@ -66,6 +68,20 @@ impl Event {
     }
 }
 
+/// How many times an event is delivered to a group before it is dead-lettered (both adapters;
+/// each has a knob, `with_delivery_limit`). A delivery that is nacked or dropped unsettled counts.
+pub const DEFAULT_DELIVERY_LIMIT: u32 = 5;
+
+/// How many events a broadcast subscriber that does not keep up may fall behind before the
+/// oldest are dropped (both adapters; each has a knob, `with_broadcast_capacity`).
+pub const DEFAULT_BROADCAST_CAPACITY: usize = 10_000;
+
+/// Counts and logs an event a group gave up on: its id and type, never its data (EN-5).
+fn record_dead_letter(group: &str, event_id: &str, event_type: &str, deliveries: u32) {
+    tracing::error!(group, event_id, event_type, deliveries, "event dead-lettered after its last delivery failed");
+    metrics::counter!("trellis_events_dead_lettered_total", "group" => group.to_string()).increment(1);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("event bus unavailable: {0}")]
@@ -94,13 +110,18 @@ pub trait EventBus: Send + Sync {
         (events.len(), None)
     }
     /// Starts consuming as a member of `group`. Events published after the group's first
-    /// subscription are kept for it until acknowledged.
+    /// subscription are kept for it until acknowledged. An event delivered to the group as many
+    /// times as the delivery limit without being acknowledged is moved to the dead letters.
     async fn subscribe(&self, group: &str) -> Result<Box<dyn Subscription>, BusError>;
-    /// Starts receiving every event published from now on, in order, as one of many listeners
-    /// (live fan-out). Nothing is kept for it after it is dropped; ack and nack do nothing.
-    async fn subscribe_broadcast(&self) -> Result<Box<dyn Subscription>, BusError> {
-        Err(BusError::Unavailable("broadcast subscriptions are not supported".into()))
-    }
+    /// Starts a broadcast subscription: it receives every event published after this call, in
+    /// publish order, and nothing is kept for it once it is dropped. At most once: `ack` and
+    /// `nack` do nothing, and a subscriber that falls more than the broadcast capacity behind
+    /// loses the oldest events (consumers find gaps by the events' own sequence numbers).
+    ///
+    /// Like a group, a broadcast subscriber makes a published event routable (RabbitMQ's
+    /// mandatory flag counts any bound queue), so `publish` is `Unroutable` only when neither
+    /// exists. Groups are durable and the worker subscribes before its relay starts.
+    async fn subscribe_broadcast(&self) -> Result<Box<dyn Subscription>, BusError>;
     async fn ping(&self) -> Result<(), BusError>;
     fn kind(&self) -> &'static str;
 }
@@ -129,7 +150,8 @@ impl Delivery {
         self.acker.ack().await
     }
 
-    /// Hands the event back for another delivery.
+    /// Hands the event back for another delivery, or to the dead letters when this was its last
+    /// allowed delivery. Does nothing on a broadcast subscription.
     pub async fn nack(self) -> Result<(), BusError> {
         self.acker.nack().await
     }
@@ -139,4 +161,17 @@ impl Delivery {
 trait Acker: Send + Sync {
     async fn ack(&self) -> Result<(), BusError>;
     async fn nack(&self) -> Result<(), BusError>;
+}
+
+/// The acker of broadcast deliveries: there is nothing to settle.
+struct NoAck;
+
+#[async_trait]
+impl Acker for NoAck {
+    async fn ack(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+    async fn nack(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }

@@ -1,16 +1,18 @@
 //! The `EventBus` contract: every group gets every event, the consumers of one group share it,
-//! unacknowledged events come back, and an event nobody can receive is refused as `Unroutable`.
-//! Run on `InProcessBus` and on `RabbitMqBus` (a namespace per test, deleted afterwards).
+//! unacknowledged events come back up to the delivery limit and then go to the dead letters,
+//! broadcast subscribers get every event published while they exist (bounded, at most once), and
+//! an event nobody can receive is refused as `Unroutable`. Run on `InProcessBus` and on
+//! `RabbitMqBus` (a namespace per test, deleted afterwards).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use platform::bus::{BusError, Event};
+use platform::bus::{BusError, DEFAULT_DELIVERY_LIMIT, Delivery, Event, Subscription};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::support::{BusFixture, InProcess, Rabbit, WAIT, assert_quiet, event, next};
+use crate::support::{BusConfig, BusFixture, InProcess, Rabbit, WAIT, assert_quiet, event, next};
 
 async fn publish_then_receive<F: BusFixture>() {
     let f = F::new().await;
@@ -198,6 +200,189 @@ async fn a_batch_is_published_whole_and_in_order<F: BusFixture>() {
     assert_eq!(bus.publish_batch(&[]).await.0, 0, "an empty batch is nothing");
 }
 
+/// Polls `f`'s dead letters of `group` until there are `n` of them (they arrive asynchronously on
+/// RabbitMQ), then checks that no more come.
+async fn dead_letters_of<F: BusFixture>(f: &F, group: &str, n: usize) -> Vec<Event> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let dead = f.dead_letters(group).await;
+        if dead.len() >= n || tokio::time::Instant::now() > deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let again = f.dead_letters(group).await;
+            assert_eq!(again.len(), dead.len(), "dead letters of {group} still changing: {again:?}");
+            return dead;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn an_always_nacked_event_is_delivered_limit_times_then_dead_lettered<F: BusFixture>() {
+    let f = F::new().await;
+    let bus = f.bus();
+    let mut audit = bus.subscribe("audit").await.unwrap();
+    let mut notify = bus.subscribe("notify").await.unwrap();
+    let e = event(1);
+    bus.publish(&e).await.unwrap();
+    let mut deliveries = 0;
+    loop {
+        let got = tokio::time::timeout(Duration::from_secs(1), audit.next()).await;
+        let Ok(Some(Ok(d))) = got else { break };
+        assert_eq!(d.event, e);
+        assert_eq!(d.redelivered, deliveries > 0, "only the first delivery is not a redelivery");
+        deliveries += 1;
+        assert!(deliveries <= DEFAULT_DELIVERY_LIMIT, "delivered again after the limit");
+        d.nack().await.unwrap();
+    }
+    assert_eq!(deliveries, DEFAULT_DELIVERY_LIMIT, "delivered exactly as many times as the limit");
+    assert_quiet(&mut *audit, "after the last allowed delivery").await;
+    assert_eq!(dead_letters_of(&f, "audit", 1).await, vec![e.clone()], "the event is in the dead letters");
+    // Another group is not affected: it gets the event once and dead-letters nothing.
+    let d = next(&mut *notify, "the other group's delivery").await;
+    assert_eq!(d.event, e);
+    d.ack().await.unwrap();
+    assert_quiet(&mut *notify, "after the other group's ack").await;
+    assert!(f.dead_letters("notify").await.is_empty(), "the other group dead-lettered nothing");
+}
+
+async fn an_event_whose_consumers_keep_dying_is_dead_lettered_at_the_limit<F: BusFixture>() {
+    let f = F::with(BusConfig { delivery_limit: 2, ..Default::default() }).await;
+    let bus = f.bus();
+    let mut sub = bus.subscribe("audit").await.unwrap();
+    let e = event(1);
+    bus.publish(&e).await.unwrap();
+    // Each consumer dies holding the event: an unsettled delivery counts like a nack.
+    for attempt in 1..=2 {
+        let d = next(&mut *sub, &format!("delivery {attempt}")).await;
+        assert_eq!(d.event, e);
+        drop(d);
+        drop(sub);
+        sub = bus.subscribe("audit").await.unwrap();
+    }
+    assert_quiet(&mut *sub, "after the last allowed delivery").await;
+    assert_eq!(dead_letters_of(&f, "audit", 1).await, vec![e]);
+}
+
+async fn a_poison_event_does_not_hold_up_the_others<F: BusFixture>() {
+    let f = F::with(BusConfig { delivery_limit: 2, ..Default::default() }).await;
+    let bus = f.bus();
+    let mut sub = bus.subscribe("audit").await.unwrap();
+    let poison = event(0);
+    let good: Vec<Event> = (1..4).map(event).collect();
+    bus.publish(&poison).await.unwrap();
+    for e in &good {
+        bus.publish(e).await.unwrap();
+    }
+    let (mut poisoned, mut handled) = (0, Vec::new());
+    while poisoned < 2 || handled.len() < good.len() {
+        let d = next(&mut *sub, &format!("poison seen {poisoned} times, handled {handled:?}")).await;
+        if d.event == poison {
+            poisoned += 1;
+            d.nack().await.unwrap();
+        } else {
+            handled.push(d.event.id);
+            d.ack().await.unwrap();
+        }
+    }
+    assert_quiet(&mut *sub, "the poison event after its second delivery").await;
+    let mut expected: Vec<Uuid> = good.iter().map(|e| e.id).collect();
+    handled.sort();
+    expected.sort();
+    assert_eq!(handled, expected, "every other event handled once");
+    assert_eq!(dead_letters_of(&f, "audit", 1).await, vec![poison], "only the poison event is dead");
+}
+
+/// The next `n` events of a broadcast subscription.
+async fn broadcast_events(sub: &mut dyn Subscription, n: usize, what: &str) -> Vec<Event> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let d: Delivery = next(sub, &format!("{what}: event {i}")).await;
+        assert!(!d.redelivered);
+        out.push(d.event);
+    }
+    out
+}
+
+async fn broadcast_subscribers_each_receive_every_event_in_order<F: BusFixture>() {
+    let f = F::new().await;
+    let bus = f.bus();
+    let mut group = bus.subscribe("audit").await.unwrap();
+    let before = event(0);
+    bus.publish(&before).await.unwrap();
+    let mut one = bus.subscribe_broadcast().await.unwrap();
+    let mut two = bus.subscribe_broadcast().await.unwrap();
+    let events: Vec<Event> = (1..21).map(event).collect();
+    for e in &events[..10] {
+        bus.publish(e).await.unwrap();
+    }
+    assert_eq!(bus.publish_batch(&events[10..]).await.0, 10);
+    for (name, sub) in [("first", &mut one), ("second", &mut two)] {
+        let got = broadcast_events(&mut **sub, events.len(), name).await;
+        assert_eq!(got, events, "the {name} broadcast subscriber gets every later event, in order");
+    }
+    // At most once: a nack (or ack) settles nothing and brings nothing back.
+    bus.publish(&event(21)).await.unwrap();
+    next(&mut *one, "one more").await.nack().await.unwrap();
+    next(&mut *two, "one more").await.ack().await.unwrap();
+    assert_quiet(&mut *one, "a nacked broadcast delivery").await;
+    assert_quiet(&mut *two, "after every event").await;
+    // The group still gets everything, the event from before the broadcast subscriptions too.
+    for i in 0..22 {
+        let d = next(&mut *group, &format!("group event {i}")).await;
+        assert_eq!(d.event.data["n"], i, "the group gets every event in order");
+        d.ack().await.unwrap();
+    }
+    assert_quiet(&mut *group, "after the group's events").await;
+}
+
+async fn a_dropped_broadcast_subscriber_leaves_nothing_behind<F: BusFixture>() {
+    let f = F::new().await;
+    let bus = f.bus();
+    let mut live = bus.subscribe_broadcast().await.unwrap();
+    // Like a group, a broadcast subscriber makes an event routable (RabbitMQ's mandatory flag).
+    let e = event(1);
+    bus.publish(&e).await.unwrap();
+    assert_eq!(next(&mut *live, "the live event").await.event, e);
+    drop(live);
+    // Once it is gone nothing can receive events: no queue or group was left behind. (RabbitMQ
+    // deletes the queue when the dropped connection's close reaches it.)
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match bus.publish(&event(2)).await {
+            Err(BusError::Unroutable(_)) => break,
+            Ok(()) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("publishing after the broadcast subscriber went must be Unroutable, got {other:?}"),
+        }
+    }
+    // And nothing was kept for it: a new broadcast subscriber starts from what follows.
+    let mut again = bus.subscribe_broadcast().await.unwrap();
+    let later = event(3);
+    bus.publish(&later).await.unwrap();
+    assert_eq!(next(&mut *again, "the next live event").await.event, later);
+    assert_quiet(&mut *again, "after the next live event").await;
+}
+
+async fn a_lagging_broadcast_subscriber_loses_the_oldest_events_only<F: BusFixture>() {
+    const CAPACITY: usize = 8;
+    let f = F::with(BusConfig { broadcast_capacity: CAPACITY, ..Default::default() }).await;
+    let bus = f.bus();
+    let mut slow = bus.subscribe_broadcast().await.unwrap();
+    let events: Vec<Event> = (0..64).map(event).collect();
+    assert_eq!(bus.publish_batch(&events).await.0, events.len());
+    // Read only now. What is kept is bounded (RabbitMQ: the prefetch already handed over plus
+    // the queue's length), in order, and ends with the newest event.
+    let mut got = Vec::new();
+    while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(1), slow.next()).await {
+        got.push(d.event.data["n"].as_u64().unwrap());
+    }
+    assert!(!got.is_empty() && got.len() <= 2 * CAPACITY, "kept {} of 64: {got:?}", got.len());
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "in publish order: {got:?}");
+    assert_eq!(got.last(), Some(&63), "the newest event is kept: {got:?}");
+    // It keeps receiving once it reads again.
+    let e = event(64);
+    bus.publish(&e).await.unwrap();
+    assert_eq!(next(&mut *slow, "an event after catching up").await.event, e);
+}
+
 async fn ping_answers<F: BusFixture>() {
     let f = F::new().await;
     let bus = f.bus();
@@ -218,6 +403,12 @@ macro_rules! bus_contract {
                 group_keeps_events_while_no_consumer_runs,
                 publish_without_a_group_is_unroutable,
                 a_batch_is_published_whole_and_in_order,
+                an_always_nacked_event_is_delivered_limit_times_then_dead_lettered,
+                an_event_whose_consumers_keep_dying_is_dead_lettered_at_the_limit,
+                a_poison_event_does_not_hold_up_the_others,
+                broadcast_subscribers_each_receive_every_event_in_order,
+                a_dropped_broadcast_subscriber_leaves_nothing_behind,
+                a_lagging_broadcast_subscriber_loses_the_oldest_events_only,
                 ping_answers,
             );
         }
@@ -239,34 +430,97 @@ bus_contract!(rabbitmq, Rabbit);
 #[tokio::test]
 async fn rabbitmq_namespace_is_deleted_after_the_test() {
     use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
-    let (url, queue, exchange) = {
+    let (url, queue, exchange, dead) = {
         let f = Rabbit::new().await;
         let bus = f.bus();
         let sub = bus.subscribe("audit").await.unwrap();
         bus.publish(&event(1)).await.unwrap();
         drop(sub);
-        (f.rabbit.url.clone(), f.rabbit.queue("audit"), f.rabbit.exchange())
+        (f.rabbit.url.clone(), f.rabbit.queue("audit"), f.rabbit.exchange(), f.rabbit.dead())
     };
     let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await.unwrap();
     // A passive declare of something missing closes the channel with 404: use one per check.
-    let ch = conn.create_channel().await.unwrap();
-    let q = ch
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions { passive: true, ..Default::default() },
-            Default::default(),
-        )
-        .await;
-    assert!(q.is_err(), "queue {queue} was left behind");
-    let ch = conn.create_channel().await.unwrap();
-    let x = ch
-        .exchange_declare(
-            exchange.as_str().into(),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions { passive: true, ..Default::default() },
-            Default::default(),
-        )
-        .await;
-    assert!(x.is_err(), "exchange {exchange} was left behind");
+    for queue in [queue, dead.clone()] {
+        let ch = conn.create_channel().await.unwrap();
+        let q = ch
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions { passive: true, ..Default::default() },
+                Default::default(),
+            )
+            .await;
+        assert!(q.is_err(), "queue {queue} was left behind");
+    }
+    for exchange in [exchange, dead] {
+        let ch = conn.create_channel().await.unwrap();
+        let x = ch
+            .exchange_declare(
+                exchange.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions { passive: true, ..Default::default() },
+                Default::default(),
+            )
+            .await;
+        assert!(x.is_err(), "exchange {exchange} was left behind");
+    }
     let _ = conn.close(200, "done".into()).await;
+}
+
+/// RabbitMQ only: a message that is not an event is rejected without requeue and so lands in
+/// `{ns}.dead` at once (x-death reason `rejected`), and the events after it keep flowing.
+#[tokio::test]
+async fn rabbitmq_a_malformed_message_is_dead_lettered_at_once() {
+    use lapin::options::BasicPublishOptions;
+    let f = Rabbit::new().await;
+    let bus = f.bus();
+    let mut sub = bus.subscribe("audit").await.unwrap();
+    let conn = lapin::Connection::connect(&f.rabbit.url, lapin::ConnectionProperties::default()).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_publish(
+        f.rabbit.exchange().as_str().into(),
+        "task.created".into(),
+        BasicPublishOptions::default(),
+        b"not an event",
+        lapin::BasicProperties::default(),
+    )
+    .await
+    .unwrap();
+    let _ = conn.close(200, "sent".into()).await;
+    match tokio::time::timeout(WAIT, sub.next()).await {
+        Ok(Some(Err(BusError::Malformed(_)))) => {}
+        other => panic!("a message that is not an event must be reported Malformed, got {other:?}"),
+    }
+    let e = event(1);
+    bus.publish(&e).await.unwrap();
+    let d = next(&mut *sub, "the event after the malformed message").await;
+    assert_eq!(d.event, e);
+    d.ack().await.unwrap();
+    assert_quiet(&mut *sub, "the malformed message must not come back").await;
+    let dead = f.dead_messages().await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].body, b"not an event");
+    assert_eq!((dead[0].queue.as_str(), dead[0].reason.as_str()), (f.rabbit.queue("audit").as_str(), "rejected"));
+}
+
+/// RabbitMQ only: a group queue declared by an older version (no delivery limit, no dead-letter
+/// exchange) cannot be re-declared with those arguments; the bus logs it and consumes it as it is.
+#[tokio::test]
+async fn rabbitmq_a_group_queue_of_an_older_version_is_still_consumed() {
+    use lapin::options::QueueDeclareOptions;
+    use lapin::types::{AMQPValue, FieldTable};
+    let f = Rabbit::new().await;
+    let conn = lapin::Connection::connect(&f.rabbit.url, lapin::ConnectionProperties::default()).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    ch.queue_declare(f.rabbit.queue("audit").as_str().into(), QueueDeclareOptions::durable(), args).await.unwrap();
+    let _ = conn.close(200, "declared".into()).await;
+    let bus = f.bus();
+    let mut sub = bus.subscribe("audit").await.unwrap();
+    let e = event(1);
+    bus.publish(&e).await.unwrap();
+    let d = next(&mut *sub, "an event through the old queue").await;
+    assert_eq!(d.event, e);
+    d.ack().await.unwrap();
+    assert_quiet(&mut *sub, "after the ack").await;
 }

@@ -193,6 +193,9 @@ impl EventBus for FailOnce {
     async fn subscribe(&self, group: &str) -> Result<Box<dyn Subscription>, BusError> {
         self.inner.subscribe(group).await
     }
+    async fn subscribe_broadcast(&self) -> Result<Box<dyn Subscription>, BusError> {
+        self.inner.subscribe_broadcast().await
+    }
     async fn ping(&self) -> Result<(), BusError> {
         self.inner.ping().await
     }

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::bus::{Delivery, Event, EventBus, InProcessBus, RabbitMqBus, Subscription};
+use platform::bus::{
+    DEFAULT_BROADCAST_CAPACITY, DEFAULT_DELIVERY_LIMIT, Delivery, Event, EventBus, InProcessBus, RabbitMqBus,
+    Subscription,
+};
 use serde_json::json;
 use test_support::TestRabbit;
 use time::OffsetDateTime;
@@ -51,10 +54,28 @@ pub fn event(n: u32) -> Event {
     )
 }
 
+/// The knobs of a bus under test; `Default` is what production uses.
+#[derive(Clone, Copy)]
+pub struct BusConfig {
+    pub delivery_limit: u32,
+    pub broadcast_capacity: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self { delivery_limit: DEFAULT_DELIVERY_LIMIT, broadcast_capacity: DEFAULT_BROADCAST_CAPACITY }
+    }
+}
+
 /// An event bus adapter ready for one test, cleaned up on drop.
 pub trait BusFixture: Sized {
-    async fn new() -> Self;
+    async fn new() -> Self {
+        Self::with(BusConfig::default()).await
+    }
+    async fn with(config: BusConfig) -> Self;
     fn bus(&self) -> Arc<dyn EventBus>;
+    /// The events `group` dead-lettered so far, oldest first, left where they are.
+    async fn dead_letters(&self, group: &str) -> Vec<Event>;
 }
 
 pub struct InProcess {
@@ -62,28 +83,87 @@ pub struct InProcess {
 }
 
 impl BusFixture for InProcess {
-    async fn new() -> Self {
-        Self { bus: Arc::new(InProcessBus::new()) }
+    async fn with(config: BusConfig) -> Self {
+        let bus = InProcessBus::new()
+            .with_delivery_limit(config.delivery_limit)
+            .with_broadcast_capacity(config.broadcast_capacity);
+        Self { bus: Arc::new(bus) }
     }
     fn bus(&self) -> Arc<dyn EventBus> {
         self.bus.clone()
     }
+    async fn dead_letters(&self, group: &str) -> Vec<Event> {
+        self.bus.dead_letters(group)
+    }
 }
 
-/// A `RabbitMqBus` in a namespace of its own; the queues of [`GROUPS`] and the exchange are
-/// deleted on drop (fields drop in order: the bus's connection closes first).
+/// A `RabbitMqBus` in a namespace of its own; the queues of [`GROUPS`], the dead letters and the
+/// exchanges are deleted on drop (fields drop in order: the bus's connection closes first).
 pub struct Rabbit {
     bus: Arc<RabbitMqBus>,
     pub rabbit: TestRabbit,
 }
 
+/// A message read from `{ns}.dead`: its body and, from its `x-death` header, the queue it died
+/// in and why (`delivery_limit`, `rejected`).
+#[derive(Debug)]
+pub struct DeadMessage {
+    pub body: Vec<u8>,
+    pub queue: String,
+    pub reason: String,
+}
+
+impl Rabbit {
+    /// Every message in `{ns}.dead`, read with a channel of its own and handed back (the channel
+    /// closes unacknowledged), so the queue is unchanged.
+    pub async fn dead_messages(&self) -> Vec<DeadMessage> {
+        use lapin::options::BasicGetOptions;
+        use lapin::types::AMQPValue;
+        let conn = lapin::Connection::connect(&self.rabbit.url, lapin::ConnectionProperties::default()).await.unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        let mut out = Vec::new();
+        while let Some(m) = ch.basic_get(self.rabbit.dead().as_str().into(), BasicGetOptions::default()).await.unwrap()
+        {
+            let death = m.delivery.properties.headers().as_ref().and_then(|h| match h.inner().get("x-death") {
+                Some(AMQPValue::FieldArray(a)) => match a.as_slice().first() {
+                    Some(AMQPValue::FieldTable(t)) => Some(t.clone()),
+                    _ => None,
+                },
+                _ => None,
+            });
+            let field = |name: &str| match death.as_ref().and_then(|t| t.inner().get(name)) {
+                Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                other => panic!("dead letter without x-death {name}: {other:?}"),
+            };
+            out.push(DeadMessage { queue: field("queue"), reason: field("reason"), body: m.delivery.data.clone() });
+        }
+        ch.close(200, "read".into()).await.unwrap();
+        let _ = conn.close(200, "read".into()).await;
+        out
+    }
+}
+
 impl BusFixture for Rabbit {
-    async fn new() -> Self {
+    async fn with(config: BusConfig) -> Self {
         let rabbit = TestRabbit::new(GROUPS);
-        Self { bus: Arc::new(rabbit.bus().await), rabbit }
+        let bus = rabbit
+            .bus()
+            .await
+            .with_delivery_limit(config.delivery_limit)
+            .with_broadcast_capacity(config.broadcast_capacity);
+        Self { bus: Arc::new(bus), rabbit }
     }
     fn bus(&self) -> Arc<dyn EventBus> {
         self.bus.clone()
+    }
+    async fn dead_letters(&self, group: &str) -> Vec<Event> {
+        let queue = self.rabbit.queue(group);
+        self.dead_messages()
+            .await
+            .into_iter()
+            .filter(|m| m.queue == queue)
+            .map(|m| serde_json::from_slice(&m.body).unwrap())
+            .collect()
     }
 }
 
