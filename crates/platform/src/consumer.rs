@@ -34,6 +34,32 @@ pub trait Handler: Send + Sync {
     async fn handle(&self, event: &Event) -> Result<(), HandleError>;
 }
 
+/// Where a consumer's events come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A consumer group: every group receives every event, its members share them, and the bus
+    /// keeps them while no member listens (at least once).
+    Group(String),
+    /// A broadcast listener, named for the logs: every event published while it listens, at most
+    /// once, nothing kept after it stops (`EventBus::subscribe_broadcast`).
+    Broadcast(String),
+}
+
+impl Source {
+    fn name(&self) -> &str {
+        match self {
+            Source::Group(name) | Source::Broadcast(name) => name,
+        }
+    }
+
+    async fn subscribe(&self, bus: &dyn EventBus) -> Result<Box<dyn Subscription>, crate::bus::BusError> {
+        match self {
+            Source::Group(name) => bus.subscribe(name).await,
+            Source::Broadcast(_) => bus.subscribe_broadcast().await,
+        }
+    }
+}
+
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -41,40 +67,41 @@ fn next_backoff(d: Duration) -> Duration {
     (d * 2).min(MAX_BACKOFF)
 }
 
-/// Subscribes `handler` to `group` now (so that events relayed once this returns reach the
-/// group; a bus that refuses is retried by the loop) and spawns the consume loop, which stops
-/// when `shutdown` fires.
+/// Subscribes `handler` to `source` now (so that events relayed once this returns reach it; a
+/// bus that refuses is retried by the loop) and spawns the consume loop, which stops when
+/// `shutdown` fires.
 pub async fn spawn(
     bus: Arc<dyn EventBus>,
-    group: String,
+    source: Source,
     handler: Arc<dyn Handler>,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let first = match bus.subscribe(&group).await {
+    let first = match source.subscribe(bus.as_ref()).await {
         Ok(sub) => Some(sub),
         Err(e) => {
-            tracing::warn!(group = %group, error = %e, "cannot subscribe yet; retrying in the background");
+            tracing::warn!(group = %source.name(), error = %e, "cannot subscribe yet; retrying in the background");
             None
         }
     };
-    tokio::spawn(run(bus, group, handler, shutdown, first))
+    tokio::spawn(run(bus, source, handler, shutdown, first))
 }
 
 /// The consume loop; `first` is a subscription already made, if any.
 pub async fn run(
     bus: Arc<dyn EventBus>,
-    group: String,
+    source: Source,
     handler: Arc<dyn Handler>,
     mut shutdown: watch::Receiver<bool>,
     mut first: Option<Box<dyn Subscription>>,
 ) {
+    let group = source.name().to_string();
     let mut backoff = FIRST_BACKOFF;
     loop {
         let mut sub = match first.take() {
             Some(sub) => sub,
             None => tokio::select! {
                 _ = shutdown.changed() => return,
-                s = bus.subscribe(&group) => match s {
+                s = source.subscribe(bus.as_ref()) => match s {
                     Ok(s) => { backoff = FIRST_BACKOFF; s }
                     Err(e) => {
                         tracing::warn!(group = %group, error = %e, "cannot subscribe; retrying");
@@ -162,7 +189,7 @@ mod tests {
         let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
         let handler = Arc::new(Flaky { fail: Mutex::new(2), seen: Mutex::new(Vec::new()), transient: false });
         let (stop, stopped) = watch::channel(false);
-        let task = spawn(bus.clone(), "g".into(), handler.clone(), stopped).await;
+        let task = spawn(bus.clone(), Source::Group("g".into()), handler.clone(), stopped).await;
         let event =
             Event::new("x.y", crate::ids::new_id(), None, time::OffsetDateTime::now_utc(), serde_json::json!({}));
         bus.publish(&event).await.unwrap();
@@ -184,7 +211,7 @@ mod tests {
         let bus: Arc<dyn EventBus> = inner.clone();
         let handler = Arc::new(Flaky { fail: Mutex::new(3), seen: Mutex::new(Vec::new()), transient: true });
         let (stop, stopped) = watch::channel(false);
-        let task = spawn(bus.clone(), "g".into(), handler.clone(), stopped).await;
+        let task = spawn(bus.clone(), Source::Group("g".into()), handler.clone(), stopped).await;
         let event =
             Event::new("x.y", crate::ids::new_id(), None, time::OffsetDateTime::now_utc(), serde_json::json!({}));
         bus.publish(&event).await.unwrap();

@@ -1,5 +1,5 @@
-//! Cache invalidation across instances: every process running the projects service consumes the
-//! events of every instance as a consumer group of its own ([`group`]) and tombstones the
+//! Cache invalidation across instances: every process running the projects service takes every
+//! instance's events and tombstones the
 //! [`EntityCache`](crate::cache::EntityCache) entries each event names. The safety net for a
 //! write whose own invalidation failed (a Redis blip): the writing process retries its failed
 //! keys before it reads the cache again, but other processes sharing the Redis could read the old
@@ -17,11 +17,11 @@
 //! table. A failed tombstone joins the process's pending invalidations (retried before its next
 //! cache read), so the event is acknowledged either way.
 //!
-//! The group is `projects-cache.<instance>`; on RabbitMQ that is a durable queue of its own,
-//! kept while the instance is away (its events wait for it). `EventBus::subscribe_broadcast`
-//! (queues that end with their consumer) is not on main yet; until it is, give each instance a
-//! stable `instance_id` so that a restart takes its queue back, and delete the queue of an
-//! instance that is gone for good.
+//! Every instance listens as a broadcast subscriber (`EventBus::subscribe_broadcast`): each
+//! tombstones through its own cache connection, so one instance's broken link to Redis does not
+//! keep the entry alive, and nothing is left on the broker when an instance goes away. Broadcast
+//! delivery is at most once (a listener more than 10,000 events behind loses the oldest): the
+//! entries' 15-minute expiry bounds what a lost event can leave.
 
 use std::sync::Arc;
 
@@ -34,10 +34,8 @@ use uuid::Uuid;
 use crate::ProjectsService;
 use crate::cache::Key;
 
-/// The consumer group of one instance.
-pub fn group(instance: &str) -> String {
-    format!("projects-cache.{instance}")
-}
+/// The name of the listener in logs and metrics.
+pub const LISTENER: &str = "projects-cache";
 
 fn id_at(v: &Value, key: &str) -> Option<Uuid> {
     v.get(key).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok())
@@ -88,14 +86,14 @@ impl Handler for CacheInvalidation {
     }
 }
 
-/// Subscribes `svc`'s cache to every instance's events as [`group`]`(instance)`, until `shutdown`.
+/// Subscribes `svc`'s cache to every instance's events, until `shutdown`.
 pub async fn spawn(
     svc: Arc<ProjectsService>,
     bus: Arc<dyn EventBus>,
-    instance: &str,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    platform::consumer::spawn(bus, group(instance), Arc::new(CacheInvalidation(svc)), shutdown).await
+    let source = platform::consumer::Source::Broadcast(LISTENER.into());
+    platform::consumer::spawn(bus, source, Arc::new(CacheInvalidation(svc)), shutdown).await
 }
 
 #[cfg(test)]

@@ -445,26 +445,6 @@ async fn resume_erasures(users: Arc<users::UsersService>, mut stop: watch::Recei
     }
 }
 
-/// This process's name among replicas: `instance_id`, else `<hostname>-<listen port>`, which a
-/// restart on the same host keeps.
-fn instance_id(settings: &Settings, addr: SocketAddr) -> String {
-    if let Some(id) = &settings.instance_id {
-        return id.clone();
-    }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".into());
-    let host: String = host
-        .chars()
-        .take(48)
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') { c } else { '_' })
-        .collect();
-    format!("{host}-{}", addr.port())
-}
-
 /// Builds everything and serves on `listener` until `shutdown` resolves.
 pub async fn serve(
     settings: Settings,
@@ -678,9 +658,7 @@ pub async fn serve(
     }
     // The consumers subscribe, then the relay starts.
     if let (Some(bus), Some(p)) = (&bus, &projects_svc) {
-        let instance = instance_id(&settings, listener.local_addr()?);
-        tracing::info!(group = %projects::invalidation::group(&instance), "cache invalidation across instances");
-        tasks.push(projects::invalidation::spawn(p.clone(), bus.clone(), &instance, stop_rx.clone()).await);
+        tasks.push(projects::invalidation::spawn(p.clone(), bus.clone(), stop_rx.clone()).await);
     }
     if let (Some(db), Some(bus), Some(relay)) = (&db, &bus, relay) {
         let access: Arc<dyn ProjectAccess> = match &projects_svc {

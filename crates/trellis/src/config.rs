@@ -65,10 +65,6 @@ pub struct Settings {
     pub users: UsersConfig,
     /// The web app's address as users reach it, for the links in mails.
     pub public_url: String,
-    /// Names this process among the replicas of a service (letters, digits, `.`, `-`, `_`; at
-    /// most 64): the projects service's cache-invalidation queue is `projects-cache.<id>`. Keep it
-    /// stable across restarts; default `<hostname>-<listen port>`.
-    pub instance_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -311,7 +307,6 @@ impl Default for Settings {
             events: EventsConfig::default(),
             users: UsersConfig::default(),
             public_url: "http://127.0.0.1:8080".into(),
-            instance_id: None,
         }
     }
 }
@@ -490,13 +485,6 @@ impl Settings {
             self.public_url.starts_with("http://") || self.public_url.starts_with("https://"),
             "public_url (TRELLIS_PUBLIC_URL) must be an http:// or https:// address"
         );
-        if let Some(id) = &self.instance_id {
-            anyhow::ensure!(
-                (1..=64).contains(&id.len())
-                    && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')),
-                "instance_id (TRELLIS_INSTANCE_ID) must be 1 to 64 letters, digits, '.', '-' or '_'"
-            );
-        }
         anyhow::ensure!(
             (1..=24 * 365).contains(&self.jobs.interval_hours),
             "jobs.interval_hours must be between 1 and 8760"

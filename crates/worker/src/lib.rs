@@ -108,7 +108,8 @@ impl Worker {
     /// Consumes as the worker group until `shutdown` fires (see [`platform::consumer::run`]).
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let bus = self.bus.clone();
-        platform::consumer::run(bus, GROUP.to_string(), Arc::new(self), shutdown, None).await;
+        platform::consumer::run(bus, platform::consumer::Source::Group(GROUP.into()), Arc::new(self), shutdown, None)
+            .await;
     }
 }
 
@@ -132,6 +133,7 @@ pub async fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let worker = Arc::new(Worker::new(db, bus.clone()));
-    let consumer = platform::consumer::spawn(bus, GROUP.to_string(), worker, shutdown.clone()).await;
+    let consumer =
+        platform::consumer::spawn(bus, platform::consumer::Source::Group(GROUP.into()), worker, shutdown.clone()).await;
     vec![consumer, tokio::spawn(relay.run(Duration::from_millis(500), shutdown))]
 }

@@ -287,7 +287,7 @@ impl Notifier {
 
     /// Consumes as the `notifications` group until `shutdown` fires.
     pub async fn spawn(self, bus: Arc<dyn EventBus>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-        platform::consumer::spawn(bus, GROUP.to_string(), Arc::new(self), shutdown).await
+        platform::consumer::spawn(bus, platform::consumer::Source::Group(GROUP.into()), Arc::new(self), shutdown).await
     }
 
     /// The recipient, when the rules let `c` be mailed to them.

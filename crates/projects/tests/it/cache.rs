@@ -255,7 +255,7 @@ async fn an_event_drops_the_entries_it_names(b: &Backend) {
         let svc = Arc::new(service(b, cache, &[owner]));
         let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let consumer = projects::invalidation::spawn(svc.clone(), bus.clone(), "this", stopped).await;
+        let consumer = projects::invalidation::spawn(svc.clone(), bus.clone(), stopped).await;
         let p = svc.create_project(owner, named("one")).await.unwrap();
         let t = svc.create_task(owner, p.id, CreateTask { title: "one".into(), ..Default::default() }).await.unwrap();
         assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "one");
@@ -292,7 +292,7 @@ async fn another_instance_drops_what_a_failed_invalidation_left(b: &Backend) {
     let reader = Arc::new(service(b, Arc::new(redis.cache().await), &[owner]));
     let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let consumer = projects::invalidation::spawn(reader.clone(), bus.clone(), "b", stopped).await;
+    let consumer = projects::invalidation::spawn(reader.clone(), bus.clone(), stopped).await;
     let relay = platform::outbox::Relay::new(b.db.clone(), bus.clone());
 
     let p = a.create_project(owner, named("one")).await.unwrap();

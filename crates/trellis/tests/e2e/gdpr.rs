@@ -26,6 +26,7 @@ const NO_USER_DATA: &[(&str, &str)] = &[
     ("outbox_streams", "event counters per stream: a project or aggregate id and a number"),
     ("audit_archives", "where archived audit entries are in object storage: seqs, hashes, object keys"),
     ("audit_archive_guard", "SQLite: the flag that lets the archive delete audit entries, empty outside it"),
+    ("job_leases", "which process runs each lifecycle job, its last run and item counts"),
     ("auth_signing_keys", "the service's own signing keys"),
     // SQLite's search index (projects): document ids, and the FTS5 index of text that is exported
     // from its own table and leaves the index with its row (triggers, same transaction).

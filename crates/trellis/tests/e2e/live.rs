@@ -220,3 +220,22 @@ pub async fn updates(base: &str) {
     let (mut bad, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     assert_eq!(next(&mut bad, "close").await, json!({ "closed": 4401 }));
 }
+
+/// Fan-out across instances: a client of a second worker process (connected to it directly)
+/// receives what a write through the gateway caused, as does a client through the gateway.
+pub async fn fan_out(base: &str, other_worker: &str) {
+    let http = flow::client();
+    let ada = member(&http, base, "ada").await;
+    let project = post(&http, format!("{base}/api/projects"), &ada.token, json!({"name": "Everywhere"})).await;
+    let p = project["id"].as_str().unwrap().to_string();
+    let mut here = connect_with_protocol(base, &ada.token).await;
+    let mut there = connect_with_protocol(other_worker, &ada.token).await;
+    for ws in [&mut here, &mut there] {
+        assert_eq!(subscribe(ws, &p, None).await[0]["seq"], 1, "project.created is the first event");
+    }
+    post(&http, format!("{base}/api/projects/{p}/tasks"), &ada.token, json!({"title": "Seen twice"})).await;
+    for ws in [&mut here, &mut there] {
+        let e = next(ws, "task.created on every instance").await;
+        assert_eq!((e["seq"].as_i64(), e["data"]["task"]["title"].as_str()), (Some(2), Some("Seen twice")));
+    }
+}

@@ -195,7 +195,7 @@ async fn wait_for_consumed_sqlite(db: &std::path::Path, at_least: i64) {
 async fn distributed_one_process_per_service() {
     let pg = TestPostgres::new().await;
     let redis = TestRedis::new().await;
-    let rabbit = TestRabbit::new(&[worker::GROUP, worker::notify::GROUP, "projects-cache.projects-1"]);
+    let rabbit = TestRabbit::new(&[worker::GROUP, worker::notify::GROUP]);
     let bucket = TestBucket::new().await;
     let dir = tempfile::tempdir().unwrap();
     let b64 = |n: usize| {
@@ -225,8 +225,6 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "1".into()),
         ("TRELLIS_ADMIN_EMAIL", "root@example.com".into()),
         ("TRELLIS_ADMIN_PASSWORD", "canary granite harbour lighthouse keeper".into()),
-        // The projects process's cache-invalidation queue is `projects-cache.projects-1`.
-        ("TRELLIS_INSTANCE_ID", "projects-1".into()),
     ];
     // Every process is told where the others are, as DNS names would in production.
     let port = |_| support::free_port();
@@ -246,6 +244,14 @@ async fn distributed_one_process_per_service() {
 
     let outcome = flow::skeleton(&gateway.base).await;
     idempotency::replayed_create(&gateway.base).await;
+    // Live updates through the gateway's tunnel to the worker process, and from a second worker
+    // process (another instance: every instance takes every event from RabbitMQ).
+    live::updates(&gateway.base).await;
+    let worker2_port = support::free_port();
+    let worker2 = Trellis::start_on(worker2_port, "worker-2", dir.path(), &["--services", "worker"], &env).await;
+    live::fan_out(&gateway.base, &worker2.base).await;
+    let (code, log) = worker2.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
     attachments::files(&gateway.base, attachments::Expect { scanned: false, presigned: true }).await;
     flow::edge_cases(&gateway.base).await;
     flow::sessions(&gateway.base, flow::Reuse::Detected).await;
