@@ -754,6 +754,8 @@ pub fn floor_server() -> anyhow::Result<()> {
     })
 }
 
+// The handshake callback's error type is tungstenite's (`ErrorResponse`), large or not.
+#[allow(clippy::result_large_err)]
 async fn floor_conn(id: u64, stream: TcpStream, registry: Registry) {
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
     let _ = stream.set_nodelay(true);
