@@ -1,5 +1,6 @@
 //! `auth-load`: the load harness for the auth service (PERFORMANCE.md S6, S7, S8), the users service's
-//! reads in the S2/S3 shapes (U2, U3, U4) and the projects service (S2, S3, S4, S5: `projects.rs`).
+//! reads in the S2/S3 shapes (U2, U3, U4), the projects service (S2, S3, S4, S5: `projects.rs`) and live
+//! updates (S9: `live.rs`).
 //!
 //! One run: pin this process to the generator core, measure the floors (bcrypt verify, RS256 sign) while
 //! nothing else of ours runs, start `trellis serve` on a fresh data folder (and, with `--mode postgres`, a
@@ -8,6 +9,7 @@
 //! made for it. Progress goes to stderr.
 
 mod floor;
+mod live;
 mod load;
 mod projects;
 mod scenarios;
@@ -39,9 +41,10 @@ struct Cli {
     /// The server binary [default: $CARGO_TARGET_DIR/release/trellis, else ../../target/release/trellis].
     #[arg(long)]
     trellis: Option<PathBuf>,
-    /// Scenarios to run, comma-separated: s6, s7, s8, u2, u3, u4, and the projects ones: pacer, s2, s3, s4, s5
-    /// (s7 needs s6's capacity, or --s7-login-rate). The projects scenarios run in the order pacer, s2, s4, s5,
-    /// s3 (S3 seeds its large population last, so that it does not disturb the others).
+    /// Scenarios to run, comma-separated: s6, s7, s8, u2, u3, u4, the projects ones: pacer, s2, s3, s4, s5
+    /// (s7 needs s6's capacity, or --s7-login-rate), and s9 (WebSocket memory and broadcast). The projects
+    /// scenarios run in the order pacer, s2, s4, s5, s3 (S3 seeds its large population last, so that it does
+    /// not disturb the others); s9 runs last.
     #[arg(long, value_delimiter = ',', default_value = "s6,s7,s8")]
     scenarios: Vec<String>,
     /// Extra server settings, KEY=VALUE, repeatable (e.g. TRELLIS_AUTH__HASH_WORKERS=2). They are applied last,
@@ -170,6 +173,30 @@ struct Cli {
     /// Projects scenarios: length of each closed-loop phase.
     #[arg(long, default_value_t = 10)]
     p_closed_secs: u64,
+    /// S9: idle connections (the server needs one file descriptor each; so does this generator).
+    #[arg(long, default_value_t = 18_000)]
+    s9_idle: usize,
+    /// S9: connections kept subscribed to the broadcast project.
+    #[arg(long, default_value_t = 10_000)]
+    s9_subscribers: usize,
+    /// S9: task creates (= broadcast events) per second.
+    #[arg(long, default_value_t = 1.0)]
+    s9_rate: f64,
+    /// S9: length of the broadcast (and of its floor), s.
+    #[arg(long, default_value_t = 60)]
+    s9_secs: u64,
+    /// S9: connections being opened at once.
+    #[arg(long, default_value_t = 64)]
+    s9_connect_concurrency: usize,
+    /// S9: the clients' tungstenite read buffer, bytes.
+    #[arg(long, default_value_t = 4096)]
+    s9_read_buffer: usize,
+    /// S9: the longest wait for the server's RSS to settle, s.
+    #[arg(long, default_value_t = 30)]
+    s9_settle_secs: u64,
+    /// S9: skip the floor (the same broadcast over a trivial fan-out server).
+    #[arg(long)]
+    s9_no_floor: bool,
     /// Open loop: requests in flight at most; one more is counted as an `overflow` error.
     #[arg(long, default_value_t = 512)]
     max_in_flight: usize,
@@ -249,6 +276,7 @@ struct Report {
     u3: Option<U3>,
     u4: Option<U4>,
     projects: Option<projects::Projects>,
+    s9: Option<live::S9>,
 }
 
 fn sh(program: &str, args: &[&str]) -> String {
@@ -276,6 +304,16 @@ fn cpu_model() -> String {
 }
 
 fn main() -> ExitCode {
+    // The S9 floor re-runs this binary as its trivial WebSocket fan-out server.
+    if std::env::args().nth(1).as_deref() == Some(live::FLOOR_SERVER_ARG) {
+        return match live::floor_server() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("floor server: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -286,18 +324,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let known = ["s6", "s7", "s8", "u2", "u3", "u4", "pacer", "s2", "s3", "s4", "s5"];
+fn run(mut cli: Cli) -> anyhow::Result<()> {
+    let known = ["s6", "s7", "s8", "u2", "u3", "u4", "pacer", "s2", "s3", "s4", "s5", "s9"];
     if let Some(bad) = cli.scenarios.iter().find(|s| !known.contains(&s.as_str())) {
         anyhow::bail!("unknown scenario {bad:?} (known: {})", known.join(", "));
     }
     let cores = cli.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let server_cpus = cli.server_cpus.clone().unwrap_or_else(|| format!("0-{}", cores.saturating_sub(1)));
+    cli.server_cpus = Some(server_cpus.clone());
     // Pin before any other thread exists: every thread made later (the runtime's) inherits it.
     if cli.generator_cpu != "none" {
         let pid = std::process::id().to_string();
         let out = Command::new("taskset").args(["-p", "-c", &cli.generator_cpu, &pid]).output()?;
         anyhow::ensure!(out.status.success(), "taskset failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    if cli.scenarios.iter().any(|s| s == "s9") {
+        // Soft fd limit up to the hard one, for us and (inherited) the server.
+        live::raise_fd_limit();
     }
     let load_start = loadavg();
     load::set_pacer(cli.pacer);
@@ -356,7 +399,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             r = scenarios(&cli, &server, &bcrypt_floor, &rs256_floor, &admin, &internal_token) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         };
-        let Ran { s6, s7, s8, seeding, u2, u3, u4, projects, mut rss, password } = match result {
+        let Ran { s6, s7, s8, seeding, u2, u3, u4, projects, s9, mut rss, password } = match result {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("--- server log (last lines) ---\n{}", server.log_tail(20));
@@ -398,6 +441,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             u3,
             u4,
             projects,
+            s9,
         };
         print_report(&report);
         let path = cli.json.clone().unwrap_or_else(|| PathBuf::from(format!("auth-load-{}.json", mode_name(cli.mode))));
@@ -425,6 +469,7 @@ struct Ran {
     u3: Option<U3>,
     u4: Option<U4>,
     projects: Option<projects::Projects>,
+    s9: Option<live::S9>,
     rss: Rss,
     password: String,
 }
@@ -527,7 +572,24 @@ async fn scenarios(
     } else {
         None
     };
-    Ok(Ran { s6, s7, s8, seeding, u2, u3, u4, projects, rss, password: account.password })
+    let s9 = if wants("s9") {
+        let o = live::S9Options {
+            idle: cli.s9_idle.max(cli.s9_subscribers),
+            subscribers: cli.s9_subscribers,
+            rate: cli.s9_rate,
+            duration: Duration::from_secs(cli.s9_secs),
+            connect_concurrency: cli.s9_connect_concurrency,
+            read_buffer: cli.s9_read_buffer,
+            settle: Duration::from_secs(cli.s9_settle_secs),
+            // `run` filled it in before pinning this process.
+            server_cpus: cli.server_cpus.clone().unwrap_or_else(|| "0".into()),
+            floor: !cli.s9_no_floor,
+        };
+        Some(live::s9(&target, &account, server, &o).await?)
+    } else {
+        None
+    };
+    Ok(Ran { s6, s7, s8, seeding, u2, u3, u4, projects, s9, rss, password: account.password })
 }
 
 /// The projects scenarios, in the order pacer, S2, S4, S5, S3.
@@ -715,6 +777,9 @@ fn print_report(r: &Report) {
     print_users(r);
     if let Some(p) = &r.projects {
         projects::print(p);
+    }
+    if let Some(s9) = &r.s9 {
+        live::print(s9);
     }
     for (name, s) in r
         .s6

@@ -183,7 +183,7 @@ async fn post_json(t: &Target, url: &str, auth: &str, body: &Value) -> anyhow::R
     Ok(serde_json::from_slice(&bytes)?)
 }
 
-async fn new_project(t: &Target, auth: &str, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn new_project(t: &Target, auth: &str, name: &str) -> anyhow::Result<String> {
     let v = post_json(t, &format!("{}/api/projects", t.base), auth, &json!({ "name": name })).await?;
     v["id"].as_str().map(str::to_string).context("POST /api/projects: no id")
 }
@@ -195,7 +195,7 @@ async fn new_task(t: &Target, auth: &str, project: &str, title: &str, descriptio
 }
 
 /// One measured create: must answer 201 (the body is read, not parsed).
-async fn post_once(t: Target, url: Arc<str>, auth: Arc<str>, body: String) -> Outcome {
+pub(crate) async fn post_once(t: Target, url: Arc<str>, auth: Arc<str>, body: String) -> Outcome {
     let req = t
         .client
         .post(&*url)

@@ -335,6 +335,21 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().event.seq, 1);
     }
 
+    /// The size of a future that `f` returns, without calling it.
+    fn future_size<A, B, C, F: std::future::Future>(_: impl Fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every connection's task holds its future for as long as the connection lives, so the rare,
+    /// heavy steps (token checks, subscriptions with their replay, gap filling, catch-up) are boxed
+    /// while they run instead of sizing every idle connection (PERFORMANCE.md S9: 4,488 bytes
+    /// before in a debug build, 2,640 after).
+    #[test]
+    fn an_idle_connection_holds_a_small_future() {
+        let size = future_size(socket::serve);
+        assert!(size <= 3 * 1024, "the connection future is {size} bytes");
+    }
+
     #[test]
     fn clients_receive_seq_type_project_and_data() {
         let out = outgoing(7);

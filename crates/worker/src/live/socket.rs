@@ -78,12 +78,14 @@ fn error(status: u16, detail: &str, project: Option<Uuid>) -> Utf8Bytes {
     json!({ "type": "error", "status": status, "detail": detail, "project_id": project }).to_string().into()
 }
 
-/// Serves one upgraded connection until it ends.
+/// Serves one upgraded connection until it ends. The rare, large steps are boxed (`Box::pin`): the
+/// task keeps its future for the connection's whole life, and an inline one is sized by its largest
+/// step, which would cost every idle connection kilobytes (PERFORMANCE.md S9).
 pub(super) async fn serve(hub: LiveHub, mut socket: WebSocket, token: Option<String>) {
     // Without the token in the upgrade, the first message brings it (and may subscribe too).
     let (token, first) = match token {
         Some(t) => (Some(t), None),
-        None => match first_message(&hub, &mut socket).await {
+        None => match Box::pin(first_message(&hub, &mut socket)).await {
             Some(mut m) => (m.token.take(), Some(m)),
             None => (None, None),
         },
@@ -91,7 +93,7 @@ pub(super) async fn serve(hub: LiveHub, mut socket: WebSocket, token: Option<Str
     let Some(token) = token else {
         return close(socket, UNAUTHORIZED).await;
     };
-    let identity = match hub.0.verifier.verify(&token).await {
+    let identity = match Box::pin(hub.0.verifier.verify(&token)).await {
         Ok(identity) => identity,
         Err(VerifyError::Invalid) => return close(socket, UNAUTHORIZED).await,
         Err(VerifyError::Unavailable) => return close(socket, TRY_LATER).await,
@@ -100,7 +102,7 @@ pub(super) async fn serve(hub: LiveHub, mut socket: WebSocket, token: Option<Str
     let mut session =
         Session { hub: hub.clone(), socket, id, conn: conn.clone(), identity, token, last: HashMap::new() };
     let ending = match first {
-        Some(m) => session.on_request(m).await.err(),
+        Some(m) => Box::pin(session.on_request(m)).await.err(),
         None => None,
     };
     let ending = match ending {
@@ -153,7 +155,7 @@ impl Session {
                     Some(Ok(message)) => {
                         last_heard = Instant::now();
                         match message {
-                            Message::Text(text) => self.on_message(text.as_str()).await,
+                            Message::Text(text) => Box::pin(self.on_message(text.as_str())).await,
                             Message::Binary(_) => Err(TEXT_ONLY),
                             _ => Ok(()),
                         }
@@ -163,12 +165,12 @@ impl Session {
                     Some(out) => self.deliver(&out).await,
                     None => return None,
                 },
-                _ = epoch.changed() => self.catch_up().await,
+                _ = epoch.changed() => Box::pin(self.catch_up()).await,
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > beat * 2 {
                         Err(SILENT)
                     } else {
-                        match self.check_session().await {
+                        match Box::pin(self.check_session()).await {
                             Ok(()) => self.send_raw(Message::Ping(Default::default())).await,
                             Err(e) => Err(e),
                         }
@@ -322,7 +324,7 @@ impl Session {
         let event = &out.event;
         if event.data.get("project_id").is_none() {
             // About the user themself: their session may have ended.
-            return self.check_session().await;
+            return Box::pin(self.check_session()).await;
         }
         let project = event.stream();
         let Some(&last) = self.last.get(&project) else { return Ok(()) };
@@ -330,7 +332,7 @@ impl Session {
             return Ok(());
         }
         if event.seq > last + 1 {
-            self.fill(project, event.seq - 1).await?;
+            Box::pin(self.fill(project, event.seq - 1)).await?;
             if self.last.get(&project).is_none_or(|&l| l >= event.seq) {
                 return Ok(());
             }
