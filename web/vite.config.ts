@@ -18,9 +18,11 @@ export default defineConfig({
   },
   server: {
     // During `npm run dev`, forward API calls to a locally running Trellis server.
+    // (`/api/ws` too: the proxy tunnels the WebSocket upgrade.)
     proxy: {
       '/auth': process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080',
-      '/api': process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080',
+      '/api': { target: process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080', ws: true },
+      '/metrics': process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080',
     },
   },
   test: {

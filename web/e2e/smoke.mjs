@@ -153,6 +153,7 @@ async function main() {
   });
 
   await step('sign out; expect the sign-in page', async () => {
+    await page.getByRole('button', { name: /Account menu/ }).click();
     await page.getByRole('button', { name: 'Sign out' }).click();
     await expectOutcome(page, page.getByRole('heading', { level: 1, name: 'Sign in to Trellis' }), 'sign-out did not return to sign-in');
     await shot(page, '5-signed-out');

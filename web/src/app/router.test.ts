@@ -1,7 +1,7 @@
 // Tests for the router's path normalisation and the query retry policy.
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '@/lib/api';
-import { normalizePath } from './router';
+import { matchPath, normalizePath } from './router';
 import { shouldRetry } from './App';
 
 describe('normalizePath', () => {
@@ -25,5 +25,19 @@ describe('shouldRetry', () => {
     expect(shouldRetry(0, problem(503))).toBe(true);
     expect(shouldRetry(1, problem(0))).toBe(true);
     expect(shouldRetry(2, problem(503))).toBe(false);
+  });
+});
+
+describe('matchPath', () => {
+  it('reads parameters, decoded', () => {
+    expect(matchPath('/projects/:id', '/projects/abc')).toEqual({ id: 'abc' });
+    expect(matchPath('/projects/:id/tasks/:taskId', '/projects/p%201/tasks/t/')).toEqual({ id: 'p 1', taskId: 't' });
+    expect(matchPath('/admin', '/admin')).toEqual({});
+  });
+  it('needs every segment to match', () => {
+    expect(matchPath('/projects/:id', '/projects')).toBeNull();
+    expect(matchPath('/projects/:id', '/projects/a/b')).toBeNull();
+    expect(matchPath('/projects/:id/list', '/projects/a/board')).toBeNull();
+    expect(matchPath('/projects/:id', '/projects/%E0%A4%A')).toBeNull();
   });
 });

@@ -1,5 +1,6 @@
-// A tiny client-side router: the current path as React state, navigate(), <Link>.
-import { useEffect, useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from 'react';
+// A tiny client-side router: the current path (and query) as React state, path patterns with
+// parameters, navigate(), <Link>.
+import { useEffect, useMemo, useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from 'react';
 
 const listeners = new Set<() => void>();
 let navigatedInApp = false;
@@ -36,6 +37,56 @@ export function hasNavigated(): boolean {
 export function usePathname(): string {
   const raw = useSyncExternalStore(subscribe, () => window.location.pathname);
   return normalizePath(raw);
+}
+
+/** The query string's parameters (`?a=1&b=2`), as React state. */
+export function useSearchParams(): URLSearchParams {
+  const search = useSyncExternalStore(subscribe, () => window.location.search);
+  return useMemo(() => new URLSearchParams(search), [search]);
+}
+
+/** The fragment without `#` (links in mails carry tokens there, out of server logs). */
+export function useHash(): string {
+  return useSyncExternalStore(subscribe, () => window.location.hash.replace(/^#/, ''));
+}
+
+/** Replaces the query string without a new history entry (filters, sorting, paging). */
+export function setSearchParams(params: URLSearchParams | Record<string, string | undefined>): void {
+  const next =
+    params instanceof URLSearchParams
+      ? params
+      : new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+  const query = next.toString();
+  const url = `${window.location.pathname}${query ? `?${query}` : ''}`;
+  if (url === `${window.location.pathname}${window.location.search}`) return;
+  window.history.replaceState(null, '', url);
+  listeners.forEach((listener) => listener());
+}
+
+/**
+ * Matches a path against a pattern such as `/projects/:id/tasks/:taskId`; the parameters
+ * (URI-decoded) or null. Segments must match one for one.
+ */
+export function matchPath(pattern: string, path: string): Record<string, string> | null {
+  const want = normalizePath(pattern).split('/');
+  const got = normalizePath(path).split('/');
+  if (want.length !== got.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] ?? '';
+    const g = got[i] ?? '';
+    if (w.startsWith(':')) {
+      if (g === '') return null;
+      try {
+        params[w.slice(1)] = decodeURIComponent(g);
+      } catch {
+        return null;
+      }
+    } else if (w !== g) {
+      return null;
+    }
+  }
+  return params;
 }
 
 /** Sends the browser elsewhere as soon as it renders (for route guards). */

@@ -162,6 +162,23 @@ export function setUnauthorizedHandler(handler: UnauthorizedHandler | null): voi
   onUnauthorized = handler;
 }
 
+type TokenRefresher = () => Promise<string | null>;
+let refreshToken: TokenRefresher | null = null;
+
+/**
+ * Registers how to get a fresh access token when one is refused (the session's silent refresh).
+ * An authenticated request answered 401 is retried once with the new token before the session
+ * is given up.
+ */
+export function setTokenRefresher(refresher: TokenRefresher | null): void {
+  refreshToken = refresher;
+}
+
+/** A fresh access token from the session's refresher (null when signed out). */
+export function renewAccessToken(): Promise<string | null> {
+  return refreshToken ? refreshToken().catch(() => null) : Promise.resolve(null);
+}
+
 export type RequestOptions = {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   body?: unknown;
@@ -177,9 +194,29 @@ export type RequestOptions = {
  * (undefined for 204). Throws ApiError for any non-2xx answer or network failure.
  */
 export async function apiRequest<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  const res = await send(path, options);
+  return readJson<T>(res);
+}
+
+/** Like `apiRequest`, but hands back the raw 2xx response (for headers such as `ETag`). */
+export async function apiResponse(path: string, options: RequestOptions = {}): Promise<Response> {
+  return send(path, options);
+}
+
+function unreachable(): ApiError {
+  return new ApiError({
+    type: 'about:blank',
+    title: fallbackTitle(0),
+    status: 0,
+    detail: 'Cannot reach the Trellis server. Check your connection and try again.',
+  });
+}
+
+async function send(path: string, options: RequestOptions, retried = false): Promise<Response> {
   const { method = 'GET', body, token, signal, notifyUnauthorized = true } = options;
   const headers: Record<string, string> = { Accept: 'application/json', ...options.headers };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const isForm = typeof FormData !== 'undefined' && body instanceof FormData;
+  if (body !== undefined && !isForm) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
 
   let res: Response;
@@ -187,25 +224,30 @@ export async function apiRequest<T>(path: string, options: RequestOptions = {}):
     res = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : isForm ? (body as FormData) : JSON.stringify(body),
       signal,
       credentials: 'same-origin',
     });
   } catch (cause) {
     if (signal?.aborted) throw cause;
-    throw new ApiError({
-      type: 'about:blank',
-      title: fallbackTitle(0),
-      status: 0,
-      detail: 'Cannot reach the Trellis server. Check your connection and try again.',
-    });
+    throw unreachable();
   }
 
   if (!res.ok) {
+    if (res.status === 401 && token && !retried && refreshToken && notifyUnauthorized) {
+      // The access token may just have expired: refresh once and try again.
+      const fresh = await refreshToken().catch(() => null);
+      if (fresh) return send(path, { ...options, token: fresh }, true);
+    }
     const error = await errorFromResponse(res);
     if (res.status === 401 && token && notifyUnauthorized) onUnauthorized?.();
     throw error;
   }
+  return res;
+}
+
+/** The parsed JSON body of a 2xx answer (undefined for 204 or an empty body). */
+export async function readJson<T>(res: Response): Promise<T> {
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   if (text === '') return undefined as T;

@@ -1,31 +1,63 @@
-// Calls to the /auth endpoints (register, login, logout) and reading their answers.
+// Calls to the /auth endpoints (register, login with its 2FA step, silent refresh, logout) and
+// reading their answers. The browser keeps the refresh token only in the server's `__Host-`
+// cookie (SECURITY.md SE-6): every call that may set or use it sends `X-Trellis-Session: cookie`.
 import { apiRequest, ApiError } from '@/lib/api';
-import type { Credentials, LoginResult, RegisterInput, TokenResponse, User } from './types';
+import type { Credentials, LoginResult, RegisterInput, Session, TokenResponse, User } from './types';
+
+/** Asks for (and proves) cookie mode: a header no cross-site form or fetch can send. */
+export const COOKIE_MODE = { 'X-Trellis-Session': 'cookie' } as const;
 
 function unexpected(detail: string): ApiError {
   return new ApiError({ type: 'about:blank', title: 'Unexpected answer', status: 200, detail });
 }
 
-/** Reads a 200 answer of POST /auth/login: either tokens or "two-factor needed". */
-export function interpretLogin(body: unknown, now: number = Date.now()): LoginResult {
-  if (typeof body !== 'object' || body === null) throw unexpected('The sign-in answer was empty.');
-  const b = body as Partial<TokenResponse> & { mfa_required?: unknown; mfa_token?: unknown };
-  if (b.mfa_required === true) {
-    return { kind: 'mfa-required', mfaToken: typeof b.mfa_token === 'string' ? b.mfa_token : '' };
-  }
+/** Reads a token answer (login, 2FA step, refresh) into a session. */
+export function interpretTokens(body: unknown, now: number = Date.now()): Session {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Partial<TokenResponse>;
   if (typeof b.access_token !== 'string' || b.access_token === '' || typeof b.user !== 'object' || b.user === null) {
     throw unexpected('The sign-in answer had no access token.');
   }
   const expiresIn = typeof b.expires_in === 'number' && b.expires_in > 0 ? b.expires_in : 900;
-  return {
-    kind: 'signed-in',
-    session: { accessToken: b.access_token, expiresAt: now + expiresIn * 1000, user: b.user },
-  };
+  return { accessToken: b.access_token, expiresAt: now + expiresIn * 1000, user: b.user };
+}
+
+/** Reads a 200 answer of POST /auth/login: either tokens or "two-factor needed". */
+export function interpretLogin(body: unknown, now: number = Date.now()): LoginResult {
+  if (typeof body !== 'object' || body === null) throw unexpected('The sign-in answer was empty.');
+  const b = body as { mfa_required?: unknown; mfa_token?: unknown };
+  if (b.mfa_required === true) {
+    return { kind: 'mfa-required', mfaToken: typeof b.mfa_token === 'string' ? b.mfa_token : '' };
+  }
+  return { kind: 'signed-in', session: interpretTokens(body, now) };
 }
 
 export async function login(credentials: Credentials): Promise<LoginResult> {
-  const body = await apiRequest<unknown>('/auth/login', { method: 'POST', body: credentials });
+  const body = await apiRequest<unknown>('/auth/login', { method: 'POST', body: credentials, headers: COOKIE_MODE });
   return interpretLogin(body);
+}
+
+/** The second step of a 2FA sign-in: a TOTP code or a recovery code. */
+export async function loginMfa(mfaToken: string, code: string): Promise<Session> {
+  const body = await apiRequest<unknown>('/auth/login/mfa', {
+    method: 'POST',
+    body: { mfa_token: mfaToken, code },
+    headers: COOKIE_MODE,
+  });
+  return interpretTokens(body);
+}
+
+/**
+ * Trades the refresh cookie for a new token pair. `null` when there is no live session (no
+ * cookie, or it was revoked or expired); throws only when the server cannot be reached.
+ */
+export async function refreshSession(): Promise<Session | null> {
+  try {
+    const body = await apiRequest<unknown>('/auth/refresh', { method: 'POST', headers: COOKIE_MODE });
+    return interpretTokens(body);
+  } catch (error) {
+    if (error instanceof ApiError && error.status >= 400 && error.status < 500) return null;
+    throw error;
+  }
 }
 
 export async function register(input: RegisterInput): Promise<User> {
@@ -33,7 +65,7 @@ export async function register(input: RegisterInput): Promise<User> {
   return body.user;
 }
 
-/** Ends the session on the server. Never throws: signing out locally must always work. */
+/** Ends the session on the server (and deletes the cookie). Never throws. */
 export async function logout(token: string): Promise<void> {
   try {
     await apiRequest<void>('/auth/logout', { method: 'POST', token, notifyUnauthorized: false });

@@ -1,58 +1,148 @@
-// The signed-in session, held in React state only (never in localStorage or
-// sessionStorage): a reload signs the person out.
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+// The signed-in session: the access token in React state only (never in web storage), the
+// refresh token in the server's HttpOnly `__Host-` cookie. On start the app tries a silent
+// refresh (a reload keeps you signed in); while signed in it refreshes a minute before expiry,
+// and any request refused with 401 gets one refresh-and-retry before the session is given up.
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
-import { setUnauthorizedHandler } from '@/lib/api';
-import { logout } from './api';
-import type { Session } from './types';
+import { setTokenRefresher, setUnauthorizedHandler } from '@/lib/api';
+import { logout, refreshSession } from './api';
+import type { Session, User } from './types';
+
+/** `loading` until the first silent refresh has answered. */
+export type SessionStatus = 'loading' | 'ready';
 
 type SessionContextValue = {
+  status: SessionStatus;
   session: Session | null;
   /** A message for the sign-in page, e.g. after the session expired. */
   notice: string | null;
   signIn: (session: Session) => void;
   signOut: () => void;
+  /** Replaces the signed-in user's details (after a profile change). */
+  updateUser: (user: User) => void;
   clearNotice: () => void;
+  setNotice: (notice: string | null) => void;
 };
 
 const SessionContext = createContext<SessionContextValue | null>(null);
 
+/**
+ * Whether the server set the session hint cookie (script-readable, no secret) beside the
+ * HttpOnly refresh cookie: only then is a silent refresh worth a request.
+ */
+export function hasSessionHint(cookie: string): boolean {
+  return cookie.split(';').some((c) => c.trim() === '__Host-trellis-session=1');
+}
+
+/** Milliseconds before expiry at which the access token is renewed. */
+export const REFRESH_AHEAD_MS = 60_000;
+
+/** When to renew a token that expires at `expiresAt` (never sooner than 5 s from now). */
+export function refreshDelay(expiresAt: number, now: number = Date.now()): number {
+  return Math.max(5_000, expiresAt - now - REFRESH_AHEAD_MS);
+}
+
+/**
+ * Makes concurrent callers share one refresh: the server rotates the refresh token on every
+ * use, so two refreshes at once would spend the same cookie twice.
+ */
+export function singleFlight<T>(fn: () => Promise<T>): () => Promise<T> {
+  let inFlight: Promise<T> | null = null;
+  return () => {
+    inFlight ??= fn().finally(() => {
+      inFlight = null;
+    });
+    return inFlight;
+  };
+}
+
 export function SessionProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
+  const [status, setStatus] = useState<SessionStatus>('loading');
   const [session, setSession] = useState<Session | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const sessionRef = useRef<Session | null>(null);
+  sessionRef.current = session;
 
   const forget = useCallback(() => {
     setSession(null);
     queryClient.clear();
   }, [queryClient]);
 
-  const signIn = useCallback((next: Session) => {
-    setNotice(null);
-    setSession(next);
-  }, []);
+  // One refresh at a time; a 401 may be another tab's race (the cookie was just rotated), so
+  // one retry after a pause before giving up.
+  const refresh = useMemo(
+    () =>
+      singleFlight(async (): Promise<Session | null> => {
+        let next = await refreshSession();
+        if (next === null && sessionRef.current !== null) {
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+          next = await refreshSession();
+        }
+        setSession(next);
+        return next;
+      }),
+    [],
+  );
 
-  // Ends the session on the server (its access and refresh tokens stop working at once) and
-  // forgets the tokens here, whether or not the server could be reached.
-  const signOut = useCallback(() => {
-    if (session) void logout(session.accessToken);
-    forget();
-  }, [session, forget]);
-
-  const clearNotice = useCallback(() => setNotice(null), []);
-
-  // Any authenticated request answered 401 means the session is over.
+  // The first silent refresh decides whether the person is still signed in.
   useEffect(() => {
+    let cancelled = false;
+    if (!hasSessionHint(document.cookie)) {
+      setStatus('ready');
+      return;
+    }
+    refresh()
+      .catch(() => null)
+      .finally(() => {
+        if (!cancelled) setStatus('ready');
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [refresh]);
+
+  // Renew ahead of expiry while signed in.
+  useEffect(() => {
+    if (!session) return;
+    const timer = setTimeout(() => void refresh().catch(() => undefined), refreshDelay(session.expiresAt));
+    return () => clearTimeout(timer);
+  }, [session, refresh]);
+
+  useEffect(() => {
+    setTokenRefresher(async () => (await refresh().catch(() => null))?.accessToken ?? null);
     setUnauthorizedHandler(() => {
       setNotice('Your session has ended. Please sign in again.');
       forget();
     });
-    return () => setUnauthorizedHandler(null);
+    return () => {
+      setTokenRefresher(null);
+      setUnauthorizedHandler(null);
+    };
+  }, [forget, refresh]);
+
+  const signIn = useCallback((next: Session) => {
+    setNotice(null);
+    setSession(next);
+    setStatus('ready');
+  }, []);
+
+  // Ends the session on the server (its tokens and the cookie stop working at once) and forgets
+  // the tokens here, whether or not the server could be reached.
+  const signOut = useCallback(() => {
+    if (sessionRef.current) void logout(sessionRef.current.accessToken);
+    forget();
   }, [forget]);
 
+  const updateUser = useCallback((user: User) => {
+    setSession((current) => (current ? { ...current, user } : current));
+  }, []);
+
+  const clearNotice = useCallback(() => setNotice(null), []);
+
   const value = useMemo(
-    () => ({ session, notice, signIn, signOut, clearNotice }),
-    [session, notice, signIn, signOut, clearNotice],
+    () => ({ status, session, notice, signIn, signOut, updateUser, clearNotice, setNotice }),
+    [status, session, notice, signIn, signOut, updateUser, clearNotice],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

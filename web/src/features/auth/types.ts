@@ -19,7 +19,8 @@ export type TokenResponse = {
   access_token: string;
   token_type: string;
   expires_in: number;
-  refresh_token: string;
+  /** Absent in cookie mode (the web app's): the refresh token is in the `__Host-` cookie. */
+  refresh_token?: string;
   user: User;
 };
 

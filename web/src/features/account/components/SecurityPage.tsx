@@ -1,0 +1,11 @@
+// Security (placeholder until its feature lands).
+import { usePage } from '@/app/usePage';
+
+export function SecurityPage() {
+  const headingRef = usePage('Security');
+  return (
+    <h1 ref={headingRef} tabIndex={-1} className="text-2xl font-semibold tracking-tight text-zinc-900">
+      Security
+    </h1>
+  );
+}

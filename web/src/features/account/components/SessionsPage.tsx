@@ -1,0 +1,11 @@
+// Sessions (placeholder until its feature lands).
+import { usePage } from '@/app/usePage';
+
+export function SessionsPage() {
+  const headingRef = usePage('Sessions');
+  return (
+    <h1 ref={headingRef} tabIndex={-1} className="text-2xl font-semibold tracking-tight text-zinc-900">
+      Sessions
+    </h1>
+  );
+}

@@ -1,0 +1,11 @@
+// Users (placeholder until its feature lands).
+import { usePage } from '@/app/usePage';
+
+export function AdminUsersPage() {
+  const headingRef = usePage('Users');
+  return (
+    <h1 ref={headingRef} tabIndex={-1} className="text-2xl font-semibold tracking-tight text-zinc-900">
+      Users
+    </h1>
+  );
+}

@@ -1,0 +1,39 @@
+// Types for tasks, comments and attachments (API.md "Projects and tasks").
+
+export type TaskStatus = 'todo' | 'in_progress' | 'done';
+export type TaskPriority = 'low' | 'medium' | 'high' | 'urgent';
+
+export const STATUSES: readonly TaskStatus[] = ['todo', 'in_progress', 'done'];
+export const STATUS_LABELS: Record<TaskStatus, string> = { todo: 'To do', in_progress: 'In progress', done: 'Done' };
+export const PRIORITIES: readonly TaskPriority[] = ['low', 'medium', 'high', 'urgent'];
+export const PRIORITY_LABELS: Record<TaskPriority, string> = {
+  low: 'Low',
+  medium: 'Medium',
+  high: 'High',
+  urgent: 'Urgent',
+};
+
+export type Task = {
+  id: string;
+  project_id: string;
+  title: string;
+  description: string | null;
+  status: TaskStatus;
+  priority: TaskPriority;
+  assignee_id: string | null;
+  due_date: string | null;
+  labels: string[];
+  position: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+};
+
+export type Comment = {
+  id: string;
+  task_id: string;
+  author_id: string;
+  body: string;
+  created_at: string;
+  updated_at: string;
+};
