@@ -3,6 +3,22 @@ import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 import tailwindcss from '@tailwindcss/vite';
 import { fileURLToPath } from 'node:url';
+import type { ProxyOptions } from 'vite';
+
+const upstream = process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080';
+
+/** Forwards to the Trellis server, telling it the host the browser used (its Origin check). */
+function toTrellis(ws = false): ProxyOptions {
+  return {
+    target: upstream,
+    ws,
+    configure: (proxy) => {
+      proxy.on('proxyReq', (proxyReq, req) => {
+        if (req.headers.host) proxyReq.setHeader('x-forwarded-host', req.headers.host);
+      });
+    },
+  };
+}
 
 export default defineConfig({
   plugins: [react(), tailwindcss()],
@@ -20,9 +36,9 @@ export default defineConfig({
     // During `npm run dev`, forward API calls to a locally running Trellis server.
     // (`/api/ws` too: the proxy tunnels the WebSocket upgrade.)
     proxy: {
-      '/auth': process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080',
-      '/api': { target: process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080', ws: true },
-      '/metrics': process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080',
+      '/auth': toTrellis(),
+      '/api': toTrellis(true),
+      '/metrics': toTrellis(),
     },
   },
   test: {
