@@ -35,6 +35,8 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Absent for browser clients (`X-Trellis-Session: cookie`): theirs is in the `__Host-` cookie.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub refresh_token: String,
     pub user: User,
 }

@@ -15,11 +15,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use platform::http::{Authenticated, ClientIp, Json, JsonWithStatus, Problem};
+use platform::http::{Authenticated, ClientIp, Json, JsonWithStatus, OptionalJson, Problem};
 use platform::identity::{TokenVerifier, VerifyError};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::browser;
 use crate::service::{AuthError, AuthService, ClientInfo};
 
 type Svc = State<Arc<AuthService>>;
@@ -110,7 +111,25 @@ pub async fn login(
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, Problem> {
-    Ok(no_store(svc.login(req, client_info(ip, &headers)).await?))
+    match svc.login(req, client_info(ip, &headers)).await? {
+        LoginResponse::Tokens(tokens) => Ok(token_answer(&svc, &headers, tokens)),
+        challenge => Ok(no_store(challenge)),
+    }
+}
+
+/// The token pair as the client asked for it: both in the body, or (browser clients, SE-6) the
+/// refresh token only in the `__Host-` cookie.
+fn token_answer(svc: &AuthService, headers: &HeaderMap, mut tokens: TokenResponse) -> Response {
+    if !browser::wants_cookie(headers) {
+        return no_store(tokens);
+    }
+    let cookies = browser::session_cookies(&tokens.refresh_token, svc.session_lifetime());
+    tokens.refresh_token.clear();
+    let mut res = no_store(tokens);
+    for cookie in cookies {
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    res
 }
 
 fn client_info(ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> ClientInfo {
@@ -128,7 +147,8 @@ pub async fn login_mfa(
     headers: HeaderMap,
     Json(req): Json<LoginMfaRequest>,
 ) -> Result<Response, Problem> {
-    Ok(no_store(svc.login_mfa(&req.mfa_token, &req.code, client_info(ip, &headers)).await?))
+    let tokens = svc.login_mfa(&req.mfa_token, &req.code, client_info(ip, &headers)).await?;
+    Ok(token_answer(&svc, &headers, tokens))
 }
 
 #[utoipa::path(post, path = "/auth/mfa/totp/setup", tag = "auth",
@@ -163,11 +183,43 @@ pub async fn totp_disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+/// With a body, the refresh token comes from it. Without one, from the browser's `__Host-` cookie,
+/// and then the request must pass the CSRF checks of `browser::check_same_origin` (403).
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body(content = Option<RefreshRequest>,
+        description = "the refresh token; browsers send no body and `X-Trellis-Session: cookie` instead"),
     responses((status = 200, body = TokenResponse),
-              (status = 401, description = "unknown, expired or revoked refresh token; reuse of a rotated one also ends its session")))]
-pub async fn refresh(State(svc): Svc, Json(req): Json<RefreshRequest>) -> Result<Response, Problem> {
-    Ok(no_store(svc.refresh(&req.refresh_token).await?))
+              (status = 401, description = "unknown, expired or revoked refresh token; reuse of a rotated one also ends its session"),
+              (status = 403, description = "cookie refresh that is not a same-origin request of the web app")))]
+pub async fn refresh(
+    State(svc): Svc,
+    headers: HeaderMap,
+    OptionalJson(req): OptionalJson<RefreshRequest>,
+) -> Result<Response, Problem> {
+    let presented = match req {
+        Some(req) => req.refresh_token,
+        None => {
+            browser::check_same_origin(&headers)?;
+            match browser::refresh_from_cookie(&headers) {
+                Some(token) => token,
+                None => return Ok(refused(&headers, AuthError::InvalidCredentials)),
+            }
+        }
+    };
+    match svc.refresh(&presented).await {
+        Ok(tokens) => Ok(token_answer(&svc, &headers, tokens)),
+        Err(e) => Ok(refused(&headers, e)),
+    }
+}
+
+/// A refused refresh; a browser's 401 also deletes its (dead) session cookies.
+fn refused(headers: &HeaderMap, e: AuthError) -> Response {
+    let mut res = Problem::from(e).into_response();
+    if browser::wants_cookie(headers) && res.status() == StatusCode::UNAUTHORIZED {
+        for cookie in browser::cleared_cookies() {
+            res.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
+    res
 }
 
 /// Token introspection (RFC 7662 shape): the same checks every service applies, session included.
@@ -227,16 +279,25 @@ async fn internal_erase(State(svc): Svc, Json(subject): Json<DataSubject>) -> Re
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     responses((status = 204, description = "the session's refresh and access tokens stop working at once")))]
-pub async fn logout(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<StatusCode, Problem> {
+pub async fn logout(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<Response, Problem> {
     svc.logout(&caller).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(ended())
+}
+
+/// 204 that also deletes a browser's session cookies (harmless for other clients).
+fn ended() -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    for cookie in browser::cleared_cookies() {
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    res
 }
 
 #[utoipa::path(post, path = "/auth/logout-all", tag = "auth",
     responses((status = 204, description = "every session of the caller ends")))]
-pub async fn logout_all(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<StatusCode, Problem> {
+pub async fn logout_all(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<Response, Problem> {
     svc.logout_all(&caller).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(ended())
 }
 
 #[utoipa::path(post, path = "/auth/password/change", tag = "auth", request_body = ChangePasswordRequest,

@@ -6,6 +6,7 @@
 //! private signing keys are stored sealed with the key-encryption key and never leave this
 //! service; refresh tokens are stored as SHA-256 hashes only.
 
+pub mod browser;
 pub mod client;
 pub mod domain;
 pub mod http;

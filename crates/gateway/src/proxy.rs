@@ -153,6 +153,10 @@ impl Proxy {
         if let Some(ip) = peer.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
             headers.insert("x-forwarded-for", ip);
         }
+        // The host the client addressed, for the auth service's Origin check (browser cookies).
+        if let Some(host) = from.get(axum::http::header::HOST) {
+            headers.insert("x-forwarded-host", host.clone());
+        }
         if let Some(ctx) = current_context() {
             if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
                 headers.insert(X_REQUEST_ID, v);

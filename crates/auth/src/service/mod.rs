@@ -175,6 +175,11 @@ impl AuthService {
         AuthService { store, users, settings, clock, keys: KeyRing::default(), outbox_waker, revocations, ip_throttle }
     }
 
+    /// How long a session (refresh family) lives at most: the browser cookie's `Max-Age`.
+    pub fn session_lifetime(&self) -> std::time::Duration {
+        self.settings.session_lifetime
+    }
+
     fn wake_relay(&self) {
         if let Some(w) = &self.outbox_waker {
             w.notify_one();

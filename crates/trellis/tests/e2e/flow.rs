@@ -876,3 +876,108 @@ pub async fn rbac(base: &str, admin_email: &str, admin_password: &str) -> RbacOu
     problem(res, StatusCode::UNAUTHORIZED).await;
     RbacOutcome { guest_access: g.access, guest_project: pid, admin_id }
 }
+
+/// The `__Host-` refresh cookie of a browser client, from a `Set-Cookie` header.
+fn refresh_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-trellis-refresh="))
+        .map(str::to_string)
+}
+
+/// Browser sessions (SECURITY.md SE-6): the refresh token only in a `__Host-` cookie, refreshed
+/// by a same-origin request of the web app and refused for anything cross-site.
+pub async fn browser_session(base: &str) {
+    let http = client();
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let (email, password) = (format!("browser.{tag}@example.com"), format!("canary-browser-{tag}"));
+    let body = json!({"email": email, "password": password, "name": "Ada Lovelace"});
+    assert_eq!(
+        http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let host = base.trim_start_matches("http://").to_string();
+    let res = http
+        .post(format!("{base}/auth/login"))
+        .header("x-trellis-session", "cookie")
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let set = refresh_cookie(&res).expect("login sets the refresh cookie");
+    for attr in ["; Path=/", "; Secure", "; HttpOnly", "; SameSite=Strict"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    assert!(!set.contains("Domain="), "{set}");
+    let hint = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-trellis-session="))
+        .expect("login sets the script-readable hint cookie")
+        .to_string();
+    assert!(hint.starts_with("__Host-trellis-session=1;") && !hint.contains("HttpOnly"), "{hint}");
+    let token = set.split(';').next().unwrap().trim_start_matches("__Host-trellis-refresh=").to_string();
+    let login: Value = res.json().await.unwrap();
+    assert!(login.get("refresh_token").is_none(), "the body must not carry the refresh token: {login}");
+    assert!(login["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+    let cookie = format!("__Host-trellis-refresh={token}");
+
+    let refresh_with = |extra: &[(&'static str, String)], cookie: &str| {
+        let mut req = http.post(format!("{base}/auth/refresh")).header(header::COOKIE, cookie.to_string());
+        for (k, v) in extra {
+            req = req.header(*k, v.clone());
+        }
+        req.send()
+    };
+    let app = |origin: &str| {
+        vec![
+            ("x-trellis-session", "cookie".to_string()),
+            ("sec-fetch-site", "same-origin".to_string()),
+            ("origin", origin.to_string()),
+        ]
+    };
+
+    // Cross-site attempts with the cookie attached are refused and spend nothing.
+    let form = http
+        .post(format!("{base}/auth/refresh"))
+        .header(header::COOKIE, cookie.clone())
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("x=1")
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(form.status(), StatusCode::FORBIDDEN | StatusCode::UNSUPPORTED_MEDIA_TYPE), "{}", form.status());
+    problem(refresh_with(&[("sec-fetch-site", "cross-site".into())], &cookie).await.unwrap(), StatusCode::FORBIDDEN)
+        .await;
+    problem(refresh_with(&app("https://evil.example"), &cookie).await.unwrap(), StatusCode::FORBIDDEN).await;
+    let mut cross = app(&format!("http://{host}"));
+    cross[1].1 = "cross-site".into();
+    problem(refresh_with(&cross, &cookie).await.unwrap(), StatusCode::FORBIDDEN).await;
+
+    // The app's own refresh rotates the cookie and keeps the session.
+    let res = refresh_with(&app(&format!("http://{host}")), &cookie).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let rotated = refresh_cookie(&res).expect("refresh sets a new cookie");
+    let rotated_cookie = rotated.split(';').next().unwrap().to_string();
+    assert_ne!(rotated_cookie, cookie, "the refresh token rotates");
+    let pair: Value = res.json().await.unwrap();
+    assert!(pair.get("refresh_token").is_none(), "{pair}");
+    let access = pair["access_token"].as_str().unwrap().to_string();
+    assert_eq!(me_status(&http, base, &access).await, StatusCode::OK);
+
+    // No cookie: 401. Logout deletes the cookie and ends the session.
+    problem(refresh_with(&app(&format!("http://{host}")), "other=1").await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    let res = http.post(format!("{base}/auth/logout")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert!(refresh_cookie(&res).is_some_and(|c| c.contains("Max-Age=0")), "logout clears the cookie");
+    let res = refresh_with(&app(&format!("http://{host}")), &rotated_cookie).await.unwrap();
+    assert!(refresh_cookie(&res).is_some_and(|c| c.contains("Max-Age=0")), "a dead cookie is cleared");
+    problem(res, StatusCode::UNAUTHORIZED).await;
+}

@@ -37,6 +37,7 @@ async fn all_in_one_with_zero_configuration() {
     attachments::files(&app.base, attachments::Expect { scanned: false, presigned: false }).await;
     flow::edge_cases(&app.base).await;
     flow::sessions(&app.base, flow::Reuse::WithinGrace).await;
+    flow::browser_session(&app.base).await;
     flow::brute_force(&app.base).await;
     let changed = flow::password_change(&app.base).await;
     let notice = email::mails_to(&dir.path().join("data/mail"), &changed, "Your Trellis password was changed", 1).await;
@@ -255,6 +256,7 @@ async fn distributed_one_process_per_service() {
     attachments::files(&gateway.base, attachments::Expect { scanned: false, presigned: true }).await;
     flow::edge_cases(&gateway.base).await;
     flow::sessions(&gateway.base, flow::Reuse::Detected).await;
+    flow::browser_session(&gateway.base).await;
     flow::brute_force(&gateway.base).await;
     flow::password_change(&gateway.base).await;
     flow::two_factor(&gateway.base).await;
