@@ -57,33 +57,35 @@ export function BoardColumn({ projectId, status, tasks, names, flashing, canEdit
         </span>
       </div>
       <SortableContext id={status} items={tasks.map((t) => t.id)} strategy={verticalListSortingStrategy}>
-        <ul aria-label={label} className={`flex flex-col gap-2 ${count > 0 ? 'min-h-16 flex-1' : ''}`}>
-          {tasks.map((task) =>
-            canEdit ? (
-              <SortableTaskCard
-                key={task.id}
-                status={status}
-                task={task}
-                href={taskHref(projectId, task.id)}
-                assigneeName={task.assignee_id ? names[task.assignee_id] : undefined}
-                flashing={flashing.has(task.id)}
-              />
-            ) : (
-              <StaticTaskCard
-                key={task.id}
-                task={task}
-                href={taskHref(projectId, task.id)}
-                assigneeName={task.assignee_id ? names[task.assignee_id] : undefined}
-                flashing={flashing.has(task.id)}
-              />
-            ),
+        <div className="relative flex min-h-24 flex-1 flex-col">
+          <ul aria-label={label} className="flex min-h-24 flex-1 flex-col gap-2">
+            {tasks.map((task) =>
+              canEdit ? (
+                <SortableTaskCard
+                  key={task.id}
+                  status={status}
+                  task={task}
+                  href={taskHref(projectId, task.id)}
+                  assigneeName={task.assignee_id ? names[task.assignee_id] : undefined}
+                  flashing={flashing.has(task.id)}
+                />
+              ) : (
+                <StaticTaskCard
+                  key={task.id}
+                  task={task}
+                  href={taskHref(projectId, task.id)}
+                  assigneeName={task.assignee_id ? names[task.assignee_id] : undefined}
+                  flashing={flashing.has(task.id)}
+                />
+              ),
+            )}
+          </ul>
+          {count === 0 && (
+            <p className="pointer-events-none absolute inset-0 grid place-items-center rounded-lg border border-dashed border-zinc-300 px-3 py-4 text-center text-xs text-zinc-600">
+              {dragging ? 'Drop here' : 'No tasks'}
+            </p>
           )}
-        </ul>
-        {count === 0 && (
-          <p className="grid min-h-16 flex-1 place-items-center rounded-lg border border-dashed border-zinc-300 px-3 py-4 text-center text-xs text-zinc-600">
-            {dragging ? 'Drop here' : 'No tasks'}
-          </p>
-        )}
+        </div>
       </SortableContext>
       {canEdit && (
         <div className="mt-2">

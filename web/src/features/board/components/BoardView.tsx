@@ -22,7 +22,6 @@ import {
   type DragStartEvent,
   type UniqueIdentifier,
 } from '@dnd-kit/core';
-import { sortableKeyboardCoordinates } from '@dnd-kit/sortable';
 import { Alert } from '@/components/ui/Alert';
 import { Button } from '@/components/ui/Button';
 import { EmptyState } from '@/components/ui/EmptyState';
@@ -48,7 +47,8 @@ import {
   type Columns,
   type Move,
 } from '../reorder';
-import { BoardColumn, isColumnId, statusOfColumnId } from './BoardColumn';
+import { boardKeyboardCoordinates } from '../keyboard';
+import { BoardColumn, columnId, isColumnId, statusOfColumnId } from './BoardColumn';
 import { OverlayCard } from './TaskCard';
 
 /** A mouse or pen drag (touch has its own sensor with a press delay, so swiping still scrolls). */
@@ -125,6 +125,8 @@ export function BoardView({
   const dragRef = useRef<Columns | null>(null);
   const startRef = useRef<Columns | null>(null);
   const movedToOtherColumn = useRef(false);
+  /** Where the last drop put the card (the drop announcement is made after the state is cleared). */
+  const lastDrop = useRef<{ id: string; moved: boolean; spot: { status: TaskStatus; index: number; size: number } } | null>(null);
 
   // What the server said, with this tab's moves still in flight laid over it: a refetch (e.g.
   // after another person's event) never undoes a move that has not been answered yet.
@@ -134,11 +136,12 @@ export function BoardView({
   const names = useUserNames([...memberIds, ...tasks.flatMap((t) => (t.assignee_id ? [t.assignee_id] : []))]);
   const columns = dragColumns ?? columnsOf(tasks);
 
+  const [keyboardCoordinates] = useState(() => boardKeyboardCoordinates(() => dragRef.current, isColumnId, columnId));
   const sensors = useSensors(
     useSensor(MousePointerSensor, { activationConstraint: { distance: 5 } }),
     useSensor(TouchSensor, { activationConstraint: { delay: 250, tolerance: 8 } }),
     useSensor(KeyboardSensor, {
-      coordinateGetter: sortableKeyboardCoordinates,
+      coordinateGetter: keyboardCoordinates,
       keyboardCodes: { start: ['Space'], cancel: ['Escape'], end: ['Space', 'Enter'] },
     }),
   );
@@ -158,14 +161,17 @@ export function BoardView({
       return `Picked up task ${title(active.id)}${s ? ` in ${spotWords(s)}` : ''}. Use the arrow keys to move it, Space to drop it, Escape to cancel.`;
     },
     onDragOver({ active, over }) {
+      if (over?.id === active.id && startRef.current && dragRef.current === startRef.current) return undefined;
       if (!over) return `Task ${title(active.id)} is not over a column.`;
       const s = dragRef.current && predictedSpot(dragRef.current, String(active.id), over.id);
       return s ? `Task ${title(active.id)} is over ${spotWords(s)}.` : undefined;
     },
     onDragEnd({ active, over }) {
       if (!over) return `Task ${title(active.id)} was dropped outside the columns and did not move.`;
-      const s = dragRef.current && predictedSpot(dragRef.current, String(active.id), over.id);
-      return s ? `Task ${title(active.id)} dropped in ${spotWords(s)}.` : `Task ${title(active.id)} dropped.`;
+      const drop = lastDrop.current;
+      if (!drop || drop.id !== String(active.id)) return `Task ${title(active.id)} dropped.`;
+      if (!drop.moved) return `Task ${title(active.id)} dropped where it was, in ${spotWords(drop.spot)}.`;
+      return `Task ${title(active.id)} dropped in ${spotWords(drop.spot)}.`;
     },
     onDragCancel({ active }) {
       const s = startRef.current && predictedSpot(startRef.current, String(active.id), active.id);
@@ -214,6 +220,8 @@ export function BoardView({
     setActiveId(null);
     if (!over || !end || !start) return;
     const move = moveFromDrag(start, end, id);
+    const status = findColumn(end, id);
+    lastDrop.current = status ? { id, moved: move !== null, spot: { status, index: end[status].indexOf(id), size: end[status].length } } : null;
     if (move) void sendMove(move);
   }
 
