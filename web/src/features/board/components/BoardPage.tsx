@@ -40,7 +40,7 @@ export function BoardPage({ projectId, view, taskId }: { projectId: string; view
   const live = !gone;
 
   const project = useProject(projectId, live);
-  const members = useMembers(projectId, live);
+  const members = useMembers(projectId, live && project.isSuccess);
   // The list over which the details opened (`?view=list`), else the board.
   const shown: 'board' | 'list' = taskId ? (search.get('view') === 'list' ? 'list' : 'board') : view;
   const memberList = useMemo(() => members.data ?? [], [members.data]);

@@ -253,15 +253,18 @@ export function BoardView({
       own.end(move.taskId, saved);
       queryClient.setQueryData<BoardData>(key, (d) => (d ? { ...d, items: replaceTask(applyMove(d.items, move), saved) } : d));
       queryClient.setQueryData(keys.task(saved.id), (old: unknown) => (old ? saved : old));
+      // The board holds the answer; other task views refetch when next shown (the live echo
+      // refreshes whatever is on screen, so no extra request here).
+      void queryClient.invalidateQueries({ queryKey: keys.tasks(projectId), refetchType: 'none' });
+      void queryClient.invalidateQueries({ queryKey: keys.task(move.taskId), refetchType: 'none' });
     } catch (e) {
       own.end(move.taskId, null);
       if (original) queryClient.setQueryData<BoardData>(key, (d) => (d ? { ...d, items: applyMove(d.items, original) } : d));
       setMoveError(`Could not move “${task?.title ?? 'the task'}”: ${errorMessage(e)}`);
+      // Changed meanwhile (409, 412), a neighbour gone (422), the task gone (404): load afresh.
+      if (e instanceof ApiError && [404, 409, 412, 422].includes(e.status)) void queryClient.invalidateQueries({ queryKey: keys.tasks(projectId) });
     } finally {
       setPending((p) => p.filter((x) => x.id !== pid));
-      // Other views (the list, the details panel) and the server's order: refresh them.
-      void queryClient.invalidateQueries({ queryKey: keys.tasks(projectId) });
-      void queryClient.invalidateQueries({ queryKey: keys.task(move.taskId) });
     }
   }
 
@@ -272,7 +275,7 @@ export function BoardView({
       created = await createTask(accessToken, projectId, { title, status }, idempotencyKey);
       const task = created;
       queryClient.setQueryData<BoardData>(boardKey(projectId), (d) => (d ? { ...d, items: appendTask(d.items, task) } : d));
-      void queryClient.invalidateQueries({ queryKey: keys.tasks(projectId) });
+      void queryClient.invalidateQueries({ queryKey: keys.tasks(projectId), refetchType: 'none' });
     } finally {
       own.endCreate(token, created);
     }
