@@ -107,8 +107,3 @@ export function tasksUrl(projectId: string, params: Record<string, string>, curs
 export function hasFilters(f: ListFilters): boolean {
   return Boolean(f.q.trim() || f.status || f.priority || f.assignee || f.label.trim() || f.due_before || f.due_after);
 }
-
-/** A search-params string with one filter changed (and the rest kept). */
-export function withFilter<K extends keyof ListFilters>(f: ListFilters, key: K, value: ListFilters[K]): ListFilters {
-  return { ...f, [key]: value };
-}

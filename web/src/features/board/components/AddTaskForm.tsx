@@ -41,6 +41,7 @@ export function AddTaskForm({
     e.preventDefault();
     const problem = titleError(title);
     setFieldError(problem);
+    setAdded(null);
     if (problem) {
       inputRef.current?.focus();
       return;

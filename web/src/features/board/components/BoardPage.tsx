@@ -1,7 +1,7 @@
 // A project's page: header (name, the caller's role, Board/List switch, Settings), the board or
 // the list, the task details drawer (/projects/:id/tasks/:taskId), and live updates: changes
 // by other people flash their card or row; losing access shows why.
-import { useCallback, useMemo, useRef, useState } from 'react';
+import { useCallback, useMemo, useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { Link, navigate, useSearchParams } from '@/app/router';
 import { usePage } from '@/app/usePage';
@@ -46,7 +46,6 @@ export function BoardPage({ projectId, view, taskId }: { projectId: string; view
   const memberList = useMemo(() => members.data ?? [], [members.data]);
   const memberIds = useMemo(() => memberList.map((m) => m.user_id), [memberList]);
 
-  const ownRef = useRef(own);
   const onMessage = useCallback(
     (message: LiveMessage) => {
       if (message.kind === 'unsubscribed') {
@@ -64,10 +63,10 @@ export function BoardPage({ projectId, view, taskId }: { projectId: string; view
         .getMutationCache()
         .getAll()
         .map((m) => m.state);
-      if (ownRef.current.isOwn(message.event, mutations)) return;
+      if (own.isOwn(message.event, mutations)) return;
       flash(id);
     },
-    [flash, projectId, queryClient],
+    [flash, own, projectId, queryClient],
   );
   useLiveProject(live ? projectId : null, onMessage);
 

@@ -124,7 +124,6 @@ export function BoardView({
   const [dragColumns, setDragColumns] = useState<Columns | null>(null);
   const dragRef = useRef<Columns | null>(null);
   const startRef = useRef<Columns | null>(null);
-  const movedToOtherColumn = useRef(false);
   /** Where the last drop put the card (the drop announcement is made after the state is cleared). */
   const lastDrop = useRef<{ id: string; moved: boolean; spot: { status: TaskStatus; index: number; size: number } } | null>(null);
 
@@ -182,7 +181,6 @@ export function BoardView({
   function onDragStart({ active }: DragStartEvent) {
     const c = columnsOf(tasks);
     startRef.current = c;
-    movedToOtherColumn.current = false;
     setDrag(c);
     setActiveId(String(active.id));
     setMoveError(null);
@@ -203,7 +201,6 @@ export function BoardView({
       const below = dragged ? dragged.top + dragged.height / 2 > over.rect.top + over.rect.height / 2 : false;
       index = overIndex + (below ? 1 : 0);
     }
-    movedToOtherColumn.current = true;
     setDrag(moveInColumns(cur, id, to, index));
   }
 

@@ -2,11 +2,10 @@
 // table of tasks paged with the API's cursors (a stack, for "Previous page"), and its empty,
 // loading and error states. Rows open the task details over the list.
 import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { setSearchParams, useSearchParams } from '@/app/router';
+import { Link, setSearchParams, useSearchParams } from '@/app/router';
 import { Button } from '@/components/ui/Button';
 import { EmptyState } from '@/components/ui/EmptyState';
 import { ErrorSummary } from '@/components/ErrorSummary';
-import { Link } from '@/app/router';
 import type { Member } from '@/features/members/types';
 import { PRIORITIES, PRIORITY_LABELS, STATUSES, STATUS_LABELS, type Task } from '@/features/tasks/types';
 import { useTaskPage, useUserNames } from '../api';
