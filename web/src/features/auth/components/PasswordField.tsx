@@ -6,6 +6,8 @@ import { checkPassword, passwordHint, PASSWORD_MIN } from '../password';
 
 type Props = {
   label?: string;
+  /** The input's name (password managers tell fields apart by it). Default "password". */
+  name?: string;
   value: string;
   onChange: (value: string) => void;
   error?: string | null;
@@ -13,7 +15,7 @@ type Props = {
   autoComplete: 'new-password' | 'current-password';
 };
 
-export function PasswordField({ label = 'Password', value, onChange, error, autoComplete }: Props) {
+export function PasswordField({ label = 'Password', name = 'password', value, onChange, error, autoComplete }: Props) {
   const [visible, setVisible] = useState(false);
   const isNew = autoComplete === 'new-password';
   const check = checkPassword(value);
@@ -26,7 +28,7 @@ export function PasswordField({ label = 'Password', value, onChange, error, auto
       className="rounded text-sm font-medium text-indigo-700 hover:text-indigo-900"
     >
       {visible ? 'Hide' : 'Show'}
-      <span className="sr-only"> password</span>
+      <span className="sr-only"> {label.toLowerCase()}</span>
     </button>
   );
 
@@ -38,7 +40,7 @@ export function PasswordField({ label = 'Password', value, onChange, error, auto
         label={label}
         labelAside={toggle}
         type={visible ? 'text' : 'password'}
-        name="password"
+        name={name}
         autoComplete={autoComplete}
         value={value}
         onChange={(e) => onChange(e.target.value)}
