@@ -1,6 +1,6 @@
 // "Your data" (download everything held about you, GET /api/users/{id}/export) and the
 // "Danger zone" (erase the account, DELETE /api/users/{id} with the password re-checked).
-import { useState, type FormEvent } from 'react';
+import { useRef, useState, type FormEvent } from 'react';
 import { flushSync } from 'react-dom';
 import { useMutation } from '@tanstack/react-query';
 import { Button } from '@/components/ui/Button';
@@ -29,7 +29,7 @@ export function DataSection() {
     <SettingsSection
       id="data-heading"
       title="Your data"
-      description="Everything Trellis holds about you (profile, preferences, projects, tasks and comments you wrote, sign-in history) as one JSON file."
+      description="Everything Trellis holds about you (profile, preferences, sign-in sessions, projects, tasks, comments) as one JSON file."
     >
       <div className="space-y-3">
         <ErrorSummary error={mutation.error} />
@@ -72,6 +72,7 @@ function DeleteAccountForm({ onCancel }: { onCancel: () => void }) {
   const session = useRequiredSession();
   const { signOut, setNotice } = useSession();
   const [password, setPassword] = useState('');
+  const passwordRef = useRef<HTMLInputElement>(null);
   const [localError, setLocalError] = useState<string | null>(null);
 
   const mutation = useMutation({
@@ -84,6 +85,8 @@ function DeleteAccountForm({ onCancel }: { onCancel: () => void }) {
         navigate('/login');
       });
     },
+    // The field says what went wrong; focusing it makes screen readers read that out.
+    onError: () => setTimeout(() => passwordRef.current?.select(), 0),
   });
 
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
@@ -95,6 +98,7 @@ function DeleteAccountForm({ onCancel }: { onCancel: () => void }) {
     event.preventDefault();
     if (password === '') {
       setLocalError('Enter your password to confirm.');
+      passwordRef.current?.focus();
       return;
     }
     setLocalError(null);
@@ -109,7 +113,7 @@ function DeleteAccountForm({ onCancel }: { onCancel: () => void }) {
         your data first if you want a copy.
       </p>
       {apiError?.status !== 401 && <ErrorSummary error={mutation.error} />}
-      <PasswordField autoComplete="current-password" value={password} onChange={setPassword} error={fieldError} />
+      <PasswordField inputRef={passwordRef} autoComplete="current-password" value={password} onChange={setPassword} error={fieldError} />
       <div className="flex flex-col-reverse gap-3 sm:flex-row sm:justify-end">
         <Button variant="secondary" onClick={onCancel}>
           Cancel

@@ -9,7 +9,7 @@ import { ApiError, splitFieldErrors } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { applyTheme, parseTheme, type Theme } from '@/lib/theme';
 import { useRequiredSession } from '@/features/auth/session';
-import { savePreferences, usePreferences, type Notifications, type Preferences } from '../api';
+import { profileKey, savePreferences, usePreferences, type Notifications, type Preferences } from '../api';
 import { browserTimeZone, localeOptions, timeZoneOptions } from '../options';
 import { CheckboxField, SelectField } from './controls';
 import { SettingsSection, StatusLine } from './SettingsLayout';
@@ -63,6 +63,12 @@ function PreferencesForm({ saved }: { saved: Preferences }) {
   const [status, setStatus] = useState('');
   const suggestedZone = browserTimeZone();
 
+  // Saving preferences gives the user a new version (ETag): fetch it, or the next profile
+  // change would be refused as stale (412).
+  function refreshProfileVersion() {
+    void queryClient.invalidateQueries({ queryKey: profileKey });
+  }
+
   // The theme: applied and stored at once; on failure the previous one comes back.
   const themeMutation = useMutation({
     mutationFn: (next: Preferences) => savePreferences(session.accessToken, session.user.id, next),
@@ -72,7 +78,10 @@ function PreferencesForm({ saved }: { saved: Preferences }) {
       applyTheme(next.theme);
       return { previous };
     },
-    onSuccess: (stored) => queryClient.setQueryData(queryKey, stored),
+    onSuccess: (stored) => {
+      queryClient.setQueryData(queryKey, stored);
+      refreshProfileVersion();
+    },
     onError: (_error, _next, context) => {
       if (context?.previous) {
         queryClient.setQueryData(queryKey, context.previous);
@@ -85,6 +94,7 @@ function PreferencesForm({ saved }: { saved: Preferences }) {
     mutationFn: (next: Preferences) => savePreferences(session.accessToken, session.user.id, next),
     onSuccess: (stored) => {
       queryClient.setQueryData(queryKey, stored);
+      refreshProfileVersion();
       setStatus('Preferences saved.');
     },
   });

@@ -155,7 +155,7 @@ function SetupStep({
   const mutation = useMutation({
     mutationFn: (value: string) => enableTotp(session.accessToken, value),
     onSuccess: onEnabled,
-    onError: () => codeRef.current?.focus(),
+    onError: () => setTimeout(() => codeRef.current?.focus(), 0),
   });
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
   const fieldError =
@@ -194,7 +194,7 @@ function SetupStep({
           <p>Cannot scan? Enter this key in the app instead (time-based, 6 digits):</p>
           <code
             data-testid="totp-secret"
-            className="block break-all rounded-md bg-zinc-100 px-3 py-2 font-mono text-sm tracking-wider text-zinc-900 select-all"
+            className="block break-all rounded-md bg-zinc-50 px-3 py-2 font-mono ring-1 ring-inset ring-zinc-200 text-sm tracking-wider text-zinc-900 select-all"
           >
             {setup.secret}
           </code>
@@ -279,7 +279,7 @@ function RecoveryCodesStep({
       </div>
       <ul
         aria-label="Recovery codes"
-        className="grid grid-cols-1 gap-x-6 gap-y-1.5 rounded-md bg-zinc-100 px-4 py-3 font-mono text-sm text-zinc-900 sm:grid-cols-2"
+        className="grid grid-cols-1 gap-x-6 gap-y-1.5 rounded-md bg-zinc-50 px-4 py-3 font-mono ring-1 ring-inset ring-zinc-200 text-sm text-zinc-900 sm:grid-cols-2"
       >
         {codes.map((code) => (
           <li key={code} className="select-all">
@@ -304,10 +304,13 @@ function RecoveryCodesStep({
 function DisableForm({ onCancel, onDisabled }: { onCancel: () => void; onDisabled: () => void }) {
   const session = useRequiredSession();
   const [password, setPassword] = useState('');
+  const passwordRef = useRef<HTMLInputElement>(null);
   const [localError, setLocalError] = useState<string | null>(null);
   const mutation = useMutation({
     mutationFn: (pw: string) => disableTotp(session.accessToken, pw),
     onSuccess: onDisabled,
+    // The field says what went wrong; focusing it makes screen readers read that out.
+    onError: () => setTimeout(() => passwordRef.current?.select(), 0),
   });
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
   const fieldError = localError ?? (apiError?.status === 401 ? 'That is not your password.' : null);
@@ -316,6 +319,7 @@ function DisableForm({ onCancel, onDisabled }: { onCancel: () => void; onDisable
     event.preventDefault();
     if (password === '') {
       setLocalError('Enter your password to confirm.');
+      passwordRef.current?.focus();
       return;
     }
     setLocalError(null);
@@ -328,7 +332,7 @@ function DisableForm({ onCancel, onDisabled }: { onCancel: () => void; onDisable
         Signing in will need only your password again, and your recovery codes stop working. Enter your password to confirm.
       </p>
       {apiError?.status !== 401 && <ErrorSummary error={mutation.error} />}
-      <PasswordField autoComplete="current-password" value={password} onChange={setPassword} error={fieldError} />
+      <PasswordField inputRef={passwordRef} autoComplete="current-password" value={password} onChange={setPassword} error={fieldError} />
       <div className="flex flex-col-reverse gap-3 sm:flex-row sm:justify-end">
         <Button variant="secondary" onClick={onCancel}>
           Cancel

@@ -28,7 +28,8 @@ export function MfaStep({
     onSuccess: onSignedIn,
     onError: () => {
       setCode('');
-      inputRef.current?.focus();
+      // After the error is rendered, so the field is read out with it.
+      setTimeout(() => inputRef.current?.focus(), 0);
     },
   });
 
@@ -37,7 +38,7 @@ export function MfaStep({
 
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
   const fieldError =
-    localError ?? (apiError?.status === 401 ? 'That code did not work. Enter the current code, or go back and sign in again.' : null);
+    localError ?? (apiError?.status === 401 ? 'That code did not work. Enter the newest code from your app, or a recovery code. If this step has been open for more than 5 minutes, go back and sign in again.' : null);
 
   function handleSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -53,7 +54,8 @@ export function MfaStep({
 
   return (
     <form onSubmit={handleSubmit} noValidate className="space-y-5">
-      <ErrorSummary error={mutation.error} />
+      {/* A wrong code is told at the field (which gets the focus back); anything else here. */}
+      {apiError?.status !== 401 && <ErrorSummary error={mutation.error} />}
       <TextField
         ref={inputRef}
         label="Authentication code"

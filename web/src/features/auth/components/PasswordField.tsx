@@ -1,6 +1,6 @@
 // Password input with a show/hide toggle and, for new passwords, live length
 // feedback (15–256 characters, counted in code points).
-import { useState } from 'react';
+import { useState, type Ref } from 'react';
 import { TextField } from '@/components/ui/Field';
 import { checkPassword, passwordHint, PASSWORD_MIN } from '../password';
 
@@ -11,11 +11,13 @@ type Props = {
   value: string;
   onChange: (value: string) => void;
   error?: string | null;
+  /** The input element (e.g. to focus it after the server refused the password). */
+  inputRef?: Ref<HTMLInputElement>;
   /** "new-password" shows the length meter; "current-password" does not. */
   autoComplete: 'new-password' | 'current-password';
 };
 
-export function PasswordField({ label = 'Password', name = 'password', value, onChange, error, autoComplete }: Props) {
+export function PasswordField({ label = 'Password', name = 'password', value, onChange, error, autoComplete, inputRef }: Props) {
   const [visible, setVisible] = useState(false);
   const isNew = autoComplete === 'new-password';
   const check = checkPassword(value);
@@ -37,6 +39,7 @@ export function PasswordField({ label = 'Password', name = 'password', value, on
   return (
     <div>
       <TextField
+        ref={inputRef}
         label={label}
         labelAside={toggle}
         type={visible ? 'text' : 'password'}

@@ -21,6 +21,11 @@ const LINK = 'rounded font-medium text-indigo-700 hover:text-indigo-900';
 
 export function ResetPasswordPage() {
   const token = parseFragmentToken(useHash());
+  // A new link opened in the same tab starts afresh.
+  return <ResetPassword key={token ?? ''} token={token} />;
+}
+
+function ResetPassword({ token }: { token: string | null }) {
   const { session, signOut } = useSession();
   const [password, setPassword] = useState('');
   const [localError, setLocalError] = useState<string | null>(null);

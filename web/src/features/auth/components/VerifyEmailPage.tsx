@@ -109,6 +109,11 @@ export function VerifyEmailPage() {
                 : 'Sign in and send yourself a new one from your profile.'}
             </p>
           </Alert>
+          {session?.user.email_verified === true && (
+            <p className="mt-4 text-sm text-zinc-700">
+              Your address {session.user.email} is already verified: there is nothing more to do.
+            </p>
+          )}
           <div className="mt-6">
             {session ? (
               <Link to="/settings/profile" className={BUTTON_LINK}>
