@@ -7,6 +7,7 @@ import { Button } from '@/components/ui/Button';
 import { Dialog } from '@/components/ui/Dialog';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError } from '@/lib/api';
+import { withDetail } from '@/features/auth/errors';
 import { navigate } from '@/app/router';
 import { useRequiredSession, useSession } from '@/features/auth/session';
 import { PasswordField } from '@/features/auth/components/PasswordField';
@@ -112,7 +113,7 @@ function DeleteAccountForm({ onCancel }: { onCancel: () => void }) {
         profile, preferences, sessions, and the projects you alone own with all their tasks. It cannot be undone. Download
         your data first if you want a copy.
       </p>
-      {apiError?.status !== 401 && <ErrorSummary error={mutation.error} />}
+      <ErrorSummary error={apiError?.status === 401 ? withDetail(apiError, 'Wrong password: your account was not deleted.') : mutation.error} />
       <PasswordField inputRef={passwordRef} autoComplete="current-password" value={password} onChange={setPassword} error={fieldError} />
       <div className="flex flex-col-reverse gap-3 sm:flex-row sm:justify-end">
         <Button variant="secondary" onClick={onCancel}>

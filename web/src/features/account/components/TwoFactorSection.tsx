@@ -8,6 +8,7 @@ import { Dialog } from '@/components/ui/Dialog';
 import { TextField } from '@/components/ui/Field';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError } from '@/lib/api';
+import { withDetail } from '@/features/auth/errors';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession, useSession } from '@/features/auth/session';
 import { PasswordField } from '@/features/auth/components/PasswordField';
@@ -331,7 +332,7 @@ function DisableForm({ onCancel, onDisabled }: { onCancel: () => void; onDisable
       <p className="text-sm text-zinc-700">
         Signing in will need only your password again, and your recovery codes stop working. Enter your password to confirm.
       </p>
-      {apiError?.status !== 401 && <ErrorSummary error={mutation.error} />}
+      <ErrorSummary error={apiError?.status === 401 ? withDetail(apiError, 'Wrong password: two-factor authentication is still on.') : mutation.error} />
       <PasswordField inputRef={passwordRef} autoComplete="current-password" value={password} onChange={setPassword} error={fieldError} />
       <div className="flex flex-col-reverse gap-3 sm:flex-row sm:justify-end">
         <Button variant="secondary" onClick={onCancel}>

@@ -7,6 +7,7 @@ import { TextField } from '@/components/ui/Field';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError } from '@/lib/api';
 import { loginMfa } from '../api';
+import { withDetail } from '../errors';
 import { normalizeMfaCode } from '../mfaCode';
 import type { Session } from '../types';
 
@@ -37,8 +38,15 @@ export function MfaStep({
   useEffect(() => inputRef.current?.focus(), []);
 
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
-  const fieldError =
-    localError ?? (apiError?.status === 401 ? 'That code did not work. Enter the newest code from your app, or a recovery code. If this step has been open for more than 5 minutes, go back and sign in again.' : null);
+  // The server says "invalid credentials" for a wrong code or an expired step: say it plainly.
+  const shownError =
+    apiError?.status === 401
+      ? withDetail(
+          apiError,
+          'That code did not work. Enter the newest code from your app, or an unused recovery code. If this step has been open for more than 5 minutes, go back and sign in again.',
+        )
+      : mutation.error;
+  const fieldError = localError ?? (apiError?.status === 401 ? 'Check the code and try again.' : null);
 
   function handleSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -54,8 +62,7 @@ export function MfaStep({
 
   return (
     <form onSubmit={handleSubmit} noValidate className="space-y-5">
-      {/* A wrong code is told at the field (which gets the focus back); anything else here. */}
-      {apiError?.status !== 401 && <ErrorSummary error={mutation.error} />}
+      <ErrorSummary error={shownError} />
       <TextField
         ref={inputRef}
         label="Authentication code"
