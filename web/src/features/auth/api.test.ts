@@ -1,7 +1,7 @@
 // Tests for the auth calls: reading login answers (tokens vs. 2FA), and logout never throwing.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError } from '@/lib/api';
-import { interpretLogin, login, logout, register } from './api';
+import { forgotPassword, interpretLogin, login, loginMfa, logout, register, resetPassword, verifyEmail } from './api';
 
 const user = { id: '0190-u', email: 'a@example.com', name: 'Ada', role: 'user' };
 
@@ -72,5 +72,49 @@ describe('logout', () => {
       throw new TypeError('offline');
     });
     await expect(logout('tok')).resolves.toBeUndefined();
+  });
+});
+
+describe('two-factor step and mailed links', () => {
+  function capture(status: number, body?: unknown) {
+    const fetchMock = vi.fn(async () =>
+      body === undefined ? new Response(null, { status }) : json(status, body, status >= 400 ? 'application/problem+json' : 'application/json'),
+    );
+    vi.stubGlobal('fetch', fetchMock);
+    return () => {
+      const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+      return { url, method: init.method, body: JSON.parse(init.body as string) as unknown, headers: init.headers as Record<string, string> };
+    };
+  }
+
+  it('sends the mfa token and code, in cookie mode', async () => {
+    const sent = capture(200, { access_token: 'at', token_type: 'Bearer', expires_in: 900, user });
+    const session = await loginMfa('mt', '123456');
+    expect(session.accessToken).toBe('at');
+    expect(sent()).toMatchObject({ url: '/auth/login/mfa', method: 'POST', body: { mfa_token: 'mt', code: '123456' } });
+    expect(sent().headers['X-Trellis-Session']).toBe('cookie');
+  });
+
+  it('asks for a reset link', async () => {
+    const sent = capture(202);
+    await expect(forgotPassword('a@example.com')).resolves.toBeUndefined();
+    expect(sent()).toMatchObject({ url: '/auth/password/forgot', method: 'POST', body: { email: 'a@example.com' } });
+  });
+
+  it('resets the password with token and new_password', async () => {
+    const sent = capture(204);
+    await resetPassword('tok', 'a new long password');
+    expect(sent()).toMatchObject({ url: '/auth/password/reset', body: { token: 'tok', new_password: 'a new long password' } });
+  });
+
+  it('surfaces a used reset or verification token as a 400', async () => {
+    capture(400, { title: 'Bad Request', status: 400, detail: 'invalid or expired token' });
+    await expect(verifyEmail('old')).rejects.toMatchObject({ status: 400, message: 'invalid or expired token' });
+  });
+
+  it('verifies an email with its token', async () => {
+    const sent = capture(204);
+    await verifyEmail('tok');
+    expect(sent()).toMatchObject({ url: '/auth/email/verify', method: 'POST', body: { token: 'tok' } });
   });
 });

@@ -1,5 +1,5 @@
-// Calls to the /auth endpoints (register, login with its 2FA step, silent refresh, logout) and
-// reading their answers. The browser keeps the refresh token only in the server's `__Host-`
+// Calls to the /auth endpoints (register, login with its 2FA step, silent refresh, logout,
+// password reset, email verification) and reading their answers. The browser keeps the refresh token only in the server's `__Host-`
 // cookie (SECURITY.md SE-6): every call that may set or use it sends `X-Trellis-Session: cookie`.
 import { apiRequest, ApiError } from '@/lib/api';
 import type { Credentials, LoginResult, RegisterInput, Session, TokenResponse, User } from './types';
@@ -72,4 +72,19 @@ export async function logout(token: string): Promise<void> {
   } catch {
     // Ignored on purpose: the token is forgotten on this side either way.
   }
+}
+
+/** Asks for a password-reset mail. The server answers 202 whatever the email, so this never tells. */
+export async function forgotPassword(email: string): Promise<void> {
+  await apiRequest<void>('/auth/password/forgot', { method: 'POST', body: { email } });
+}
+
+/** Sets a new password with the token from a reset mail; every session of the account ends. */
+export async function resetPassword(token: string, newPassword: string): Promise<void> {
+  await apiRequest<void>('/auth/password/reset', { method: 'POST', body: { token, new_password: newPassword } });
+}
+
+/** Confirms an email address with the token from a verification mail. */
+export async function verifyEmail(token: string): Promise<void> {
+  await apiRequest<void>('/auth/email/verify', { method: 'POST', body: { token } });
 }

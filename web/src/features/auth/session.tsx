@@ -8,6 +8,9 @@ import { setTokenRefresher, setUnauthorizedHandler } from '@/lib/api';
 import { logout, refreshSession } from './api';
 import type { Session, User } from './types';
 
+/** `serverEnded`: the server has already ended the session, so no logout request is sent. */
+export type SignOutOptions = { serverEnded?: boolean };
+
 /** `loading` until the first silent refresh has answered. */
 export type SessionStatus = 'loading' | 'ready';
 
@@ -17,7 +20,11 @@ type SessionContextValue = {
   /** A message for the sign-in page, e.g. after the session expired. */
   notice: string | null;
   signIn: (session: Session) => void;
-  signOut: () => void;
+  /**
+   * Forgets the session here and, unless the server already ended it (after "sign out
+   * everywhere" or erasing the account), ends it on the server too.
+   */
+  signOut: (options?: SignOutOptions) => void;
   /** Replaces the signed-in user's details (after a profile change). */
   updateUser: (user: User) => void;
   clearNotice: () => void;
@@ -128,9 +135,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, []);
 
   // Ends the session on the server (its tokens and the cookie stop working at once) and forgets
-  // the tokens here, whether or not the server could be reached.
-  const signOut = useCallback(() => {
-    if (sessionRef.current) void logout(sessionRef.current.accessToken);
+  // the tokens here, whether or not the server could be reached. (Tolerates being passed
+  // straight to onClick: an event has no `serverEnded`.)
+  const signOut = useCallback((options?: SignOutOptions) => {
+    if (sessionRef.current && options?.serverEnded !== true) void logout(sessionRef.current.accessToken);
     forget();
   }, [forget]);
 

@@ -1,11 +1,18 @@
-// Profile and preferences (placeholder until its feature lands).
+// Profile and preferences (/settings/profile): profile, preferences, data export, account erasure.
 import { usePage } from '@/app/usePage';
+import { DangerZoneSection, DataSection } from './DataSection';
+import { PreferencesSection } from './PreferencesSection';
+import { ProfileSection } from './ProfileSection';
+import { SettingsLayout } from './SettingsLayout';
 
 export function ProfilePage() {
   const headingRef = usePage('Profile and preferences');
   return (
-    <h1 ref={headingRef} tabIndex={-1} className="text-2xl font-semibold tracking-tight text-zinc-900">
-      Profile and preferences
-    </h1>
+    <SettingsLayout title="Profile and preferences" headingRef={headingRef}>
+      <ProfileSection />
+      <PreferencesSection />
+      <DataSection />
+      <DangerZoneSection />
+    </SettingsLayout>
   );
 }

@@ -1,11 +1,18 @@
-// Security (placeholder until its feature lands).
+// Security (/settings/security): two-factor authentication and the password.
 import { usePage } from '@/app/usePage';
+import { useSyncedMe } from '../useSyncedMe';
+import { PasswordSection } from './PasswordSection';
+import { SettingsLayout } from './SettingsLayout';
+import { TwoFactorSection } from './TwoFactorSection';
 
 export function SecurityPage() {
   const headingRef = usePage('Security');
+  // Fresh user data, so "two-factor is on/off" matches the server even if changed elsewhere.
+  useSyncedMe();
   return (
-    <h1 ref={headingRef} tabIndex={-1} className="text-2xl font-semibold tracking-tight text-zinc-900">
-      Security
-    </h1>
+    <SettingsLayout title="Security" intro="Keep your account safe." headingRef={headingRef}>
+      <TwoFactorSection />
+      <PasswordSection />
+    </SettingsLayout>
   );
 }

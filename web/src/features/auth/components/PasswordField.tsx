@@ -1,19 +1,23 @@
 // Password input with a show/hide toggle and, for new passwords, live length
 // feedback (15–256 characters, counted in code points).
-import { useState } from 'react';
+import { useState, type Ref } from 'react';
 import { TextField } from '@/components/ui/Field';
 import { checkPassword, passwordHint, PASSWORD_MIN } from '../password';
 
 type Props = {
   label?: string;
+  /** The input's name (password managers tell fields apart by it). Default "password". */
+  name?: string;
   value: string;
   onChange: (value: string) => void;
   error?: string | null;
+  /** The input element (e.g. to focus it after the server refused the password). */
+  inputRef?: Ref<HTMLInputElement>;
   /** "new-password" shows the length meter; "current-password" does not. */
   autoComplete: 'new-password' | 'current-password';
 };
 
-export function PasswordField({ label = 'Password', value, onChange, error, autoComplete }: Props) {
+export function PasswordField({ label = 'Password', name = 'password', value, onChange, error, autoComplete, inputRef }: Props) {
   const [visible, setVisible] = useState(false);
   const isNew = autoComplete === 'new-password';
   const check = checkPassword(value);
@@ -26,7 +30,7 @@ export function PasswordField({ label = 'Password', value, onChange, error, auto
       className="rounded text-sm font-medium text-indigo-700 hover:text-indigo-900"
     >
       {visible ? 'Hide' : 'Show'}
-      <span className="sr-only"> password</span>
+      <span className="sr-only"> {label.toLowerCase()}</span>
     </button>
   );
 
@@ -35,10 +39,11 @@ export function PasswordField({ label = 'Password', value, onChange, error, auto
   return (
     <div>
       <TextField
+        ref={inputRef}
         label={label}
         labelAside={toggle}
         type={visible ? 'text' : 'password'}
-        name="password"
+        name={name}
         autoComplete={autoComplete}
         value={value}
         onChange={(e) => onChange(e.target.value)}

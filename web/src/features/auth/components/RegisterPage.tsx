@@ -1,5 +1,5 @@
 // The register page: email, name, password → POST /auth/register, then signs
-// in with the same credentials and opens the projects page.
+// in with the same credentials and opens the page named by `?next=` (else the projects page).
 import { useState, type FormEvent } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { Button } from '@/components/ui/Button';
@@ -7,9 +7,11 @@ import { TextField } from '@/components/ui/Field';
 import { Alert } from '@/components/ui/Alert';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError, splitFieldErrors } from '@/lib/api';
-import { Link, navigate } from '@/app/router';
+import { safeNext } from '@/app/App';
+import { Link, navigate, useSearchParams } from '@/app/router';
 import { usePage } from '@/app/usePage';
 import { login, register } from '../api';
+import { withNext } from '../links';
 import { checkPassword, passwordError } from '../password';
 import { useSession } from '../session';
 import { AuthLayout } from './AuthLayout';
@@ -40,21 +42,22 @@ async function registerAndSignIn(input: RegisterInput): Promise<LoginResult> {
 export function RegisterPage() {
   const headingRef = usePage('Create account');
   const { signIn } = useSession();
+  const next = useSearchParams().get('next');
   const [email, setEmail] = useState('');
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [localErrors, setLocalErrors] = useState<Partial<Record<RegisterField, string>>>({});
-  const [mfaRequired, setMfaRequired] = useState(false);
 
   const mutation = useMutation({
     mutationFn: registerAndSignIn,
     onSuccess: (result) => {
       if (result.kind === 'mfa-required') {
-        setMfaRequired(true);
+        // A brand-new account has no 2FA; should the server ask anyway, sign-in has the step.
+        navigate(withNext('/login', next));
         return;
       }
       signIn(result.session);
-      navigate('/projects');
+      navigate(safeNext(next));
     },
   });
 
@@ -68,16 +71,15 @@ export function RegisterPage() {
 
   function handleSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    setMfaRequired(false);
-    const next: Partial<Record<RegisterField, string>> = {};
+    const problems: Partial<Record<RegisterField, string>> = {};
     const trimmedEmail = email.trim();
-    if (trimmedEmail === '') next.email = 'Enter your email address.';
-    else if (!/^[^\s@]+@[^\s@]+$/.test(trimmedEmail)) next.email = 'Enter an email address like name@example.com.';
-    if (name.trim() === '') next.name = 'Enter your name.';
+    if (trimmedEmail === '') problems.email = 'Enter your email address.';
+    else if (!/^[^\s@]+@[^\s@]+$/.test(trimmedEmail)) problems.email = 'Enter an email address like name@example.com.';
+    if (name.trim() === '') problems.name = 'Enter your name.';
     const pwError = passwordError(checkPassword(password));
-    if (pwError) next.password = pwError;
-    setLocalErrors(next);
-    if (Object.keys(next).length > 0) return;
+    if (pwError) problems.password = pwError;
+    setLocalErrors(problems);
+    if (Object.keys(problems).length > 0) return;
     mutation.mutate({ email: trimmedEmail, name: name.trim(), password });
   }
 
@@ -89,21 +91,16 @@ export function RegisterPage() {
       footer={
         <>
           Already have an account?{' '}
-          <Link to="/login" className="rounded font-medium text-indigo-700 hover:text-indigo-900">
+          <Link to={withNext('/login', next)} className="rounded font-medium text-indigo-700 hover:text-indigo-900">
             Sign in
           </Link>
         </>
       }
     >
       <form onSubmit={handleSubmit} noValidate className="space-y-5">
-        {mfaRequired && (
-          <Alert tone="info" title="Account created">
-            This account uses two-factor authentication. Two-factor sign-in comes in a later version of this page.
-          </Alert>
-        )}
         {error instanceof SignInAfterRegisterError ? (
           <Alert tone="error" title="Your account was created, but signing in failed.">
-            <Link to="/login" className="rounded font-medium underline">
+            <Link to={withNext('/login', next)} className="rounded font-medium underline">
               Go to sign in
             </Link>
           </Alert>
