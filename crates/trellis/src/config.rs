@@ -268,6 +268,9 @@ impl Default for UsersConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
+    /// Requests per caller (user, else client address) per minute. 600 leaves room for the web
+    /// app (a board load reads the project, its members, their names and the tasks; the admin
+    /// dashboard polls) while a script hammering the API is still stopped within seconds.
     pub rate_limit_per_minute: u64,
     pub upstream_timeout_secs: u64,
 }
@@ -337,7 +340,7 @@ impl Default for AuthConfig {
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        GatewayConfig { rate_limit_per_minute: 100, upstream_timeout_secs: 30 }
+        GatewayConfig { rate_limit_per_minute: 600, upstream_timeout_secs: 30 }
     }
 }
 
@@ -544,7 +547,7 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database_url(), "sqlite://./data/trellis.db");
         assert_eq!(s.auth.bcrypt_cost, 12);
-        assert_eq!(s.gateway.rate_limit_per_minute, 100);
+        assert_eq!(s.gateway.rate_limit_per_minute, 600);
     }
 
     #[test]

@@ -23,7 +23,7 @@ import { AdminUsersPage } from '@/features/admin/components/AdminUsersPage';
 import { AdminAuditPage } from '@/features/admin/components/AdminAuditPage';
 import { AppShell } from './AppShell';
 import { NotFoundPage } from './NotFoundPage';
-import { matchPath, Redirect, usePathname } from './router';
+import { matchPath, Redirect, safeNext, usePathname } from './router';
 
 /** Retries transient failures only: never a 4xx, at most twice. */
 export function shouldRetry(failureCount: number, error: unknown): boolean {
@@ -90,11 +90,6 @@ export function findRoute(path: string): { route: Route; params: Params } | null
     if (params) return { route, params: params as Params };
   }
   return null;
-}
-
-/** Where the sign-in page sends the person afterwards: a same-app path only. */
-export function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/projects';
 }
 
 function Routes() {

@@ -15,7 +15,7 @@ const NAV = [
 ] as const;
 
 const ACCOUNT = [
-  { to: '/settings/profile', label: 'Profile & preferences' },
+  { to: '/settings/profile', label: 'Profile and preferences' },
   { to: '/settings/security', label: 'Security' },
   { to: '/settings/sessions', label: 'Sessions' },
 ] as const;

@@ -1,7 +1,7 @@
 // Tests for the router's path normalisation and the query retry policy.
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '@/lib/api';
-import { matchPath, normalizePath } from './router';
+import { matchPath, normalizePath, safeNext } from './router';
 import { shouldRetry } from './App';
 
 describe('normalizePath', () => {
@@ -39,5 +39,15 @@ describe('matchPath', () => {
     expect(matchPath('/projects/:id', '/projects/a/b')).toBeNull();
     expect(matchPath('/projects/:id/list', '/projects/a/board')).toBeNull();
     expect(matchPath('/projects/:id', '/projects/%E0%A4%A')).toBeNull();
+  });
+});
+
+describe('safeNext', () => {
+  it('keeps same-app paths only', () => {
+    expect(safeNext('/projects/a?x=1')).toBe('/projects/a?x=1');
+    expect(safeNext(null)).toBe('/projects');
+    expect(safeNext('https://evil.example')).toBe('/projects');
+    expect(safeNext('//evil.example')).toBe('/projects');
+    expect(safeNext('/\\evil.example')).toBe('/projects');
   });
 });

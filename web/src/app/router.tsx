@@ -118,3 +118,8 @@ export function Link({ to, onClick, ...rest }: LinkProps) {
   }
   return <a href={to} onClick={handleClick} {...rest} />;
 }
+
+/** Where the sign-in page sends the person afterwards: a same-app path only. */
+export function safeNext(next: string | null): string {
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/projects';
+}

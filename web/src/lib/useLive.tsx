@@ -38,7 +38,8 @@ export function LiveProvider({ children }: { children: ReactNode }) {
 
 /**
  * Follows `projectId` while mounted: stale queries are invalidated, a `resync` refetches the
- * whole project, and every message also reaches `onMessage`.
+ * whole project (an `unsubscribed` one refetches nothing: it could only fail), and every message
+ * also reaches `onMessage`.
  */
 export function useLiveProject(projectId: string | null, onMessage?: (message: LiveMessage) => void): void {
   const connection = useContext(LiveContext);
@@ -51,7 +52,7 @@ export function useLiveProject(projectId: string | null, onMessage?: (message: L
     return connection.subscribe(projectId, (message) => {
       if (message.kind === 'event') {
         for (const key of staleKeys(message.event)) void queryClient.invalidateQueries({ queryKey: key });
-      } else {
+      } else if (message.kind === 'resync') {
         for (const key of [keys.project(projectId), keys.tasks(projectId), keys.members(projectId)]) {
           void queryClient.invalidateQueries({ queryKey: key });
         }

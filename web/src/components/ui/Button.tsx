@@ -5,7 +5,7 @@ type Variant = 'primary' | 'secondary' | 'ghost';
 
 const VARIANTS: Record<Variant, string> = {
   primary:
-    'bg-indigo-600 text-white shadow-sm hover:bg-indigo-700 active:bg-indigo-800 disabled:bg-indigo-400',
+    'bg-indigo-600 text-white shadow-sm hover:bg-indigo-700 active:bg-indigo-800 disabled:bg-indigo-400 dark:hover:bg-indigo-500 dark:active:bg-indigo-400 dark:disabled:bg-zinc-300',
   secondary:
     'bg-white text-zinc-800 shadow-sm ring-1 ring-inset ring-zinc-300 hover:bg-zinc-50 disabled:text-zinc-400',
   ghost: 'text-zinc-700 hover:bg-zinc-200/60 hover:text-zinc-900 disabled:text-zinc-400',

@@ -7,7 +7,7 @@ import { TextField } from '@/components/ui/Field';
 import { Alert } from '@/components/ui/Alert';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError, splitFieldErrors } from '@/lib/api';
-import { safeNext } from '@/app/App';
+import { safeNext } from '@/app/router';
 import { Link, navigate, useSearchParams } from '@/app/router';
 import { usePage } from '@/app/usePage';
 import { login, register } from '../api';
