@@ -164,6 +164,13 @@ describe('uploadErrorMessage', () => {
     expect(uploadErrorMessage(422, 'x', 'bad file name')).toBe('“x” cannot be uploaded: bad file name');
     expect(uploadErrorMessage(0, 'x')).toMatch(/did not reach the server/);
   });
+  it('blames the size when a big upload is cut off', () => {
+    expect(uploadErrorMessage(0, 'big.iso', undefined, 27_000_000)).toBe(
+      '“big.iso” (26 MB) could not be uploaded: it is probably larger than the server accepts (25 MB unless configured otherwise).',
+    );
+    expect(uploadErrorMessage(502, 'big.iso', undefined, 27_000_000)).toMatch(/probably larger/);
+    expect(uploadErrorMessage(0, 'small.txt', undefined, 1000)).toMatch(/did not reach the server/);
+  });
 });
 
 describe('canEditTasks', () => {

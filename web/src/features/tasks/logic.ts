@@ -188,8 +188,19 @@ export function attachmentState(a: Pick<Attachment, 'status' | 'scan'>): Attachm
   }
 }
 
-/** A sentence for an upload the server refused, from its status and problem detail. */
-export function uploadErrorMessage(status: number, fileName: string, detail?: string): string {
+/** The server's default upload limit (OpenAPI: "larger than the limit (default 25 MiB)"). */
+export const DEFAULT_UPLOAD_LIMIT = 25 * 1024 * 1024;
+
+/**
+ * A sentence for an upload the server refused, from its status and problem detail. A file over
+ * the default limit whose upload broke off (status 0, or 502 from a proxy) was most likely cut off
+ * by the server's size check: the server answers 413 before reading the body and closes the
+ * connection, which browsers report as a network error.
+ */
+export function uploadErrorMessage(status: number, fileName: string, detail?: string, size?: number): string {
+  if ((status === 0 || status === 502) && size !== undefined && size > DEFAULT_UPLOAD_LIMIT) {
+    return `“${fileName}” (${formatFileSize(size)}) could not be uploaded: it is probably larger than the server accepts (${formatFileSize(DEFAULT_UPLOAD_LIMIT)} unless configured otherwise).`;
+  }
   switch (status) {
     case 413: {
       const limit = detail ? /(\d{4,})\s*bytes/.exec(detail) : null;

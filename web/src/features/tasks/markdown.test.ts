@@ -62,9 +62,10 @@ describe('markdownToHtml', () => {
     expect(markdownToHtml('![dot](data:image/png;base64,iVBORw0KGgo=)')).toContain('<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot">');
     expect(markdownToHtml('![bad](javascript:alert(1))')).not.toContain('javascript');
   });
-  it('renders GFM: headings, lists, tables, code, line breaks', () => {
+  it('renders GFM: headings (three levels down), lists, tables, code, line breaks', () => {
     const html = markdownToHtml('# Plan\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n```\ncode <b>\n```\n\nline one\nline two');
-    expect(html).toContain('<h1>Plan</h1>');
+    expect(html).toContain('<h4 class="md-h1">Plan</h4>');
+    expect(markdownToHtml('#### Deep')).toContain('<h6 class="md-h4">Deep</h6>');
     expect(html).toContain('<li>a</li>');
     expect(html).toContain('<table>');
     expect(html).toContain('code &lt;b&gt;');

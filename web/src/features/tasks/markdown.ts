@@ -70,6 +70,12 @@ const marked = new Marked({
   breaks: true,
   extensions: [mention],
   renderer: {
+    // Headings go down three levels (the panel's own headings are h2 and h3) and keep their
+    // Markdown level as a class for styling.
+    heading(token: Tokens.Heading) {
+      const level = Math.min(6, token.depth + 3);
+      return `<h${level} class="md-h${token.depth}">${this.parser.parseInline(token.tokens)}</h${level}>\n`;
+    },
     link(token: Tokens.Link) {
       const text = this.parser.parseInline(token.tokens);
       const href = safeHref(token.href);
@@ -90,8 +96,8 @@ const marked = new Marked({
 });
 
 /**
- * Markdown to (not yet sanitised) HTML: GFM with line breaks, safe links that open in a new tab,
- * remote images as links, mentions as `@Name`. Runs without a DOM (unit tested in Node).
+ * Markdown to (not yet sanitised) HTML: GFM with line breaks, headings three levels down, safe
+ * links that open in a new tab, remote images as links, mentions as `@Name`. Runs without a DOM (unit tested in Node).
  */
 export function markdownToHtml(source: string, options: RenderOptions = {}): string {
   currentMentionName = options.mentionName;
@@ -117,9 +123,11 @@ function getPurifier(): Purifier {
       el.setAttribute('target', '_blank');
       el.setAttribute('rel', 'noopener noreferrer');
     } else if (el.tagName === 'IMG') {
-      const src = safeImageSrc(el.getAttribute('src'));
-      if (src === null) el.removeAttribute('src');
-      el.removeAttribute('srcset');
+      // An image the page may not load is replaced by its alt text (or nothing).
+      if (safeImageSrc(el.getAttribute('src')) === null) {
+        const alt = el.getAttribute('alt');
+        el.replaceWith(el.ownerDocument.createTextNode(alt ? `[${alt}]` : ''));
+      }
     }
   });
   purifier = p;
