@@ -52,6 +52,8 @@ export function TaskDetails({ taskId, projectId, onClose }: { taskId: string; pr
           </div>
         ) : task && !projectQuery.isPending ? (
           <TaskBody
+            // A new task starts with fresh drafts, errors and save queue.
+            key={task.id}
             task={task}
             projectId={projectId}
             projectRole={projectQuery.data?.role}
