@@ -37,3 +37,38 @@ export type Comment = {
   created_at: string;
   updated_at: string;
 };
+
+/** Body of PATCH /api/tasks/{id}: only the fields that change (`null` clears assignee and due date). */
+export type TaskPatch = Partial<{
+  title: string;
+  description: string;
+  status: TaskStatus;
+  priority: TaskPriority;
+  assignee_id: string | null;
+  due_date: string | null;
+  labels: string[];
+}>;
+
+/** A task as last read, with the `ETag` that a PATCH or DELETE sends back as `If-Match`. */
+export type TaskWithEtag = { task: Task; etag: string | null };
+
+/** Where an attachment is in its malware scan (only `available` files download). */
+export type AttachmentStatus = 'quarantined' | 'available' | 'rejected';
+export type AttachmentScan = 'none' | 'pending' | 'clean' | 'infected';
+
+export type Attachment = {
+  id: string;
+  task_id: string;
+  project_id: string;
+  filename: string;
+  content_type: string;
+  /** Bytes. */
+  size: number;
+  uploaded_by: string;
+  created_at: string;
+  status: AttachmentStatus;
+  scan: AttachmentScan;
+};
+
+/** What anyone may see of a user (GET /api/users/{id} for others than oneself). */
+export type PublicUser = { id: string; name: string };

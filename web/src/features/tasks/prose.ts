@@ -1,0 +1,33 @@
+// Tailwind classes for rendered Markdown (descriptions, comments): headings, lists, code,
+// quotes, tables, links and mentions, in the zinc/indigo palette so the dark theme follows.
+// Markdown headings arrive shifted down three levels (h1 → <h4 class="md-h1">, see markdown.ts),
+// so they are styled by their class, not their tag.
+export const PROSE = [
+  'min-w-0 break-words text-sm leading-6 text-zinc-800',
+  '[&>*+*]:mt-3',
+  '[&_.md-h1]:text-lg [&_.md-h1]:font-semibold [&_.md-h1]:text-zinc-900',
+  '[&_.md-h2]:text-base [&_.md-h2]:font-semibold [&_.md-h2]:text-zinc-900',
+  '[&_.md-h3]:text-sm [&_.md-h3]:font-semibold [&_.md-h3]:text-zinc-900',
+  '[&_.md-h4]:text-sm [&_.md-h4]:font-medium [&_.md-h4]:text-zinc-900',
+  '[&_.md-h5]:text-sm [&_.md-h5]:font-medium [&_.md-h5]:text-zinc-700',
+  '[&_.md-h6]:text-xs [&_.md-h6]:font-medium [&_.md-h6]:uppercase [&_.md-h6]:tracking-wide [&_.md-h6]:text-zinc-600',
+  '[&_p]:whitespace-normal',
+  '[&_ul]:list-disc [&_ul]:pl-5 [&_ol]:list-decimal [&_ol]:pl-5 [&_li+li]:mt-1 [&_li>ul]:mt-1 [&_li>ol]:mt-1',
+  '[&_li>input]:mr-1.5 [&_li:has(>input)]:list-none',
+  '[&_a]:font-medium [&_a]:text-indigo-700 [&_a]:underline [&_a]:underline-offset-2 [&_a:hover]:text-indigo-800',
+  '[&_strong]:font-semibold [&_strong]:text-zinc-900',
+  '[&_code]:rounded [&_code]:bg-zinc-100 [&_code]:px-1 [&_code]:py-0.5 [&_code]:font-mono [&_code]:text-[0.85em] [&_code]:text-zinc-900',
+  '[&_pre]:overflow-x-auto [&_pre]:rounded-md [&_pre]:bg-zinc-100 [&_pre]:p-3 [&_pre]:leading-5',
+  '[&_pre_code]:bg-transparent [&_pre_code]:p-0',
+  // The dark theme's surface is zinc-100: code sits one step darker there.
+  'dark:[&_code]:bg-zinc-50 dark:[&_pre]:bg-zinc-50 dark:[&_th]:bg-zinc-50',
+  '[&_blockquote]:border-l-4 [&_blockquote]:border-zinc-300 [&_blockquote]:pl-3 [&_blockquote]:text-zinc-600',
+  '[&_table]:block [&_table]:max-w-full [&_table]:overflow-x-auto [&_table]:border-collapse [&_table]:text-left',
+  '[&_th]:border [&_th]:border-zinc-300 [&_th]:bg-zinc-50 [&_th]:px-2 [&_th]:py-1 [&_th]:font-semibold',
+  '[&_td]:border [&_td]:border-zinc-300 [&_td]:px-2 [&_td]:py-1',
+  '[&_hr]:border-zinc-200',
+  '[&_img]:inline-block [&_img]:max-w-full [&_img]:rounded',
+  '[&_del]:text-zinc-500',
+  '[&_.mention]:rounded [&_.mention]:bg-indigo-50 [&_.mention]:px-1 [&_.mention]:font-medium [&_.mention]:text-indigo-800',
+  '[&_.unsafe-link]:text-zinc-600 [&_.unsafe-link]:underline [&_.unsafe-link]:decoration-dotted',
+].join(' ');
