@@ -92,13 +92,20 @@ export function usePeopleSearch(q: string, enabled: boolean) {
   });
 }
 
-/** After any member change: the list, the project (the caller's role), the project list. */
+/**
+ * After a member change: the member list; when the caller's own role changed, also the project
+ * (its `role`) and the project list. (A live `member.changed` invalidates these too; requests
+ * are rate-limited, so nothing more is refetched.)
+ */
 function useInvalidateMembers(projectId: string) {
   const queryClient = useQueryClient();
-  return () => {
+  const session = useRequiredSession();
+  return (userId?: string) => {
     void queryClient.invalidateQueries({ queryKey: keys.members(projectId) });
-    void queryClient.invalidateQueries({ queryKey: keys.project(projectId) });
-    void queryClient.invalidateQueries({ queryKey: projectKeys.all });
+    if (userId === session.user.id) {
+      void queryClient.invalidateQueries({ queryKey: keys.project(projectId) });
+      void queryClient.invalidateQueries({ queryKey: projectKeys.all });
+    }
   };
 }
 
@@ -108,7 +115,7 @@ export function useAddMember(projectId: string) {
   return useMutation({
     mutationFn: ({ user, role }: { user: PublicUser; role: Role }) =>
       addMember(session.accessToken, projectId, user.id, role, newIdempotencyKey()),
-    onSuccess: invalidate,
+    onSuccess: () => invalidate(),
   });
 }
 
@@ -117,7 +124,7 @@ export function useChangeRole(projectId: string) {
   const invalidate = useInvalidateMembers(projectId);
   return useMutation({
     mutationFn: ({ userId, role }: { userId: string; role: Role }) => changeRole(session.accessToken, projectId, userId, role),
-    onSettled: invalidate,
+    onSettled: (_data, _error, { userId }) => invalidate(userId),
   });
 }
 
@@ -126,7 +133,7 @@ export function useRemoveMember(projectId: string) {
   const invalidate = useInvalidateMembers(projectId);
   return useMutation({
     mutationFn: (userId: string) => removeMember(session.accessToken, projectId, userId),
-    onSuccess: invalidate,
+    onSuccess: () => invalidate(),
   });
 }
 

@@ -16,6 +16,8 @@ import { useChangeRole, useLeaveProject, useMembers, useRemoveMember, useUsers }
 import { ROLES, ROLE_HINTS, displayName, isSoleOwner, memberActions, roleLabel, sortMembers, type Role } from '../logic';
 import type { Member } from '../types';
 
+const DANGER_GHOST = 'inline-flex min-h-10 items-center rounded-md px-3 text-sm font-medium text-red-700 hover:bg-red-50 hover:text-red-800';
+
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 
 function formatDate(iso: string): string {
@@ -168,28 +170,28 @@ export function MembersSection({ project, canManage, onLeft, enabled }: Props) {
                       <span className="rounded-full bg-zinc-100 px-2.5 py-1 text-xs font-medium text-zinc-700">{roleLabel(member.role)}</span>
                     )}
                     {actions.remove && (
-                      <Button
-                        variant="ghost"
-                        className="text-red-700 hover:text-red-800"
+                      <button
+                        type="button"
+                        className={DANGER_GHOST}
                         onClick={() => {
                           remove.reset();
                           setRemoving(member);
                         }}
                       >
                         Remove<span className="sr-only"> {name}</span>
-                      </Button>
+                      </button>
                     )}
                     {actions.leave && (
-                      <Button
-                        variant="ghost"
-                        className="text-red-700 hover:text-red-800"
+                      <button
+                        type="button"
+                        className={DANGER_GHOST}
                         onClick={() => {
                           leave.reset();
                           setLeaving(true);
                         }}
                       >
                         Leave project
-                      </Button>
+                      </button>
                     )}
                   </div>
                 </li>

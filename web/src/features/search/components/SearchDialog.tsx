@@ -70,6 +70,12 @@ function SearchPanel({ onClose }: { onClose: () => void }) {
   }
 
   function handleFieldKeyDown(event: KeyboardEvent<HTMLInputElement>) {
+    // A search field would spend the first Escape on clearing itself: close at once instead.
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      onClose();
+      return;
+    }
     if (event.key !== 'ArrowDown') return;
     const next = moveFocus(-1, event.key, results.length);
     if (next !== null && next >= 0 && focusResult(listRef.current, next)) event.preventDefault();

@@ -51,7 +51,7 @@ export function SearchPage() {
         <label htmlFor="search-page-field" className="block text-sm font-medium text-zinc-800">
           Search
         </label>
-        <div className="mt-1.5 flex gap-2">
+        <div className="mt-1.5">
           <input
             ref={fieldRef}
             id="search-page-field"
@@ -72,7 +72,6 @@ export function SearchPage() {
             }}
             className="block w-full min-w-0 rounded-md border-0 bg-white px-3 py-2 text-sm text-zinc-900 shadow-sm ring-1 ring-zinc-300 ring-inset placeholder:text-zinc-500 focus-visible:outline-2 focus-visible:outline-offset-0 focus-visible:outline-indigo-600"
           />
-          <Button type="submit">Search</Button>
         </div>
       </form>
 

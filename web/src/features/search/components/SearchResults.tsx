@@ -37,6 +37,11 @@ export function SearchResults({ groups, query, headingLevel, onChoose, fieldRef,
   const Heading = headingLevel === 2 ? 'h2' : 'h3';
 
   function handleKeyDown(event: KeyboardEvent<HTMLAnchorElement>, index: number) {
+    // Typing on a result goes on in the search field.
+    if (event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey && event.key !== ' ' && fieldRef?.current) {
+      fieldRef.current.focus();
+      return;
+    }
     const next = moveFocus(index, event.key, flat.length);
     if (next === null) return;
     event.preventDefault();
