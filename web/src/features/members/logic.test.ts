@@ -1,6 +1,6 @@
 // Tests for the member-list rules: ordering, sole owner, per-member actions, names, search gate.
 import { describe, expect, it } from 'vitest';
-import { canSearchPeople, displayName, isSoleOwner, memberActions, notMembers, ownerCount, roleLabel, sortMembers } from './logic';
+import { canSearchPeople, displayName, isSoleOwner, memberActions, notMembers, ownerCount, removesUser, roleLabel, sortMembers } from './logic';
 import type { Member } from './types';
 
 const m = (user_id: string, role: string): Member => ({ user_id, role, created_at: '2025-01-01T00:00:00Z' });
@@ -68,5 +68,16 @@ describe('canSearchPeople', () => {
 describe('notMembers', () => {
   it('drops people who are already members', () => {
     expect(notMembers([{ id: 'a', name: 'A' }, { id: 'x', name: 'X' }], [m('a', 'owner')])).toEqual([{ id: 'x', name: 'X' }]);
+  });
+});
+
+describe('removesUser', () => {
+  it('spots the caller being removed, nothing else', () => {
+    const ev = (data: Record<string, unknown>, type = 'member.changed') => ({ type, data });
+    expect(removesUser(ev({ change: 'removed', user_id: 'me' }), 'me')).toBe(true);
+    expect(removesUser(ev({ change: 'removed', user_id: 'other' }), 'me')).toBe(false);
+    expect(removesUser(ev({ change: 'added', user_id: 'me' }), 'me')).toBe(false);
+    expect(removesUser(ev({ change: 'removed', user_id: 'me' }, 'task.updated'), 'me')).toBe(false);
+    expect(removesUser({ type: 'member.changed' }, 'me')).toBe(false);
   });
 });

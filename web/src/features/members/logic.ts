@@ -78,3 +78,11 @@ export function notMembers(users: PublicUser[], members: Member[]): PublicUser[]
   const ids = new Set(members.map((m) => m.user_id));
   return users.filter((u) => !ids.has(u.id));
 }
+
+/**
+ * Whether a live event says the caller was removed from the project (`member.changed` with
+ * `{change: "removed", user_id}`): the page stops at once, before refetches turn into 404s.
+ */
+export function removesUser(event: { type: string; data?: Record<string, unknown> }, userId: string): boolean {
+  return event.type === 'member.changed' && event.data?.change === 'removed' && event.data?.user_id === userId;
+}

@@ -2,15 +2,18 @@
 // people, and deleting the project. Follows the project live, so changes made elsewhere show
 // up, and says so when the caller was removed or the project deleted meanwhile.
 import { useState } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
 import { Link } from '@/app/router';
 import { usePage } from '@/app/usePage';
 import { Button } from '@/components/ui/Button';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError } from '@/lib/api';
 import { useLiveProject } from '@/lib/useLive';
+import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
 import { AddMember } from '@/features/members/components/AddMember';
 import { MembersSection } from '@/features/members/components/MembersSection';
+import { removesUser } from '@/features/members/logic';
 import { useProject } from '../api';
 import { canDeleteProject, canEditProject, canManageMembers } from '../permissions';
 import { DangerZone } from './DangerZone';
@@ -25,8 +28,17 @@ export function ProjectSettingsPage({ projectId }: { projectId: string }) {
   const [gone, setGone] = useState<Gone | null>(null);
   const active = gone === null;
 
+  const queryClient = useQueryClient();
   useLiveProject(active ? projectId : null, (message) => {
-    if (message.kind === 'unsubscribed') setGone(message.reason === 'deleted' ? 'deleted' : 'removed');
+    let reason: Gone | null = null;
+    if (message.kind === 'unsubscribed') reason = message.reason === 'deleted' ? 'deleted' : 'removed';
+    else if (message.kind === 'event' && removesUser(message.event, session.user.id)) reason = 'removed';
+    if (!reason) return;
+    setGone(reason);
+    // useLiveProject has just started refetching the project: those requests would end in 404s
+    // now, so abort them.
+    void queryClient.cancelQueries({ queryKey: keys.project(projectId) });
+    void queryClient.cancelQueries({ queryKey: keys.members(projectId) });
   });
   const query = useProject(projectId, active);
   const versioned = query.data;
