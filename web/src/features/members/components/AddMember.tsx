@@ -59,6 +59,7 @@ export function AddMember({ projectId, enabled }: { projectId: string; enabled: 
           selected={person}
           memberIds={memberIds}
           error={error}
+          onType={() => setNotice(null)}
           onSelect={(p) => {
             setPerson(p);
             setError(null);
@@ -106,6 +107,7 @@ type PickerProps = {
   memberIds: Set<string>;
   error: string | null;
   onSelect: (person: PublicUser | null) => void;
+  onType: () => void;
 };
 
 /**
@@ -113,7 +115,7 @@ type PickerProps = {
  * listbox of people, Enter picks, Escape closes the list. People already in the project are
  * listed but cannot be picked.
  */
-function PersonPicker({ inputRef, selected, memberIds, error, onSelect }: PickerProps) {
+function PersonPicker({ inputRef, selected, memberIds, error, onSelect, onType }: PickerProps) {
   const id = useId();
   const listId = `${id}-list`;
   const [text, setText] = useState('');
@@ -197,6 +199,7 @@ function PersonPicker({ inputRef, selected, memberIds, error, onSelect }: Picker
           value={text}
           onChange={(e) => {
             setText(e.target.value);
+            onType();
             setOpen(true);
             setActive(-1);
             if (selected) onSelect(null);

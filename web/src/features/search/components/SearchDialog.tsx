@@ -99,7 +99,7 @@ function SearchPanel({ onClose }: { onClose: () => void }) {
           spellCheck={false}
           enterKeyHint="search"
           maxLength={MAX_QUERY}
-          placeholder="Search projects, tasks and comments"
+          placeholder="Projects, tasks, comments"
           value={input}
           onChange={(e) => setInput(e.target.value)}
           onKeyDown={handleFieldKeyDown}
@@ -165,8 +165,17 @@ function SearchPanel({ onClose }: { onClose: () => void }) {
 
       {query !== '' && (
         <div className="flex items-center justify-between gap-3 border-t border-zinc-200 px-4 py-2.5 text-sm">
-          <span className="text-zinc-600" aria-hidden="true">
-            {current && results.length > 0 ? `${results.length}${more ? '+' : ''} result${results.length === 1 && !more ? '' : 's'}` : ''}
+          <span className="inline-flex items-center gap-2 text-zinc-600" aria-hidden="true">
+            {searching || query !== debounced ? (
+              <>
+                <span className="size-3.5 animate-spin rounded-full border-2 border-current border-r-transparent" />
+                Searching…
+              </>
+            ) : current && results.length > 0 ? (
+              `${results.length}${more ? '+' : ''} result${results.length === 1 && !more ? '' : 's'}`
+            ) : (
+              ''
+            )}
           </span>
           <Link
             to={searchPageUrl(query)}
