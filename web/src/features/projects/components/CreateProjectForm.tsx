@@ -1,9 +1,10 @@
-// Form to create a project (POST /api/projects); the list refreshes on success.
+// Form to create a project (POST /api/projects); on success the new project's board opens.
 import { useRef, useState, type FormEvent } from 'react';
 import { Button } from '@/components/ui/Button';
 import { TextAreaField, TextField } from '@/components/ui/Field';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError, splitFieldErrors } from '@/lib/api';
+import { navigate } from '@/app/router';
 import { useCreateProject } from '../api';
 
 const FIELDS = ['name', 'description'] as const;
@@ -15,7 +16,6 @@ export function CreateProjectForm() {
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
   const [localError, setLocalError] = useState<string | null>(null);
-  const [created, setCreated] = useState<string | null>(null);
 
   const serverErrors =
     mutation.error instanceof ApiError ? splitFieldErrors(mutation.error.fieldErrors, FIELDS) : { byField: {}, other: [] };
@@ -24,7 +24,6 @@ export function CreateProjectForm() {
 
   function handleSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    setCreated(null);
     const trimmed = name.trim();
     if (trimmed === '') {
       setLocalError('Give the project a name.');
@@ -35,12 +34,7 @@ export function CreateProjectForm() {
     mutation.mutate(
       { name: trimmed, description: description.trim() },
       {
-        onSuccess: (project) => {
-          setName('');
-          setDescription('');
-          setCreated(`Created “${project.name}”.`);
-          nameRef.current?.focus();
-        },
+        onSuccess: (project) => navigate(`/projects/${encodeURIComponent(project.id)}`),
       },
     );
   }
@@ -76,9 +70,6 @@ export function CreateProjectForm() {
           <Button type="submit" busy={mutation.isPending}>
             {mutation.isPending ? 'Creating…' : 'Create project'}
           </Button>
-          <p role="status" className="text-sm text-emerald-800">
-            {created}
-          </p>
         </div>
       </form>
     </section>

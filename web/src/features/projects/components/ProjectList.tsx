@@ -1,4 +1,7 @@
-// The caller's projects: loading, error, empty and list states, with "Load more" paging.
+// The caller's projects: loading, error, empty and list states, with "Load more" paging. Each
+// row links to the project's board (the link is named by the project) and its settings.
+import { useId } from 'react';
+import { Link } from '@/app/router';
 import { Button } from '@/components/ui/Button';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { useProjects } from '../api';
@@ -11,7 +14,7 @@ function formatDate(iso: string): string {
   return Number.isNaN(date.getTime()) ? iso : dateFormat.format(date);
 }
 
-export function ProjectList() {
+export function ProjectList({ canCreate = true }: { canCreate?: boolean }) {
   const query = useProjects();
 
   if (query.isPending) {
@@ -37,7 +40,9 @@ export function ProjectList() {
     return (
       <div className="rounded-xl border border-dashed border-zinc-300 bg-white px-6 py-12 text-center">
         <p className="text-sm font-medium text-zinc-900">No projects yet</p>
-        <p className="mt-1 text-sm text-zinc-600">Use the New project form to create your first one.</p>
+        <p className="mt-1 text-sm text-zinc-600">
+          {canCreate ? 'Use the New project form to create your first one.' : 'An owner can add you to a project.'}
+        </p>
       </div>
     );
   }
@@ -58,23 +63,50 @@ export function ProjectList() {
   );
 }
 
+const ROLE_STYLES: Record<string, string> = {
+  owner: 'bg-indigo-50 text-indigo-800 ring-indigo-200',
+  editor: 'bg-emerald-50 text-emerald-800 ring-emerald-200',
+  viewer: 'bg-zinc-100 text-zinc-700 ring-zinc-200',
+};
+
 function ProjectRow({ project }: { project: Project }) {
+  const nameId = useId();
+  const board = `/projects/${encodeURIComponent(project.id)}`;
   return (
-    <li className="px-4 py-3.5 sm:px-5">
+    <li className="relative px-4 py-3.5 hover:bg-zinc-50 sm:px-5" data-testid="project-row">
       <div className="flex items-start justify-between gap-3">
         <div className="min-w-0">
-          <p className="truncate text-sm font-medium text-zinc-900" title={project.name}>
+          <Link
+            id={nameId}
+            to={board}
+            className="block truncate rounded text-sm font-medium text-zinc-900 after:absolute after:inset-0 after:content-[''] hover:text-indigo-700"
+            title={project.name}
+          >
             {project.name}
-          </p>
-          {project.description && <p className="mt-0.5 line-clamp-2 text-sm text-zinc-600">{project.description}</p>}
+          </Link>
+          {project.description?.trim() ? (
+            <p className="mt-0.5 line-clamp-2 text-sm break-words text-zinc-600">{project.description}</p>
+          ) : null}
         </div>
-        <span className="shrink-0 rounded-full bg-zinc-100 px-2 py-0.5 text-xs font-medium text-zinc-700 capitalize">
+        <span
+          className={`shrink-0 rounded-full px-2 py-0.5 text-xs font-medium capitalize ring-1 ring-inset ${ROLE_STYLES[project.role] ?? ROLE_STYLES.viewer}`}
+        >
+          <span className="sr-only">Your role: </span>
           {project.role}
         </span>
       </div>
-      <p className="mt-1.5 text-xs text-zinc-600">
-        Created <time dateTime={project.created_at}>{formatDate(project.created_at)}</time>
-      </p>
+      <div className="mt-1.5 flex items-center justify-between gap-3 text-xs text-zinc-600">
+        <p>
+          Created <time dateTime={project.created_at}>{formatDate(project.created_at)}</time>
+        </p>
+        <Link
+          to={`${board}/settings`}
+          aria-describedby={nameId}
+          className="relative z-10 rounded px-1 py-0.5 font-medium text-indigo-700 hover:text-indigo-900 hover:underline"
+        >
+          Settings
+        </Link>
+      </div>
     </li>
   );
 }
