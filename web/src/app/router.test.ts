@@ -1,7 +1,7 @@
 // Tests for the router's path normalisation and the query retry policy.
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '@/lib/api';
-import { matchPath, normalizePath, safeNext } from './router';
+import { isSameLocation, matchPath, normalizePath, safeNext } from './router';
 import { shouldRetry } from './App';
 
 describe('normalizePath', () => {
@@ -49,5 +49,15 @@ describe('safeNext', () => {
     expect(safeNext('https://evil.example')).toBe('/projects');
     expect(safeNext('//evil.example')).toBe('/projects');
     expect(safeNext('/\\evil.example')).toBe('/projects');
+  });
+});
+
+describe('isSameLocation', () => {
+  it('compares path, query and fragment', () => {
+    expect(isSameLocation('/projects/', '/projects')).toBe(true);
+    expect(isSameLocation('/search?q=a', '/search?q=a')).toBe(true);
+    expect(isSameLocation('/search?q=b', '/search?q=a')).toBe(false);
+    expect(isSameLocation('/search', '/search?q=a')).toBe(false);
+    expect(isSameLocation('/reset-password#token=x', '/reset-password')).toBe(false);
   });
 });

@@ -22,11 +22,18 @@ export function normalizePath(path: string): string {
 }
 
 export function navigate(to: string, options: { replace?: boolean } = {}): void {
-  if (normalizePath(to) === normalizePath(window.location.pathname) && !options.replace) return;
+  const { pathname, search, hash } = window.location;
+  if (isSameLocation(to, `${pathname}${search}${hash}`) && !options.replace) return;
   navigatedInApp = true;
   if (options.replace) window.history.replaceState(null, '', to);
   else window.history.pushState(null, '', to);
   listeners.forEach((listener) => listener());
+}
+
+/** Whether `to` names the location `current` (paths normalised; query and fragment must match). */
+export function isSameLocation(to: string, current: string): boolean {
+  const rest = (l: string) => l.slice(l.split(/[?#]/, 1)[0]?.length ?? 0);
+  return normalizePath(to) === normalizePath(current) && rest(to) === rest(current);
 }
 
 /** True once the person has moved between pages (so pages may move focus). */

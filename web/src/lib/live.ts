@@ -69,6 +69,12 @@ export function staleKeys(event: LiveEvent): (readonly unknown[])[] {
   }
 }
 
+/** Whether the event removed `userId` from its project (`member.changed`, change `removed`). */
+export function removesUser(event: LiveEvent, userId: string | null): boolean {
+  const d = event.data ?? {};
+  return event.type === 'member.changed' && d.change === 'removed' && userId !== null && d.user_id === userId;
+}
+
 /** The task an event is about, if any (for highlighting its card). */
 export function eventTaskId(event: LiveEvent): string | null {
   const d = event.data ?? {};

@@ -5,7 +5,7 @@ import { createContext, useContext, useEffect, useRef, useState, type ReactNode 
 import { useQueryClient } from '@tanstack/react-query';
 import { useSession } from '@/features/auth/session';
 import { renewAccessToken } from './api';
-import { LiveConnection, staleKeys, type LiveMessage, type LiveStatus } from './live';
+import { LiveConnection, removesUser, staleKeys, type LiveMessage, type LiveStatus } from './live';
 import { keys } from './queryKeys';
 
 const LiveContext = createContext<LiveConnection | null>(null);
@@ -44,6 +44,9 @@ export function LiveProvider({ children }: { children: ReactNode }) {
 export function useLiveProject(projectId: string | null, onMessage?: (message: LiveMessage) => void): void {
   const connection = useContext(LiveContext);
   const queryClient = useQueryClient();
+  const { session } = useSession();
+  const userRef = useRef(session?.user.id ?? null);
+  userRef.current = session?.user.id ?? null;
   const handler = useRef(onMessage);
   handler.current = onMessage;
 
@@ -51,7 +54,10 @@ export function useLiveProject(projectId: string | null, onMessage?: (message: L
     if (!connection || !projectId) return;
     return connection.subscribe(projectId, (message) => {
       if (message.kind === 'event') {
-        for (const key of staleKeys(message.event)) void queryClient.invalidateQueries({ queryKey: key });
+        // The event that removed the caller: whatever it names can only answer 404 now.
+        if (!removesUser(message.event, userRef.current)) {
+          for (const key of staleKeys(message.event)) void queryClient.invalidateQueries({ queryKey: key });
+        }
       } else if (message.kind === 'resync') {
         for (const key of [keys.project(projectId), keys.tasks(projectId), keys.members(projectId)]) {
           void queryClient.invalidateQueries({ queryKey: key });

@@ -16,6 +16,7 @@ type DialogProps = {
 export function Dialog({ open, onClose, title, hideTitle = false, side = false, children, className = '' }: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
+  const pressedOnBackdrop = useRef(false);
 
   useEffect(() => {
     const dialog = ref.current;
@@ -37,9 +38,14 @@ export function Dialog({ open, onClose, title, hideTitle = false, side = false, 
         e.preventDefault();
         onClose();
       }}
+      onMouseDown={(e) => {
+        pressedOnBackdrop.current = e.target === ref.current;
+      }}
       onClick={(e) => {
-        // A click on the backdrop (the dialog element itself, outside its content) closes it.
-        if (e.target === ref.current) onClose();
+        // A click on the backdrop (the dialog element itself, outside its content) closes it;
+        // a text selection that merely ends there does not.
+        if (e.target === ref.current && pressedOnBackdrop.current) onClose();
+        pressedOnBackdrop.current = false;
       }}
       className={`bg-white p-0 text-zinc-900 shadow-2xl ring-1 ring-zinc-200 backdrop:bg-black/50 ${frame} ${className}`}
     >

@@ -7,7 +7,6 @@ import { Link, navigate, useSearchParams } from '@/app/router';
 import { usePage } from '@/app/usePage';
 import { Alert } from '@/components/ui/Alert';
 import { Button } from '@/components/ui/Button';
-import { Dialog } from '@/components/ui/Dialog';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError } from '@/lib/api';
 import { eventTaskId, type LiveMessage } from '@/lib/live';
@@ -197,9 +196,8 @@ export function BoardPage({ projectId, view, taskId }: { projectId: string; view
         <ListView projectId={projectId} members={memberList} flashing={flashing} enabled={live} />
       )}
 
-      <Dialog open={Boolean(taskId)} onClose={closeDetails} title="Task details" hideTitle side>
-        {taskId && <TaskDetails taskId={taskId} projectId={projectId} onClose={closeDetails} />}
-      </Dialog>
+      {/* The details render their own side drawer (a dialog titled with the task's title). */}
+      {taskId && <TaskDetails key={taskId} taskId={taskId} projectId={projectId} onClose={closeDetails} />}
     </div>
   );
 }

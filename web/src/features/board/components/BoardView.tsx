@@ -249,9 +249,8 @@ export function BoardView({
       }
       own.end(move.taskId, saved);
       queryClient.setQueryData<BoardData>(key, (d) => (d ? { ...d, items: replaceTask(applyMove(d.items, move), saved) } : d));
-      queryClient.setQueryData(keys.task(saved.id), (old: unknown) => (old ? saved : old));
-      // The board holds the answer; other task views refetch when next shown (the live echo
-      // refreshes whatever is on screen, so no extra request here).
+      // The board holds the answer; other task views (the details' cache holds the task with its
+      // ETag) refetch when next shown, and the live echo refreshes whatever is on screen.
       void queryClient.invalidateQueries({ queryKey: keys.tasks(projectId), refetchType: 'none' });
       void queryClient.invalidateQueries({ queryKey: keys.task(move.taskId), refetchType: 'none' });
     } catch (e) {

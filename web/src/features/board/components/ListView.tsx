@@ -105,7 +105,7 @@ export function ListView({
   };
 
   const memberOptions = members
-    .map((m) => ({ id: m.user_id, name: names[m.user_id] ?? m.name ?? 'Loading…' }))
+    .map((m) => ({ id: m.user_id, name: names[m.user_id] ?? 'Loading…' }))
     .sort((a, b) => a.name.localeCompare(b.name));
 
   return (
