@@ -1,13 +1,12 @@
 // Tests for datetime-local ↔ RFC 3339 conversion (in a fixed time zone with summer time).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isRfc3339, localInputToRfc3339, rfc3339ToLocalInput } from './datetime';
 
-const saved = process.env.TZ;
 beforeAll(() => {
-  process.env.TZ = 'Europe/Berlin';
+  vi.stubEnv('TZ', 'Europe/Berlin');
 });
 afterAll(() => {
-  process.env.TZ = saved;
+  vi.unstubAllEnvs();
 });
 
 describe('localInputToRfc3339', () => {
