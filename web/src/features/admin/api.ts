@@ -1,11 +1,11 @@
 // Admin API calls and their TanStack Query hooks: users (search, role and status changes),
 // the audit log (paged, with actor names) and its chain check, usage statistics.
 import { useInfiniteQuery, useMutation, useQueries, useQuery, useQueryClient, type InfiniteData } from '@tanstack/react-query';
-import { ApiError, apiRequest, apiResponse, readJson } from '@/lib/api';
+import { ApiError, apiRequest, apiResponse } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
 import type { AdminStats, AdminUser, AuditEntry, AuditVerification, Page, StatsPeriod } from './types';
-import { auditUrl, usersUrl, type AuditFilters, type Change, type UserFilters } from './lib/urls';
+import { auditUrl, removesAdmin, usersUrl, type AuditFilters, type Change, type UserFilters } from './lib/urls';
 
 /** Prefix of this page's user lists (kept apart from other features' user searches). */
 const ADMIN_USERS = keys.users({ admin: '1' });
@@ -21,14 +21,6 @@ export function useAdminUsers(filters: UserFilters) {
   });
 }
 
-/** The user as listed changed meanwhile (another admin, or the person themself). */
-export class StaleUserError extends Error {
-  constructor() {
-    super('This user was changed since the list was loaded. The list has been refreshed: check and try again.');
-    this.name = 'StaleUserError';
-  }
-}
-
 /** The change would leave no active administrator (the server refuses it with 409). */
 export class LastAdminError extends Error {
   constructor() {
@@ -37,26 +29,17 @@ export class LastAdminError extends Error {
   }
 }
 
-/** Whether a change takes an active admin out of the active admins. */
-export function removesAdmin(user: Pick<AdminUser, 'role' | 'status'>, change: Change): boolean {
-  if (user.role !== 'admin' || user.status !== 'active') return false;
-  return (change.role !== undefined && change.role !== 'admin') || (change.status !== undefined && change.status !== 'active');
-}
-
 /**
- * Changes a user's role or status. Reads the user first for its ETag and checks it is still the
- * version the table shows, then sends the change with If-Match (412 if it moved in between).
+ * Changes a user's role or status. The list carries no ETag, and reading the user for one would
+ * be recorded in the audit log (`users.profile_viewed`) on every change, so no If-Match is sent.
+ * Taking the last active admin away is refused here, before the server would answer 409.
  */
 export function useUpdateUser() {
   const { accessToken } = useRequiredSession();
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: async ({ user, change }: { user: AdminUser; change: Change }) => {
-      const res = await apiResponse(`/api/users/${encodeURIComponent(user.id)}`, { token: accessToken });
-      const etag = res.headers.get('ETag');
-      const current = await readJson<AdminUser>(res);
-      if (current.updated_at !== user.updated_at) throw new StaleUserError();
-      if (removesAdmin(current, change)) {
+      if (removesAdmin(user, change)) {
         const admins = await apiRequest<Page<AdminUser>>(usersUrl({ q: '', role: 'admin', status: 'active' }, null, 2), { token: accessToken });
         if (!admins.items.some((a) => a.id !== user.id)) throw new LastAdminError();
       }
@@ -64,7 +47,6 @@ export function useUpdateUser() {
         method: 'PATCH',
         token: accessToken,
         body: change,
-        headers: etag ? { 'If-Match': etag } : undefined,
       });
     },
     onSuccess: (updated) => {
@@ -77,7 +59,7 @@ export function useUpdateUser() {
       void queryClient.invalidateQueries({ queryKey: ADMIN_USERS });
     },
     onError: (error) => {
-      if (error instanceof StaleUserError || (error instanceof ApiError && error.status === 412)) {
+      if (error instanceof ApiError && (error.status === 409 || error.status === 404)) {
         void queryClient.invalidateQueries({ queryKey: ADMIN_USERS });
       }
     },
@@ -95,21 +77,48 @@ export function useAuditLog(filters: AuditFilters) {
   });
 }
 
-/** Names of the given user ids (the id itself until known, or when the user cannot be read). */
+/** How many users the name directory reads (pages of 100) before asking for single users. */
+const DIRECTORY_PAGES = 3;
+
+type Directory = { names: Map<string, string>; complete: boolean };
+
+/**
+ * Names of the given user ids. They come from the user list (GET /api/users, up to 300 users):
+ * reading single users (GET /api/users/{id}) is recorded in the audit log as
+ * `users.profile_viewed`, so viewing the log would keep adding to it. Only when the directory is
+ * incomplete are the missing users read one by one. Unknown ids (erased users) stay ids.
+ */
 export function useUserNames(ids: string[]): Map<string, string> {
   const { accessToken } = useRequiredSession();
-  const results = useQueries({
-    queries: ids.map((id) => ({
+  const directory = useQuery({
+    queryKey: keys.users({ admin: '1', directory: '1' }),
+    queryFn: async ({ signal }): Promise<Directory> => {
+      const names = new Map<string, string>();
+      let cursor: string | null = null;
+      for (let page = 0; page < DIRECTORY_PAGES; page++) {
+        const result: Page<AdminUser> = await apiRequest<Page<AdminUser>>(usersUrl({ q: '', role: '', status: '' }, cursor, 100), { token: accessToken, signal });
+        for (const u of result.items) names.set(u.id, u.name);
+        cursor = result.next_cursor ?? null;
+        if (!cursor) return { names, complete: true };
+      }
+      return { names, complete: false };
+    },
+    enabled: ids.length > 0,
+    staleTime: 5 * 60_000,
+  });
+  const missing = directory.data && !directory.data.complete ? ids.filter((id) => !directory.data.names.has(id)) : [];
+  const singles = useQueries({
+    queries: missing.map((id) => ({
       queryKey: keys.user(id),
       queryFn: ({ signal }: { signal: AbortSignal }) =>
         apiRequest<{ id: string; name: string }>(`/api/users/${encodeURIComponent(id)}`, { token: accessToken, signal }),
-      staleTime: 5 * 60_000,
+      staleTime: 30 * 60_000,
       retry: false,
     })),
   });
-  const names = new Map<string, string>();
-  results.forEach((result, i) => {
-    if (result.data?.name) names.set(ids[i]!, result.data.name);
+  const names = new Map(directory.data?.names ?? []);
+  singles.forEach((result, i) => {
+    if (result.data?.name) names.set(missing[i]!, result.data.name);
   });
   return names;
 }

@@ -50,7 +50,7 @@ export function ChartCard({
         {table.rows.length === 0 ? (
           <p className="mt-2 text-zinc-600">No data yet.</p>
         ) : (
-          <div className="mt-2 max-h-60 overflow-auto rounded border border-zinc-200">
+          <div className="relative mt-2 max-h-60 overflow-auto rounded border border-zinc-200">
             <table className="w-full text-left tabular-nums">
               <caption className="sr-only">{title}</caption>
               <thead className="sticky top-0 bg-zinc-50">

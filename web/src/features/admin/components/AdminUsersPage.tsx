@@ -8,7 +8,7 @@ import { TextField } from '@/components/ui/Field';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { errorMessage } from '@/lib/api';
 import { useRequiredSession, useSession } from '@/features/auth/session';
-import { LastAdminError, StaleUserError, useAdminUsers, useUpdateUser } from '../api';
+import { LastAdminError, useAdminUsers, useUpdateUser } from '../api';
 import { useDebounced } from '../hooks/useDebounced';
 import { confirmationFor, filtersFromSearch, ROLES, STATUSES, usableQuery, type Change } from '../lib/urls';
 import type { AdminUser, Role, UserStatus } from '../types';
@@ -111,7 +111,7 @@ function UsersTable({ filters, onChanged }: { filters: { q: string; role: string
       </p>
     );
   }
-  if (query.isError) {
+  if (query.isError && !query.data) {
     return (
       <div className="mt-5 space-y-3">
         <ErrorSummary error={query.error} />
@@ -133,7 +133,7 @@ function UsersTable({ filters, onChanged }: { filters: { q: string; role: string
   }
   return (
     <div className="mt-5 space-y-4">
-      <div className="overflow-x-auto rounded-xl border border-zinc-200 bg-white shadow-sm" aria-busy={query.isFetching || undefined}>
+      <div className="relative overflow-x-auto rounded-xl border border-zinc-200 bg-white shadow-sm" aria-busy={query.isFetching || undefined}>
         <table aria-label="Users" className="w-full min-w-[56rem] text-left text-sm">
           <thead className="border-b border-zinc-200 bg-zinc-50 text-xs font-medium text-zinc-600">
             <tr>
@@ -158,6 +158,7 @@ function UsersTable({ filters, onChanged }: { filters: { q: string; role: string
           Load more
         </Button>
       )}
+      {query.isError && <ErrorSummary error={query.error} />}
       <ConfirmDialog
         open={question !== null}
         title={question?.title ?? ''}
@@ -283,7 +284,7 @@ function UserRow({ user, onChanged, ask }: { user: AdminUser; onChanged: (messag
         <tr>
           <td colSpan={7} className="px-4 pb-3">
             <div role="alert" className="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
-              Could not change {user.name}: {mutation.error instanceof StaleUserError || mutation.error instanceof LastAdminError ? mutation.error.message : errorMessage(mutation.error)}
+              Could not change {user.name}: {mutation.error instanceof LastAdminError ? mutation.error.message : errorMessage(mutation.error)}
             </div>
           </td>
         </tr>

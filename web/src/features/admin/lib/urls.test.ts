@@ -1,6 +1,6 @@
 // Tests for the admin URL builders and the confirmation rule.
 import { describe, expect, it } from 'vitest';
-import { auditUrl, confirmationFor, filtersFromSearch, isUuid, shorten, usableQuery, usersUrl } from './urls';
+import { auditUrl, confirmationFor, removesAdmin, filtersFromSearch, isUuid, shorten, usableQuery, usersUrl } from './urls';
 
 const ID = '01a2111f-424d-72a8-bf2f-5e347bc6cdec';
 
@@ -67,5 +67,16 @@ describe('shorten', () => {
   it('keeps the start of long values', () => {
     expect(shorten('abcdef', 4)).toBe('abcd…');
     expect(shorten('abc', 4)).toBe('abc');
+  });
+});
+
+describe('removesAdmin', () => {
+  it('is true when an active admin loses the role or is deactivated', () => {
+    const admin = { role: 'admin' as const, status: 'active' as const };
+    expect(removesAdmin(admin, { role: 'user' })).toBe(true);
+    expect(removesAdmin(admin, { status: 'inactive' })).toBe(true);
+    expect(removesAdmin(admin, { role: 'admin' })).toBe(false);
+    expect(removesAdmin({ role: 'admin', status: 'inactive' }, { role: 'user' })).toBe(false);
+    expect(removesAdmin({ role: 'user', status: 'active' }, { status: 'inactive' })).toBe(false);
   });
 });

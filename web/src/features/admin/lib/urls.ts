@@ -77,3 +77,9 @@ export function confirmationFor(
 export function shorten(value: string, length = 12): string {
   return value.length > length ? `${value.slice(0, length)}…` : value;
 }
+
+/** Whether a change takes an active admin out of the active admins. */
+export function removesAdmin(user: { role: Role; status: UserStatus }, change: Change): boolean {
+  if (user.role !== 'admin' || user.status !== 'active') return false;
+  return (change.role !== undefined && change.role !== 'admin') || (change.status !== undefined && change.status !== 'active');
+}
