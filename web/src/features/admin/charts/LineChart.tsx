@@ -1,7 +1,7 @@
 // A responsive SVG line chart over time: y axis with nice ticks, a few time labels, the latest
 // value labelled at the end of each line. Colours come from palette classes, so they follow the theme.
 import { useElementWidth } from '../hooks/useElementWidth';
-import { linePath, linearScale, niceTicks } from '../lib/scale';
+import { linePath, linearScale, niceTicks, spreadLabels } from '../lib/scale';
 
 export type LineSeries = {
   label: string;
@@ -45,6 +45,17 @@ export function LineChart({
   const x = linearScale([first, last], [margin.left, innerRight]);
   const y = linearScale([yMin, yMax], [innerBottom, margin.top]);
   const xTickCount = width < 420 ? 2 : 4;
+  // The latest value of each line, labelled at its end (labels pushed apart when lines meet).
+  const ends = series.map((s) => {
+    const v = s.values[s.values.length - 1];
+    return v !== null && v !== undefined && Number.isFinite(v) ? v : null;
+  });
+  const endYs = spreadLabels(
+    ends.map((v) => (v === null ? innerBottom : y(v))),
+    12,
+    margin.top,
+    innerBottom,
+  );
   const xTicks = times.length > 1 ? Array.from({ length: xTickCount + 1 }, (_, i) => first + ((last - first) * i) / xTickCount) : [];
 
   return (
@@ -71,8 +82,8 @@ export function LineChart({
         ))}
         {series.map((s) => {
           const pts = s.values.map((v, i) => ({ x: x(times[i] ?? last), y: v === null || !Number.isFinite(v) ? null : y(v) }));
-          const lastIndex = s.values.length - 1;
-          const lastValue = s.values[lastIndex];
+          const si = series.indexOf(s);
+          const lastValue = ends[si] ?? null;
           return (
             <g key={s.label}>
               <path d={linePath(pts)} fill="none" strokeWidth={2} strokeLinejoin="round" strokeLinecap="round" className={s.strokeClass} />
@@ -82,8 +93,8 @@ export function LineChart({
                   <circle key={i} cx={p.x} cy={p.y} r={2.5} className={`${s.textClass} ${s.strokeClass}`} />
                 ) : null,
               )}
-              {lastValue !== null && lastValue !== undefined && Number.isFinite(lastValue) && (
-                <text x={innerRight + 4} y={y(lastValue)} dy="0.32em" className={`${s.textClass} font-medium`}>
+              {lastValue !== null && (
+                <text x={innerRight + 4} y={endYs[si]} dy="0.32em" className={`${s.textClass} font-medium`}>
                   {format(lastValue)}
                 </text>
               )}

@@ -29,30 +29,24 @@ export function UsageStatsPanel() {
           </h2>
           {query.data && <p className="text-sm text-zinc-600">{rangeLabel(query.data)} (UTC), from the audit log</p>}
         </div>
-        <fieldset className="flex items-center gap-2">
-          <legend className="sr-only">Period</legend>
-          <span aria-hidden="true" className="text-sm text-zinc-700">
-            Per
+        <div className="flex items-center gap-2">
+          <span id={`${name}-label`} className="text-sm text-zinc-700">
+            Period
           </span>
-          <div className="inline-flex rounded-md bg-zinc-100 p-0.5 ring-1 ring-zinc-200">
+          <div role="group" aria-labelledby={`${name}-label`} className="inline-flex rounded-md bg-zinc-100 p-0.5 ring-1 ring-zinc-200">
             {PERIODS.map((p) => (
-              <label
+              <button
                 key={p.value}
-                className="cursor-pointer rounded px-3 py-1.5 text-sm font-medium text-zinc-700 has-checked:bg-white has-checked:text-zinc-900 has-checked:shadow-sm has-focus-visible:outline-2 has-focus-visible:outline-indigo-600"
+                type="button"
+                aria-pressed={period === p.value}
+                onClick={() => setPeriod(p.value)}
+                className="min-h-9 rounded px-3 text-sm font-medium text-zinc-700 hover:text-zinc-900 aria-pressed:bg-indigo-600 aria-pressed:text-white aria-pressed:shadow-sm"
               >
-                <input
-                  type="radio"
-                  name={name}
-                  value={p.value}
-                  checked={period === p.value}
-                  onChange={() => setPeriod(p.value)}
-                  className="sr-only"
-                />
                 {p.label}
-              </label>
+              </button>
             ))}
           </div>
-        </fieldset>
+        </div>
       </div>
 
       {query.isPending ? (

@@ -1,6 +1,6 @@
 // Tests for the chart scale, tick and format helpers.
 import { describe, expect, it } from 'vitest';
-import { formatDuration, formatNumber, formatPercent, linePath, linearScale, niceStep, niceTicks } from './scale';
+import { spreadLabels, formatDuration, formatNumber, formatPercent, linePath, linearScale, niceStep, niceTicks } from './scale';
 
 describe('niceStep and niceTicks', () => {
   it('picks 1, 2, 2.5 or 5 × 10ⁿ steps', () => {
@@ -81,5 +81,21 @@ describe('formats', () => {
     expect(formatDuration(0.25)).toBe('250 ms');
     expect(formatDuration(1.25)).toBe('1.3 s');
     expect(formatDuration(Number.POSITIVE_INFINITY)).toBe('–');
+  });
+});
+
+describe('spreadLabels', () => {
+  it('leaves distant labels alone', () => {
+    expect(spreadLabels([10, 50, 90], 12, 0, 100)).toEqual([10, 50, 90]);
+  });
+
+  it('pushes close labels apart, keeping their order and input positions', () => {
+    expect(spreadLabels([52, 50, 51], 10, 0, 100)).toEqual([70, 50, 60]);
+  });
+
+  it('stays inside the bounds', () => {
+    expect(spreadLabels([98, 99, 100], 10, 0, 100)).toEqual([80, 90, 100]);
+    expect(spreadLabels([0, 0], 10, 5, 100)).toEqual([5, 15]);
+    expect(spreadLabels([], 10, 0, 100)).toEqual([]);
   });
 });

@@ -83,3 +83,25 @@ export function formatDuration(seconds: number): string {
   if (seconds < 1) return `${formatNumber(seconds * 1000)} ms`;
   return `${formatNumber(seconds)} s`;
 }
+
+/**
+ * Moves label positions apart so none are closer than `gap` (keeping their order and staying
+ * within [min, max]): the end labels of lines that finish close together stay readable.
+ */
+export function spreadLabels(positions: number[], gap: number, min: number, max: number): number[] {
+  const order = positions.map((y, i) => ({ y, i })).sort((a, b) => a.y - b.y);
+  const placed = order.map((o) => o.y);
+  for (let k = 1; k < placed.length; k++) placed[k] = Math.max(placed[k]!, placed[k - 1]! + gap);
+  // Pushed past the bottom: shift the stack up, then keep the gaps from the top.
+  const overflow = (placed[placed.length - 1] ?? max) - max;
+  if (overflow > 0) for (let k = 0; k < placed.length; k++) placed[k]! -= overflow;
+  if (placed.length > 0 && placed[0]! < min) {
+    placed[0] = min;
+    for (let k = 1; k < placed.length; k++) placed[k] = Math.max(placed[k]!, placed[k - 1]! + gap);
+  }
+  const out = new Array<number>(positions.length);
+  order.forEach((o, k) => {
+    out[o.i] = placed[k]!;
+  });
+  return out;
+}
