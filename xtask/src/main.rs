@@ -4,7 +4,7 @@
 //! what is missing (Debian packages, moto, aiosmtpd and PyJWT, npm packages), starts PostgreSQL, Redis and RabbitMQ
 //! when they are not running (and fails loudly when they cannot be reached), checks that the
 //! committed web build matches `web/`, then runs rustfmt, clippy, the web tests, every Rust test
-//! and the browser smoke test against the real binary.
+//! and the browser suite (`web/e2e/app.mjs`) against the real binary.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -100,8 +100,8 @@ fn ci() -> Result {
         run(Command::new("cargo").args(["test", "--workspace", "--locked", "--no-fail-fast"]).current_dir(&root))?;
     }
 
-    step("browser smoke test against the real binary (Chromium)");
-    browser_smoke(&root)?;
+    step("browser suite against the real binary (Chromium): web/e2e/app.mjs");
+    browser_suite(&root)?;
 
     eprintln!("\nxtask: every check passed in {}s", started.elapsed().as_secs());
     Ok(())
@@ -287,13 +287,30 @@ fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
 }
 
-/// Starts the real binary with zero configuration and drives the web app with Chromium.
-fn browser_smoke(root: &Path) -> Result {
+/// Starts the real binary with zero configuration (plus an administrator made with
+/// `trellis admin create-user`) and runs the browser suite (`web/e2e/app.mjs`) against it.
+fn browser_suite(root: &Path) -> Result {
     run(Command::new("cargo").args(["build", "--locked", "--bin", "trellis"]).current_dir(root))?;
     let binary = target_dir(root).join("debug/trellis");
-    let dir = std::env::temp_dir().join(format!("trellis-smoke-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("trellis-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (admin_email, admin_password) = ("admin@example.com", "browser suite administrator passphrase");
+    let mut create = Command::new(&binary)
+        .args(["admin", "create-user", "--email", admin_email, "--name", "Ada Admin"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    if let Some(mut stdin) = create.stdin.take() {
+        use std::io::Write;
+        writeln!(stdin, "{admin_password}").map_err(|e| e.to_string())?;
+    }
+    let made = create.wait().map_err(|e| e.to_string())?;
+    if !made.success() {
+        return Err(format!("trellis admin create-user failed: {made}"));
+    }
     let port = free_port()?;
     let mut server = ServerGuard(
         Command::new(&binary)
@@ -306,15 +323,17 @@ fn browser_smoke(root: &Path) -> Result {
     );
     wait_for(port, "trellis", Duration::from_secs(30))?;
     let result = run(Command::new("node")
-        .arg("e2e/smoke.mjs")
+        .arg("e2e/app.mjs")
         .env("TRELLIS_URL", format!("http://127.0.0.1:{port}"))
+        .env("ADMIN_EMAIL", admin_email)
+        .env("ADMIN_PASSWORD", admin_password)
         .current_dir(root.join("web")));
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-/// Kills the server however the smoke test ends.
+/// Kills the server however the browser suite ends.
 struct ServerGuard(Child);
 
 impl ServerGuard {

@@ -1,6 +1,6 @@
 // The app root: providers (TanStack Query, session, live updates) and the route table with its
 // guards: signed-out pages, signed-in pages inside the app shell, admin pages for admins.
-import { useState, type ReactNode } from 'react';
+import { lazy, Suspense, useState, type ReactNode } from 'react';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { ApiError } from '@/lib/api';
 import { LiveProvider } from '@/lib/useLive';
@@ -18,12 +18,16 @@ import { ProjectsPage } from '@/features/projects/components/ProjectsPage';
 import { ProjectSettingsPage } from '@/features/projects/components/ProjectSettingsPage';
 import { BoardPage } from '@/features/board/components/BoardPage';
 import { SearchPage } from '@/features/search/components/SearchPage';
-import { AdminDashboardPage } from '@/features/admin/components/AdminDashboardPage';
-import { AdminUsersPage } from '@/features/admin/components/AdminUsersPage';
-import { AdminAuditPage } from '@/features/admin/components/AdminAuditPage';
 import { AppShell } from './AppShell';
 import { NotFoundPage } from './NotFoundPage';
 import { matchPath, Redirect, safeNext, usePathname } from './router';
+
+// The admin console is for a few people: it loads on demand, outside the first page's JavaScript.
+const AdminDashboardPage = lazy(() =>
+  import('@/features/admin/components/AdminDashboardPage').then((m) => ({ default: m.AdminDashboardPage })),
+);
+const AdminUsersPage = lazy(() => import('@/features/admin/components/AdminUsersPage').then((m) => ({ default: m.AdminUsersPage })));
+const AdminAuditPage = lazy(() => import('@/features/admin/components/AdminAuditPage').then((m) => ({ default: m.AdminAuditPage })));
 
 /** Retries transient failures only: never a 4xx, at most twice. */
 export function shouldRetry(failureCount: number, error: unknown): boolean {
@@ -125,6 +129,10 @@ function Routes() {
         return <Redirect to={`/login?next=${encodeURIComponent(here)}`} />;
       }
       if (route.access === 'admin' && session.user.role !== 'admin') return <AppShell><NotFoundPage /></AppShell>;
-      return <AppShell>{route.render(params)}</AppShell>;
+      return (
+        <AppShell>
+          <Suspense fallback={<Spinner />}>{route.render(params)}</Suspense>
+        </AppShell>
+      );
   }
 }
