@@ -6,6 +6,7 @@
 //
 //   TRELLIS_URL=http://127.0.0.1:8080 ADMIN_EMAIL=… ADMIN_PASSWORD=… node e2e/app.mjs
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import {
   BASE_URL,
   checkAccessibility,
@@ -219,6 +220,12 @@ async function main() {
       buffer: Buffer.from('Launch plan\n1. Write\n2. Ship\n'),
     });
     await expectVisible(page, details.getByRole('list', { name: 'Attachments' }).getByText('launch-plan.txt'), 'the attachment');
+    // Download it again: a presigned URL on the bucket (S3) or the bytes through the API (local).
+    const download = details.getByRole('button', { name: 'Download launch-plan.txt' });
+    await expectVisible(page, download, 'the download button (the file is available)');
+    const [saved] = await Promise.all([page.waitForEvent('download'), download.click()]);
+    const body = readFileSync(await saved.path(), 'utf8');
+    if (body !== 'Launch plan\n1. Write\n2. Ship\n') await fail(`the downloaded file differs: ${JSON.stringify(body)}`);
     await shot(page, '09-task-details');
     await checkAccessibility(page, 'the task details');
     await page.keyboard.press('Escape');

@@ -8,7 +8,8 @@ import { chromium } from 'playwright-core';
 
 export const BASE_URL = (process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
+/** Where screenshots go: `e2e/screenshots/`, or a folder under it named by `E2E_SHOTS`. */
+export const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots', process.env.E2E_SHOTS ?? '');
 export const STEP_TIMEOUT_MS = 15_000;
 
 const started = Date.now();

@@ -144,6 +144,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/tasks/{id}/attachments", Authenticated),
     rule("POST", "/api/tasks/{id}/attachments", Write),
     rule("GET", "/api/attachments/{id}", Authenticated),
+    rule("GET", "/api/attachments/{id}/link", Authenticated),
     rule("DELETE", "/api/attachments/{id}", Write),
     // admin: the hash-chained audit log and the usage statistics drawn from it (served by the worker).
     rule("GET", "/api/admin/audit-log", Access::Admin),

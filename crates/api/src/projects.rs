@@ -265,6 +265,18 @@ pub struct SearchResult {
 // Attachments (branch `attachments`): files of a task, in object storage.
 // ---------------------------------------------------------------------------------------------
 
+/// `GET /api/attachments/{id}/link`: where a browser fetches the file. With S3 storage, a
+/// presigned GET of the object (another origin, so a page navigates to it instead of fetching
+/// it); with local storage `null`: the bytes come from `GET /api/attachments/{id}` with the
+/// bearer token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AttachmentLink {
+    pub url: Option<String>,
+    /// Seconds the URL stays valid (absent with `url: null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+}
+
 /// A file attached to a task. `content_type` is sniffed from the file's bytes, never the
 /// client's; `filename` is the client's, sanitized (last path component, no control characters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use api::projects::{Attachment, Page};
+use api::projects::{Attachment, AttachmentLink, Page};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<Arc<ProjectsService>> {
     Router::new()
         .route("/api/tasks/{id}/attachments", get(list_attachments).post(upload_attachment))
         .route("/api/attachments/{id}", get(download_attachment).delete(delete_attachment))
+        .route("/api/attachments/{id}/link", get(download_link))
 }
 
 impl From<AttachmentError> for Problem {
@@ -167,6 +168,31 @@ async fn download_attachment(
     Ok(tagged(res, &tag))
 }
 
+/// Where a browser gets the file: the presigned URL itself (S3) instead of a `303` that a page's
+/// `fetch` could not follow across origins, or `null` (local storage: download the bytes).
+#[utoipa::path(get, path = "/api/attachments/{id}/link", tag = "projects", params(("id" = Uuid, Path)),
+    responses((status = 200, body = AttachmentLink),
+              (status = 404, description = "no such attachment, or not a member"),
+              (status = 409, description = "still being scanned for malware, or rejected by the scan")))]
+async fn download_link(
+    State(svc): Svc,
+    Authenticated(who): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, Problem> {
+    let id = path_id(path)?;
+    let d = svc.download_attachment(Actor::from(&who), id).await?;
+    let link = match d.body {
+        DownloadBody::Redirect(url) => {
+            AttachmentLink { url: Some(url), expires_in: svc.presign_ttl().map(|t| t.as_secs()) }
+        }
+        // The store's stream is dropped unread.
+        DownloadBody::Stream(_) => AttachmentLink { url: None, expires_in: None },
+    };
+    let mut res = Json(link).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(res)
+}
+
 #[utoipa::path(delete, path = "/api/attachments/{id}", tag = "projects",
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the attachment's `ETag`")),
     responses((status = 204, description = "deleted, with its object"),
@@ -187,7 +213,7 @@ async fn delete_attachment(
 /// The OpenAPI paths of the attachment routes.
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(upload_attachment, list_attachments, download_attachment, delete_attachment))]
+    #[openapi(paths(upload_attachment, list_attachments, download_attachment, download_link, delete_attachment))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
 }

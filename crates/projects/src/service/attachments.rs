@@ -206,6 +206,11 @@ impl ProjectsService {
         objects.presign.set((signer, ttl)).map_err(|_| ApiError::Internal("a signer was already connected".into()))
     }
 
+    /// How long a presigned download URL lives (None: downloads stream through the service).
+    pub fn presign_ttl(&self) -> Option<Duration> {
+        self.object_storage().ok()?.presign.get().map(|(_, ttl)| *ttl)
+    }
+
     /// The attachment size limit in bytes.
     pub fn max_attachment_bytes(&self) -> u64 {
         self.objects.get().map_or(DEFAULT_MAX_ATTACHMENT_BYTES, |o| o.max_bytes)

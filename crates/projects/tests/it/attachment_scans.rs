@@ -248,11 +248,22 @@ async fn s3_downloads_redirect_to_short_lived_presigned_urls() {
     assert_eq!(served("cache-control"), "private, no-store");
     assert_eq!(got.bytes().await.unwrap().as_ref(), content.as_slice());
 
+    // The same URL as JSON, for a page that cannot follow a redirect across origins.
+    let link = env.call(&alice, Method::GET, &format!("/api/attachments/{id}/link"), None).await;
+    assert_eq!(link.status, StatusCode::OK);
+    assert_eq!(link.header(header::CACHE_CONTROL), "private, no-store");
+    assert_eq!(link.json["expires_in"], 300);
+    let linked = reqwest::Url::parse(link.json["url"].as_str().unwrap()).unwrap();
+    assert_eq!(linked.path(), url.path());
+    let got = reqwest::get(linked).await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), content.as_slice());
+
     // A URL cannot be minted by someone who may not see the file.
     let bob = identity(Role::User);
     let a = env.call(&bob, Method::GET, &format!("/api/attachments/{id}"), None).await;
     a.problem(StatusCode::NOT_FOUND);
     assert!(a.headers.get(header::LOCATION).is_none());
+    env.call(&bob, Method::GET, &format!("/api/attachments/{id}/link"), None).await.problem(StatusCode::NOT_FOUND);
     env.b.add_member(pid, bob.user_id, ProjectRole::Viewer).await;
     let a = env.call(&bob, Method::GET, &format!("/api/attachments/{id}"), None).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);

@@ -249,6 +249,12 @@ async fn upload_download_list_delete(env: &Env) {
     let list = env.call(&alice, Method::GET, &format!("/api/tasks/{tid}/attachments"), None).await;
     assert_eq!(list.json, json!({"items": [up.json], "next_cursor": null}));
 
+    // Without presigning (a local folder, or S3 streamed through), there is no other URL: the
+    // bytes come from the download route itself.
+    let link = env.call(&alice, Method::GET, &format!("/api/attachments/{id}/link"), None).await;
+    assert_eq!(link.status, StatusCode::OK);
+    assert_eq!(link.json, json!({"url": null}));
+
     let del = env.call(&alice, Method::DELETE, &format!("/api/attachments/{id}"), None).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let path = ObjectPath::from(format!("attachments/{pid}/{id}"));

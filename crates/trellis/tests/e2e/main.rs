@@ -10,6 +10,7 @@
 
 mod attachments;
 mod audit;
+mod browser;
 mod email;
 mod flow;
 mod gdpr;
@@ -311,6 +312,10 @@ async fn distributed_one_process_per_service() {
         redis.keys().iter().any(|k| k.starts_with(&format!("{}rl:", redis.prefix))),
         "the gateway counted in Redis"
     );
+
+    // The web app in a real browser, through the gateway: WebSocket tunnel, cookies through the
+    // proxy, downloads from presigned S3 URLs.
+    browser::suite(&gateway.base, "root@example.com", "canary granite harbour lighthouse keeper", "distributed").await;
 
     let mut logs = String::new();
     for p in [gateway, projects, auth, users, worker] {

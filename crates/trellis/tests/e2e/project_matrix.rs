@@ -89,6 +89,7 @@ const TABLE: &[Row] = &[
     row("GET",    "/api/tasks/{id}/attachments",                Shared,      [200,  200,   200,   404,  200,  200]),
     row("POST",   "/api/tasks/{id}/attachments",                Shared,      [201,  201,   403,   404,  403,  201]),
     row("GET",    "/api/attachments/{id}",                      Shared,      [200,  200,   200,   404,  200,  200]),
+    row("GET",    "/api/attachments/{id}/link",                 Shared,      [200,  200,   200,   404,  200,  200]),
     // The attachment is the owner's: owners, editors, its uploader and admins delete it.
     row("DELETE", "/api/attachments/{id}",                      Fresh,       [204,  204,   403,   404,  403,  204]),
 ];
@@ -288,6 +289,7 @@ impl World {
                 (format!("/api/tasks/{t}/attachments"), Body::Upload("notes.txt", format!("Filed by the {by}")))
             }
             ("GET", "/api/attachments/{id}", Shared) => (format!("/api/attachments/{a}"), Body::None),
+            ("GET", "/api/attachments/{id}/link", Shared) => (format!("/api/attachments/{a}/link"), Body::None),
             ("DELETE", "/api/attachments/{id}", Fresh) => {
                 (format!("/api/attachments/{}", self.new_attachment(t, "To delete").await), Body::None)
             }
