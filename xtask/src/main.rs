@@ -295,7 +295,7 @@ fn browser_suite(root: &Path) -> Result {
     let dir = std::env::temp_dir().join(format!("trellis-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let (admin_email, admin_password) = ("admin@example.com", "browser suite administrator passphrase");
+    let (admin_email, admin_password) = ("admin@example.com", "quartz harbour lantern meadow nine");
     let mut create = Command::new(&binary)
         .args(["admin", "create-user", "--email", admin_email, "--name", "Ada Admin"])
         .current_dir(&dir)
