@@ -1,8 +1,9 @@
 // The browser suite: the whole web app against a running Trellis server, in Debian's Chromium
 // via playwright-core. One person signs up, turns on 2FA, signs out and back in with a TOTP
-// code, creates a project, adds tasks and drags a card, while an administrator's browser sees
-// the move live; then a comment, an attachment, search, and the admin's audit log. Screenshots
-// of the main screens go to e2e/screenshots/. Any browser console error fails the run.
+// code, creates a project, adds tasks and moves cards with the mouse and the keyboard, while an
+// administrator's browser sees the moves live; then a comment, an attachment and its download,
+// search, and the admin's audit log. Screenshots of the main screens go to e2e/screenshots/;
+// axe-core checks each of them, and any browser console error fails the run.
 //
 //   TRELLIS_URL=http://127.0.0.1:8080 ADMIN_EMAIL=… ADMIN_PASSWORD=… node e2e/app.mjs
 import { randomBytes } from 'node:crypto';
@@ -191,6 +192,18 @@ async function main() {
     await shot(adminPage, '08-board-live-second-browser');
     const after = await page.evaluate(() => performance.getEntriesByType('navigation').length);
     if (after !== 1) await fail('the board reloaded instead of updating live');
+  });
+
+  await step('move a card with the keyboard (Space, arrow, Space)', async () => {
+    const link = card(column(page, 'To do'), TASKS[2]).getByRole('link', { name: TASKS[2] });
+    await link.focus();
+    await page.keyboard.press('Space');
+    await page.waitForTimeout(200);
+    await page.keyboard.press('ArrowRight');
+    await page.waitForTimeout(200);
+    await page.keyboard.press('Space');
+    await expectVisible(page, card(column(page, 'In progress'), TASKS[2]), 'the card in In progress after a keyboard move');
+    await expectVisible(adminPage, card(column(adminPage, 'In progress'), TASKS[2]), 'the keyboard move, live');
   });
 
   await step('a new task appears live too', async () => {
