@@ -324,7 +324,10 @@ pub async fn operations_endpoints(base: &str, expected_checks: &[&str], projects
     let res = http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let csp = res.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
-    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "no unsafe-inline or unsafe-eval: {csp}");
     assert!(res.text().await.unwrap().contains("<div id=\"root\">"), "the web app shell");
     let spa = http.get(format!("{base}/projects")).send().await.unwrap();
     assert_eq!(spa.status(), StatusCode::OK, "client routes get the app shell");
