@@ -1,7 +1,8 @@
-// The app's button: real <button>, three looks, and a busy state for pending requests.
-import type { ButtonHTMLAttributes } from 'react';
+// The app's button: real <button>, four looks (primary, secondary, ghost, danger), and a busy
+// state for pending requests. `ref` passes through (React 19 props).
+import type { ComponentPropsWithRef } from 'react';
 
-type Variant = 'primary' | 'secondary' | 'ghost';
+type Variant = 'primary' | 'secondary' | 'ghost' | 'danger';
 
 const VARIANTS: Record<Variant, string> = {
   primary:
@@ -9,9 +10,11 @@ const VARIANTS: Record<Variant, string> = {
   secondary:
     'bg-white text-zinc-800 shadow-sm ring-1 ring-inset ring-zinc-300 hover:bg-zinc-50 disabled:text-zinc-400',
   ghost: 'text-zinc-700 hover:bg-zinc-200/60 hover:text-zinc-900 disabled:text-zinc-400',
+  // red-500 on hover (not 700): the dark theme turns 700 light, under white text.
+  danger: 'bg-red-600 text-white shadow-sm hover:bg-red-500 active:bg-red-600 disabled:opacity-60',
 };
 
-type ButtonProps = ButtonHTMLAttributes<HTMLButtonElement> & {
+type ButtonProps = ComponentPropsWithRef<'button'> & {
   variant?: Variant;
   busy?: boolean;
 };

@@ -13,7 +13,6 @@ import { useRequiredSession, useSession } from '@/features/auth/session';
 import { PasswordField } from '@/features/auth/components/PasswordField';
 import { deleteAccount, exportData } from '../api';
 import { downloadBlob, EXPORT_FILENAME } from '../download';
-import { DangerButton } from './controls';
 import { SettingsSection, StatusLine } from './SettingsLayout';
 
 export function DataSection() {
@@ -61,7 +60,7 @@ export function DangerZoneSection() {
       tone="danger"
       description="Deleting your account erases your profile, sign-in details and preferences, and the projects only you own. What you wrote in shared projects stays, shown as written by “Deleted user”. This cannot be undone."
     >
-      <DangerButton onClick={() => setOpen(true)}>Delete account</DangerButton>
+      <Button variant="danger" onClick={() => setOpen(true)}>Delete account</Button>
       <Dialog open={open} onClose={() => setOpen(false)} title="Delete your account?">
         {open && <DeleteAccountForm onCancel={() => setOpen(false)} />}
       </Dialog>
@@ -119,9 +118,9 @@ function DeleteAccountForm({ onCancel }: { onCancel: () => void }) {
         <Button variant="secondary" onClick={onCancel}>
           Cancel
         </Button>
-        <DangerButton type="submit" busy={mutation.isPending}>
+        <Button variant="danger" type="submit" busy={mutation.isPending}>
           Delete my account permanently
-        </DangerButton>
+        </Button>
       </div>
     </form>
   );

@@ -15,7 +15,6 @@ import { logoutAll, revokeSession, usePreferences, useSessions, type SessionInfo
 import { formatDateTime, formatRelative } from '../format';
 import { sortSessions } from '../sessions';
 import { summarizeUserAgent } from '../userAgent';
-import { DangerButton } from './controls';
 import { SettingsLayout, SettingsSection, StatusLine } from './SettingsLayout';
 
 export function SessionsPage() {
@@ -156,9 +155,9 @@ function SignOutEverywhere() {
     >
       <div className="space-y-3">
         <ErrorSummary error={mutation.error} />
-        <DangerButton busy={mutation.isPending} onClick={() => mutation.mutate()}>
+        <Button variant="danger" busy={mutation.isPending} onClick={() => mutation.mutate()}>
           Sign out everywhere
-        </DangerButton>
+        </Button>
       </div>
     </SettingsSection>
   );

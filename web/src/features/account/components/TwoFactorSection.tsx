@@ -16,7 +16,6 @@ import { normalizeMfaCode } from '@/features/auth/mfaCode';
 import { disableTotp, enableTotp, setupTotp, type TotpSetup } from '../api';
 import { downloadBlob } from '../download';
 import { RECOVERY_CODES_FILENAME, recoveryCodesClipboardText, recoveryCodesFileText } from '../recoveryCodes';
-import { DangerButton } from './controls';
 import { SettingsSection, StatusLine } from './SettingsLayout';
 
 type Step = { kind: 'idle' } | { kind: 'setup'; setup: TotpSetup } | { kind: 'codes'; codes: string[] };
@@ -338,9 +337,9 @@ function DisableForm({ onCancel, onDisabled }: { onCancel: () => void; onDisable
         <Button variant="secondary" onClick={onCancel}>
           Cancel
         </Button>
-        <DangerButton type="submit" busy={mutation.isPending}>
+        <Button variant="danger" type="submit" busy={mutation.isPending}>
           Turn off
-        </DangerButton>
+        </Button>
       </div>
     </form>
   );

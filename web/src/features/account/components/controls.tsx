@@ -1,6 +1,6 @@
-// Form controls the account pages need beyond src/components/ui: a labelled select, a checkbox
-// with a description, and a red button for destructive actions.
-import { useId, type ButtonHTMLAttributes, type ComponentPropsWithRef, type ReactNode } from 'react';
+// Form controls the account pages need beyond src/components/ui: a labelled select and a checkbox
+// with a description.
+import { useId, type ComponentPropsWithRef, type ReactNode } from 'react';
 
 const SELECT =
   'block w-full rounded-md border-0 bg-white py-2 pl-3 pr-8 text-sm text-zinc-900 shadow-sm ring-1 ring-inset ring-zinc-300 focus-visible:outline-2 focus-visible:outline-offset-0 focus-visible:outline-indigo-600 aria-invalid:ring-red-500 disabled:opacity-60';
@@ -71,30 +71,5 @@ export function CheckboxField({
         )}
       </div>
     </div>
-  );
-}
-
-/** A red button for actions that cannot be undone. */
-export function DangerButton({
-  busy = false,
-  className = '',
-  type = 'button',
-  disabled,
-  children,
-  ...rest
-}: ButtonHTMLAttributes<HTMLButtonElement> & { busy?: boolean }) {
-  return (
-    <button
-      type={type}
-      disabled={disabled || busy}
-      aria-busy={busy || undefined}
-      className={`inline-flex min-h-10 items-center justify-center gap-2 rounded-md bg-red-600 px-4 text-sm font-medium text-white shadow-sm transition-colors hover:bg-red-500 active:bg-red-600 disabled:cursor-not-allowed disabled:opacity-60 ${className}`}
-      {...rest}
-    >
-      {busy && (
-        <span aria-hidden="true" className="size-3.5 animate-spin rounded-full border-2 border-current border-r-transparent" />
-      )}
-      {children}
-    </button>
   );
 }

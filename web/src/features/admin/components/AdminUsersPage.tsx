@@ -13,7 +13,7 @@ import { useDebounced } from '../hooks/useDebounced';
 import { confirmationFor, filtersFromSearch, ROLES, STATUSES, usableQuery, type Change } from '../lib/urls';
 import type { AdminUser, Role, UserStatus } from '../types';
 import { AdminNav } from './AdminNav';
-import { ConfirmDialog } from './ConfirmDialog';
+import { ConfirmDialog } from '@/components/ui/ConfirmDialog';
 
 const FILTERS = ['q', 'role', 'status'] as const;
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
@@ -162,9 +162,8 @@ function UsersTable({ filters, onChanged }: { filters: { q: string; role: string
       <ConfirmDialog
         open={question !== null}
         title={question?.title ?? ''}
-        message={question?.message ?? ''}
         confirmLabel={question?.confirmLabel ?? ''}
-        onCancel={() => {
+        onClose={() => {
           question?.onCancel();
           setQuestion(null);
         }}
@@ -172,7 +171,9 @@ function UsersTable({ filters, onChanged }: { filters: { q: string; role: string
           question?.onConfirm();
           setQuestion(null);
         }}
-      />
+      >
+        <p>{question?.message}</p>
+      </ConfirmDialog>
     </div>
   );
 }

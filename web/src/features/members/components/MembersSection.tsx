@@ -10,7 +10,7 @@ import { ErrorSummary } from '@/components/ErrorSummary';
 import { errorMessage } from '@/lib/api';
 import { useRequiredSession } from '@/features/auth/session';
 import { forgetProject } from '@/features/projects/api';
-import { ConfirmDialog } from '@/features/projects/components/ConfirmDialog';
+import { ConfirmDialog } from '@/components/ui/ConfirmDialog';
 import type { Project } from '@/features/projects/types';
 import { useChangeRole, useLeaveProject, useMembers, useRemoveMember, useUsers } from '../api';
 import { ROLES, ROLE_HINTS, displayName, isSoleOwner, memberActions, roleLabel, sortMembers, type Role } from '../logic';

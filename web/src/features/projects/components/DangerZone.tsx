@@ -9,7 +9,8 @@ import { ApiError } from '@/lib/api';
 import { forgetProject, useDeleteProject } from '../api';
 import { confirmsName } from '../permissions';
 import type { VersionedProject } from '../types';
-import { ConfirmDialog, DANGER_BUTTON } from './ConfirmDialog';
+import { Button } from '@/components/ui/Button';
+import { ConfirmDialog } from '@/components/ui/ConfirmDialog';
 
 export function DangerZone({ versioned, onDeleted }: { versioned: VersionedProject; onDeleted: () => void }) {
   const { project, etag } = versioned;
@@ -53,9 +54,9 @@ export function DangerZone({ versioned, onDeleted }: { versioned: VersionedProje
         <p className="text-sm text-zinc-700">
           Deleting the project removes its tasks, comments and attachments for every member. It cannot be undone.
         </p>
-        <button type="button" className={`${DANGER_BUTTON} shrink-0`} onClick={() => setOpen(true)}>
+        <Button variant="danger" className="shrink-0" onClick={() => setOpen(true)}>
           Delete project
-        </button>
+        </Button>
       </div>
       <ConfirmDialog
         open={open}
