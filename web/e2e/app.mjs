@@ -18,6 +18,7 @@ import {
   launch,
   log,
   shot,
+  setOffline,
   step,
   totp,
   waitUntil,
@@ -212,6 +213,15 @@ async function main() {
     await page.getByLabel('New task title').fill('Rehearse the demo');
     await page.getByRole('button', { name: 'Add', exact: true }).click();
     await expectVisible(adminPage, card(column(adminPage, 'In progress'), 'Rehearse the demo'), 'the new card, live');
+  });
+
+  await step('the second browser drops off the network, then catches up on reconnect', async () => {
+    await setOffline(adminPage, true);
+    await expectVisible(adminPage, adminPage.getByText('Reconnecting…'), 'the reconnecting indicator');
+    await drag(page, card(column(page, 'In progress'), 'Rehearse the demo'), column(page, 'Done'));
+    await expectVisible(page, card(column(page, 'Done'), 'Rehearse the demo'), 'the card in Done');
+    await setOffline(adminPage, false);
+    await expectVisible(adminPage, card(column(adminPage, 'Done'), 'Rehearse the demo'), 'the missed move after reconnecting', 40_000);
   });
 
   await step('comment on a task and attach a file', async () => {

@@ -78,13 +78,25 @@ export async function closeBrowser() {
   await browser?.close();
 }
 
+/** Pages cut off from the network on purpose: their failed WebSocket attempts are expected. */
+const expectedOffline = new Set();
+
+/** Takes a page's browser context off the network (or back), as a train tunnel would. */
+export async function setOffline(page, offline) {
+  if (offline) expectedOffline.add(page);
+  await page.context().setOffline(offline);
+  if (!offline) setTimeout(() => expectedOffline.delete(page), 20_000).unref();
+}
+
 /** A new page in `context` whose console errors, uncaught exceptions and failed requests fail the run. */
 export async function watchedPage(context, who) {
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
   page.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
   page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`${who}: console error: ${msg.text()}`);
+    if (msg.type() !== 'error') return;
+    if (expectedOffline.has(page) && /WebSocket connection to .* failed/.test(msg.text())) return;
+    problems.push(`${who}: console error: ${msg.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`${who}: uncaught exception: ${error.message}`));
   page.on('requestfailed', (request) => {

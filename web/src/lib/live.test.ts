@@ -148,6 +148,25 @@ describe('LiveConnection', () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
+  it('drops the socket when the browser goes offline and reconnects at once when it is back', () => {
+    const win = new EventTarget();
+    vi.stubGlobal('window', win);
+    const { conn } = connect();
+    const statuses: string[] = [];
+    conn.onStatus((st) => statuses.push(st));
+    const ws = FakeSocket.all[0]!;
+    ws.open();
+    ws.deliver({ seq: 7, type: 'task.created', project_id: P, data: {} });
+    win.dispatchEvent(new Event('offline'));
+    expect(ws.readyState).toBe(3);
+    expect(statuses.at(-1)).toBe('offline');
+    win.dispatchEvent(new Event('online'));
+    expect(FakeSocket.all.length).toBe(2);
+    FakeSocket.all[1]!.open();
+    expect(FakeSocket.all[1]!.sent).toEqual([{ subscribe: [P], since: { [P]: 7 } }]);
+    expect(statuses.at(-1)).toBe('live');
+  });
+
   it('unsubscribes when the last listener leaves, and closes for good on close()', () => {
     const { conn, stop } = connect();
     const ws = FakeSocket.all[0]!;

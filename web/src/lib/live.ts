@@ -106,7 +106,31 @@ export class LiveConnection {
     private token: () => string | null,
     private renewToken: () => Promise<string | null>,
     private url: string = LiveConnection.defaultUrl(),
-  ) {}
+  ) {
+    // A dead network is noticed at once (not at the next heartbeat), and its return is a reason
+    // to reconnect now rather than at the end of the back-off.
+    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function') {
+      window.addEventListener('offline', this.wentOffline);
+      window.addEventListener('online', this.cameOnline);
+    }
+  }
+
+  private wentOffline = (): void => {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    ws.onclose = null;
+    ws.close();
+    this.setStatus('offline');
+  };
+
+  private cameOnline = (): void => {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.attempt = 0;
+    this.ensureOpen();
+  };
 
   static defaultUrl(): string {
     const { protocol, host } = window.location;
@@ -147,6 +171,10 @@ export class LiveConnection {
 
   close(): void {
     this.closed = true;
+    if (typeof window !== 'undefined' && typeof window.removeEventListener === 'function') {
+      window.removeEventListener('offline', this.wentOffline);
+      window.removeEventListener('online', this.cameOnline);
+    }
     if (this.timer) clearTimeout(this.timer);
     this.ws?.close(1000, 'bye');
     this.ws = null;
