@@ -115,6 +115,17 @@ async function main() {
     await expectVisible(page, page.getByRole('heading', { level: 1, name: 'Projects' }), 'still signed in after a reload');
   });
 
+  await step('two tabs opened at once both stay signed in (one refresh at a time)', async () => {
+    const tabs = await Promise.all([watchedPage(uma, 'uma tab 2'), watchedPage(uma, 'uma tab 3')]);
+    await Promise.all(tabs.map((t) => t.goto(`${BASE_URL}/projects`, { waitUntil: 'domcontentloaded' })));
+    for (const t of tabs) {
+      await expectVisible(t, t.getByRole('heading', { level: 1, name: 'Projects' }), 'signed in in another tab');
+      await t.close();
+    }
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    await expectVisible(page, page.getByRole('heading', { level: 1, name: 'Projects' }), 'the first tab still signed in');
+  });
+
   await step('enable two-factor authentication', async () => {
     await openAccountMenu(page);
     await page.getByRole('link', { name: 'Security' }).click();

@@ -1,6 +1,6 @@
 // Tests for the session's timing helpers: when to refresh, sharing one refresh, the cookie hint.
 import { describe, expect, it } from 'vitest';
-import { hasSessionHint, refreshDelay, REFRESH_AHEAD_MS, singleFlight } from './session';
+import { acrossTabs, hasSessionHint, refreshDelay, REFRESH_AHEAD_MS, singleFlight } from './session';
 
 describe('refreshDelay', () => {
   it('renews a minute before expiry', () => {
@@ -40,5 +40,22 @@ describe('hasSessionHint', () => {
     expect(hasSessionHint('')).toBe(false);
     expect(hasSessionHint('__Host-trellis-session=')).toBe(false);
     expect(hasSessionHint('x__Host-trellis-session=1')).toBe(false);
+  });
+});
+
+describe('acrossTabs', () => {
+  it('runs the refresh under the named lock when the browser has Web Locks', async () => {
+    const names: string[] = [];
+    const locks = {
+      request: async (name: string, fn: () => Promise<unknown>) => {
+        names.push(name);
+        return fn();
+      },
+    } as unknown as LockManager;
+    expect(await acrossTabs(async () => 5, locks)).toBe(5);
+    expect(names).toEqual(['trellis-refresh']);
+  });
+  it('runs it directly without them', async () => {
+    expect(await acrossTabs(async () => 6, undefined)).toBe(6);
   });
 });

@@ -63,6 +63,15 @@ export function singleFlight<T>(fn: () => Promise<T>): () => Promise<T> {
   };
 }
 
+/**
+ * Runs `fn` while holding the browser-wide refresh lock (Web Locks API), so tabs of one browser
+ * refresh one after another: each then presents the cookie the previous one rotated, never the
+ * same one twice (which the server takes for token theft). Without the API, runs it as is.
+ */
+export function acrossTabs<T>(fn: () => Promise<T>, locks: LockManager | undefined = globalThis.navigator?.locks): Promise<T> {
+  return locks ? (locks.request('trellis-refresh', fn) as Promise<T>) : fn();
+}
+
 export function SessionProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
   const [status, setStatus] = useState<SessionStatus>('loading');
@@ -81,10 +90,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const refresh = useMemo(
     () =>
       singleFlight(async (): Promise<Session | null> => {
-        let next = await refreshSession();
+        let next = await acrossTabs(refreshSession);
         if (next === null && sessionRef.current !== null) {
           await new Promise((resolve) => setTimeout(resolve, 1_000));
-          next = await refreshSession();
+          next = await acrossTabs(refreshSession);
         }
         setSession(next);
         return next;
