@@ -2,7 +2,7 @@
 // via playwright-core. One person signs up, turns on 2FA, signs out and back in with a TOTP
 // code, creates a project, adds tasks and moves cards with the mouse and the keyboard, while an
 // administrator's browser sees the moves live; then a comment, an attachment and its download,
-// search, and the admin's audit log. Screenshots of the main screens go to e2e/screenshots/;
+// search, the list view, project settings and members, and the admin's audit log. Screenshots of the main screens go to e2e/screenshots/;
 // axe-core checks each of them, and any browser console error fails the run.
 //
 //   TRELLIS_URL=http://127.0.0.1:8080 ADMIN_EMAIL=… ADMIN_PASSWORD=… node e2e/app.mjs
@@ -38,6 +38,7 @@ const email = `uma-${runId}@example.com`;
 const name = 'Uma Tester';
 const password = `${randomBytes(10).toString('hex')} quartz lantern meadow`;
 const projectName = `Launch ${runId}`;
+const renamed = `${projectName} (renamed)`;
 const TASKS = ['Write the launch plan', 'Design the landing page', 'Book the venue'];
 const DESKTOP = { width: 1280, height: 800 };
 
@@ -289,6 +290,29 @@ async function main() {
     await checkAccessibility(page, 'the list view');
   });
 
+  await step('project settings: rename (seen live), add a member, change the role, remove', async () => {
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await expectVisible(page, page.getByRole('heading', { level: 1, name: 'Project settings' }), 'settings page');
+    await page.getByLabel('Name', { exact: true }).fill(renamed);
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expectVisible(adminPage, adminPage.getByRole('heading', { level: 1, name: renamed }), 'the new name, live on the other board');
+    await page.getByRole('combobox', { name: 'Find a person' }).fill('Ada');
+    await page.getByRole('listbox', { name: 'People' }).getByRole('option', { name: /Ada Admin/ }).first().click();
+    await page.getByRole('button', { name: 'Add member' }).click();
+    const members = page.getByRole('list', { name: 'Members' });
+    await expectVisible(page, members.getByText('Ada Admin', { exact: true }).first(), 'the new member');
+    await page.getByLabel('Role for Ada Admin').selectOption('viewer');
+    await expectVisible(page, page.getByText('Ada Admin is now viewer.'), 'the role change');
+    await shot(page, '12-project-settings');
+    await checkAccessibility(page, 'the project settings');
+    await page.getByRole('button', { name: 'Remove Ada Admin' }).click();
+    await page.getByRole('button', { name: 'Yes, remove' }).click();
+    await expectVisible(page, page.getByText('Removed Ada Admin.'), 'the removal');
+    if ((await members.getByText('Ada Admin', { exact: true }).count()) !== 0) await fail('the removed member is still listed');
+    await page.getByRole('link', { name: 'Back to board' }).click();
+    await expectVisible(page, page.getByRole('heading', { level: 1, name: renamed }), 'back on the renamed board');
+  });
+
   await step('the administrator sees the audit entries and a sound chain', async () => {
     await adminPage.goto(`${BASE_URL}/admin/audit`, { waitUntil: 'domcontentloaded' });
     await expectVisible(adminPage, adminPage.getByRole('heading', { level: 1, name: 'Audit log' }), 'audit log page');
@@ -297,13 +321,13 @@ async function main() {
     await expectVisible(adminPage, table.getByText('task.created').first(), 'task entries');
     await adminPage.getByRole('button', { name: 'Verify chain' }).click();
     await expectVisible(adminPage, adminPage.getByText(/Chain intact/), 'chain verification');
-    await shot(adminPage, '12-audit-log');
+    await shot(adminPage, '13-audit-log');
     await checkAccessibility(adminPage, 'the audit log');
     await adminPage.goto(`${BASE_URL}/admin`, { waitUntil: 'domcontentloaded' });
     await expectVisible(adminPage, adminPage.getByRole('heading', { level: 1, name: 'Admin dashboard' }), 'dashboard');
     await expectVisible(adminPage, adminPage.getByRole('img', { name: /Requests per second/ }).first(), 'the request chart');
     await adminPage.waitForTimeout(5_500);
-    await shot(adminPage, '13-admin-dashboard');
+    await shot(adminPage, '14-admin-dashboard');
     await checkAccessibility(adminPage, 'the admin dashboard');
   });
 
@@ -313,12 +337,12 @@ async function main() {
     await expectVisible(page, page.getByRole('heading', { level: 1, name: 'Profile and preferences' }), 'profile page');
     await page.getByLabel('Theme').selectOption({ label: 'Dark' });
     await waitUntil(page, () => document.documentElement.classList.contains('dark'), 'the dark theme');
-    await shot(page, '14-profile-dark');
+    await shot(page, '15-profile-dark');
     await checkAccessibility(page, 'the profile page, dark');
     await page.goto(`${BASE_URL}${projectUrl}`, { waitUntil: 'domcontentloaded' });
     await expectVisible(page, card(column(page, 'Done'), TASKS[1]), 'the board in dark');
     await waitUntil(page, () => document.documentElement.classList.contains('dark'), 'the dark theme after a reload');
-    await shot(page, '15-board-dark');
+    await shot(page, '16-board-dark');
     await checkAccessibility(page, 'the board, dark');
   });
 
@@ -329,10 +353,10 @@ async function main() {
     await signIn(small, ADMIN_EMAIL, ADMIN_PASSWORD);
     await expectVisible(small, small.getByRole('heading', { level: 1, name: 'Projects' }), 'projects on a phone');
     await small.goto(`${BASE_URL}${projectUrl}`, { waitUntil: 'domcontentloaded' });
-    await expectVisible(small, small.getByRole('heading', { level: 1, name: projectName }), 'the board on a phone');
+    await expectVisible(small, small.getByRole('heading', { level: 1, name: renamed }), 'the board on a phone');
     const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 1) await fail(`the page is ${overflow}px wider than a phone screen`);
-    await shot(small, '16-phone-board');
+    await shot(small, '17-phone-board');
     await checkAccessibility(small, 'the board on a phone');
     await phone.close();
   });
