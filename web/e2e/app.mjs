@@ -2,8 +2,9 @@
 // via playwright-core. One person signs up, turns on 2FA, signs out and back in with a TOTP
 // code, creates a project, adds tasks and moves cards with the mouse and the keyboard, while an
 // administrator's browser sees the moves live; then a comment, an attachment and its download,
-// search, the list view, project settings and members, and the admin's audit log. Screenshots of the main screens go to e2e/screenshots/;
-// axe-core checks each of them, and any browser console error fails the run.
+// search, the list view, project settings and members, and the admin's audit log. Screenshots of
+// the main screens go to e2e/screenshots/; axe-core checks each of them, and any browser console
+// error fails the run.
 //
 //   TRELLIS_URL=http://127.0.0.1:8080 ADMIN_EMAIL=… ADMIN_PASSWORD=… node e2e/app.mjs
 import { randomBytes } from 'node:crypto';
