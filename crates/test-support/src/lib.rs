@@ -25,6 +25,23 @@ pub use smtp::{ReceivedMail, TestSmtp, read_mail_dir, wait_for_mail};
 
 use platform::db::{Database, SqliteDb};
 
+/// One test per function and database: `mod sqlite` and `mod postgres`, each calling
+/// `super::NAME(&super::Backend::sqlite().await)` (or `…postgres()`), so a contract suite runs
+/// against both adapters. The invoking module provides `Backend` with those two constructors.
+#[macro_export]
+macro_rules! backend_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(&super::Backend::sqlite().await).await; }
+        )* }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(&super::Backend::postgres().await).await; }
+        )* }
+    };
+}
+
 /// A fresh SQLite database in a temporary folder, removed on drop.
 pub struct TestSqlite {
     pub db: Database,

@@ -176,20 +176,7 @@ fn comment_event(kind: &str, comment: &Value) -> Event {
     e
 }
 
-macro_rules! backend_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(&super::Backend::sqlite().await).await; }
-        )* }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(&super::Backend::postgres().await).await; }
-        )* }
-    };
-}
-
-backend_suite!(
+test_support::backend_suite!(
     an_assignment_mails_the_assignee,
     assignments_that_mail_nobody,
     a_mention_mails_members_only,

@@ -301,6 +301,12 @@ impl PgAuthStore {
             .map_err(map_err)?;
         Ok(client.query(&stmt, &[]).await.map_err(map_err)?.iter().map(key_row).collect())
     }
+
+    /// One batch of a retention purge: `sql` deletes up to `$2` rows older than `$1`.
+    async fn purge_where(&self, sql: &str, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        let client = self.0.client().await?;
+        self.0.execute(&client, sql, &[&before, &limit]).await
+    }
 }
 
 #[async_trait]
@@ -951,38 +957,32 @@ impl RetentionStore for PgAuthStore {
     }
 
     async fn purge_email_tokens(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
-        let client = self.0.client().await?;
-        self.0
-            .execute(
-                &client,
-                "DELETE FROM auth_email_tokens WHERE token_hash IN \
-                 (SELECT token_hash FROM auth_email_tokens WHERE expires_at < $1 LIMIT $2)",
-                &[&before, &limit],
-            )
-            .await
+        self.purge_where(
+            "DELETE FROM auth_email_tokens WHERE token_hash IN \
+             (SELECT token_hash FROM auth_email_tokens WHERE expires_at < $1 LIMIT $2)",
+            before,
+            limit,
+        )
+        .await
     }
 
     async fn purge_mfa_challenges(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
-        let client = self.0.client().await?;
-        self.0
-            .execute(
-                &client,
-                "DELETE FROM auth_mfa_challenges WHERE token_hash IN \
-                 (SELECT token_hash FROM auth_mfa_challenges WHERE expires_at < $1 LIMIT $2)",
-                &[&before, &limit],
-            )
-            .await
+        self.purge_where(
+            "DELETE FROM auth_mfa_challenges WHERE token_hash IN \
+             (SELECT token_hash FROM auth_mfa_challenges WHERE expires_at < $1 LIMIT $2)",
+            before,
+            limit,
+        )
+        .await
     }
 
     async fn purge_login_failures(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
-        let client = self.0.client().await?;
-        self.0
-            .execute(
-                &client,
-                "DELETE FROM auth_login_failures WHERE account_key IN (SELECT account_key FROM auth_login_failures \
-                 WHERE last_failed_at < $1 AND blocked_until < $1 LIMIT $2)",
-                &[&before, &limit],
-            )
-            .await
+        self.purge_where(
+            "DELETE FROM auth_login_failures WHERE account_key IN (SELECT account_key FROM auth_login_failures \
+             WHERE last_failed_at < $1 AND blocked_until < $1 LIMIT $2)",
+            before,
+            limit,
+        )
+        .await
     }
 }

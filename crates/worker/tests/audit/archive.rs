@@ -16,7 +16,7 @@ use platform::bus::Event;
 use platform::ids::new_id;
 use worker::audit::{ARCHIVE_BATCH, RETENTION, archive_key};
 
-backend_suite!(
+test_support::backend_suite!(
     archive_then_verify,
     newest_entry_stays,
     altered_archive_is_named,

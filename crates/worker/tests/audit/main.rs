@@ -87,20 +87,7 @@ impl Backend {
     }
 }
 
-macro_rules! backend_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(&super::Backend::sqlite().await).await; }
-        )* }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(&super::Backend::postgres().await).await; }
-        )* }
-    };
-}
-
-backend_suite!(
+test_support::backend_suite!(
     appends_chain_and_verify,
     updates_and_deletes_are_refused,
     erased_user_appears_as_id_only,

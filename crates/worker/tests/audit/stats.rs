@@ -14,7 +14,7 @@ use worker::stats::StatsRange;
 
 use super::{Backend, get};
 
-backend_suite!(counts_per_day_and_week, route_checks_its_input);
+test_support::backend_suite!(counts_per_day_and_week, route_checks_its_input);
 
 /// The week of Monday 2024-03-04 and the next, with entries just outside on both sides.
 async fn fortnight(b: &Backend) -> [Uuid; 3] {
