@@ -364,6 +364,23 @@ async function main() {
     await phone.close();
   });
 
+  await step('turn 2FA off, then delete the account (each after the password again)', async () => {
+    await page.goto(`${BASE_URL}/settings/security`, { waitUntil: 'domcontentloaded' });
+    await expectVisible(page, page.getByRole('heading', { level: 1, name: 'Security' }), 'security page');
+    await page.getByRole('button', { name: 'Turn off two-factor authentication' }).click();
+    const off = page.getByRole('dialog', { name: 'Turn off two-factor authentication?' });
+    await off.getByLabel('Password', { exact: true }).fill(password);
+    await off.getByRole('button', { name: 'Turn off', exact: true }).click();
+    await expectVisible(page, page.getByRole('button', { name: 'Set up two-factor authentication' }), '2FA off');
+    await page.getByRole('link', { name: 'Profile and preferences' }).first().click();
+    await page.getByRole('button', { name: 'Delete account', exact: true }).click();
+    const erase = page.getByRole('dialog', { name: 'Delete your account?' });
+    await erase.getByLabel('Password', { exact: true }).fill(password);
+    await erase.getByRole('button', { name: 'Delete my account permanently' }).click();
+    await expectVisible(page, page.getByRole('heading', { level: 1, name: 'Sign in to Trellis' }), 'signed out after deletion');
+    await expectVisible(page, page.getByText('Your account has been deleted.'), 'the deletion notice');
+  });
+
   await closeBrowser();
   clearTimeout(timer);
   log('all steps passed');

@@ -6,6 +6,7 @@ import {
   apiRequest,
   errorFromResponse,
   errorMessage,
+  newIdempotencyKey,
   parseRetryAfter,
   problemFromBody,
   setUnauthorizedHandler,
@@ -206,5 +207,18 @@ describe('apiRequest', () => {
 
     await apiRequest('/api/projects', { token: 't' }).catch(() => undefined);
     expect(handler).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('newIdempotencyKey', () => {
+  it('is a UUID where the browser has randomUUID, and still unique without it', () => {
+    expect(newIdempotencyKey()).toMatch(/^[0-9a-f-]{36}$/);
+    vi.stubGlobal('crypto', {});
+    try {
+      const keys = new Set(Array.from({ length: 100 }, () => newIdempotencyKey()));
+      expect(keys.size).toBe(100);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });

@@ -154,6 +154,15 @@ export function splitFieldErrors<F extends string>(
   return { byField, other };
 }
 
+/**
+ * A fresh `Idempotency-Key` for a POST (a retry of the same submission reuses it). Not a secret:
+ * where `crypto.randomUUID` is missing (an insecure context) a time-and-random key does.
+ */
+export function newIdempotencyKey(): string {
+  if (typeof crypto !== 'undefined' && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
 type UnauthorizedHandler = () => void;
 let onUnauthorized: UnauthorizedHandler | null = null;
 

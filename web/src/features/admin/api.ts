@@ -4,6 +4,7 @@ import { useInfiniteQuery, useMutation, useQueries, useQuery, useQueryClient, ty
 import { ApiError, apiRequest, apiResponse } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
+import { userQuery } from '@/features/users/api';
 import type { AdminStats, AdminUser, AuditEntry, AuditVerification, Page, StatsPeriod } from './types';
 import { auditUrl, removesAdmin, usersUrl, type AuditFilters, type Change, type UserFilters } from './lib/urls';
 
@@ -108,13 +109,7 @@ export function useUserNames(ids: string[]): Map<string, string> {
   });
   const missing = directory.data && !directory.data.complete ? ids.filter((id) => !directory.data.names.has(id)) : [];
   const singles = useQueries({
-    queries: missing.map((id) => ({
-      queryKey: keys.user(id),
-      queryFn: ({ signal }: { signal: AbortSignal }) =>
-        apiRequest<{ id: string; name: string }>(`/api/users/${encodeURIComponent(id)}`, { token: accessToken, signal }),
-      staleTime: 30 * 60_000,
-      retry: false,
-    })),
+    queries: missing.map((id) => ({ ...userQuery(accessToken, id), retry: false })),
   });
   const names = new Map(directory.data?.names ?? []);
   singles.forEach((result, i) => {

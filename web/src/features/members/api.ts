@@ -1,10 +1,11 @@
-// Member and people API calls with their TanStack Query hooks: the member list, names of users
-// (`keys.user(id)`), the person search behind "Find a person", add / change role / remove.
-import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
-import { apiRequest } from '@/lib/api';
+// Member and people API calls with their TanStack Query hooks: the member list (shared with the
+// board and the task drawer), the person search behind "Find a person", add / change role /
+// remove. Names of people come from `@/features/users/api`.
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { apiRequest, newIdempotencyKey } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
-import { newIdempotencyKey, projectKeys } from '@/features/projects/api';
+import { projectKeys } from '@/features/projects/api';
 import type { Member, PublicUser, UserPage } from './types';
 import type { Role } from './logic';
 
@@ -22,10 +23,6 @@ export function peopleUrl(q: string, limit: number = PEOPLE_LIMIT): string {
 
 export function listMembers(token: string, projectId: string, signal?: AbortSignal): Promise<Member[]> {
   return apiRequest<Member[]>(membersUrl(projectId), { token, signal });
-}
-
-export function getUser(token: string, userId: string, signal?: AbortSignal): Promise<PublicUser> {
-  return apiRequest<PublicUser>(`/api/users/${encodeURIComponent(userId)}`, { token, signal });
 }
 
 export function searchPeople(token: string, q: string, signal?: AbortSignal): Promise<UserPage> {
@@ -64,21 +61,6 @@ export function useMembers(projectId: string, enabled = true) {
     queryKey: memberKeys.list(projectId),
     queryFn: ({ signal }) => listMembers(session.accessToken, projectId, signal),
     enabled,
-  });
-}
-
-/** Names of users, one cached query each (`keys.user(id)`); the caller's own comes from the session. */
-export function useUsers(userIds: string[]) {
-  const session = useRequiredSession();
-  const self = session.user;
-  return useQueries({
-    queries: userIds.map((id) => ({
-      queryKey: keys.user(id),
-      queryFn: ({ signal }: { signal: AbortSignal }) => getUser(session.accessToken, id, signal),
-      staleTime: 10 * 60_000,
-      enabled: id !== self.id,
-      initialData: id === self.id ? { id: self.id, name: self.name } : undefined,
-    })),
   });
 }
 

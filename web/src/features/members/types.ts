@@ -1,5 +1,6 @@
 // Types for project members and the people who can become one.
 import type { ProjectRole } from '@/features/projects/types';
+import type { PublicUser } from '@/features/users/api';
 
 /** A member as `GET /api/projects/{id}/members` lists it. */
 export type Member = {
@@ -8,7 +9,6 @@ export type Member = {
   created_at: string;
 };
 
-/** A user as others see them (`{id, name}`); admins and the user themself get more. */
-export type PublicUser = { id: string; name: string; email?: string };
+export type { PublicUser };
 
 export type UserPage = { items: PublicUser[]; next_cursor: string | null };

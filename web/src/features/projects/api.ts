@@ -1,7 +1,7 @@
 // Project API calls and their TanStack Query hooks: the list (cursor paging), create, and one
 // project with its ETag (read, rename, delete with If-Match).
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
-import { ApiError, apiRequest, apiResponse, readJson } from '@/lib/api';
+import { ApiError, apiRequest, apiResponse, newIdempotencyKey, readJson } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
 import type { NewProject, Page, Project, ProjectChanges, VersionedProject } from './types';
@@ -91,11 +91,6 @@ export function useProject(projectId: string, enabled = true) {
     queryFn: ({ signal }) => getProject(session.accessToken, projectId, signal),
     enabled,
   });
-}
-
-export function newIdempotencyKey(): string | undefined {
-  // randomUUID exists only in secure contexts (https, localhost); the key is optional.
-  return typeof crypto !== 'undefined' && typeof crypto.randomUUID === 'function' ? crypto.randomUUID() : undefined;
 }
 
 export function useCreateProject() {

@@ -1,22 +1,17 @@
-// API calls and TanStack Query hooks of the task details panel: the task with its ETag, the
-// project (the caller's role), members and user names, comments and attachments (cursor pages).
-import { useInfiniteQuery, useQueries, useQuery } from '@tanstack/react-query';
+// API calls and TanStack Query hooks of the task details panel: the task with its ETag, comments
+// and attachments (cursor pages). The project, its members and people's names come from their
+// own features' hooks.
+import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { apiRequest, apiResponse, ApiError, readJson } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
-import type { Project, Page } from '@/features/projects/types';
-import type { Member } from '@/features/members/types';
-import type { Attachment, Comment, PublicUser, Task, TaskPatch, TaskWithEtag } from './types';
+import type { Page } from '@/features/projects/types';
+import type { Attachment, Comment, Task, TaskPatch, TaskWithEtag } from './types';
 
 export const COMMENTS_PAGE = 50;
 export const ATTACHMENTS_PAGE = 100;
 
 const enc = encodeURIComponent;
-
-/** A fresh key for `Idempotency-Key` (randomUUID needs a secure context; the key is optional). */
-export function newIdempotencyKey(): string | undefined {
-  return typeof crypto !== 'undefined' && typeof crypto.randomUUID === 'function' ? crypto.randomUUID() : undefined;
-}
 
 /** The URL of one page of a cursor-paged list. */
 export function pageUrl(path: string, cursor: string | null, limit: number): string {
@@ -83,59 +78,6 @@ export function useTask(taskId: string) {
     queryKey: keys.task(taskId),
     queryFn: ({ signal }) => fetchTask(accessToken, taskId, signal),
   });
-}
-
-/** The project, for the caller's `role` in it. */
-export function useProject(projectId: string) {
-  const { accessToken } = useRequiredSession();
-  return useQuery({
-    queryKey: keys.project(projectId),
-    queryFn: ({ signal }) => apiRequest<Project>(`/api/projects/${enc(projectId)}`, { token: accessToken, signal }),
-  });
-}
-
-/** The project's members (user ids and roles). */
-export function useMembers(projectId: string, enabled = true) {
-  const { accessToken } = useRequiredSession();
-  return useQuery({
-    queryKey: keys.members(projectId),
-    queryFn: ({ signal }) => apiRequest<Member[]>(`/api/projects/${enc(projectId)}/members`, { token: accessToken, signal }),
-    enabled,
-  });
-}
-
-const USER_STALE_MS = 5 * 60_000;
-
-function userQuery(token: string, userId: string) {
-  return {
-    queryKey: keys.user(userId),
-    queryFn: ({ signal }: { signal: AbortSignal }) => apiRequest<PublicUser>(`/api/users/${enc(userId)}`, { token, signal }),
-    staleTime: USER_STALE_MS,
-  };
-}
-
-/** A user's name (undefined while loading; "Former member" for a user who no longer exists). */
-export function useUserName(userId: string | null | undefined): string | undefined {
-  const { accessToken, user } = useRequiredSession();
-  const query = useQuery({ ...userQuery(accessToken, userId ?? ''), enabled: !!userId && userId !== user.id });
-  if (!userId) return undefined;
-  if (userId === user.id) return user.name;
-  if (query.data) return query.data.name;
-  return isNotFound(query.error) ? 'Former member' : undefined;
-}
-
-/** Names of several users at once, as a map (missing while loading). */
-export function useUserNames(userIds: readonly string[]): Record<string, string> {
-  const { accessToken, user } = useRequiredSession();
-  const ids = [...new Set(userIds)].filter((id) => id !== user.id);
-  const results = useQueries({ queries: ids.map((id) => userQuery(accessToken, id)) });
-  const names: Record<string, string> = { [user.id]: user.name };
-  ids.forEach((id, i) => {
-    const r = results[i];
-    if (r?.data) names[id] = r.data.name;
-    else if (r && isNotFound(r.error)) names[id] = 'Former member';
-  });
-  return names;
 }
 
 /** The task's comments, oldest first, a page at a time. */

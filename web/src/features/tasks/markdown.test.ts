@@ -73,7 +73,7 @@ describe('markdownToHtml', () => {
   });
   it('shows mentions as @Name, escaped', () => {
     const id = '01a2111f-7e82-7038-8d26-0ad63af36ce9';
-    const names: Record<string, string> = { [id]: 'Eddie <Editor>' };
+    const names: Record<string, string | undefined> = { [id]: 'Eddie <Editor>' };
     const html = markdownToHtml(`hi <@${id}>!`, { mentionName: (u) => names[u] });
     expect(html).toContain(`<span class="mention" data-user-id="${id}">@Eddie &lt;Editor&gt;</span>!`);
     expect(markdownToHtml(`<@${id}>`)).toContain('@someone');

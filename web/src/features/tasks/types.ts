@@ -70,5 +70,3 @@ export type Attachment = {
   scan: AttachmentScan;
 };
 
-/** What anyone may see of a user (GET /api/users/{id} for others than oneself). */
-export type PublicUser = { id: string; name: string };

@@ -8,14 +8,13 @@ import { Dialog } from '@/components/ui/Dialog';
 import { TextField } from '@/components/ui/Field';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError } from '@/lib/api';
-import { withDetail } from '@/features/auth/errors';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession, useSession } from '@/features/auth/session';
-import { PasswordField } from '@/features/auth/components/PasswordField';
 import { normalizeMfaCode } from '@/features/auth/mfaCode';
 import { disableTotp, enableTotp, setupTotp, type TotpSetup } from '../api';
 import { downloadBlob } from '../download';
 import { RECOVERY_CODES_FILENAME, recoveryCodesClipboardText, recoveryCodesFileText } from '../recoveryCodes';
+import { PasswordConfirmForm } from './PasswordConfirmForm';
 import { SettingsSection, StatusLine } from './SettingsLayout';
 
 type Step = { kind: 'idle' } | { kind: 'setup'; setup: TotpSetup } | { kind: 'codes'; codes: string[] };
@@ -303,44 +302,15 @@ function RecoveryCodesStep({
 
 function DisableForm({ onCancel, onDisabled }: { onCancel: () => void; onDisabled: () => void }) {
   const session = useRequiredSession();
-  const [password, setPassword] = useState('');
-  const passwordRef = useRef<HTMLInputElement>(null);
-  const [localError, setLocalError] = useState<string | null>(null);
-  const mutation = useMutation({
-    mutationFn: (pw: string) => disableTotp(session.accessToken, pw),
-    onSuccess: onDisabled,
-    // The field says what went wrong; focusing it makes screen readers read that out.
-    onError: () => setTimeout(() => passwordRef.current?.select(), 0),
-  });
-  const apiError = mutation.error instanceof ApiError ? mutation.error : null;
-  const fieldError = localError ?? (apiError?.status === 401 ? 'That is not your password.' : null);
-
-  function handleSubmit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    if (password === '') {
-      setLocalError('Enter your password to confirm.');
-      passwordRef.current?.focus();
-      return;
-    }
-    setLocalError(null);
-    mutation.mutate(password);
-  }
-
   return (
-    <form onSubmit={handleSubmit} noValidate className="space-y-4 px-5 pb-5 pt-2">
-      <p className="text-sm text-zinc-700">
-        Signing in will need only your password again, and your recovery codes stop working. Enter your password to confirm.
-      </p>
-      <ErrorSummary error={apiError?.status === 401 ? withDetail(apiError, 'Wrong password: two-factor authentication is still on.') : mutation.error} />
-      <PasswordField inputRef={passwordRef} autoComplete="current-password" value={password} onChange={setPassword} error={fieldError} />
-      <div className="flex flex-col-reverse gap-3 sm:flex-row sm:justify-end">
-        <Button variant="secondary" onClick={onCancel}>
-          Cancel
-        </Button>
-        <Button variant="danger" type="submit" busy={mutation.isPending}>
-          Turn off
-        </Button>
-      </div>
-    </form>
+    <PasswordConfirmForm
+      refusedDetail="Wrong password: two-factor authentication is still on."
+      confirmLabel="Turn off"
+      action={(password) => disableTotp(session.accessToken, password)}
+      onDone={onDisabled}
+      onCancel={onCancel}
+    >
+      Signing in will need only your password again, and your recovery codes stop working. Enter your password to confirm.
+    </PasswordConfirmForm>
   );
 }

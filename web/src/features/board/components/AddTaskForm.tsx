@@ -6,7 +6,7 @@ import { TextField } from '@/components/ui/Field';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError } from '@/lib/api';
 import { STATUS_LABELS, type TaskStatus } from '@/features/tasks/types';
-import { newIdempotencyKey } from '../api';
+import { newIdempotencyKey } from '@/lib/api';
 
 export const TITLE_MAX = 200;
 

@@ -14,7 +14,8 @@ import { keys } from '@/lib/queryKeys';
 import { useLiveProject } from '@/lib/useLive';
 import { useRequiredSession } from '@/features/auth/session';
 import { TaskDetails } from '@/features/tasks/components/TaskDetails';
-import { useMembers, useProject } from '../api';
+import { useMembers } from '@/features/members/api';
+import { useProject } from '@/features/projects/api';
 import { filtersFromSearch } from '../filters';
 import { OwnChanges } from '../ownChanges';
 import { useFlashes } from '../useFlashes';
@@ -69,7 +70,7 @@ export function BoardPage({ projectId, view, taskId }: { projectId: string; view
   );
   useLiveProject(live ? projectId : null, onMessage);
 
-  const name = project.data?.name;
+  const name = project.data?.project.name;
   const headingRef = usePage(gone ? 'Project unavailable' : name ? `${name}${shown === 'list' ? ' · List' : ''}` : project.isError ? 'Project not found' : 'Project');
 
   const base = `/projects/${encodeURIComponent(projectId)}`;
@@ -127,7 +128,7 @@ export function BoardPage({ projectId, view, taskId }: { projectId: string; view
     );
   }
 
-  const role = project.data?.role;
+  const role = project.data?.project.role;
   const isGuest = session.user.role === 'guest';
   const canEdit = !isGuest && (role === 'owner' || role === 'editor');
   const tab = (to: string, label: string, current: boolean) => (

@@ -30,7 +30,8 @@ import { ApiError, errorMessage } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
 import { STATUS_LABELS, STATUSES, type Task, type TaskStatus } from '@/features/tasks/types';
-import { BOARD_CAP, boardKey, createTask, patchTask, useBoardTasks, useUserNames, type BoardData } from '../api';
+import { useUserNames } from '@/features/users/api';
+import { BOARD_CAP, boardKey, createTask, patchTask, useBoardTasks, type BoardData } from '../api';
 import type { OwnChanges } from '../ownChanges';
 import {
   appendTask,

@@ -8,7 +8,8 @@ import { EmptyState } from '@/components/ui/EmptyState';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import type { Member } from '@/features/members/types';
 import { PRIORITIES, PRIORITY_LABELS, STATUSES, STATUS_LABELS, type Task } from '@/features/tasks/types';
-import { useTaskPage, useUserNames } from '../api';
+import { useUserNames } from '@/features/users/api';
+import { useTaskPage } from '../api';
 import {
   apiParams,
   DEFAULT_FILTERS,

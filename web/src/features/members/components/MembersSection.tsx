@@ -12,7 +12,8 @@ import { useRequiredSession } from '@/features/auth/session';
 import { forgetProject } from '@/features/projects/api';
 import { ConfirmDialog } from '@/components/ui/ConfirmDialog';
 import type { Project } from '@/features/projects/types';
-import { useChangeRole, useLeaveProject, useMembers, useRemoveMember, useUsers } from '../api';
+import { useUsers } from '@/features/users/api';
+import { useChangeRole, useLeaveProject, useMembers, useRemoveMember } from '../api';
 import { ROLES, ROLE_HINTS, displayName, isSoleOwner, memberActions, roleLabel, sortMembers, type Role } from '../logic';
 import type { Member } from '../types';
 

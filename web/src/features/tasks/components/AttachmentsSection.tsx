@@ -6,10 +6,10 @@ import { useRef, useState, type DragEvent } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Button } from '@/components/ui/Button';
 import { ErrorSummary } from '@/components/ErrorSummary';
-import { ApiError, errorMessage } from '@/lib/api';
+import { ApiError, errorMessage, newIdempotencyKey } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
-import { deleteAttachment, newIdempotencyKey, useAttachments } from '../api';
+import { deleteAttachment, useAttachments } from '../api';
 import { downloadAttachment } from '../download';
 import { attachmentState, formatFileSize, uploadErrorMessage } from '../logic';
 import { progressPercent, uploadAttachment, type UploadProgress } from '../upload';
@@ -25,7 +25,7 @@ const TONE: Record<'pending' | 'ok' | 'bad', string> = {
 
 type Upload = { name: string; size: number; progress: UploadProgress | null; abort: AbortController };
 
-export function AttachmentsSection({ taskId, canEdit, names }: { taskId: string; canEdit: boolean; names: Record<string, string> }) {
+export function AttachmentsSection({ taskId, canEdit, names }: { taskId: string; canEdit: boolean; names: Record<string, string | undefined> }) {
   const { accessToken } = useRequiredSession();
   const queryClient = useQueryClient();
   const query = useAttachments(taskId, true);
@@ -193,7 +193,7 @@ function AttachmentItem({
 }: {
   attachment: Attachment;
   canEdit: boolean;
-  names: Record<string, string>;
+  names: Record<string, string | undefined>;
   onAnnounce: (text: string) => void;
 }) {
   const { accessToken } = useRequiredSession();

@@ -5,10 +5,10 @@ import { useEffect, useId, useRef, useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Button } from '@/components/ui/Button';
 import { ErrorSummary } from '@/components/ErrorSummary';
-import { ApiError, errorMessage } from '@/lib/api';
+import { ApiError, errorMessage, newIdempotencyKey } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
-import { createComment, deleteComment, newIdempotencyKey, updateComment, useComments } from '../api';
+import { createComment, deleteComment, updateComment, useComments } from '../api';
 import { COMMENT_MAX } from '../logic';
 import type { Comment } from '../types';
 import { ConfirmAction } from './ConfirmAction';
@@ -40,7 +40,7 @@ export function CommentsSection({
   canComment: boolean;
   /** Owners (and admins) may delete anyone's comment. */
   isProjectOwner: boolean;
-  names: Record<string, string>;
+  names: Record<string, string | undefined>;
 }) {
   const query = useComments(taskId, true);
   const comments = query.data?.pages.flatMap((p) => p.items) ?? [];
@@ -105,7 +105,7 @@ function CommentItem({
   onAnnounce,
 }: {
   comment: Comment;
-  names: Record<string, string>;
+  names: Record<string, string | undefined>;
   canComment: boolean;
   isProjectOwner: boolean;
   onAnnounce: (text: string) => void;

@@ -17,7 +17,7 @@ export function DescriptionSection({
   task: Task;
   canEdit: boolean;
   saver: TaskSaver;
-  names: Record<string, string>;
+  names: Record<string, string | undefined>;
 }) {
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState('');

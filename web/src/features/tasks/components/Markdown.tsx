@@ -41,7 +41,7 @@ export function Markdown({
 }: {
   source: string;
   /** User names by id, for `<@id>` mentions. */
-  names?: Record<string, string>;
+  names?: Record<string, string | undefined>;
   className?: string;
   testId?: string;
 }) {
@@ -49,7 +49,7 @@ export function Markdown({
   const namesKey = names ? JSON.stringify(names) : '';
   const html = useMemo(() => {
     if (!mod) return null;
-    const map: Record<string, string> = namesKey ? JSON.parse(namesKey) : {};
+    const map: Record<string, string | undefined> = namesKey ? JSON.parse(namesKey) : {};
     return mod.renderMarkdown(source, { mentionName: (id) => map[id] });
   }, [mod, source, namesKey]);
 
@@ -85,7 +85,7 @@ export function MarkdownEditor({
   onChange: (value: string) => void;
   error?: string | null;
   hint?: string;
-  names?: Record<string, string>;
+  names?: Record<string, string | undefined>;
   rows?: number;
 } & Omit<ComponentPropsWithRef<'textarea'>, 'value' | 'onChange'>) {
   const [preview, setPreview] = useState(false);

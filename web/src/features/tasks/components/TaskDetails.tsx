@@ -9,7 +9,10 @@ import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession } from '@/features/auth/session';
-import { deleteTask, isNotFound, useMembers, useProject, useTask, useUserNames } from '../api';
+import { useMembers } from '@/features/members/api';
+import { useProject } from '@/features/projects/api';
+import { useUserNames } from '@/features/users/api';
+import { deleteTask, isNotFound, useTask } from '../api';
 import { canEditTasks } from '../logic';
 import type { Task } from '../types';
 import { useTaskSaver, type TaskSaver } from '../useTaskSaver';
@@ -56,7 +59,7 @@ export function TaskDetails({ taskId, projectId, onClose }: { taskId: string; pr
             key={task.id}
             task={task}
             projectId={projectId}
-            projectRole={projectQuery.data?.role}
+            projectRole={projectQuery.data?.project.role}
             onClose={onClose}
           />
         ) : taskQuery.isError ? (

@@ -57,7 +57,7 @@ type Props = {
   task: Task;
   saver: TaskSaver;
   memberIds: string[];
-  names: Record<string, string>;
+  names: Record<string, string | undefined>;
 };
 
 /** The editable fields (owners and editors). */
@@ -268,7 +268,7 @@ export function TaskFields({ task, saver, memberIds, names }: Props) {
 }
 
 /** The same facts for viewers and guests, as text. */
-export function TaskFacts({ task, names }: { task: Task; names: Record<string, string> }) {
+export function TaskFacts({ task, names }: { task: Task; names: Record<string, string | undefined> }) {
   const row = (term: string, detail: ReactNode) => (
     <div className="min-w-0">
       <dt className="text-xs font-medium uppercase tracking-wide text-zinc-600">{term}</dt>
