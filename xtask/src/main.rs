@@ -1,29 +1,41 @@
 //! `cargo xtask`: the project's automation, in Rust with the standard library only.
 //!
 //! `cargo xtask ci` is the one command that runs every test on a fresh Debian machine: it installs
-//! what is missing (Debian packages, moto, aiosmtpd and PyJWT, npm packages), starts PostgreSQL, Redis and RabbitMQ
-//! when they are not running (and fails loudly when they cannot be reached), checks that the
-//! committed web build matches `web/`, then runs rustfmt, clippy, the web tests, every Rust test
-//! and the browser suite (`web/e2e/app.mjs`) against the real binary.
+//! what is missing (Debian packages; moto, aiosmtpd and PyJWT in a virtual environment of its own;
+//! a recent Node.js when the system's is too old; cargo-nextest; the web app's npm packages),
+//! reaches PostgreSQL, Redis and RabbitMQ as configured or starts private ones ([`services`]),
+//! checks that the committed web build matches `web/`, then runs rustfmt, clippy, the web tests,
+//! every Rust test and the browser suite (`web/e2e/app.mjs`) against the real binary.
+//! `cargo xtask stress-ci` runs all of that several times in fresh clones ([`stress`]).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod services;
+mod stress;
+mod tools;
+mod util;
+
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-type Result<T = ()> = std::result::Result<T, String>;
+use util::{Result, cmd, root, run, step, wait_for};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("services") => ensure_tools().and_then(|_| ensure_services()),
-        Some("web") => web_checks(),
+        Some("services") => services_only(),
+        Some("web") => tools::ensure().and_then(|_| web_checks()),
+        Some("stress-ci") => stress::Options::parse(&args[1..]).and_then(|o| stress::stress(&o)),
         _ => {
-            eprintln!("usage: cargo xtask <ci|services|web>");
-            eprintln!("  ci        install what is missing, start services, run every check and test");
-            eprintln!("  services  install and start PostgreSQL, Redis, RabbitMQ and moto (and aiosmtpd) only");
-            eprintln!("  web       web app: install, typecheck, unit tests, build, and check dist is committed");
+            eprintln!("usage: cargo xtask <ci|services|web|stress-ci>");
+            eprintln!("  ci         install what is missing, start services, run every check and test");
+            eprintln!(
+                "  services   install and start what the tests need, print the variables to use, leave it running"
+            );
+            eprintln!("  web        web app: install, typecheck, unit tests, build, and check dist is committed");
+            eprintln!("  stress-ci  [--runs N] [--hog THREADS] [--keep]: `CI=true bash .ci/run` N times (3) in fresh");
+            eprintln!("             clones, beside THREADS busy-spinning threads, naming every failing test");
             return ExitCode::from(2);
         }
     };
@@ -36,69 +48,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn step(name: &str) {
-    eprintln!("\n==> {name}");
-}
-
-/// Runs a command to completion, streaming its output; fails with its description.
-fn run(cmd: &mut Command) -> Result {
-    let shown = format!("{cmd:?}");
-    let status = cmd.status().map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{shown} exited with {status}")) }
-}
-
-fn has(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn reachable(port: u16) -> bool {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
-}
-
-fn wait_for(port: u16, what: &str, timeout: Duration) -> Result {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if reachable(port) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    Err(format!("{what} is not reachable on 127.0.0.1:{port} after {}s", timeout.as_secs()))
-}
-
 fn ci() -> Result {
     let started = Instant::now();
-    ensure_tools()?;
-    ensure_services()?;
+    tools::ensure()?;
+    // Stops the privately started services however the run ends.
+    let _services = services::ensure()?;
     web_checks()?;
     let root = root();
 
     step("rustfmt");
-    run(Command::new("cargo").args(["fmt", "--all", "--check"]).current_dir(&root))?;
+    run(cmd("cargo").args(["fmt", "--all", "--check"]).current_dir(&root))?;
     step("clippy");
-    run(Command::new("cargo")
+    run(cmd("cargo")
         .args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])
         .current_dir(&root))?;
-
     step("Rust tests (unit, contract suites on every adapter, end-to-end on the real binary)");
-    if has("cargo-nextest") {
-        run(Command::new("cargo")
-            .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
-            .current_dir(&root))?;
-    } else {
-        run(Command::new("cargo").args(["test", "--workspace", "--locked", "--no-fail-fast"]).current_dir(&root))?;
-    }
+    // Profile `ci` (.config/nextest.toml): no retries, slow tests reported, each test bounded.
+    run(cmd("cargo")
+        .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast", "--profile", "ci"])
+        .current_dir(&root))?;
 
     step("browser suite against the real binary (Chromium): web/e2e/app.mjs");
     browser_suite(&root)?;
@@ -107,149 +75,18 @@ fn ci() -> Result {
     Ok(())
 }
 
-/// Debian packages and tools the tests need, installed when missing.
-fn ensure_tools() -> Result {
-    step("tools");
-    let wanted: &[(&str, &str)] = &[
-        ("pg_ctlcluster", "postgresql"),
-        ("psql", "postgresql-client"),
-        ("pg_dump", "postgresql-client"),
-        ("redis-server", "redis-server"),
-        ("rabbitmq-server", "rabbitmq-server"),
-        ("sqlite3", "sqlite3"),
-        ("chromium", "chromium"),
-        ("node", "nodejs"),
-        ("npm", "npm"),
-        ("pip3", "python3-pip"),
-        // The malware scan tests start clamd with their own offline signatures (no freshclam).
-        ("/usr/sbin/clamd", "clamav-daemon"),
-        ("sigtool", "clamav"),
-    ];
-    let missing: Vec<&str> = wanted.iter().filter(|(cmd, _)| !has(cmd)).map(|(_, pkg)| *pkg).collect();
-    if !missing.is_empty() {
-        eprintln!("installing Debian packages: {}", missing.join(" "));
-        let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
-        let apt = |args: &[&str]| {
-            let mut all: Vec<&str> = sudo.to_vec();
-            all.push("apt-get");
-            all.extend_from_slice(args);
-            let mut cmd = Command::new(all[0]);
-            cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
-            run(&mut cmd)
-        };
-        apt(&["update", "-q"])?;
-        let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
-        args.extend(missing.iter().copied());
-        apt(&args)?;
-    }
-    if !has("moto_server") {
-        eprintln!("installing moto's S3-compatible server from PyPI");
-        run(Command::new("pip3").args(["install", "--quiet", "moto[server]"]))?;
-    }
-    if !python_imports("aiosmtpd") {
-        eprintln!("installing the aiosmtpd SMTP server (the mail tests' sink) from PyPI");
-        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd"]))?;
-        if !python_imports("aiosmtpd") {
-            return Err("aiosmtpd is required for the mail tests and python3 cannot import it".into());
+/// Makes the tests runnable by hand: installs, starts, prints what to export, leaves it running.
+fn services_only() -> Result {
+    tools::ensure()?;
+    let started = services::ensure()?;
+    started.keep();
+    eprintln!("\nFor `cargo nextest run` in this shell:");
+    eprintln!("export PATH={}:\"$PATH\"", tools::venv_dir().join("bin").display());
+    for key in ["TEST_DATABASE_URL", "TEST_REDIS_URL", "TEST_AMQP_URL"] {
+        if let Some(v) = util::env_var(key).filter(|_| std::env::var(key).is_err()) {
+            eprintln!("export {key}='{v}'");
         }
     }
-    // The end-to-end tests verify Trellis tokens with PyJWT, an independent JWT implementation.
-    let has_pyjwt = || {
-        Command::new("python3")
-            .args([
-                "-c",
-                "import jwt, cryptography; from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAPSSAlgorithm",
-            ])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !has_pyjwt() {
-        eprintln!("installing PyJWT with its crypto extra from PyPI");
-        run(Command::new("pip3").args(["install", "--quiet", "PyJWT[crypto]>=2.8"]))?;
-        if !has_pyjwt() {
-            return Err("PyJWT[crypto] is required for the end-to-end token tests and could not be installed".into());
-        }
-    }
-    for (cmd, why) in [
-        ("moto_server", "the S3 contract tests"),
-        ("chromium", "the browser tests"),
-        ("sqlite3", "the end-to-end tests"),
-    ] {
-        if !has(cmd) {
-            return Err(format!("{cmd} is required for {why} and could not be installed"));
-        }
-    }
-    Ok(())
-}
-
-/// Whether `python3` can import `module` (what the test support runs).
-fn python_imports(module: &str) -> bool {
-    Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// PostgreSQL (5432, trust auth, database `test`), Redis (6379) and RabbitMQ (5672): started when
-/// not running; the tests fail loudly if they still cannot be reached.
-fn ensure_services() -> Result {
-    step("services");
-    if !reachable(5432) {
-        eprintln!("starting PostgreSQL");
-        let versions = std::fs::read_dir("/etc/postgresql").map_err(|e| format!("PostgreSQL is not installed: {e}"))?;
-        for v in versions.flatten() {
-            let version = v.file_name().to_string_lossy().to_string();
-            let _ = run(Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &version, "main", "start"]));
-        }
-        wait_for(5432, "PostgreSQL", Duration::from_secs(30))?;
-    }
-    // The tests connect as postgres without a password to the `test` database.
-    let has_test_db = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-tAc", "SELECT 1"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_test_db {
-        run(Command::new("psql").args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-c",
-            "CREATE DATABASE test",
-        ]))
-        .map_err(|e| format!("PostgreSQL must accept postgres@127.0.0.1 with trust auth: {e}"))?;
-    }
-    if !reachable(6379) {
-        eprintln!("starting Redis");
-        let _ = std::fs::create_dir_all("/var/lib/redis");
-        run(Command::new("redis-server").args([
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]))?;
-        wait_for(6379, "Redis", Duration::from_secs(15))?;
-    }
-    if !reachable(5672) {
-        eprintln!("starting RabbitMQ (this takes a while)");
-        run(Command::new("rabbitmq-server").arg("-detached"))?;
-        wait_for(5672, "RabbitMQ", Duration::from_secs(120))?;
-    }
-    eprintln!("PostgreSQL, Redis and RabbitMQ are reachable");
     Ok(())
 }
 
@@ -258,13 +95,13 @@ fn ensure_services() -> Result {
 fn web_checks() -> Result {
     let web = root().join("web");
     step("web: npm ci");
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&web))?;
+    run(cmd("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&web))?;
     step("web: typecheck and unit tests");
-    run(Command::new("npm").args(["run", "typecheck"]).current_dir(&web))?;
-    run(Command::new("npm").arg("test").current_dir(&web))?;
+    run(cmd("npm").args(["run", "typecheck"]).current_dir(&web))?;
+    run(cmd("npm").arg("test").current_dir(&web))?;
     step("web: build, and check the committed build is current");
-    run(Command::new("npm").args(["run", "build"]).current_dir(&web))?;
-    let status = Command::new("git")
+    run(cmd("npm").args(["run", "build"]).current_dir(&web))?;
+    let status = std::process::Command::new("git")
         .args(["status", "--porcelain", "--", "dist"])
         .current_dir(&web)
         .output()
@@ -290,13 +127,13 @@ fn target_dir(root: &Path) -> PathBuf {
 /// Starts the real binary with zero configuration (plus an administrator made with
 /// `trellis admin create-user`) and runs the browser suite (`web/e2e/app.mjs`) against it.
 fn browser_suite(root: &Path) -> Result {
-    run(Command::new("cargo").args(["build", "--locked", "--bin", "trellis"]).current_dir(root))?;
+    run(cmd("cargo").args(["build", "--locked", "--bin", "trellis"]).current_dir(root))?;
     let binary = target_dir(root).join("debug/trellis");
     let dir = std::env::temp_dir().join(format!("trellis-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (admin_email, admin_password) = ("admin@example.com", "quartz harbour lantern meadow nine");
-    let mut create = Command::new(&binary)
+    let mut create = cmd(&binary.to_string_lossy())
         .args(["admin", "create-user", "--email", admin_email, "--name", "Ada Admin"])
         .current_dir(&dir)
         .stdin(Stdio::piped())
@@ -313,7 +150,7 @@ fn browser_suite(root: &Path) -> Result {
     }
     let port = free_port()?;
     let mut server = ServerGuard(
-        Command::new(&binary)
+        cmd(&binary.to_string_lossy())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .current_dir(&dir)
             .stdout(Stdio::null())
@@ -321,8 +158,11 @@ fn browser_suite(root: &Path) -> Result {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?,
     );
-    wait_for(port, "trellis", Duration::from_secs(30))?;
-    let result = run(Command::new("node")
+    wait_for(port, "trellis", Duration::from_secs(120))?;
+    if let Ok(Some(status)) = server.0.try_wait() {
+        return Err(format!("trellis serve exited with {status} before the browser suite (port {port} taken?)"));
+    }
+    let result = run(cmd("node")
         .arg("e2e/app.mjs")
         .env("TRELLIS_URL", format!("http://127.0.0.1:{port}"))
         .env("ADMIN_EMAIL", admin_email)

@@ -8,16 +8,23 @@
 //! `amqp://guest:guest@127.0.0.1:5672/%2f`) and `TEST_S3_ENDPOINT` (default
 //! `http://127.0.0.1:5000`, a moto server that [`moto::ensure_s3_server`] starts when nothing
 //! answers there). [`TestSmtp`] is a real SMTP server (aiosmtpd, installed if missing) per test.
+//!
+//! Two rules keep the suite green on a busy machine: ports for child processes come from
+//! [`reserve_port`] (never bound-and-released), and waits are for a state ([`wait`]), never for a
+//! fixed time.
 
 pub mod clamd;
 pub mod moto;
+pub mod ports;
 pub mod proxy;
 pub mod s3rver;
 pub mod services;
 pub mod smtp;
+pub mod wait;
 
 pub use clamd::TestClamd;
 pub use moto::ensure_s3_server;
+pub use ports::reserve_port;
 pub use proxy::TcpProxy;
 pub use s3rver::TestS3rver;
 pub use services::{TestBucket, TestPostgres, TestRabbit, TestRedis, amqp_url, redis_url, s3_endpoint, unique_name};
