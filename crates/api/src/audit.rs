@@ -63,7 +63,7 @@ pub struct AuditVerification {
     pub checked: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_broken: Option<BrokenEntry>,
-    /// API.md's name for `first_broken.event_id`.
+    /// docs/API.md's name for `first_broken.event_id`.
     pub first_bad_id: Option<Uuid>,
     /// How many archive objects were checked (0 when there are none, or they were skipped).
     #[serde(default)]

@@ -80,7 +80,7 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// One login session of the caller (API.md `GET /auth/sessions`).
+/// One login session of the caller (docs/API.md `GET /auth/sessions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SessionInfo {
     pub id: uuid::Uuid,

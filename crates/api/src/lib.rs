@@ -1,4 +1,4 @@
-//! Types every service and client agrees on: the public DTOs of API.md, roles, and the `*Api`
+//! Types every service and client agrees on: the public DTOs of docs/API.md, roles, and the `*Api`
 //! traits through which services reach each other (locally or over HTTP, never through tables).
 //!
 //! This crate knows serde and OpenAPI schemas but no web framework, database or runtime.

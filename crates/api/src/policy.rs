@@ -1,4 +1,4 @@
-//! The role gate (RBAC, SECURITY.md AZ-1/AZ-2): one table that names, for every route any
+//! The role gate (RBAC, docs/SECURITY.md AZ-1/AZ-2): one table that names, for every route any
 //! Trellis process serves, who may call it. It is the single source of the role × route matrix;
 //! `platform::http::enforce_policy` applies it to every service router, and a test walks every
 //! router and the OpenAPI document against it.
@@ -102,7 +102,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/.well-known/jwks.json", Public),
     // users: the caller, other users (full view for themself and admins, `{id, name}` else);
     // PATCH is open to every signed-in caller because a user may rename themself; role and status
-    // changes are admin-only in the service (a property-level check, SECURITY.md AZ-4).
+    // changes are admin-only in the service (a property-level check, docs/SECURITY.md AZ-4).
     rule("GET", "/api/users/me", Authenticated),
     rule("GET", "/api/users/{id}", Authenticated),
     rule("PATCH", "/api/users/{id}", Authenticated),

@@ -1,4 +1,4 @@
-//! The projects service's public DTOs (API.md "Projects and tasks").
+//! The projects service's public DTOs (docs/API.md "Projects and tasks").
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -131,7 +131,7 @@ pub struct ChangeMember {
     pub role: ProjectRole,
 }
 
-/// A page of a list: `{items, next_cursor}` (API.md "Lists").
+/// A page of a list: `{items, next_cursor}` (docs/API.md "Lists").
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -291,7 +291,7 @@ pub struct Attachment {
     pub uploaded_by: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    /// Whether the file may be downloaded yet (malware scan, SECURITY.md UP-5).
+    /// Whether the file may be downloaded yet (malware scan, docs/SECURITY.md UP-5).
     pub status: AttachmentStatus,
     /// What the malware scan found; `none` when no scanner is configured (never scanned).
     pub scan: AttachmentScan,

@@ -63,7 +63,7 @@ impl UserStatus {
     }
 }
 
-/// A user as the user themself and admins see it (API.md `user`).
+/// A user as the user themself and admins see it (docs/API.md `user`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct User {
     pub id: Uuid,

@@ -1,4 +1,4 @@
-//! Browser sessions (SECURITY.md SE-6): the refresh token in a `__Host-` cookie instead of the
+//! Browser sessions (docs/SECURITY.md SE-6): the refresh token in a `__Host-` cookie instead of the
 //! answer's body, and the CSRF defence every cookie-authenticated request must pass.
 //!
 //! A client opts in with the header `X-Trellis-Session: cookie` on `POST /auth/login`,

@@ -1,4 +1,4 @@
-//! The auth service's HTTP routes (API.md "Auth").
+//! The auth service's HTTP routes (docs/API.md "Auth").
 
 use std::sync::Arc;
 

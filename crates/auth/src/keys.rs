@@ -1,5 +1,5 @@
 //! Signing keys for access tokens, generated and used through aws-lc-rs: RS256 (the default, as
-//! the seed requires; see ARCHITECTURE.md for the ASVS exception) and PS256 on RSA-3072, ES256 on
+//! docs/API.md names it; see ARCHITECTURE.md for the ASVS exception) and PS256 on RSA-3072, ES256 on
 //! P-256, EdDSA on Ed25519. Each key has a `kid` and exactly one algorithm, and publishes only its
 //! public parameters in the JWKS.
 //!
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 /// The algorithms access tokens can be signed with (`auth.signing_algorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum SigningAlgorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 over RSA-3072: what the seed and API.md name.
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over RSA-3072: what docs/API.md names.
     #[default]
     RS256,
     /// RSASSA-PSS with SHA-256 over RSA-3072.

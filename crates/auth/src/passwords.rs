@@ -2,7 +2,7 @@
 //! the whole password counts however long it is, and a database leak alone does not allow offline
 //! guessing. Hashing runs on a few threads of its own at a lower scheduling priority (nice 10),
 //! so that under a login flood bcrypt takes the CPU only as far as requests of higher priority
-//! leave it idle (PERFORMANCE.md S7); when too many hashes wait, new ones are refused at once (the
+//! leave it idle (docs/PERFORMANCE.md S7); when too many hashes wait, new ones are refused at once (the
 //! caller answers 503) instead of queueing without bound.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -226,18 +226,37 @@ mod tests {
 
     #[tokio::test]
     async fn saturation_is_refused_fast() {
-        let h = Arc::new(PasswordHasher::new(SecretSlice::from(vec![9u8; 32]), 12, 1, 1));
-        let mut tasks = Vec::new();
-        for _ in 0..6 {
+        // One worker, one waiting slot. The worker is held by a job that runs until released, and
+        // a hash waits behind it: from then on every hash is refused, and at once, since nothing
+        // can have waited for a worker that never frees up until the end.
+        let h = Arc::new(PasswordHasher::new(SecretSlice::from(vec![9u8; 32]), 4, 1, 1));
+        let (release, held) = mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let busy = tokio::spawn({
             let h = h.clone();
-            tasks.push(tokio::spawn(async move { h.hash("a long enough password").await }));
-        }
-        let mut refused = 0;
-        for t in tasks {
-            if t.await.unwrap() == Err(HashError::Saturated) {
-                refused += 1;
+            async move {
+                h.run(move || {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                })
+                .await
             }
+        });
+        running.await.expect("the worker runs the holding job");
+        let queued = tokio::spawn({
+            let h = h.clone();
+            async move { h.hash("a long enough password").await }
+        });
+        test_support::wait::until("a second hash waiting for the held worker", || async {
+            h.waiting.load(Ordering::SeqCst) == 2
+        })
+        .await;
+        for i in 0..4 {
+            assert_eq!(h.hash("a long enough password").await, Err(HashError::Saturated), "hash {i} while full");
         }
-        assert!(refused >= 3, "with 1 worker and 1 waiting slot most of 6 must be refused, got {refused}");
+        release.send(()).expect("the holding job waits for its release");
+        busy.await.unwrap().expect("the holding job ran");
+        assert!(queued.await.unwrap().is_ok(), "the waiting hash ran once the worker was free");
+        assert!(h.hash("a long enough password").await.is_ok(), "room again once the pool is idle");
     }
 }

@@ -1,7 +1,7 @@
 //! TOTP second factor (RFC 6238 over RFC 4226 HOTP) and single-use recovery codes.
 //!
 //! Pure functions only: no clock, storage or HTTP. Callers pass the server clock
-//! (SECURITY.md TO-7), persist the returned time step as the user's last accepted step and
+//! (docs/SECURITY.md TO-7), persist the returned time step as the user's last accepted step and
 //! pass it back on the next verification (TO-3), and store the seed sealed (TO-1) and the
 //! recovery codes as [`hash_recovery_code`] hashes (TO-5). Throttling (TO-4) is the caller's.
 

@@ -97,7 +97,7 @@ impl Description {
 /// What the caller may do in a project: their membership role adjusted by their global role, or
 /// `None` when the project is invisible to them.
 ///
-/// - Admins act with owner authority everywhere (API.md: admin is "everything"), member or not,
+/// - Admins act with owner authority everywhere (docs/API.md: admin is "everything"), member or not,
 ///   so they get `Owner`. This is also what `Project.role` reports to them: the field tells a
 ///   client which controls to offer, and an admin may use all of them. The actual membership
 ///   rows stay visible through the members list.

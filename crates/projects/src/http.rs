@@ -1,4 +1,4 @@
-//! The HTTP API of the projects service (API.md "Projects and tasks"): routes, request parsing
+//! The HTTP API of the projects service (docs/API.md "Projects and tasks"): routes, request parsing
 //! into use-case inputs, and answers; and the `/internal/projects/*` routes other services call.
 //! Every failure is a problem+json answer: ids that are not UUIDs are 404 like any unknown id,
 //! malformed query strings are 400, bad values 422. The task routes are in [`tasks`].

@@ -9,7 +9,7 @@
 //!   `projects.owner_id` and as a `project_members` row with role `owner`.
 //! - Visibility: a project and its tasks are visible to its members and to global admins only.
 //!   To anyone else they do not exist (404, never 403), so ids cannot be probed; the refusal
-//!   is logged with who asked (`authorization denied`, SECURITY.md AZ-11).
+//!   is logged with who asked (`authorization denied`, docs/SECURITY.md AZ-11).
 //! - Writes: project owners and editors may write tasks; global admins may write everywhere; the
 //!   global `guest` role is read-only everywhere (403), whatever its project role.
 //! - Every write stores its event in the outbox in the same transaction: project and member
@@ -44,14 +44,14 @@
 //!   `attachments/{project}/{id}`, metadata in `attachments`; an object is written before its
 //!   row and deleted after it, and objects left without a row are swept.
 //!   With a malware scanner ([`scanner`], clamd) new files are quarantined until scanned;
-//!   downloads of S3 objects are short-lived presigned redirects (SECURITY.md UP-3, UP-5).
+//!   downloads of S3 objects are short-lived presigned redirects (docs/SECURITY.md UP-3, UP-5).
 //! - Every POST honours `Idempotency-Key` (`platform::http::idempotency`, layered in [`router`]):
 //!   a repeated request replays the first answer instead of writing twice.
 //!
 //! # Layout
 //! [`domain`] and [`rank`] are pure; [`service`] holds the use cases over the [`ports`];
 //! [`store`] has one adapter per backend (SQLite, PostgreSQL) and the migrations; [`http`] maps
-//! the API of API.md onto the service, and serves the internal personal-data routes;
+//! the API of docs/API.md onto the service, and serves the internal personal-data routes;
 //! [`invalidation`] keeps the cache of every instance in step with the others' writes (events).
 
 pub mod cache;

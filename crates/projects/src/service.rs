@@ -56,7 +56,7 @@ impl From<&Identity> for Actor {
     }
 }
 
-/// The page size when the client names none, and the largest it may ask for (API.md "Lists").
+/// The page size when the client names none, and the largest it may ask for (docs/API.md "Lists").
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 
@@ -194,7 +194,7 @@ fn erasure_report(c: ErasureCounts) -> ErasureReport {
 }
 
 /// The answer for an object in a project the actor may not see: `NotFound`, exactly as for one
-/// that does not exist; the refusal is logged with who asked (SECURITY.md AZ-11).
+/// that does not exist; the refusal is logged with who asked (docs/SECURITY.md AZ-11).
 fn invisible(actor: Actor, project_id: Uuid) -> ApiError {
     tracing::warn!(
         user_id = %actor.user_id,

@@ -1,13 +1,23 @@
-//! A real clamd per test ([`TestClamd`]), on a free local port, whose only signatures are the
+//! A real clamd per test ([`TestClamd`]), on a reserved local port, whose only signatures are the
 //! MD5 hashes of files the test names (`sigtool --md5` into a `.hdb`, SECURITY.md UP-5): no
-//! signature download, so it starts offline in a second or two. Needs `clamd` and `sigtool`
-//! (Debian `clamav-daemon`, `clamav`; `cargo xtask services` installs them).
+//! signature download, so it starts offline in a second or two on an idle machine (much longer on
+//! a loaded one: the start-up wait is generous). Needs `clamd` and `sigtool` (Debian
+//! `clamav-daemon`, `clamav`; `cargo xtask services` installs them).
+//!
+//! The port comes from [`reserve_port`](crate::reserve_port), so nothing else can hold it between
+//! its choice and clamd's bind, and whatever answers `PONG` there is this test's clamd.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::wait;
+
+/// How long clamd may take to load its database and answer `PING`, before [`wait::patience`]
+/// scales it.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A clamd process, stopped on drop.
 pub struct TestClamd {
@@ -22,10 +32,11 @@ fn find(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&paths).chain([PathBuf::from("/usr/sbin")]).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
-/// `PING` answered with `PONG`.
+/// `PING` answered with `PONG`. Short of that (not listening yet, or too slow to answer this
+/// time), false: the caller asks again.
 fn answers(addr: SocketAddr) -> bool {
-    let Ok(mut conn) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else { return false };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+    let Ok(mut conn) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else { return false };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reply = Vec::new();
     conn.write_all(b"zPING\0").is_ok() && conn.read_to_end(&mut reply).is_ok() && reply.starts_with(b"PONG")
 }
@@ -63,10 +74,7 @@ impl TestClamd {
             hdb.push_str(&String::from_utf8_lossy(&out.stdout));
         }
         std::fs::write(db.join("trellis-test.hdb"), hdb).unwrap_or_else(|e| panic!("clamd .hdb: {e}"));
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap_or_else(|e| panic!("free port for clamd: {e}"))
-            .port();
+        let port = crate::reserve_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let conf = dir.path().join("clamd.conf");
         let text = format!(
@@ -77,21 +85,34 @@ impl TestClamd {
             pid = dir.path().join("clamd.pid").display(),
         );
         std::fs::write(&conf, text).unwrap_or_else(|e| panic!("clamd.conf: {e}"));
+        // What clamd prints before its log is open (a bad configuration) goes to a file of its own.
+        let out = std::fs::File::create(dir.path().join("clamd.out")).unwrap_or_else(|e| panic!("clamd.out: {e}"));
+        let err = out.try_clone().unwrap_or_else(|e| panic!("clamd.out: {e}"));
         let child = Command::new(&clamd)
             .arg("-c")
             .arg(&conf)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start clamd: {e}"));
         let mut clamd = TestClamd { addr, child, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let limit = wait::patience(START_TIMEOUT);
+        let start = Instant::now();
         while !answers(addr) {
-            if Instant::now() > deadline || clamd.child.try_wait().ok().flatten().is_some() {
-                let log = std::fs::read_to_string(clamd.dir.path().join("clamd.log")).unwrap_or_default();
-                panic!("clamd did not answer at {addr}:\n{log}");
+            let log = || {
+                let read = |name: &str| std::fs::read_to_string(clamd.dir.path().join(name)).unwrap_or_default();
+                format!("{}{}", read("clamd.out"), read("clamd.log"))
+            };
+            if let Some(status) = clamd.child.try_wait().ok().flatten() {
+                panic!("clamd exited ({status}) before answering PING at {addr}:\n{}", log());
             }
+            assert!(
+                start.elapsed() < limit,
+                "clamd did not answer PING at {addr} within {limit:?} of starting (loading its signature \
+                 database; TRELLIS_TEST_PATIENCE scales this):\n{}",
+                log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         clamd

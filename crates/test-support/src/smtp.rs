@@ -1,4 +1,4 @@
-//! A real SMTP server for tests ([`TestSmtp`]: aiosmtpd on a free loopback port, saving every
+//! A real SMTP server for tests ([`TestSmtp`]: aiosmtpd on a reserved loopback port, saving every
 //! message it accepts into a temporary folder) and a small reader for the messages it saved and
 //! for the `.eml` files the file mailer writes ([`ReceivedMail`], [`read_mail_dir`]).
 //!
@@ -6,6 +6,10 @@
 //! import it, as `cargo xtask ci` does on a fresh machine; a server that still cannot start fails
 //! the test with the reason. Each `TestSmtp` is its own process, stopped on drop, and it also
 //! stops by itself when the test process goes away (it exits when its standard input closes).
+//!
+//! The port comes from [`reserve_port`](crate::reserve_port): no other test, and no outgoing
+//! connection, can hold it between its choice and the sink's bind, so one start is enough; the
+//! sink says `ready` once aiosmtpd has bound it and answered its own test connection.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,13 +19,15 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
+use crate::wait;
+
 /// The sink: an aiosmtpd controller whose handler writes `X-Envelope-To:` and the message as it
 /// was received into `<dir>/<n>.eml` (through a rename, so a reader never sees half of one).
 const SINK: &str = r#"
 import itertools, os, sys
 from aiosmtpd.controller import Controller
 
-folder, port = sys.argv[1], int(sys.argv[2])
+folder, port, ready_timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 counter = itertools.count()
 
 class Save:
@@ -34,15 +40,17 @@ class Save:
         os.rename(tmp, os.path.join(folder, "%06d.eml" % n))
         return "250 OK"
 
-controller = Controller(Save(), hostname="127.0.0.1", port=port)
+# aiosmtpd's own start-up check gives up after 5 s by default; a loaded machine needs longer.
+controller = Controller(Save(), hostname="127.0.0.1", port=port, ready_timeout=ready_timeout)
 controller.start()
 print("ready", flush=True)
 sys.stdin.read()
 controller.stop()
 "#;
 
-/// How long the sink may take to start.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the sink may take to start (python3, aiosmtpd's import and its own start-up check),
+/// before [`wait::patience`] scales it.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Whether this process already made sure aiosmtpd is importable.
 static INSTALLED: Mutex<bool> = Mutex::new(false);
@@ -88,15 +96,8 @@ pub fn ensure_aiosmtpd() {
     *done = true;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free loopback port for the SMTP sink: {e}"))
-}
-
 impl TestSmtp {
-    /// Starts a sink on a free port and waits until it accepts connections.
+    /// Starts a sink on a reserved port and waits until it accepts connections.
     pub async fn start() -> TestSmtp {
         tokio::task::spawn_blocking(Self::start_blocking)
             .await
@@ -105,47 +106,43 @@ impl TestSmtp {
 
     fn start_blocking() -> TestSmtp {
         ensure_aiosmtpd();
-        let mut last = String::new();
-        // A port picked free can be taken before the sink binds it: try a few.
-        for _ in 0..3 {
-            match Self::try_start() {
-                Ok(s) => return s,
-                Err(e) => last = e,
-            }
-        }
-        panic!("the SMTP sink (aiosmtpd) could not start: {last}");
-    }
-
-    fn try_start() -> Result<TestSmtp, String> {
-        let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
-        let port = free_port();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir for the SMTP sink: {e}"));
+        let port = crate::reserve_port();
+        let limit = wait::patience(START_TIMEOUT);
+        // Its errors go to a hidden file beside the messages, read if it fails to start (a pipe
+        // nobody reads could fill up and stall it).
+        let errors = dir.path().join(".stderr");
+        let stderr = std::fs::File::create(&errors).unwrap_or_else(|e| panic!("the SMTP sink's stderr file: {e}"));
         let mut child = Command::new("python3")
             .args(["-c", SINK])
             .arg(dir.path())
             .arg(port.to_string())
+            .arg(limit.as_secs_f64().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
-            .map_err(|e| format!("cannot run python3: {e}"))?;
+            .unwrap_or_else(|e| panic!("the SMTP sink needs python3, which cannot run: {e}"));
         let stdin = child.stdin.take();
-        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("the SMTP sink has no stdout"));
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut line = String::new();
+            // An empty line is end of file: the sink exited before it was ready.
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        match rx.recv_timeout(START_TIMEOUT) {
+        let waited = match rx.recv_timeout(limit) {
             Ok(line) if line.trim() == "ready" => {
-                Ok(TestSmtp { url: format!("smtp://127.0.0.1:{port}"), port, dir, child, _stdin: stdin })
+                return TestSmtp { url: format!("smtp://127.0.0.1:{port}"), port, dir, child, _stdin: stdin };
             }
-            _ => {
-                let _ = child.kill();
-                let out = child.wait_with_output().map(|o| String::from_utf8_lossy(&o.stderr).into_owned());
-                Err(format!("no `ready` from the sink on port {port}: {}", out.unwrap_or_default()))
-            }
-        }
+            Ok(_) => "exited before it was ready".to_string(),
+            Err(_) => format!("did not say `ready` within {limit:?} (TRELLIS_TEST_PATIENCE scales this)"),
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let stderr = std::fs::read_to_string(&errors).unwrap_or_default();
+        panic!("the SMTP sink (aiosmtpd) on reserved port {port} {waited}:\n{stderr}");
     }
 
     /// The folder the sink saves messages in.
@@ -158,7 +155,8 @@ impl TestSmtp {
         read_mail_dir(self.dir.path())
     }
 
-    /// Waits until at least `count` messages arrived; panics after `timeout`.
+    /// Waits until at least `count` messages arrived; panics when none arrived for `timeout`
+    /// (scaled, see [`wait_for_mail`]).
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<ReceivedMail> {
         wait_for_mail(self.dir.path(), count, timeout).await
     }
@@ -189,17 +187,28 @@ pub fn read_mail_dir(dir: &Path) -> Vec<ReceivedMail> {
         .collect()
 }
 
-/// Waits until `dir` holds at least `count` messages; panics after `timeout` with what is there.
+/// Waits until `dir` holds at least `count` messages. Fails only when no new message arrived for
+/// `timeout` (scaled by `TRELLIS_TEST_PATIENCE`, [`wait::patience`]), so a slow batch passes as
+/// long as it advances; the failure lists the subjects that did arrive.
 pub async fn wait_for_mail(dir: &Path, count: usize, timeout: Duration) -> Vec<ReceivedMail> {
-    let deadline = Instant::now() + timeout;
+    let stall = wait::patience(timeout);
+    let start = Instant::now();
+    let (mut seen, mut moved) = (0, Instant::now());
     loop {
         let found = read_mail_dir(dir);
         if found.len() >= count {
             return found;
         }
-        if Instant::now() > deadline {
+        if found.len() > seen {
+            (seen, moved) = (found.len(), Instant::now());
+        }
+        if moved.elapsed() > stall {
             let subjects: Vec<&str> = found.iter().map(|m| m.header("subject").unwrap_or("")).collect();
-            panic!("expected {count} messages in {} within {timeout:?}, found {subjects:?}", dir.display());
+            panic!(
+                "expected {count} messages in {}; after {:.1?}, none new for {stall:?}; found {subjects:?}",
+                dir.display(),
+                start.elapsed()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

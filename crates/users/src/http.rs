@@ -1,4 +1,4 @@
-//! The users service's HTTP routes: the public ones of API.md and the `/internal/*` ones other
+//! The users service's HTTP routes: the public ones of docs/API.md and the `/internal/*` ones other
 //! services call through `HttpUsersClient`.
 
 use std::collections::BTreeMap;
@@ -22,7 +22,7 @@ use crate::service::{Actor, ExportDocument, SearchQuery, UpdateError, etag};
 
 type Svc = State<Arc<UsersService>>;
 
-/// Public routes (API.md "Users").
+/// Public routes (docs/API.md "Users").
 pub fn router(svc: Arc<UsersService>) -> Router {
     routes().with_state(svc)
 }

@@ -1,5 +1,5 @@
 //! Personal data at rest: envelope encryption of the users table, its blind index and its
-//! search tokens (SECURITY.md EN-1 to EN-3, GD-2).
+//! search tokens (docs/SECURITY.md EN-1 to EN-3, GD-2).
 //!
 //! - Every user has a data key (DEK) of their own: 256 random bits, stored only wrapped by a
 //!   key-encryption key (KEK) from configuration, with the KEK's version beside it. Destroying

@@ -1,5 +1,5 @@
 //! Every algorithm signs tokens that `platform::identity::TokenVerifier` (jsonwebtoken) accepts,
-//! publishes only public parameters, and every forgery of SECURITY.md JW-1..JW-4 and JW-6 is
+//! publishes only public parameters, and every forgery of docs/SECURITY.md JW-1..JW-4 and JW-6 is
 //! rejected for every algorithm.
 
 use super::*;
@@ -268,7 +268,10 @@ fn clone_pair(p: &Pair) -> Pair {
 
 #[tokio::test]
 async fn garbage_kids_are_rejected_without_fetching_and_unknown_ones_fetch_once_per_interval() {
-    let (v, source) = verifier();
+    // An interval far longer than the test can take (the default, 10 s, is not, on a loaded
+    // machine): every unknown kid below falls in the interval the first fetch opened.
+    let (_, source) = verifier();
+    let v = verifier_over(source.clone()).refetch_interval(Duration::from_secs(24 * 3600));
     let k = key(SigningAlgorithm::ES256);
     assert!(v.verify(&k.sign(&typed_claims()).unwrap()).await.is_ok());
     let baseline = source.fetches.load(Ordering::SeqCst);

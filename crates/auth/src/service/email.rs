@@ -1,4 +1,4 @@
-//! Mailed single-use tokens: email verification and password reset (SECURITY.md PW-9, LG-3).
+//! Mailed single-use tokens: email verification and password reset (docs/SECURITY.md PW-9, LG-3).
 //!
 //! A token is 256 bits from the CSPRNG (`random_token`), mailed in a link whose fragment carries
 //! it (`{public_url}/reset-password#token=…`), so it never reaches a server's access log; only
@@ -93,7 +93,7 @@ fn email_changed_notice(to: &str) -> Mail {
     }
 }
 
-/// Security-relevant changes the account's owner is told about by mail (SECURITY.md PW-7, TO-5),
+/// Security-relevant changes the account's owner is told about by mail (docs/SECURITY.md PW-7, TO-5),
 /// so that a change they did not make does not go unnoticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Notice {

@@ -1,4 +1,4 @@
-//! The TOTP second factor (SECURITY.md C): enrolment, removal, and the login step that follows a
+//! The TOTP second factor (docs/SECURITY.md C): enrolment, removal, and the login step that follows a
 //! correct password for an account that has it on.
 //!
 //! A correct password yields only an opaque `mfa_token` (stored hashed, 5 minutes, 5 attempts,

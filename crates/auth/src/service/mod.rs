@@ -221,7 +221,7 @@ impl AuthService {
     }
 
     /// Changes the caller's password after checking the current one; every other session of
-    /// the caller ends at once (SECURITY.md PW-7).
+    /// the caller ends at once (docs/SECURITY.md PW-7).
     pub async fn change_password(&self, caller: &Identity, current: &str, new: &str) -> Result<(), AuthError> {
         let user = self.users.get_user(caller.user_id).await?;
         let stored = self.store.password_hash(user.id).await?;
@@ -274,7 +274,7 @@ impl AuthService {
     }
 
     /// Stores a fresh hash at the configured cost when `stored` was made at another one
-    /// (SECURITY.md PW-8); a failure here never fails the login.
+    /// (docs/SECURITY.md PW-8); a failure here never fails the login.
     async fn rehash_if_needed(&self, user_id: Uuid, password: &str, stored: &str) {
         if !self.settings.hasher.needs_rehash(stored) {
             return;

@@ -1,4 +1,4 @@
-//! Personal data (GDPR Art. 15, 17 and 20, SECURITY.md GD-1 and GD-2): what the auth tables hold
+//! Personal data (GDPR Art. 15, 17 and 20, docs/SECURITY.md GD-1 and GD-2): what the auth tables hold
 //! about one user, exported and erased through `api::personal::PersonalDataApi`.
 //!
 //! The export has one entry per table of [`PERSONAL_DATA_TABLES`], empty or not, and never a

@@ -2,21 +2,33 @@
 //! the database with one `auth.sessions_ended` event, and each revocation is published to the
 //! shared cache so that verifiers refuse the user's access tokens at once.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use api::auth::{LoginRequest, LoginResponse, RegisterRequest, SessionEndReason, SessionStatus, SessionsApi};
 use auth::AuthService;
 use auth::service::ClientInfo;
 use platform::cache::{Cache, MemoryCache};
-use platform::clock::SystemClock;
+use platform::clock::{Clock, SystemClock};
 use platform::db::Database;
 use platform::identity::session_cache_key;
 use uuid::Uuid;
 
 pub(crate) async fn service(db: &Database, cache: Arc<dyn Cache>) -> Arc<AuthService> {
-    let users = super::users_on(db, Arc::new(SystemClock)).await;
-    let settings = super::service_settings(auth::service::KeySettings::default());
-    AuthService::start(auth::store(db), users, settings, Arc::new(SystemClock), None, cache).await.unwrap()
+    service_on(db, cache, Arc::new(SystemClock)).await.0
+}
+
+/// The auth service on `clock` (and the users service it asks, on the same clock), and the folder
+/// it mails into (the service's own, gone with it).
+pub(crate) async fn service_on(
+    db: &Database,
+    cache: Arc<dyn Cache>,
+    clock: Arc<dyn Clock>,
+) -> (Arc<AuthService>, PathBuf) {
+    let users = super::users_on(db, clock.clone()).await;
+    let (settings, mail_dir) = super::service_settings(auth::service::KeySettings::default());
+    let svc = AuthService::start(auth::store(db), users, settings, clock, None, cache).await.unwrap();
+    (svc, mail_dir)
 }
 
 pub(crate) async fn account(svc: &AuthService) -> (Uuid, String) {

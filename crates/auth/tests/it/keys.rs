@@ -28,6 +28,7 @@ fn settings(algorithm: SigningAlgorithm) -> AuthSettings {
         rotation: Duration::from_secs(30 * 86_400),
         check_interval: CHECK,
     })
+    .0
 }
 
 struct Replica {

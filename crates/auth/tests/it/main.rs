@@ -21,10 +21,40 @@ use uuid::Uuid;
 /// The key-encryption key of service-level tests.
 const KEK: [u8; 32] = [7; 32];
 
-/// Settings for tests that drive the auth service itself: bcrypt at cost 4, mail into files.
-fn service_settings(keys: auth::service::KeySettings) -> auth::AuthSettings {
-    let mail_dir = std::env::temp_dir().join("trellis-auth-it-mail");
-    auth::AuthSettings {
+/// The file mailer of one service, writing into a folder of its own that goes when the mailer
+/// does: no test reads another's mail, and no folder grows from run to run.
+struct TestMailer {
+    files: platform::mail::FileMailer,
+    dir: std::path::PathBuf,
+}
+
+impl TestMailer {
+    fn new() -> TestMailer {
+        let dir = std::env::temp_dir().join(format!("trellis-auth-it-mail-{}", Uuid::now_v7().simple()));
+        let files = platform::mail::FileMailer::new(&dir, "Trellis <no-reply@localhost>").unwrap();
+        TestMailer { files, dir }
+    }
+}
+
+impl Drop for TestMailer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[async_trait::async_trait]
+impl platform::mail::Mailer for TestMailer {
+    async fn send(&self, mail: &platform::mail::Mail) -> Result<(), platform::mail::MailError> {
+        self.files.send(mail).await
+    }
+}
+
+/// Settings for tests that drive the auth service itself: bcrypt at cost 4, mail into files in a
+/// folder of the service's own, whose path comes second.
+fn service_settings(keys: auth::service::KeySettings) -> (auth::AuthSettings, std::path::PathBuf) {
+    let mailer = TestMailer::new();
+    let mail_dir = mailer.dir.clone();
+    let settings = auth::AuthSettings {
         issuer: "https://trellis.test".into(),
         audience: "trellis".into(),
         access_token_ttl: std::time::Duration::from_secs(900),
@@ -37,9 +67,10 @@ fn service_settings(keys: auth::service::KeySettings) -> auth::AuthSettings {
         keys,
         ip_failure_limit: 50,
         ip_failure_window: std::time::Duration::from_secs(900),
-        mailer: Arc::new(platform::mail::FileMailer::new(&mail_dir, "Trellis <no-reply@localhost>").unwrap()),
+        mailer: Arc::new(mailer),
         public_url: "http://127.0.0.1:8080".into(),
-    }
+    };
+    (settings, mail_dir)
 }
 
 /// The users service on the same database, behind `UsersApi`, with every migration run.

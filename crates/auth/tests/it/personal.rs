@@ -4,9 +4,8 @@
 //! another user, no secret; erasure ends the sessions at once and is idempotent). Also the
 //! internal routes and `HttpSessionsClient` / `PersonalDataClient` over real HTTP.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use api::ApiError;
 use api::auth::{LoginRequest, LoginResponse, SessionsApi, TokenResponse};
@@ -21,10 +20,10 @@ use platform::crypto::sha256;
 use platform::db::Database;
 use platform::identity::{TokenVerifier, VerifyError};
 use serde_json::{Value, json};
-use test_support::{ReceivedMail, read_mail_dir};
+use test_support::{ReceivedMail, read_mail_dir, wait};
 use uuid::Uuid;
 
-use super::end_sessions::{account, events, service};
+use super::end_sessions::{account, events, service, service_on};
 use api::users::{UpdateUser, UserStatus, UsersApi as _};
 use users::service::Actor;
 
@@ -56,25 +55,24 @@ fn sid(tokens: &TokenResponse) -> Uuid {
     claims["sid"].as_str().unwrap().parse().unwrap()
 }
 
-/// Where `service_settings` mails go.
-fn mail_dir() -> PathBuf {
-    std::env::temp_dir().join("trellis-auth-it-mail")
+/// A clock that stands still: the account throttle's wait, counted from the last failure, cannot
+/// run out between the failures and the attempt that must find it, however slow the machine.
+fn still_clock() -> Arc<dyn platform::clock::Clock> {
+    Arc::new(platform::clock::ManualClock::new(time::OffsetDateTime::now_utc()))
 }
 
-/// The mails to `to` whose subject starts with `subject`, once there are at least `count`.
-async fn mails_to(to: &str, subject: &str, count: usize) -> Vec<ReceivedMail> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let found: Vec<ReceivedMail> = read_mail_dir(&mail_dir())
+/// The mails in `dir` (a service's mail folder) to `to` whose subject starts with `subject`, once
+/// there are at least `count` (mail leaves on a task of its own).
+async fn mails_to(dir: &Path, to: &str, subject: &str, count: usize) -> Vec<ReceivedMail> {
+    let what = format!("{count} mails \"{subject}…\" to {to} in {}", dir.display());
+    wait::until_some(&what, || async {
+        let found: Vec<ReceivedMail> = read_mail_dir(dir)
             .into_iter()
             .filter(|m| m.header("to") == Some(to) && m.header("subject").is_some_and(|s| s.starts_with(subject)))
             .collect();
-        if found.len() >= count {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "expected {count} mails \"{subject}…\" to {to}, found {}", found.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (found.len() >= count).then_some(found)
+    })
+    .await
 }
 
 const VERIFY_LINK: &str = "http://127.0.0.1:8080/verify-email#token=";
@@ -86,7 +84,7 @@ fn token_in(mail: &ReceivedMail) -> String {
 }
 
 async fn check_password_right_wrong_and_throttled(db: Database) {
-    let svc = service(&db, Arc::new(MemoryCache::default())).await;
+    let (svc, _) = service_on(&db, Arc::new(MemoryCache::default()), still_clock()).await;
     let api: Arc<dyn SessionsApi> = svc.clone();
     let (user, email) = account(&svc).await;
 
@@ -130,10 +128,10 @@ async fn check_password_right_wrong_and_throttled(db: Database) {
 }
 
 async fn email_changed_mails_both_addresses_and_spends_old_links(db: Database) {
-    let svc = service(&db, Arc::new(MemoryCache::default())).await;
+    let (svc, mail) = service_on(&db, Arc::new(MemoryCache::default()), Arc::new(platform::clock::SystemClock)).await;
     let api: Arc<dyn SessionsApi> = svc.clone();
     let (user, old_email) = account(&svc).await;
-    let old_link = token_in(&mails_to(&old_email, CONFIRM, 1).await[0]);
+    let old_link = token_in(&mails_to(&mail, &old_email, CONFIRM, 1).await[0]);
 
     // The users service stores the new address, unverified, then tells auth (`email_changed`).
     let new_email = format!("new-{}@example.com", Uuid::now_v7().simple());
@@ -143,11 +141,11 @@ async fn email_changed_mails_both_addresses_and_spends_old_links(db: Database) {
     let changed = users.update_user(Actor { user_id: user, role: Role::User }, user, change, None).await.unwrap();
     assert!(!changed.email_verified);
 
-    let new_link = token_in(&mails_to(&new_email, CONFIRM, 1).await[0]);
-    let notice = mails_to(&old_email, "The email address of your Trellis account was changed", 1).await;
+    let new_link = token_in(&mails_to(&mail, &new_email, CONFIRM, 1).await[0]);
+    let notice = mails_to(&mail, &old_email, "The email address of your Trellis account was changed", 1).await;
     assert!(!notice[0].body.contains(&new_email), "the old address is not told the new one");
     assert!(!notice[0].body.contains("#token=") && !notice[0].body.contains("http"), "and gets no link");
-    assert_eq!(mails_to(&old_email, CONFIRM, 1).await.len(), 1, "no new link goes to the old address");
+    assert_eq!(mails_to(&mail, &old_email, CONFIRM, 1).await.len(), 1, "no new link goes to the old address");
 
     assert!(matches!(svc.verify_email(&old_link).await, Err(AuthError::BadToken)), "the old link is spent");
     svc.verify_email(&new_link).await.unwrap();
@@ -409,7 +407,7 @@ on_both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_routes_serve_the_clients() {
     let db = test_support::TestSqlite::new().await;
-    let svc = service(&db.db, Arc::new(MemoryCache::default())).await;
+    let (svc, mail) = service_on(&db.db, Arc::new(MemoryCache::default()), still_clock()).await;
     let (user, email) = account(&svc).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -423,7 +421,7 @@ async fn internal_routes_serve_the_clients() {
     sessions.check_password(user, PASSWORD).await.unwrap();
     assert!(matches!(sessions.check_password(user, "wrong wrong wrong wrong").await, Err(ApiError::Unauthorized)));
     sessions.email_changed(user, "someone-before@example.com").await.unwrap();
-    mails_to("someone-before@example.com", "The email address of your Trellis account was changed", 1).await;
+    mails_to(&mail, "someone-before@example.com", "The email address of your Trellis account was changed", 1).await;
 
     let subject = DataSubject { user_id: user, email: Some(email) };
     let data = personal.export(&subject).await.unwrap();

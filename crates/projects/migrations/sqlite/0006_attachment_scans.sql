@@ -1,4 +1,4 @@
--- Malware scans of attachments (SQLite), SECURITY.md UP-5. status: quarantined (stored, not
+-- Malware scans of attachments (SQLite), docs/SECURITY.md UP-5. status: quarantined (stored, not
 -- yet scanned: not downloadable), available, rejected (malware found, object deleted). scan
 -- says what was done: none (no scanner configured: never scanned), pending, clean, infected;
 -- threat names what the scanner found. Rows from before scanning existed stay downloadable

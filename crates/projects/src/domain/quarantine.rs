@@ -1,4 +1,4 @@
-//! The quarantine states of attachments as both stores spell them (SECURITY.md UP-5).
+//! The quarantine states of attachments as both stores spell them (docs/SECURITY.md UP-5).
 
 use api::projects::{AttachmentScan, AttachmentStatus};
 

@@ -17,7 +17,7 @@
 //!   progress has its object before its row). Deleting a project sweeps its prefix right after
 //!   the commit, so a deleted project leaves no object; rows that go with a task or an erased
 //!   user's project (cascades) are swept by [`ProjectsService::run_attachment_sweeper`].
-//! - **Quarantine** ([`scans`], SECURITY.md UP-5): with a [`MalwareScanner`] connected, a new
+//! - **Quarantine** ([`scans`], docs/SECURITY.md UP-5): with a [`MalwareScanner`] connected, a new
 //!   row is `quarantined` (`scan: pending`) and not downloadable (409) until the scanner marks it
 //!   `available` or `rejected` (object deleted). Without one, rows are `available` at once with
 //!   `scan: none`, never claimed to be scanned.
@@ -70,7 +70,7 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(15 * 60);
 /// The multipart upload's part size (S3's smallest but for the last part).
 const PART_SIZE: usize = 5 * 1024 * 1024;
 
-/// The longest life of a presigned download URL (SECURITY.md UP-3).
+/// The longest life of a presigned download URL (docs/SECURITY.md UP-3).
 pub const MAX_PRESIGN_TTL: Duration = Duration::from_secs(300);
 
 /// Object storage as the service uses it.

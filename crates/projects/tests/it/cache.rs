@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use api::ApiError;
 use api::projects::{AddMember, ChangeMember, CreateProject, CreateTask, ProjectRole, UpdateProject, UpdateTask};
@@ -17,7 +16,7 @@ use platform::db::Database;
 use platform::ids::new_id;
 use projects::ProjectsService;
 use projects::service::{Actor, ChangeError};
-use test_support::{TcpProxy, TestRedis};
+use test_support::{TcpProxy, TestRedis, wait};
 use uuid::Uuid;
 
 use crate::Backend;
@@ -177,19 +176,15 @@ async fn a_redis_outage_falls_back_to_the_database_and_leaves_nothing_stale(b: &
 
     proxy.restore();
     // Redis still holds "one": the invalidation that failed is retried (at most once a second)
-    // before the cache is read again, so every answer is the database's "two".
+    // before the cache is read again, so every answer is the database's "two", before the retry
+    // as after it.
     let direct = redis.cache().await;
     let key = format!("projects:p:{}", p.id);
-    let mut retried = false;
-    for _ in 0..30 {
+    wait::until("the failed invalidation retried once Redis was back (its tombstone in Redis)", || async {
         assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "two", "never the entry of before the outage");
-        if direct.get(&key).await.unwrap().as_deref() == Some(&b""[..]) {
-            retried = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(retried, "the failed invalidation was retried once Redis was back (its tombstone is there)");
+        direct.get(&key).await.unwrap().as_deref() == Some(&b""[..])
+    })
+    .await;
     assert_eq!(svc.get_project(owner, p.id).await.unwrap().name, "two");
 }
 
@@ -229,21 +224,14 @@ async fn tasks_are_cached_and_every_write_invalidates(b: &Backend) {
     }
 }
 
-/// Reads `read` until it answers `want` (the consumer runs on its own task), for at most 5 s.
+/// Reads `read` until it answers `want` (the consumer runs on its own task); fails after
+/// [`wait::default_limit`], naming what it waited for.
 async fn eventually<F, Fut>(what: &str, want: &str, read: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = String>,
 {
-    let mut got = String::new();
-    for _ in 0..100 {
-        got = read().await;
-        if got == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: still {got:?}, expected {want:?}");
+    wait::until(&format!("{what} to read {want:?}"), || async { read().await == want }).await;
 }
 
 /// The cross-instance consumer on both caches: entries changed elsewhere (behind this process's
@@ -295,10 +283,10 @@ async fn another_instance_drops_what_a_failed_invalidation_left(b: &Backend) {
     let consumer = projects::invalidation::spawn(reader.clone(), bus.clone(), stopped).await;
     let relay = platform::outbox::Relay::new(b.db.clone(), bus.clone());
 
+    // Nothing is relayed before B has cached: an event still on its way could otherwise drop
+    // B's entries at any moment, and "B reads A's stale entry" below would be luck.
     let p = a.create_project(owner, named("one")).await.unwrap();
     let t = a.create_task(owner, p.id, CreateTask { title: "one".into(), ..Default::default() }).await.unwrap();
-    relay.run_once().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(reader.get_project(owner, p.id).await.unwrap().name, "one");
     assert_eq!(reader.get_task(owner, t.id).await.unwrap().title, "one", "B cached both");
 
@@ -310,8 +298,9 @@ async fn another_instance_drops_what_a_failed_invalidation_left(b: &Backend) {
     assert_eq!(reader.get_project(owner, p.id).await.unwrap().name, "one", "B reads A's stale entry");
     assert_eq!(reader.get_task(owner, t.id).await.unwrap().title, "one", "B reads A's stale entry");
 
-    // A's Redis link stays cut; the events reach B through the bus.
-    assert_eq!(relay.run_once().await.unwrap().published, 2);
+    // A's Redis link stays cut; the events reach B through the bus: the two creations (which
+    // name no entry) and the two changes.
+    assert_eq!(relay.run_once().await.unwrap().published, 4);
     eventually("B's project", "two", || async { reader.get_project(owner, p.id).await.unwrap().name }).await;
     eventually("B's task", "two", || async { reader.get_task(owner, t.id).await.unwrap().title }).await;
     stop.send(true).unwrap();

@@ -87,7 +87,7 @@ pub struct SearchQuery {
     pub limit: Option<u32>,
 }
 
-/// The entity tag of a user's current version (API.md: single resources carry an `ETag`).
+/// The entity tag of a user's current version (docs/API.md: single resources carry an `ETag`).
 pub fn etag(user: &User) -> String {
     format!("\"{:x}\"", user.updated_at.unix_timestamp_nanos() / 1000)
 }
@@ -231,7 +231,7 @@ impl UsersService {
     }
 
     /// A user as `actor` may see them: whole for themself and admins (an admin reading someone
-    /// else's personal data leaves an event: SECURITY.md GD-3), `{id, name}` for others.
+    /// else's personal data leaves an event: docs/SECURITY.md GD-3), `{id, name}` for others.
     pub async fn view_user(&self, actor: Actor, id: Uuid) -> Result<UserListItem, ApiError> {
         let (_, opened) = self.load(id).await?;
         if actor.user_id == id {

@@ -1,4 +1,4 @@
-//! The malware scan of quarantined attachments (SECURITY.md UP-5).
+//! The malware scan of quarantined attachments (docs/SECURITY.md UP-5).
 //!
 //! [`ProjectsService::scan_quarantined`] takes every `quarantined` row in id order, streams its
 //! object from storage to the [`MalwareScanner`](crate::scanner::MalwareScanner) and ends the
