@@ -1,4 +1,4 @@
-// S13 (PERFORMANCE.md): page load of the web app in headless Chromium on loopback: time to first
+// S13 (docs/PERFORMANCE.md): page load of the web app in headless Chromium on loopback: time to first
 // byte of the HTML, Largest Contentful Paint, and the first API answer (the signed-in projects
 // list), cold (a fresh browser context, empty cache) and warm (a reload in the same context);
 // plus the JavaScript a first load fetches, gzip-compressed. A benchmark, not a test.

@@ -1,4 +1,4 @@
-//! **S9**: WebSocket connections per GiB and broadcast latency (PERFORMANCE.md S9), on `GET /api/ws` of a
+//! **S9**: WebSocket connections per GiB and broadcast latency (docs/PERFORMANCE.md S9), on `GET /api/ws` of a
 //! real `trellis` (through its gateway), and the same broadcast over a trivial fan-out server (the floor).
 //!
 //! 1. **Idle memory.** The server's `VmRSS` before; `--s9-subscribers` authenticated connections (token as

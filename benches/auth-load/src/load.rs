@@ -3,7 +3,7 @@
 //! * **Open loop** ([`open_loop`]): request `i` is *scheduled* at `start + i / rate`, whatever happened to the
 //!   requests before it, and its latency is measured from that scheduled time, not from when it was actually
 //!   sent. A server stall therefore shows up as latency of every request that should have been sent during
-//!   the stall (coordinated-omission correction, PERFORMANCE.md §4). In-flight requests are bounded; a request
+//!   the stall (coordinated-omission correction, docs/PERFORMANCE.md §4). In-flight requests are bounded; a request
 //!   whose scheduled time comes while the bound is reached is not sent and is counted as an `overflow` error.
 //! * **Closed loop** ([`closed_loop`]): `concurrency` workers each send the next request as soon as the previous
 //!   one answered, for a fixed time. Only for the maximum throughput; its latencies are service times, not

@@ -1,4 +1,4 @@
-//! `auth-load`: the load harness for the auth service (PERFORMANCE.md S6, S7, S8), the users service's
+//! `auth-load`: the load harness for the auth service (docs/PERFORMANCE.md S6, S7, S8), the users service's
 //! reads in the S2/S3 shapes (U2, U3, U4), the projects service (S2, S3, S4, S5: `projects.rs`) and live
 //! updates (S9: `live.rs`).
 //!

@@ -1,4 +1,4 @@
-//! The projects-service scenarios of PERFORMANCE.md, through the gateway of a real `trellis`:
+//! The projects-service scenarios of docs/PERFORMANCE.md, through the gateway of a real `trellis`:
 //!
 //! * **S2** `GET /api/tasks/{id}`, cache hit: a small set of hot tasks (made through the API, each read once to
 //!   warm the read-through cache: in memory all-in-one, Redis distributed), open loop at fixed rates, then a

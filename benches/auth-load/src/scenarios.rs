@@ -1,4 +1,4 @@
-//! The scenarios of PERFORMANCE.md this harness covers, driven through the gateway of a real `trellis`:
+//! The scenarios of docs/PERFORMANCE.md this harness covers, driven through the gateway of a real `trellis`:
 //!
 //! * **S6** login throughput: one account, logins ramped up open loop step by step.
 //! * **S7** login-flood isolation: the S2 stand-in alone, then again while logins arrive at twice the

@@ -1,4 +1,4 @@
-//! The users-service scenarios, in the shapes of PERFORMANCE.md S2 ("hot read") and S3 ("cold read"):
+//! The users-service scenarios, in the shapes of docs/PERFORMANCE.md S2 ("hot read") and S3 ("cold read"):
 //!
 //! * **U2** (S2 shape): the authenticated `GET /api/users/me` through the gateway, open loop at fixed rates,
 //!   then a short closed-loop sweep over connection counts for the maximum. The users service has no cache:
@@ -6,7 +6,7 @@
 //!   the email and the name.
 //! * **U3** (S3 shape): `GET /api/users/{id}` by an administrator, for ids drawn at random over a seeded
 //!   population, open loop, then a closed loop for the maximum. An administrator reading someone else's
-//!   personal data also writes a `users.profile_viewed` event to the outbox (SECURITY.md GD-3), so this read
+//!   personal data also writes a `users.profile_viewed` event to the outbox (docs/SECURITY.md GD-3), so this read
 //!   carries a write.
 //! * **U4**: `GET /api/users?q=<prefix>&limit=20` by an administrator over the same population, prefixes
 //!   of 2–5 characters cut from the seeded names, open loop at a modest rate, then a closed loop.

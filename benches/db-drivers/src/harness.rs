@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The decoded row (PERFORMANCE.md S3 shape). Every field is decoded; only `id` is compared, the
+/// The decoded row (docs/PERFORMANCE.md S3 shape). Every field is decoded; only `id` is compared, the
 /// rest go through `black_box` so the decode cannot be optimised away.
 #[derive(Debug, Clone)]
 #[allow(dead_code)]

@@ -507,7 +507,7 @@ pub async fn serve(
         );
     }
 
-    // S3 downloads are presigned redirects (SECURITY.md UP-3); the local folder streams.
+    // S3 downloads are presigned redirects (docs/SECURITY.md UP-3); the local folder streams.
     let (objects, signer) = object_storage(&settings)?;
     {
         let o = objects.clone();

@@ -124,7 +124,7 @@ pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl_secs: u64,
-    /// RS256 (default: the seed and API.md name it), PS256, ES256 or EdDSA. Changing it rotates
+    /// RS256 (default: docs/API.md names it), PS256, ES256 or EdDSA. Changing it rotates
     /// to a key of the new algorithm; tokens of the old key verify until they expire.
     pub signing_algorithm: auth::keys::SigningAlgorithm,
     /// A signing key signs this long before the scheduled rotation replaces it. 30 days: short
@@ -209,7 +209,7 @@ pub struct JobsConfig {
     /// many days are deleted (default 30).
     pub temp_files_retention_days: u64,
     /// `audit-archive`: audit entries older than this many days move to object storage (default
-    /// 365, the seed's retention of the audit log in the database).
+    /// 365, the audit log's retention in the database: docs/OPERATIONS.md).
     pub audit_retention_days: u64,
 }
 

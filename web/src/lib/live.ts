@@ -4,7 +4,7 @@
 // cannot replay (the page then refetches). Reconnects back off from 0.5 s to 15 s with jitter.
 import { keys } from './queryKeys';
 
-/** An event as the server sends it (API.md "Live updates"). */
+/** An event as the server sends it (docs/API.md "Live updates"). */
 export type LiveEvent = {
   seq: number;
   type: string;

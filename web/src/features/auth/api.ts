@@ -1,6 +1,6 @@
 // Calls to the /auth endpoints (register, login with its 2FA step, silent refresh, logout,
 // password reset, email verification) and reading their answers. The browser keeps the refresh token only in the server's `__Host-`
-// cookie (SECURITY.md SE-6): every call that may set or use it sends `X-Trellis-Session: cookie`.
+// cookie (docs/SECURITY.md SE-6): every call that may set or use it sends `X-Trellis-Session: cookie`.
 import { apiRequest, ApiError } from '@/lib/api';
 import type { Credentials, LoginResult, RegisterInput, Session, TokenResponse, User } from './types';
 

@@ -1,4 +1,4 @@
-// Who may do what in a project (API.md "Projects and tasks"): the caller's project role plus
+// Who may do what in a project (docs/API.md "Projects and tasks"): the caller's project role plus
 // the account role (admins may do everything). The server decides; these only shape the UI.
 import type { ProjectRole } from './types';
 

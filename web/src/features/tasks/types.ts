@@ -1,4 +1,4 @@
-// Types for tasks, comments and attachments (API.md "Projects and tasks").
+// Types for tasks, comments and attachments (docs/API.md "Projects and tasks").
 
 export type TaskStatus = 'todo' | 'in_progress' | 'done';
 export type TaskPriority = 'low' | 'medium' | 'high' | 'urgent';
