@@ -193,15 +193,14 @@ mod tests {
         let event =
             Event::new("x.y", crate::ids::new_id(), None, time::OffsetDateTime::now_utc(), serde_json::json!({}));
         bus.publish(&event).await.unwrap();
-        for _ in 0..100 {
-            if !handler.seen.lock().unwrap().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // Two failures mean two back-off pauses first: wait for the state, not a time.
+        test_support::wait::until("the event applied", || async { !handler.seen.lock().unwrap().is_empty() }).await;
         assert_eq!(*handler.seen.lock().unwrap(), vec![event.id], "applied once, after two failures");
         stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(2), task).await.unwrap().unwrap();
+        tokio::time::timeout(test_support::wait::default_limit(), task)
+            .await
+            .unwrap_or_else(|_| panic!("the loop did not stop on shutdown"))
+            .unwrap();
     }
 
     #[tokio::test]
@@ -215,15 +214,14 @@ mod tests {
         let event =
             Event::new("x.y", crate::ids::new_id(), None, time::OffsetDateTime::now_utc(), serde_json::json!({}));
         bus.publish(&event).await.unwrap();
-        for _ in 0..200 {
-            if !handler.seen.lock().unwrap().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // Three failures mean three back-off pauses first: wait for the state, not a time.
+        test_support::wait::until("the event applied", || async { !handler.seen.lock().unwrap().is_empty() }).await;
         assert_eq!(*handler.seen.lock().unwrap(), vec![event.id], "applied after the outage");
         assert!(inner.dead_letters("g").is_empty(), "nothing dead-lettered");
         stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(2), task).await.unwrap().unwrap();
+        tokio::time::timeout(test_support::wait::default_limit(), task)
+            .await
+            .unwrap_or_else(|_| panic!("the loop did not stop on shutdown"))
+            .unwrap();
     }
 }

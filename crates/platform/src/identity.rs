@@ -2,7 +2,7 @@
 //! a `KeySource`. Each `kid` is bound to exactly the algorithm its JWK names (RS256, PS256, ES256 or
 //! EdDSA); a token whose header names another is rejected. The key set is cached, refetched when it
 //! is older than a minute (so retired keys leave) and when an unknown but well-formed `kid` shows
-//! up, at most once per interval whatever the traffic, so garbage kids cause no IO storm. Every service verifies tokens itself (SECURITY.md AZ-5); verified
+//! up, at most once per interval whatever the traffic, so garbage kids cause no IO storm. Every service verifies tokens itself (docs/SECURITY.md AZ-5); verified
 //! signatures are cached by token hash, so the RSA check leaves the hot path.
 //!
 //! Then, on every request, the token's session must still be active. The auth service's
@@ -32,7 +32,7 @@ pub struct Identity {
     pub expires_at: i64,
 }
 
-/// The claims of an access token (API.md).
+/// The claims of an access token (docs/API.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,

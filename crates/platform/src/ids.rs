@@ -1,4 +1,4 @@
-//! Identifiers: time-ordered UUIDv7 for every entity (API.md). Not secrets: see [`crate::crypto`].
+//! Identifiers: time-ordered UUIDv7 for every entity (docs/API.md). Not secrets: see [`crate::crypto`].
 
 use uuid::Uuid;
 

@@ -10,7 +10,7 @@
 //! to the commit; SQLite: its single writer), so there is one chain with `seq` 1, 2, 3, ...
 //!
 //! The log stores ids, never names or emails, so an erased user appears only as their id. Events
-//! carry no user names or emails (SECURITY.md EN-5), but some carry user-written text (a task's
+//! carry no user names or emails (docs/SECURITY.md EN-5), but some carry user-written text (a task's
 //! title and description, a comment's body, a project's name, a file name): the entry keeps only
 //! an allowlisted projection of the event's data (`audit_data`): ids (`id`, `*_id`, `*_ids`) and
 //! the [`DESCRIPTORS`] that name what changed, nested objects kept with the same rule.

@@ -1,4 +1,4 @@
-//! The worker's admin API (API.md "Admin"): `GET /api/admin/audit-log` (filters `actor_id`,
+//! The worker's admin API (docs/API.md "Admin"): `GET /api/admin/audit-log` (filters `actor_id`,
 //! `action`, `from`, `to`; keyset pages newest first), `GET /api/admin/audit-log/verify` (the
 //! archives in object storage, then the table) and `GET /api/admin/stats` (usage per day or week,
 //! counted from the audit log: `stats`). The role gate (`api::policy`, layered outside) lets

@@ -1,4 +1,4 @@
-//! Live updates (API.md "Live updates", `GET /api/ws`): the hub that fans events out to the
+//! Live updates (docs/API.md "Live updates", `GET /api/ws`): the hub that fans events out to the
 //! WebSocket connections of this process, and the routes that accept them.
 //!
 //! Every worker process takes every event from the bus (`EventBus::subscribe_broadcast`, so
@@ -62,7 +62,7 @@ impl Default for LiveSettings {
 
 /// The largest message a client may send (subscriptions and tokens are small).
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
-/// tungstenite's read buffer, allocated per connection (its default is 128 KiB; PERFORMANCE.md S9).
+/// tungstenite's read buffer, allocated per connection (its default is 128 KiB; docs/PERFORMANCE.md S9).
 const READ_BUFFER: usize = 2 * 1024;
 /// Bytes a connection may hold unsent before writes fail (backpressure).
 const MAX_WRITE_BUFFER: usize = 256 * 1024;
@@ -342,7 +342,7 @@ mod tests {
 
     /// Every connection's task holds its future for as long as the connection lives, so the rare,
     /// heavy steps (token checks, subscriptions with their replay, gap filling, catch-up) are boxed
-    /// while they run instead of sizing every idle connection (PERFORMANCE.md S9: 4,488 bytes
+    /// while they run instead of sizing every idle connection (docs/PERFORMANCE.md S9: 4,488 bytes
     /// before in a debug build, 2,640 after).
     #[test]
     fn an_idle_connection_holds_a_small_future() {

@@ -8,14 +8,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt as _;
 use platform::bus::{BusError, Event, EventBus, InProcessBus, RabbitMqBus, Subscription};
+use platform::consumer::{HandleError, Handler, Source};
 use platform::db::{Database, StoreError, postgres};
 use platform::outbox::{Relay, insert_pg, insert_sqlite};
+use test_support::wait;
 use test_support::{TcpProxy, TestPostgres, TestRabbit, TestSqlite};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -23,8 +27,13 @@ use uuid::Uuid;
 
 /// The group that counts raw deliveries, next to the worker's own group.
 const TALLY: &str = "tally";
-/// The longest a test waits for the pipeline to drain.
-const DRAIN: Duration = Duration::from_secs(20);
+/// How long the pipeline may go without visible progress before a test calls it stuck: more than
+/// its longest legitimate pause. After an outage the relay may sleep in its error back-off (at
+/// most 10 s, `Relay::run`) and then spend a RabbitMQ connect (3 s timeout) and a publisher
+/// confirm (5 s timeout) on a failing pass; the consumer may sleep in its back-off (at most 10 s,
+/// `platform::consumer`) before it subscribes again (another connect). That is 18 s at worst;
+/// 45 s leaves room for a loaded machine (and `TRELLIS_TEST_PATIENCE` scales it).
+const STALL: Duration = Duration::from_secs(45);
 
 async fn migrated(db: &Database) {
     db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
@@ -75,13 +84,14 @@ async fn unpublished(db: &Database) -> usize {
     ids(db, "SELECT id FROM outbox WHERE published_at IS NULL").await.len()
 }
 
-/// Waits until `done` holds, panicking with `what` after [`DRAIN`].
-async fn eventually<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
-    let start = Instant::now();
-    while !done().await {
-        assert!(start.elapsed() < DRAIN, "{what}: not reached within {DRAIN:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn published(db: &Database) -> usize {
+    ids(db, "SELECT id FROM outbox WHERE published_at IS NOT NULL").await.len()
+}
+
+/// The text of a panic caught from a helper.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload.downcast_ref::<String>().cloned();
+    text.or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string())).unwrap_or_default()
 }
 
 /// Deliveries per event id seen by one group.
@@ -115,12 +125,35 @@ async fn tally(bus: Arc<dyn EventBus>, group: &'static str) -> (Seen, JoinHandle
     (seen, task)
 }
 
+/// Waits until the relay has published all `n` events of the outbox, the worker has processed
+/// them and the tally group has received them. Any of the three moving counts as progress: it
+/// fails only when none has moved for [`STALL`], saying where each stood.
+async fn drained(db: &Database, seen: &Seen, n: usize) {
+    let last = Mutex::new((0, 0, 0));
+    let last = &last;
+    let progress =
+        wait::until_count("the pipeline drained (published + processed + delivered)", 3 * n, STALL, || async move {
+            let sent = published(db).await;
+            let done = processed(db).await.len();
+            let delivered = seen.lock().unwrap().len();
+            *last.lock().unwrap() = (sent, done, delivered);
+            sent + done + delivered
+        });
+    if let Err(panic) = AssertUnwindSafe(progress).catch_unwind().await {
+        let (sent, done, delivered) = *last.lock().unwrap();
+        panic!(
+            "{}; of {n} events {sent} published, {done} processed, {delivered} delivered to {TALLY}",
+            panic_text(panic.as_ref())
+        );
+    }
+}
+
 /// Checks that every written event was delivered and processed exactly once in effect, and
 /// describes the duplicates seen on the wire.
 async fn assert_exactly_once(db: &Database, written: &BTreeSet<Uuid>, seen: &Seen) -> String {
     let n = written.len();
-    eventually("every event processed", || async { processed(db).await.len() >= n }).await;
-    eventually("every event delivered", || async { seen.lock().unwrap().len() >= n }).await;
+    drained(db, seen, n).await;
+    assert_eq!(unpublished(db).await, 0, "the outbox holds nothing but the written events, all published");
     let done = processed(db).await;
     assert_eq!(done.len(), n, "each event has its effect exactly once");
     assert_eq!(&done.into_iter().collect::<BTreeSet<_>>(), written, "the processed events are the written ones");
@@ -145,8 +178,15 @@ fn rabbit_host(url: &str) -> String {
 /// RabbitMQ is cut away while writers commit tasks and a relay and the worker run; writes keep
 /// succeeding, the outbox grows, and once RabbitMQ is back every event arrives and has its
 /// effect exactly once.
+///
+/// Each writer commits its first events, then waits until the cut has taken effect (the bus's
+/// publisher connection is down and cannot be opened again) before it commits the rest: those
+/// are written during the outage by construction, however slow the machine, so they must all
+/// wait in the outbox and none may have reached the worker before RabbitMQ is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rabbitmq_cut_while_tasks_are_created_delivers_every_event_once_in_effect() {
+    /// Events each writer commits before the cut.
+    const BEFORE_CUT: usize = 10;
     let pg = TestPostgres::new().await;
     let db = pg.db.clone();
     migrated(&db).await;
@@ -170,26 +210,44 @@ async fn rabbitmq_cut_while_tasks_are_created_delivers_every_event_once_in_effec
         })
         .collect();
     let written: BTreeSet<Uuid> = batches.iter().flatten().map(|e| e.id).collect();
+    let during_cut: BTreeSet<Uuid> = batches.iter().flat_map(|b| &b[BEFORE_CUT..]).map(|e| e.id).collect();
+    let (cut_done, cut_seen) = watch::channel(false);
     let writers: Vec<_> = batches
         .into_iter()
-        .map(|b| tokio::spawn(write_each(db.clone(), b, wake.clone(), Duration::from_millis(20))))
+        .map(|mut before| {
+            let (db, wake, mut cut_seen) = (db.clone(), wake.clone(), cut_seen.clone());
+            tokio::spawn(async move {
+                let after = before.split_off(BEFORE_CUT);
+                write_each(db.clone(), before, wake.clone(), Duration::from_millis(20)).await?;
+                // Only a test that already failed drops the sender.
+                let _ = cut_seen.wait_for(|cut| *cut).await;
+                write_each(db, after, wake, Duration::from_millis(20)).await
+            })
+        })
         .collect();
 
-    eventually("the first events processed", || async { !processed(&db).await.is_empty() }).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait::until("the first events processed", || async { !processed(&db).await.is_empty() }).await;
     proxy.cut();
+    // `ping` answers from a live publisher connection without I/O, and otherwise opens one: it
+    // fails once the old connection is seen dead and the proxy refuses a new one. From then on
+    // the relay cannot publish until the proxy lets traffic through again.
+    wait::until("the bus to see RabbitMQ cut away", || async { bus.ping().await.is_err() }).await;
+    cut_done.send(true).unwrap();
     let before_cut = processed(&db).await.len();
     for w in writers {
         w.await.unwrap().expect("writes keep succeeding while RabbitMQ is unreachable");
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let waiting = unpublished(&db).await;
-    assert!(waiting > 0, "events written during the outage wait in the outbox");
-    assert!(processed(&db).await.len() < written.len(), "nothing reaches the worker during the outage");
+    assert!(
+        waiting >= during_cut.len(),
+        "the {} events written during the outage wait in the outbox (unpublished: {waiting})",
+        during_cut.len()
+    );
+    let reached: Vec<Uuid> = processed(&db).await.into_iter().filter(|id| during_cut.contains(id)).collect();
+    assert!(reached.is_empty(), "nothing written during the outage reaches the worker before it ends: {reached:?}");
     proxy.restore();
 
     let report = assert_exactly_once(&db, &written, &seen).await;
-    eventually("the outbox drained", || async { unpublished(&db).await == 0 }).await;
     eprintln!("broker cut: {before_cut} events processed before the cut, {waiting} waited in the outbox; {report}");
     stop.send(true).unwrap();
     for task in pipeline {
@@ -253,16 +311,22 @@ async fn relay_killed_mid_batch(db: Database, bus: Arc<dyn EventBus>) {
     let doomed = Relay::new(db.clone(), dying);
     let (_stop_doomed, doomed_shutdown) = watch::channel(false);
     let doomed = tokio::spawn(doomed.run(Duration::from_millis(50), doomed_shutdown));
-    tokio::time::timeout(DRAIN, reached.notified()).await.expect("the relay published part of its batch");
+    tokio::time::timeout(wait::default_limit(), reached.notified())
+        .await
+        .expect("the relay never published part of its batch");
     doomed.abort();
     assert!(doomed.await.unwrap_err().is_cancelled());
     assert_eq!(unpublished(&db).await, 30, "the killed relay marked nothing sent");
-    eventually("the killed relay's part delivered", || async { seen.lock().unwrap().len() == 12 }).await;
+    let delivered =
+        wait::until_count("the killed relay's part delivered", 12, STALL, || async { seen.lock().unwrap().len() })
+            .await;
+    assert_eq!(delivered, 12, "the killed relay published its first 12 events and no more");
 
     let (stop, shutdown) = watch::channel(false);
     let pipeline = worker::spawn(db.clone(), bus.clone(), Relay::new(db.clone(), bus.clone()), shutdown).await;
     let report = assert_exactly_once(&db, &written, &seen).await;
-    eventually("the outbox drained", || async { unpublished(&db).await == 0 }).await;
+    // The second relay published all 30 in order after the first relay's 12 (one queue, one
+    // publisher channel), so once every event was seen, every second copy was seen too.
     let duplicates: usize = seen.lock().unwrap().values().map(|c| c - 1).sum();
     assert_eq!(duplicates, 12, "exactly the part the killed relay sent came twice ({report})");
     eprintln!("relay killed mid-batch: {report}");
@@ -306,7 +370,9 @@ async fn two_relays_on_postgres_keep_order_per_aggregate() {
     let waiting = Arc::new(Notify::new());
     let slow = Relay::new(db.clone(), Arc::new(Held { inner: bus.clone(), keep: 0, reached: waiting.clone(), gate }));
     let slow = tokio::spawn(async move { slow.run_once().await.unwrap().published });
-    tokio::time::timeout(DRAIN, waiting.notified()).await.expect("the slow relay holds a batch");
+    tokio::time::timeout(wait::default_limit(), waiting.notified())
+        .await
+        .expect("the slow relay never started publishing its batch");
     let fast = Relay::new(db.clone(), bus.clone());
     let overtaking = fast.run_once().await.unwrap().published;
     open.send(true).unwrap();
@@ -321,7 +387,11 @@ async fn two_relays_on_postgres_keep_order_per_aggregate() {
 
     let mut received = Vec::new();
     while received.len() < events.len() {
-        let d = tokio::time::timeout(DRAIN, sub.next()).await.expect("every event arrives").unwrap().unwrap();
+        let d = tokio::time::timeout(wait::default_limit(), sub.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {} events arrived: {received:?}", received.len(), events.len()))
+            .unwrap()
+            .unwrap();
         received.push(d.event.data["n"].as_u64().unwrap());
         d.ack().await.unwrap();
     }
@@ -333,29 +403,58 @@ async fn two_relays_on_postgres_keep_order_per_aggregate() {
     assert_eq!(unpublished(&db).await, 0);
 }
 
+/// The worker as its consume loop runs it (`Worker::run`: `platform::consumer` with the worker as
+/// the handler), counting the attempts that failed.
+struct CountingFailures {
+    worker: worker::Worker,
+    failures: AtomicUsize,
+}
+
+#[async_trait]
+impl Handler for CountingFailures {
+    async fn handle(&self, event: &Event) -> Result<(), HandleError> {
+        let result = Handler::handle(&self.worker, event).await;
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+        }
+        result
+    }
+}
+
 /// PostgreSQL cut away while the worker consumes: it holds each event and retries rather than
-/// nack it, so an outage lasting many times the delivery limit's worth of attempts dead-letters
-/// nothing, and every event has its effect once the database is back.
+/// nack it, so an outage lasting more failed attempts than the delivery limit allows for all the
+/// events together dead-letters nothing, and every event has its effect once the database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_database_outage_sends_no_event_to_the_dead_letters() {
+    const LIMIT: u32 = 2;
     let pg = TestPostgres::new().await;
     migrated(&pg.db).await;
     let proxy = TcpProxy::start(&rabbit_host(&pg.url)).await;
     let db = Database::connect(&proxied(&pg.url, &proxy)).await.unwrap();
-    let bus = Arc::new(InProcessBus::new().with_delivery_limit(2));
-    drop(bus.subscribe(worker::GROUP).await.unwrap());
+    let bus = Arc::new(InProcessBus::new().with_delivery_limit(LIMIT));
+    let handler =
+        Arc::new(CountingFailures { worker: worker::Worker::new(db, bus.clone()), failures: AtomicUsize::new(0) });
     let (stop, shutdown) = watch::channel(false);
-    let consumer = tokio::spawn(worker::Worker::new(db, bus.clone()).run(shutdown));
+    let consumer =
+        platform::consumer::spawn(bus.clone(), Source::Group(worker::GROUP.into()), handler.clone(), shutdown).await;
     proxy.cut();
     let events: Vec<Event> = (0..3).map(|n| task_event(Uuid::now_v7(), n)).collect();
     for e in &events {
         bus.publish(e).await.unwrap();
     }
-    // A nacking consumer would have spent its two deliveries per event many times over by now.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Each failed attempt of a nacking consumer would spend one delivery: after LIMIT failures per
+    // event, in whatever order, every event would be in the dead letters.
+    let attempts = LIMIT as usize * events.len();
+    wait::until(&format!("{attempts} failed attempts during the database outage"), || async {
+        handler.failures.load(Ordering::SeqCst) >= attempts
+    })
+    .await;
     proxy.restore();
     let written: BTreeSet<Uuid> = events.iter().map(|e| e.id).collect();
-    eventually("every event processed after the outage", || async { processed(&pg.db).await.len() >= 3 }).await;
+    wait::until_count("every event processed after the outage", written.len(), STALL, || async {
+        processed(&pg.db).await.len()
+    })
+    .await;
     assert_eq!(processed(&pg.db).await.into_iter().collect::<BTreeSet<_>>(), written);
     assert!(
         bus.dead_letters(worker::GROUP).is_empty(),
@@ -382,11 +481,18 @@ async fn the_relay_starts_after_the_workers_group_exists() {
     let (stop, shutdown) = watch::channel(false);
     let pipeline = worker::spawn(db.clone(), bus.clone(), Relay::new(db.clone(), bus.clone()), shutdown).await;
     let written: BTreeSet<Uuid> = events.iter().map(|e| e.id).collect();
-    eventually("every event processed by the worker", || async { processed(&db).await.len() >= written.len() }).await;
+    wait::until_count("every event processed by the worker", written.len(), STALL, || async {
+        processed(&db).await.len()
+    })
+    .await;
     assert_eq!(processed(&db).await.into_iter().collect::<BTreeSet<_>>(), written);
     // The broadcast subscriber saw them too.
     for e in &events {
-        let d = tokio::time::timeout(DRAIN, live.next()).await.expect("a live event").unwrap().unwrap();
+        let d = tokio::time::timeout(wait::default_limit(), live.next())
+            .await
+            .unwrap_or_else(|_| panic!("event {} never reached the broadcast subscriber", e.data["n"]))
+            .unwrap()
+            .unwrap();
         assert_eq!(d.event.seq, 1, "each the first of its own stream");
         assert_eq!(&Event { seq: 0, ..d.event }, e);
     }

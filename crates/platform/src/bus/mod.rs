@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// A domain or auth event. Carries ids, never personal data (SECURITY.md EN-5).
+/// A domain or auth event. Carries ids, never personal data (docs/SECURITY.md EN-5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub id: Uuid,

@@ -1,6 +1,6 @@
 //! RabbitMQ event bus: a durable topic exchange, one durable quorum queue per consumer group,
 //! persistent messages, publisher confirms and the mandatory flag, so an event counts as
-//! published only when a queue holds it (SECURITY.md R2–R5). Each group queue has a delivery
+//! published only when a queue holds it (docs/SECURITY.md R2–R5). Each group queue has a delivery
 //! limit and dead-letters (at least once) to `{ns}.dead`, a fanout exchange with one durable
 //! quorum queue of the same name that keeps dead letters for operators. A broadcast subscriber
 //! has a server-named exclusive, auto-delete classic queue of bounded length (drop-head).

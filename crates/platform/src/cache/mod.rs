@@ -1,6 +1,6 @@
 //! The cache port: bytes with a time to live, and fixed-window counters for rate limits.
 //! In-process (moka) all-in-one, Redis distributed. A cache error is never fatal to a request:
-//! callers treat it as a miss (SECURITY.md R1).
+//! callers treat it as a miss (docs/SECURITY.md R1).
 
 mod memory;
 mod redis;

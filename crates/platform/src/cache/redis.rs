@@ -1,5 +1,5 @@
 //! Redis cache adapter: a multiplexed connection manager with tight timeouts, so a slow or absent
-//! Redis costs a request at most a few tens of milliseconds (SECURITY.md R1).
+//! Redis costs a request at most a few tens of milliseconds (docs/SECURITY.md R1).
 
 use std::time::Duration;
 

@@ -39,7 +39,7 @@ impl PgDb {
         if config.get_application_name().is_none() {
             config.application_name("trellis");
         }
-        // Fail fast instead of hanging on locks or slow statements (SECURITY.md R8).
+        // Fail fast instead of hanging on locks or slow statements (docs/SECURITY.md R8).
         config.options("-c statement_timeout=10000 -c lock_timeout=5000 -c client_min_messages=warning");
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)

@@ -1,6 +1,6 @@
 //! Enforcement of the role gate (`api::policy`): a middleware every service router gets with
 //! `route_layer`, so that it sees the matched route template and runs in the service itself,
-//! whichever process the gateway is in (SECURITY.md AZ-5).
+//! whichever process the gateway is in (docs/SECURITY.md AZ-5).
 //!
 //! Deny by default: a matched route with no rule answers 403 and is logged. A refusal for a
 //! caller's role is logged too (AZ-11) with the user id, role, method and route; never a token;

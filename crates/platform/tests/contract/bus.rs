@@ -12,7 +12,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::support::{BusConfig, BusFixture, InProcess, Rabbit, WAIT, assert_quiet, event, next};
+use test_support::wait;
+
+use crate::support::{BusConfig, BusFixture, InProcess, QUIET, Rabbit, assert_quiet, event, next, wait_limit};
 
 async fn publish_then_receive<F: BusFixture>() {
     let f = F::new().await;
@@ -85,7 +87,7 @@ async fn consumers_of_a_group_share_its_events<F: BusFixture>() {
     }
     let mut seen = Vec::new();
     while seen.len() < events.len() {
-        match tokio::time::timeout(WAIT, rx.recv()).await {
+        match tokio::time::timeout(wait_limit(), rx.recv()).await {
             Ok(Some(got)) => seen.push(got),
             _ => panic!("only {} of {} events delivered to the group: {seen:?}", seen.len(), events.len()),
         }
@@ -203,17 +205,15 @@ async fn a_batch_is_published_whole_and_in_order<F: BusFixture>() {
 /// Polls `f`'s dead letters of `group` until there are `n` of them (they arrive asynchronously on
 /// RabbitMQ), then checks that no more come.
 async fn dead_letters_of<F: BusFixture>(f: &F, group: &str, n: usize) -> Vec<Event> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let dead = wait::until_some(&format!("{n} dead letters of {group}"), || async {
         let dead = f.dead_letters(group).await;
-        if dead.len() >= n || tokio::time::Instant::now() > deadline {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let again = f.dead_letters(group).await;
-            assert_eq!(again.len(), dead.len(), "dead letters of {group} still changing: {again:?}");
-            return dead;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (dead.len() >= n).then_some(dead)
+    })
+    .await;
+    tokio::time::sleep(QUIET).await;
+    let again = f.dead_letters(group).await;
+    assert_eq!(again.len(), dead.len(), "dead letters of {group} still changing: {again:?}");
+    dead
 }
 
 async fn an_always_nacked_event_is_delivered_limit_times_then_dead_lettered<F: BusFixture>() {
@@ -223,19 +223,16 @@ async fn an_always_nacked_event_is_delivered_limit_times_then_dead_lettered<F: B
     let mut notify = bus.subscribe("notify").await.unwrap();
     let e = event(1);
     bus.publish(&e).await.unwrap();
-    let mut deliveries = 0;
-    loop {
-        let got = tokio::time::timeout(Duration::from_secs(1), audit.next()).await;
-        let Ok(Some(Ok(d))) = got else { break };
+    for delivery in 1..=DEFAULT_DELIVERY_LIMIT {
+        let d = next(&mut *audit, &format!("delivery {delivery} of {DEFAULT_DELIVERY_LIMIT}")).await;
         assert_eq!(d.event, e);
-        assert_eq!(d.redelivered, deliveries > 0, "only the first delivery is not a redelivery");
-        deliveries += 1;
-        assert!(deliveries <= DEFAULT_DELIVERY_LIMIT, "delivered again after the limit");
+        assert_eq!(d.redelivered, delivery > 1, "only the first delivery is not a redelivery");
         d.nack().await.unwrap();
     }
-    assert_eq!(deliveries, DEFAULT_DELIVERY_LIMIT, "delivered exactly as many times as the limit");
-    assert_quiet(&mut *audit, "after the last allowed delivery").await;
+    // The last allowed delivery's nack sends the event to the dead letters; once it is there it
+    // has left the group's queue, so nothing can deliver it again.
     assert_eq!(dead_letters_of(&f, "audit", 1).await, vec![e.clone()], "the event is in the dead letters");
+    assert_quiet(&mut *audit, "after the last allowed delivery").await;
     // Another group is not affected: it gets the event once and dead-letters nothing.
     let d = next(&mut *notify, "the other group's delivery").await;
     assert_eq!(d.event, e);
@@ -258,8 +255,8 @@ async fn an_event_whose_consumers_keep_dying_is_dead_lettered_at_the_limit<F: Bu
         drop(sub);
         sub = bus.subscribe("audit").await.unwrap();
     }
-    assert_quiet(&mut *sub, "after the last allowed delivery").await;
     assert_eq!(dead_letters_of(&f, "audit", 1).await, vec![e]);
+    assert_quiet(&mut *sub, "after the last allowed delivery").await;
 }
 
 async fn a_poison_event_does_not_hold_up_the_others<F: BusFixture>() {
@@ -283,12 +280,12 @@ async fn a_poison_event_does_not_hold_up_the_others<F: BusFixture>() {
             d.ack().await.unwrap();
         }
     }
+    assert_eq!(dead_letters_of(&f, "audit", 1).await, vec![poison], "only the poison event is dead");
     assert_quiet(&mut *sub, "the poison event after its second delivery").await;
     let mut expected: Vec<Uuid> = good.iter().map(|e| e.id).collect();
     handled.sort();
     expected.sort();
     assert_eq!(handled, expected, "every other event handled once");
-    assert_eq!(dead_letters_of(&f, "audit", 1).await, vec![poison], "only the poison event is dead");
 }
 
 /// The next `n` events of a broadcast subscription.
@@ -345,14 +342,14 @@ async fn a_dropped_broadcast_subscriber_leaves_nothing_behind<F: BusFixture>() {
     drop(live);
     // Once it is gone nothing can receive events: no queue or group was left behind. (RabbitMQ
     // deletes the queue when the dropped connection's close reaches it.)
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    wait::until("publishing to be Unroutable once the broadcast subscriber went", || async {
         match bus.publish(&event(2)).await {
-            Err(BusError::Unroutable(_)) => break,
-            Ok(()) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            other => panic!("publishing after the broadcast subscriber went must be Unroutable, got {other:?}"),
+            Err(BusError::Unroutable(_)) => true,
+            Ok(()) => false,
+            Err(other) => panic!("publishing after the broadcast subscriber went must be Unroutable, got {other:?}"),
         }
-    }
+    })
+    .await;
     // And nothing was kept for it: a new broadcast subscriber starts from what follows.
     let mut again = bus.subscribe_broadcast().await.unwrap();
     let later = event(3);
@@ -369,12 +366,13 @@ async fn a_lagging_broadcast_subscriber_loses_the_oldest_events_only<F: BusFixtu
     let events: Vec<Event> = (0..64).map(event).collect();
     assert_eq!(bus.publish_batch(&events).await.0, events.len());
     // Read only now. What is kept is bounded (RabbitMQ: the prefetch already handed over plus
-    // the queue's length), in order, and ends with the newest event.
+    // the queue's length), in order, and ends with the newest event: read up to it.
     let mut got = Vec::new();
-    while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(1), slow.next()).await {
+    while got.last() != Some(&63) {
+        let d = next(&mut *slow, &format!("the kept events up to the newest, after {got:?}")).await;
         got.push(d.event.data["n"].as_u64().unwrap());
+        assert!(got.len() <= 2 * CAPACITY, "kept more than {} of 64: {got:?}", 2 * CAPACITY);
     }
-    assert!(!got.is_empty() && got.len() <= 2 * CAPACITY, "kept {} of 64: {got:?}", got.len());
     assert!(got.windows(2).all(|w| w[0] < w[1]), "in publish order: {got:?}");
     assert_eq!(got.last(), Some(&63), "the newest event is kept: {got:?}");
     // It keeps receiving once it reads again.
@@ -486,7 +484,7 @@ async fn rabbitmq_a_malformed_message_is_dead_lettered_at_once() {
     .await
     .unwrap();
     let _ = conn.close(200, "sent".into()).await;
-    match tokio::time::timeout(WAIT, sub.next()).await {
+    match tokio::time::timeout(wait_limit(), sub.next()).await {
         Ok(Some(Err(BusError::Malformed(_)))) => {}
         other => panic!("a message that is not an event must be reported Malformed, got {other:?}"),
     }
@@ -496,7 +494,12 @@ async fn rabbitmq_a_malformed_message_is_dead_lettered_at_once() {
     assert_eq!(d.event, e);
     d.ack().await.unwrap();
     assert_quiet(&mut *sub, "the malformed message must not come back").await;
-    let dead = f.dead_messages().await;
+    // Dead-lettering happens in the broker after the reject: wait for it.
+    let dead = wait::until_some("the malformed message in the dead letters", || async {
+        let dead = f.dead_messages().await;
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].body, b"not an event");
     assert_eq!((dead[0].queue.as_str(), dead[0].reason.as_str()), (f.rabbit.queue("audit").as_str(), "rejected"));

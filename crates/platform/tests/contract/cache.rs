@@ -1,14 +1,23 @@
 //! The `Cache` contract: bytes with a time to live, overwrites, deletes, fixed-window counters,
 //! and separate caches that never see each other's keys. Run on `MemoryCache` and on
 //! `RedisCache` (a unique key prefix per test, whose keys are deleted afterwards).
+//!
+//! Times to live run on the real clock (moka's and Redis's own). A check that an entry is gone
+//! sleeps until its TTL has surely passed, counted from when `set` returned, so a slow machine
+//! only makes it look later; a check that an entry is still there is made only while its TTL
+//! surely has not passed, counted from before `set` began.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use platform::cache::{Cache, MemoryCache, RedisCache};
 use test_support::TestRedis;
 
+/// A time to live no test outlasts.
 const LONG: Duration = Duration::from_secs(60);
 const SHORT: Duration = Duration::from_millis(200);
+/// Redis keeps expiries in milliseconds and moka reads a coarse clock: what an expiry may lag
+/// behind the exact time to live.
+const ROUNDING: Duration = Duration::from_millis(50);
 
 /// A cache adapter ready for one test, cleaned up on drop.
 pub trait Fixture: Sized {
@@ -43,19 +52,25 @@ impl Fixture for Redis {
     }
 }
 
-/// Waits until `key` is gone, at most two seconds past its time to live.
-async fn gone_within(cache: &dyn Cache, key: &str, ttl: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + ttl + Duration::from_secs(2);
-    tokio::time::sleep(ttl).await;
-    loop {
-        if cache.get(key).await.unwrap().is_none() {
-            return true;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// Sets `key` for `ttl` and reads it back: it must be there if the read ended before `ttl` had
+/// run from the start of the set (on a machine too slow for that, nothing can be concluded and
+/// nothing is claimed). Returns when the set returned: the entry expires by then plus `ttl`.
+async fn set_and_read_back(cache: &dyn Cache, key: &str, value: &[u8], ttl: Duration) -> Instant {
+    let started = Instant::now();
+    cache.set(key, value, ttl).await.unwrap();
+    let set = Instant::now();
+    let got = cache.get(key).await.unwrap();
+    if started.elapsed() < ttl {
+        assert_eq!(got.as_deref(), Some(value), "{key} is there before its TTL of {ttl:?}");
     }
+    set
+}
+
+/// Sleeps until `ttl` (and the clocks' rounding) has passed since `set`, when the entry's set
+/// returned, then checks that `key` is gone. A late wake-up changes nothing: expiry is final.
+async fn gone_after(cache: &dyn Cache, key: &str, set: Instant, ttl: Duration) {
+    tokio::time::sleep_until((set + ttl + ROUNDING).into()).await;
+    assert_eq!(cache.get(key).await.unwrap(), None, "{key} must be gone once its TTL of {ttl:?} has passed");
 }
 
 async fn set_get_delete<F: Fixture>() {
@@ -90,10 +105,9 @@ async fn missing_key_is_none<F: Fixture>() {
 async fn entries_expire_after_their_ttl<F: Fixture>() {
     let f = F::new().await;
     let c = f.cache();
-    c.set("short", b"v", SHORT).await.unwrap();
     c.set("long", b"v", LONG).await.unwrap();
-    assert_eq!(c.get("short").await.unwrap().as_deref(), Some(&b"v"[..]), "present before its TTL");
-    assert!(gone_within(c, "short", SHORT).await, "an entry must expire after its TTL");
+    let set = set_and_read_back(c, "short", b"v", SHORT).await;
+    gone_after(c, "short", set, SHORT).await;
     assert!(c.get("long").await.unwrap().is_some(), "a longer TTL is unaffected");
 }
 
@@ -101,33 +115,40 @@ async fn overwrite_replaces_value_and_ttl<F: Fixture>() {
     let f = F::new().await;
     let c = f.cache();
     c.set("k", b"one", SHORT).await.unwrap();
+    let first = Instant::now();
     c.set("k", b"two", LONG).await.unwrap();
     assert_eq!(c.get("k").await.unwrap().as_deref(), Some(&b"two"[..]));
-    tokio::time::sleep(SHORT * 2).await;
+    // Past the first TTL for sure: had it stayed, the entry would be gone.
+    tokio::time::sleep_until((first + SHORT + ROUNDING).into()).await;
     assert_eq!(c.get("k").await.unwrap().as_deref(), Some(&b"two"[..]), "the new TTL applies");
-    c.set("k", b"three", SHORT).await.unwrap();
-    assert!(gone_within(c, "k", SHORT).await, "a shorter new TTL applies too");
+    let set = set_and_read_back(c, "k", b"three", SHORT).await;
+    gone_after(c, "k", set, SHORT).await;
 }
 
 async fn incr_window_counts_and_resets<F: Fixture>() {
     let f = F::new().await;
     let c = f.cache();
-    let window = Duration::from_millis(500);
-    let first = c.incr_window("rl", window).await.unwrap();
+    // Counting within one window: a window no test outlasts, so every hit falls inside it.
+    let first = c.incr_window("rl", LONG).await.unwrap();
     assert_eq!(first.count, 1);
     assert!(
-        first.resets_in > Duration::ZERO && first.resets_in <= window,
+        first.resets_in > Duration::ZERO && first.resets_in <= LONG,
         "resets_in {:?} must lie within the window",
         first.resets_in
     );
-    let second = c.incr_window("rl", window).await.unwrap();
-    let third = c.incr_window("rl", window).await.unwrap();
+    let second = c.incr_window("rl", LONG).await.unwrap();
+    let third = c.incr_window("rl", LONG).await.unwrap();
     assert_eq!((second.count, third.count), (2, 3));
     assert!(third.resets_in <= first.resets_in, "the window does not restart on later hits");
-    assert_eq!(c.incr_window("other", window).await.unwrap().count, 1, "windows are per key");
-    // After the window, counting starts again from one with a full window.
-    tokio::time::sleep(third.resets_in + Duration::from_millis(100)).await;
-    let next = c.incr_window("rl", window).await.unwrap();
+    assert_eq!(c.incr_window("other", LONG).await.unwrap().count, 1, "windows are per key");
+    // After the window, counting starts again from one with a full window. One hit only before:
+    // a second could already fall after a short window on a slow machine.
+    let window = Duration::from_millis(500);
+    let hit = c.incr_window("short", window).await.unwrap();
+    assert_eq!(hit.count, 1);
+    // The window ends at most `resets_in` after the hit returned; sleep past that.
+    tokio::time::sleep(hit.resets_in + ROUNDING).await;
+    let next = c.incr_window("short", window).await.unwrap();
     assert_eq!(next.count, 1, "a new window starts at one");
     assert!(next.resets_in > window / 2 && next.resets_in <= window, "new window: {:?}", next.resets_in);
     // Counters and plain entries do not share keys in a way that breaks either.
@@ -158,6 +179,7 @@ async fn add_never_overwrites<F: Fixture>() {
     assert!(!c.add("r", b"1", LONG).await.unwrap());
     assert_eq!(c.get("r").await.unwrap().as_deref(), Some(&b"0"[..]), "a set value survives an add");
     assert!(c.add("t", b"x", SHORT).await.unwrap());
+    // Sleeping from when the add returned: its TTL has surely passed then.
     tokio::time::sleep(SHORT * 2).await;
     assert!(c.add("t", b"y", LONG).await.unwrap(), "an expired key counts as absent");
     assert_eq!(c.get("t").await.unwrap().as_deref(), Some(&b"y"[..]));

@@ -15,7 +15,7 @@ use platform::http::idempotency::{Idempotency, IdempotencyStore, PgIdempotencySt
 use platform::jobs::builtin::{IdempotencyKeysJob, OutboxJob, TempFilesJob};
 use platform::jobs::{Job, JobContext, JobError, JobReport, JobRunner, MIGRATIONS, RunOutcome};
 use platform::objects::{ObjectPath, ObjectStoreExt, PutPayload};
-use test_support::{TestPostgres, TestSqlite};
+use test_support::{TestPostgres, TestSqlite, wait};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
@@ -79,18 +79,15 @@ async fn two_runners_race_and_exactly_one_runs<F: DbFixture>() {
             tokio::spawn(async move { r.run(job.as_ref(), stop()).await.unwrap() })
         })
         .collect();
-    tokio::time::timeout(StdDuration::from_secs(10), job.entered.notified()).await.expect("one runner started");
+    tokio::time::timeout(wait::default_limit(), job.entered.notified()).await.expect("no runner started the job");
     // The loser answers while the winner still holds the lease.
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
-    while tasks.iter().filter(|t| t.is_finished()).count() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the loser never answered");
-        tokio::time::sleep(StdDuration::from_millis(10)).await;
-    }
+    wait::until("the losing runner's answer", || async { tasks.iter().any(|t| t.is_finished()) }).await;
     assert_eq!(tasks.iter().filter(|t| t.is_finished()).count(), 1, "the winner waits at its gate");
     job.release.notify_one();
     let mut outcomes = Vec::new();
     for t in tasks {
-        outcomes.push(tokio::time::timeout(StdDuration::from_secs(10), t).await.unwrap().unwrap());
+        let outcome = tokio::time::timeout(wait::default_limit(), t).await.expect("a runner never finished");
+        outcomes.push(outcome.unwrap());
     }
     let ran = outcomes.iter().filter(|o| matches!(o, RunOutcome::Ran(r) if r.get("things") == 2)).count();
     let busy = outcomes.iter().filter(|o| matches!(o, RunOutcome::Busy { .. })).count();
@@ -116,7 +113,7 @@ async fn an_expired_lease_is_taken_over<F: DbFixture>() {
         let (a, stuck) = (a.clone(), stuck.clone());
         tokio::spawn(async move { a.run(stuck.as_ref(), stop()).await })
     };
-    tokio::time::timeout(StdDuration::from_secs(10), stuck.entered.notified()).await.expect("a started");
+    tokio::time::timeout(wait::default_limit(), stuck.entered.notified()).await.expect("a never started the job");
     let quick = Gated::default();
     assert!(matches!(b.run(&quick, stop()).await.unwrap(), RunOutcome::Busy { .. }), "a holds the lease");
     let status = b.status().await.unwrap();
@@ -130,7 +127,7 @@ async fn an_expired_lease_is_taken_over<F: DbFixture>() {
 
     // a wakes up, reports its next batch, finds its lease gone and stops.
     stuck.release.notify_one();
-    let result = tokio::time::timeout(StdDuration::from_secs(10), first).await.unwrap().unwrap();
+    let result = tokio::time::timeout(wait::default_limit(), first).await.expect("a never stopped").unwrap();
     assert!(matches!(result, Err(JobError::LeaseLost)), "{result:?}");
     let status = b.status().await.unwrap();
     assert_eq!((status[0].holder.as_str(), status[0].last_outcome.as_deref()), (b.holder(), Some("ok")));
@@ -275,25 +272,28 @@ async fn temp_files_job_deletes_old_temporary_objects_and_files<O: Fixture>() {
     let f = migrated::<TestSqlite>().await;
     let objects = O::new().await;
     let store = objects.store();
+    // The objects' times are the store's: bracketed by readings taken before and after the puts
+    // (a second earlier for stores that keep whole seconds), however long the puts take.
+    let before = OffsetDateTime::now_utc() - Duration::seconds(1);
     for key in ["tmp/a", "tmp/deep/b", "attachments/p/c"] {
         store.put(&ObjectPath::from(key), PutPayload::from_static(b"x")).await.unwrap();
     }
+    let after = OffsetDateTime::now_utc();
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir_all(tmp.join("sub")).unwrap();
-    let written = OffsetDateTime::now_utc();
     for (name, age) in [("old", Duration::days(1)), ("sub/old", Duration::days(1)), ("young", -Duration::days(1))] {
         let file = std::fs::File::create(tmp.join(name)).unwrap();
-        file.set_modified((written - age).into()).unwrap();
+        file.set_modified((before - age).into()).unwrap();
     }
     let job = TempFilesJob::new(Some(store.clone()), Some(tmp.clone()), Duration::days(30));
 
     // A minute before the objects are 30 days old: only the two files a day older go.
-    let report = run(f.db(), &job, written + Duration::days(30) - Duration::minutes(1)).await;
+    let report = run(f.db(), &job, before + Duration::days(30) - Duration::minutes(1)).await;
     assert_eq!((report.get("objects"), report.get("files")), (0, 2), "{report:?}");
     assert!(tmp.join("young").exists() && !tmp.join("old").exists() && !tmp.join("sub/old").exists());
     // A minute after: the temporary objects go, the attachment stays.
-    let report = run(f.db(), &job, written + Duration::days(30) + Duration::minutes(1)).await;
+    let report = run(f.db(), &job, after + Duration::days(30) + Duration::minutes(1)).await;
     assert_eq!((report.get("objects"), report.get("files")), (2, 0), "{report:?}");
     for (key, there) in [("tmp/a", false), ("tmp/deep/b", false), ("attachments/p/c", true)] {
         assert_eq!(store.head(&ObjectPath::from(key)).await.is_ok(), there, "{key}");

@@ -163,24 +163,32 @@ async fn s3_bucket_is_deleted_after_the_test() {
 /// SECURITY.md UP-3: a presigned GET (signed as the projects service signs its downloads, with
 /// `response-*` overrides) serves the object within its life and is refused with 403 after it.
 /// On s3rver, which checks a presigned URL's expiry; moto's default mode serves expired URLs.
+///
+/// Two URLs signed together, one for 2 seconds and one for an hour, are fetched once the short
+/// life has surely run out (3 seconds after the short one was signed, whatever the machine's speed): the long
+/// one is served and the short one refused, so the expiry is what tells them apart. A single
+/// URL fetched "while fresh" would depend on the fetch taking less than its life.
 #[tokio::test]
 async fn a_presigned_get_is_refused_once_it_expired() {
     use object_store::signer::{Method, SignedUrlOptions};
+    use std::time::Duration;
 
     let server = test_support::TestS3rver::start().await;
     let (store, signer) = platform::objects::s3_presigning(&server.location()).unwrap();
     let path = ObjectPath::from("attachments/p/a");
     store.put(&path, PutPayload::from_static(b"short-lived")).await.unwrap();
     let options = SignedUrlOptions::new().with_query([("response-content-disposition", "attachment")]);
-    let url = signer.signed_url_opts(Method::GET, &path, std::time::Duration::from_secs(2), &options).await.unwrap();
-    assert!(url.query_pairs().any(|(k, v)| k == "X-Amz-Expires" && v == "2"), "{url}");
+    let short = signer.signed_url_opts(Method::GET, &path, Duration::from_secs(2), &options).await.unwrap();
+    // Its life began at the latest now (X-Amz-Date is the signing time, in whole seconds).
+    let signed = std::time::Instant::now();
+    let long = signer.signed_url_opts(Method::GET, &path, Duration::from_secs(3600), &options).await.unwrap();
+    assert!(short.query_pairs().any(|(k, v)| k == "X-Amz-Expires" && v == "2"), "{short}");
 
-    let fresh = reqwest::get(url.clone()).await.unwrap();
-    assert_eq!(fresh.status(), reqwest::StatusCode::OK);
-    assert_eq!(fresh.bytes().await.unwrap().as_ref(), b"short-lived");
-
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let late = reqwest::get(url).await.unwrap();
+    tokio::time::sleep_until((signed + Duration::from_secs(3)).into()).await;
+    let served = reqwest::get(long).await.unwrap();
+    assert_eq!(served.status(), reqwest::StatusCode::OK);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), b"short-lived");
+    let late = reqwest::get(short).await.unwrap();
     assert_eq!(late.status(), reqwest::StatusCode::FORBIDDEN);
     let body = late.text().await.unwrap();
     assert!(body.contains("AccessDenied") && body.contains("Request has expired"), "{body}");

@@ -13,21 +13,27 @@ use test_support::TestRabbit;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The longest any single expected delivery may take.
-pub const WAIT: Duration = Duration::from_secs(10);
-/// How long to watch a subscription to conclude that nothing more arrives.
+/// The longest any single expected delivery may take: generous, since a loaded machine may hold
+/// up a delivery for seconds (a minute, scaled by `TRELLIS_TEST_PATIENCE`).
+pub fn wait_limit() -> Duration {
+    test_support::wait::default_limit()
+}
+/// How long to watch a subscription to conclude that nothing more arrives. Only a check that
+/// nothing *extra* comes uses it, after the expected state was reached: a slow machine can make
+/// it miss a late extra delivery, never fail a correct adapter.
 pub const QUIET: Duration = Duration::from_millis(300);
 
 /// Every consumer group the suites use; the RabbitMQ fixture deletes their queues at the end.
 pub const GROUPS: &[&str] = &["audit", "notify", "relay"];
 
-/// The next delivery, or a panic naming `what` after [`WAIT`].
+/// The next delivery, or a panic naming `what` after [`wait_limit`].
 pub async fn next(sub: &mut dyn Subscription, what: &str) -> Delivery {
-    match tokio::time::timeout(WAIT, sub.next()).await {
+    let limit = wait_limit();
+    match tokio::time::timeout(limit, sub.next()).await {
         Ok(Some(Ok(d))) => d,
         Ok(Some(Err(e))) => panic!("{what}: the subscription failed: {e}"),
         Ok(None) => panic!("{what}: the subscription ended"),
-        Err(_) => panic!("{what}: nothing delivered within {WAIT:?}"),
+        Err(_) => panic!("{what}: nothing delivered within {limit:?}"),
     }
 }
 

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use super::{Anchor, AuditLog, COLUMNS, ChainCheck, Row, format_time, pg_row, sqlite_row, write_sorted};
 
-/// How long entries stay in the table before they are archived (SYSTEM.md: a year).
+/// How long entries stay in the table before they are archived (docs/OPERATIONS.md: a year).
 pub const RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The most entries one archive object holds.
 pub const ARCHIVE_BATCH: u32 = 10_000;

@@ -61,7 +61,7 @@ impl Since {
     }
 }
 
-/// An event as clients receive it (API.md).
+/// An event as clients receive it (docs/API.md).
 pub(super) fn event_message(e: &Event) -> Utf8Bytes {
     json!({ "seq": e.seq, "type": e.event_type, "project_id": e.stream(), "data": e.data }).to_string().into()
 }
@@ -80,7 +80,7 @@ fn error(status: u16, detail: &str, project: Option<Uuid>) -> Utf8Bytes {
 
 /// Serves one upgraded connection until it ends. The rare, large steps are boxed (`Box::pin`): the
 /// task keeps its future for the connection's whole life, and an inline one is sized by its largest
-/// step, which would cost every idle connection kilobytes (PERFORMANCE.md S9).
+/// step, which would cost every idle connection kilobytes (docs/PERFORMANCE.md S9).
 pub(super) async fn serve(hub: LiveHub, mut socket: WebSocket, token: Option<String>) {
     // Without the token in the upgrade, the first message brings it (and may subscribe too).
     let (token, first) = match token {
