@@ -32,11 +32,14 @@ impl TcpProxy {
             let generation = generation.clone();
             async move {
                 while let Ok((mut inbound, _)) = listener.accept().await {
+                    // Subscribe before looking at `open`: `cut` closes, then bumps. Either this
+                    // connection sees it closed, or its subscription sees the bump. (The other
+                    // order let a connection accepted during a cut survive it.)
+                    let mut cut = generation.subscribe();
                     if !open.load(Ordering::SeqCst) {
                         drop(inbound);
                         continue;
                     }
-                    let mut cut = generation.subscribe();
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(target).await else { return };
                         tokio::select! {

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool::Runtime;
@@ -145,15 +145,26 @@ impl SqliteDb {
     /// every queued closure in one transaction, each inside a savepoint of its own (a closure that
     /// fails is rolled back alone), and commits once. A closure's result is answered only after
     /// that commit: `Ok` means committed, and a failed commit fails every closure of the batch,
-    /// none of which then took effect. Under load this turns one commit (and, for FTS5, one index
-    /// segment) per write into one per batch; alone, a write is its own batch.
+    /// none of which then took effect. A write whose writer gave up waiting for the connection
+    /// (answered `Unavailable`) is withdrawn and never runs, so that answer is true too. Under
+    /// load this turns one commit (and, for FTS5, one index segment) per write into one per
+    /// batch; alone, a write is its own batch.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let (answer, mut answered) = tokio::sync::oneshot::channel();
+        // Whoever moves the job out of QUEUED first decides its fate: a batch taking it (then its
+        // answer will come) or this writer giving up (then it is never run, though still queued).
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let taken = Arc::clone(&state);
         let job: Job = Box::new(move |tx| {
+            if taken.compare_exchange(QUEUED, TAKEN, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+                // Its writer was answered `Unavailable`: nothing of it may be written.
+                let nothing: Finish = Box::new(|_| {});
+                return (true, nothing);
+            }
             let out = f(tx);
             let ok = out.is_ok();
             let finish: Finish = Box::new(move |commit| {
@@ -168,7 +179,15 @@ impl SqliteDb {
                 biased;
                 result = &mut answered => return result.map_err(|_| lost())?,
                 conn = self.writer.get() => {
-                    let conn = conn.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    let conn = match conn {
+                        Ok(conn) => conn,
+                        // Withdrawn before any batch took it: answered unavailable, never written.
+                        Err(e) if state.compare_exchange(QUEUED, WITHDRAWN, Ordering::SeqCst, Ordering::SeqCst).is_ok() => {
+                            return Err(StoreError::Unavailable(e.to_string()));
+                        }
+                        // A running batch has it: its answer (committed or not) is on its way.
+                        Err(_) => continue,
+                    };
                     let batch: Vec<Job> = {
                         let mut queue = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         let n = queue.len().min(MAX_BATCH);
@@ -186,6 +205,12 @@ impl SqliteDb {
         }
     }
 }
+
+/// States of a queued write (see [`SqliteDb::write`]): waiting, taken into a batch, withdrawn by
+/// its writer after the writer connection could not be had in time.
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const WITHDRAWN: u8 = 2;
 
 /// The most closures one transaction of [`SqliteDb::write`] takes.
 const MAX_BATCH: usize = 128;

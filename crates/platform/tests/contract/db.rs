@@ -207,6 +207,47 @@ async fn unreachable_postgres_fails_fast() {
 /// SQLite's group commit: many concurrent writes share transactions, yet each is answered with
 /// its own result, and one that fails (an error of its own, or a constraint) leaves nothing
 /// behind while the others of its batch commit.
+
+/// A write that gives up waiting for the writer connection is answered `Unavailable` and must then
+/// never be written: it stays in the queue, and the batch that later drains it skips it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_write_answered_unavailable_is_never_written() {
+    let t = TestSqlite::new().await;
+    let Database::Sqlite(db) = t.db.clone() else { unreachable!("a SQLite test database") };
+    db.write(|tx| tx.execute_batch("CREATE TABLE gave_up (n INTEGER)").map_err(platform::db::sqlite::map_err))
+        .await
+        .unwrap();
+    // A first write holds the writer connection past the pool's wait (5 s).
+    let (entered, held) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = tokio::spawn({
+        let db = db.clone();
+        async move {
+            db.write(move |_| {
+                let _ = entered.send(());
+                released.recv().map_err(|e| StoreError::Internal(e.to_string()))
+            })
+            .await
+        }
+    });
+    held.await.expect("the first write holds the writer");
+    let refused = db
+        .write(|tx| tx.execute("INSERT INTO gave_up (n) VALUES (1)", []).map_err(platform::db::sqlite::map_err))
+        .await;
+    assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    // A later write drains the queue, withdrawn job included.
+    db.write(|tx| tx.execute("INSERT INTO gave_up (n) VALUES (2)", []).map_err(platform::db::sqlite::map_err))
+        .await
+        .unwrap();
+    let rows: Vec<i64> = db
+        .read(|c| c.prepare("SELECT n FROM gave_up ORDER BY n")?.query_map([], |r| r.get(0))?.collect())
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![2], "the write answered Unavailable was written after all");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_group_commit_keeps_each_write_its_own() {
     let t = TestSqlite::new().await;
