@@ -204,10 +204,6 @@ async fn unreachable_postgres_fails_fast() {
     }
 }
 
-/// SQLite's group commit: many concurrent writes share transactions, yet each is answered with
-/// its own result, and one that fails (an error of its own, or a constraint) leaves nothing
-/// behind while the others of its batch commit.
-
 /// A write that gives up waiting for the writer connection is answered `Unavailable` and must then
 /// never be written: it stays in the queue, and the batch that later drains it skips it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,6 +244,9 @@ async fn sqlite_a_write_answered_unavailable_is_never_written() {
     assert_eq!(rows, vec![2], "the write answered Unavailable was written after all");
 }
 
+/// SQLite's group commit: many concurrent writes share transactions, yet each is answered with
+/// its own result, and one that fails (an error of its own, or a constraint) leaves nothing
+/// behind while the others of its batch commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_group_commit_keeps_each_write_its_own() {
     let t = TestSqlite::new().await;
