@@ -15,11 +15,12 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${1:-/var/tmp/trellis-fresh-debian}"
+mkdir -p "$dir"
 root="$dir/root"
 
 # The Debian mirror this machine already uses (no host name is written into the repository).
 mirror="$(grep -rhoE '^(URIs:|deb) *https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-  | grep -oE 'https?://[^ ]+' | head -n1)"
+  | grep -oE 'https?://[^ ]+' | head -n1 || true)"
 [ -n "$mirror" ] || { echo "no Debian mirror found under /etc/apt" >&2; exit 1; }
 
 command -v debootstrap >/dev/null || apt-get install -y -q debootstrap
@@ -31,12 +32,17 @@ cleanup() {
 trap cleanup EXIT
 bind() { mkdir -p "$2"; mount --bind "$1" "$2"; mounted+=("$2"); }
 
-if [ ! -x "$root/usr/bin/apt-get" ]; then
-  echo "==> debootstrap bookworm (minbase) into $root from $mirror"
-  rm -rf "$root"; mkdir -p "$root"
-  debootstrap --variant=minbase bookworm "$root" "$mirror" >"$dir/debootstrap.log" 2>&1 \
+# The bare system is made once and kept in $dir/base; every run starts from a fresh copy of it.
+base="$dir/base"
+if [ ! -x "$base/usr/bin/apt-get" ]; then
+  echo "==> debootstrap bookworm (minbase) into $base from $mirror"
+  rm -rf "$base"; mkdir -p "$base"
+  debootstrap --variant=minbase bookworm "$base" "$mirror" >"$dir/debootstrap.log" 2>&1 \
     || { tail -20 "$dir/debootstrap.log"; exit 1; }
 fi
+if mount | grep -q " $root/"; then echo "$root is still mounted from an earlier run" >&2; exit 1; fi
+rm -rf "$root"
+cp -a "$base" "$root"
 
 mount -t proc proc "$root/proc"; mounted+=("$root/proc")
 bind /sys "$root/sys"
@@ -46,9 +52,12 @@ mkdir -p "$root/dev/shm"; mount -t tmpfs -o size=2g tmpfs "$root/dev/shm"; mount
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 grep -q localhost "$root/etc/hosts" 2>/dev/null || printf '127.0.0.1 localhost\n::1 localhost\n' >>"$root/etc/hosts"
 # The package mirrors of this machine (main, updates, security), as a fresh machine here has them.
-cp /etc/apt/sources.list.d/*.sources "$root/etc/apt/sources.list.d/" 2>/dev/null || true
-cp /etc/apt/sources.list "$root/etc/apt/sources.list" 2>/dev/null || true
-find "$root/etc/apt/sources.list.d" -name '*.sources' ! -name 'debian.sources' -delete
+if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+  cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/"
+  rm -f "$root/etc/apt/sources.list"
+elif [ -f /etc/apt/sources.list ]; then
+  cp /etc/apt/sources.list "$root/etc/apt/sources.list"
+fi
 # As in container images: packages do not start daemons while being installed in a chroot.
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"; chmod +x "$root/usr/sbin/policy-rc.d"
 
@@ -68,11 +77,11 @@ in_root apt-get install -y -q --no-install-recommends build-essential git ca-cer
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 # The Rust toolchain: rustup's files, hard-linked (cheap) into the root's home.
 rustup_home="${RUSTUP_HOME:-$HOME/.rustup}"; cargo_home="${CARGO_HOME:-$HOME/.cargo}"
-if [ ! -d "$root/root/.rustup" ]; then
-  cp -al "$rustup_home" "$root/root/.rustup" 2>/dev/null || cp -a "$rustup_home" "$root/root/.rustup"
-  mkdir -p "$root/root/.cargo"; cp -a "$cargo_home/bin" "$root/root/.cargo/bin"
-  rm -f "$root/root/.cargo/bin/cargo-nextest"
-fi
+cp -al "$rustup_home" "$root/root/.rustup" 2>/dev/null || cp -a "$rustup_home" "$root/root/.rustup"
+mkdir -p "$root/root/.cargo/bin"
+for tool in cargo rustc rustup rustfmt cargo-fmt cargo-clippy clippy-driver rustdoc; do
+  if [ -e "$cargo_home/bin/$tool" ]; then cp -a "$cargo_home/bin/$tool" "$root/root/.cargo/bin/"; fi
+done
 in_root cargo --version
 
 echo "==> a fresh clone of HEAD"

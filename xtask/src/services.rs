@@ -71,10 +71,29 @@ fn as_service(user: &str, program: &Path) -> Command {
         let mut c = Command::new("runuser");
         // -m: keep the environment (HOME, the data folders) xtask gives the service.
         c.args(["-m", "-u", user, "--"]).arg(program);
+        // A folder the service account can enter (not a private home or clone).
+        c.current_dir("/");
         c
     } else {
         Command::new(program)
     }
+}
+
+/// Whether the process whose id `pid_file` holds (first line) is alive.
+fn alive(pid_file: &Path) -> bool {
+    std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.lines().next().map(str::trim).map(str::to_string))
+        .filter(|pid| !pid.is_empty())
+        .is_some_and(|pid| Path::new("/proc").join(pid).is_dir())
+}
+
+/// An error for a private port that something other than our own instance listens on.
+fn taken(what: &str, port: u16) -> String {
+    format!(
+        "{what}: 127.0.0.1:{port}, the private instance's port, is taken by another process; stop it, \
+         or point TEST_* at a server of your own"
+    )
 }
 
 fn chown(user: &str, path: &Path) -> Result {
@@ -146,7 +165,17 @@ fn private_postgres(started: &mut Started) -> Result<String> {
             .stdout(Stdio::null()))?;
     }
     let password = std::fs::read_to_string(&password_file).map_err(|e| format!("{}: {e}", password_file.display()))?;
-    let url = format!("postgres://trellis:{}@127.0.0.1:{PG_PORT}/test", password.trim());
+    let password = password.trim().to_string();
+    let url = format!("postgres://trellis:{password}@127.0.0.1:{PG_PORT}/test");
+    // The password goes to psql in its environment, never on a command line (which is shown).
+    let psql = |db: &str| {
+        let mut c = cmd("psql");
+        c.env("PGPASSWORD", &password).args(["-h", "127.0.0.1", "-p", &PG_PORT.to_string(), "-U", "trellis", "-d", db]);
+        c
+    };
+    if reachable(PG_PORT) && !alive(&data.join("postmaster.pid")) {
+        return Err(taken("PostgreSQL", PG_PORT));
+    }
     if !reachable(PG_PORT) {
         eprintln!("PostgreSQL: starting the private cluster on 127.0.0.1:{PG_PORT}");
         // Throwaway data: durability settings off, room for many tests' pools at once.
@@ -176,9 +205,8 @@ fn private_postgres(started: &mut Started) -> Result<String> {
             }),
         ));
     }
-    let admin = url.replace("/test", "/postgres");
-    if !psql_ok(&url) {
-        run(cmd("psql").args([admin.as_str(), "-qc", "CREATE DATABASE test"]).stdout(Stdio::null()))
+    if !succeeds(psql("test").args(["-tAc", "SELECT 1"])) {
+        run(psql("postgres").args(["-qc", "CREATE DATABASE test"]).stdout(Stdio::null()))
             .map_err(|e| format!("PostgreSQL: the private cluster refuses its own superuser: {e}"))?;
     }
     eprintln!("PostgreSQL: private cluster on 127.0.0.1:{PG_PORT} (password authentication)");
@@ -203,6 +231,9 @@ fn redis(started: &mut Started) -> Result {
     }
     let dir = service_home().join("redis");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if reachable(REDIS_PORT) && !alive(&dir.join("redis.pid")) {
+        return Err(taken("Redis", REDIS_PORT));
+    }
     if !reachable(REDIS_PORT) {
         eprintln!("Redis: starting a private server on 127.0.0.1:{REDIS_PORT}");
         run(cmd("redis-server")
@@ -258,6 +289,9 @@ fn rabbitmq(started: &mut Started) -> Result {
     chown("rabbitmq", &dir)?;
     let node = format!("trellis-ci-{}@localhost", output(Command::new("id").arg("-u"))?.trim());
     let env = rabbit_env(&dir, &node);
+    if reachable(AMQP_PORT) && !alive(&dir.join("rabbitmq.pid")) {
+        return Err(taken("RabbitMQ", AMQP_PORT));
+    }
     if !reachable(AMQP_PORT) {
         eprintln!("RabbitMQ: starting a private node {node} on 127.0.0.1:{AMQP_PORT} (this takes a while)");
         let log = std::fs::File::create(dir.join("log/console.log")).map_err(|e| e.to_string())?;

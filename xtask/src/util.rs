@@ -84,14 +84,26 @@ pub fn succeeds(c: &mut Command) -> bool {
     c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
-/// The program and arguments, without the environment (which may hold passwords).
+/// The program and arguments, without the environment (which may hold passwords) and with the
+/// password of any URL among the arguments replaced by `***`.
 fn describe(c: &Command) -> String {
     let mut s = c.get_program().to_string_lossy().into_owned();
     for a in c.get_args() {
         s.push(' ');
-        s.push_str(&a.to_string_lossy());
+        s.push_str(&redact(&a.to_string_lossy()));
     }
     s
+}
+
+/// `scheme://user:secret@host…` → `scheme://user:***@host…`; anything else unchanged.
+pub fn redact(text: &str) -> String {
+    let Some(start) = text.find("://").map(|i| i + 3) else { return text.to_string() };
+    let rest = &text[start..];
+    let Some(at) = rest.find('@') else { return text.to_string() };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:***{}", &text[..start], &rest[..colon], &rest[at..]),
+        None => text.to_string(),
+    }
 }
 
 pub fn step(name: &str) {
@@ -151,4 +163,19 @@ pub fn random_hex(bytes: usize) -> Result<String> {
         .and_then(|mut f| f.read_exact(&mut buf))
         .map_err(|e| format!("/dev/urandom: {e}"))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn shown_commands_hide_url_passwords() {
+        assert_eq!(
+            redact("postgres://trellis:s3cret@127.0.0.1:15432/test"),
+            "postgres://trellis:***@127.0.0.1:15432/test"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact("CREATE DATABASE test"), "CREATE DATABASE test");
+    }
 }
