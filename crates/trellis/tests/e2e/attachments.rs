@@ -3,8 +3,6 @@
 //! it is quarantined until scanned, a signed file is rejected, and with S3 storage a download is
 //! a `303` to a presigned URL that serves the bytes.
 
-use std::time::{Duration, Instant};
-
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -46,9 +44,10 @@ async fn upload(http: &Client, base: &str, access: &str, task: &str, name: &str,
     id
 }
 
+/// Waits until the attachment has status `want` (the scan runs off the request path).
 async fn wait_for_status(http: &Client, base: &str, access: &str, task: &str, id: &Value, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("attachment {} of task {task} to be {want}", id["id"]);
+    test_support::wait::until(&what, || async move {
         let list: Value = http
             .get(format!("{base}/api/tasks/{task}/attachments"))
             .bearer_auth(access)
@@ -58,13 +57,13 @@ async fn wait_for_status(http: &Client, base: &str, access: &str, task: &str, id
             .json()
             .await
             .unwrap();
-        let item = list["items"].as_array().unwrap().iter().find(|a| a["id"] == id["id"]).cloned().unwrap();
-        if item["status"] == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "attachment {} is {}, not {want}", id["id"], item["status"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let item = list["items"].as_array().unwrap().iter().find(|a| a["id"] == id["id"]).cloned();
+        let item = item.unwrap_or_else(|| panic!("attachment {} is not listed: {list}", id["id"]));
+        // Quarantined is the only state before the scan's verdict.
+        assert!(item["status"] == want || item["status"] == "quarantined", "expected {want}: {item}");
+        item["status"] == want
+    })
+    .await;
 }
 
 pub async fn files(base: &str, expect: Expect) {

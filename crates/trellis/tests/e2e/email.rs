@@ -3,7 +3,7 @@
 //! folder of the SMTP sink it was pointed at.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Client, StatusCode, header};
 use serde_json::{Value, json};
@@ -11,28 +11,29 @@ use test_support::{ReceivedMail, read_mail_dir};
 
 use crate::flow::{client, login_tokens, me_status, post_login, problem, refresh};
 
-/// How long a mail may take to arrive (it leaves off the request path).
-const WAIT: Duration = Duration::from_secs(15);
-
 /// The messages to `to` whose subject starts with `subject`, once there are at least `count`.
+/// Mail leaves off the request path (a spawned task, retried): this fails only when no further
+/// such mail has arrived for a minute (scaled), saying how many had.
 pub async fn mails_to(dir: &Path, to: &str, subject: &str, count: usize) -> Vec<ReceivedMail> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let found: Vec<ReceivedMail> = read_mail_dir(dir)
+    let matching = || {
+        read_mail_dir(dir)
             .into_iter()
             .filter(|m| m.header("to") == Some(to) && m.header("subject").is_some_and(|s| s.starts_with(subject)))
-            .collect();
-        if found.len() >= count {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {count} mails \"{subject}…\" to {to} in {}, found {}",
-            dir.display(),
-            found.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .collect::<Vec<_>>()
+    };
+    let what = format!("mails \"{subject}…\" to {to} in {}", dir.display());
+    test_support::wait::until_count(&what, count, Duration::from_secs(60), || std::future::ready(matching().len()))
+        .await;
+    matching()
+}
+
+/// The value of the counter `name` (with its labels, as `/metrics` writes them) in the process
+/// at `base`; 0 while it was never counted.
+async fn counter(http: &Client, base: &str, name: &str) -> u64 {
+    let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap_or_else(|e| panic!("{name} {v}: {e}")) as u64)
 }
 
 /// The token of the mail's link, after checking where the link points.
@@ -62,8 +63,9 @@ async fn me(http: &Client, base: &str, access: &str) -> Value {
 }
 
 /// Verification and reset, end to end; returns every token mailed, none of which may ever reach
-/// a log line (see [`assert_tokens_absent`]).
-pub async fn verification_and_reset(base: &str, mail_dir: &Path, public_url: &str) -> Vec<String> {
+/// a log line (see [`assert_tokens_absent`]). `auth_process` is the address of the process that
+/// runs the auth service (`base` itself all-in-one): its `/metrics` say which mail was not sent.
+pub async fn verification_and_reset(base: &str, auth_process: &str, mail_dir: &Path, public_url: &str) -> Vec<String> {
     let http = client();
     let tag = uuid::Uuid::now_v7().simple().to_string();
     let mut mailed = Vec::new();
@@ -164,13 +166,17 @@ pub async fn verification_and_reset(base: &str, mail_dir: &Path, public_url: &st
     let notice = &mails_to(mail_dir, &email, "Your Trellis password was reset", 1).await[0];
     assert!(!notice.body.contains("#token="));
 
-    // At most three reset mails an hour per account; the answer never changes.
+    // At most three reset mails an hour per account; the answer never changes. The request past
+    // the limit is refused while it is answered (no token, so no mail is ever spawned), and the
+    // auth process counts it: that count, not a pause, shows the fourth mail will never come.
+    const LIMITED: &str = "trellis_auth_mail_limited_total{purpose=\"reset_password\"}";
+    let limited = counter(&http, auth_process, LIMITED).await;
     for _ in 0..3 {
         assert_eq!(forgot(email.clone()).await, unknown);
     }
+    assert_eq!(counter(&http, auth_process, LIMITED).await, limited + 1, "exactly one request was past the limit");
     let resets = mails_to(mail_dir, &email, "Reset your Trellis password", 3).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(mails_to(mail_dir, &email, "Reset your Trellis password", 3).await.len(), 3, "the fourth was not sent");
+    assert_eq!(resets.len(), 3, "the fourth was not sent");
     for m in &resets {
         mailed.push(token_in(m, &format!("{public_url}/reset-password#token=")));
     }

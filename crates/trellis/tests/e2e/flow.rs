@@ -22,8 +22,9 @@ pub async fn post_login(http: &Client, base: &str, email: &str, password: &str) 
     http.post(format!("{base}/auth/login")).json(&json!({"email": email, "password": password})).send().await
 }
 
+/// A client whose every request is bounded by [`crate::support::request_timeout`].
 pub fn client() -> Client {
-    Client::builder().timeout(std::time::Duration::from_secs(20)).build().unwrap()
+    Client::builder().timeout(crate::support::request_timeout()).build().unwrap()
 }
 
 pub async fn problem(res: reqwest::Response, status: StatusCode) -> Value {
@@ -689,8 +690,10 @@ pub async fn two_factor(base: &str) {
     assert_eq!(me_status(&http, base, &token).await, StatusCode::UNAUTHORIZED);
     problem(refresh(&http, base, &token).await, StatusCode::UNAUTHORIZED).await;
     // The code that enabled 2FA is spent; the next step's code (inside the ±1 window) is not.
+    // "Next" counts from the clock now, not from t0: however long the steps above took, it is
+    // one step ahead of the server's clock, and after the step that enabled 2FA.
     problem(login_mfa(&http, base, &token, &right).await, StatusCode::UNAUTHORIZED).await;
-    let next = independent_totp(&secret, t0 + 30);
+    let next = independent_totp(&secret, unix_now() + 30);
     let res = login_mfa(&http, base, &token, &next).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
@@ -699,7 +702,8 @@ pub async fn two_factor(base: &str) {
     problem(login_mfa(&http, base, &token, &next).await, StatusCode::UNAUTHORIZED).await;
     let again = mfa_token(&http, base, &email, &password).await;
     problem(login_mfa(&http, base, &again, &next).await, StatusCode::UNAUTHORIZED).await;
-    let too_far = independent_totp(&secret, t0 + 120);
+    // Four steps ahead of the clock now: outside the ±1 window.
+    let too_far = independent_totp(&secret, unix_now() + 120);
     problem(login_mfa(&http, base, &again, &too_far).await, StatusCode::UNAUTHORIZED).await;
 
     // Recovery codes: once each, hyphens and case not significant.

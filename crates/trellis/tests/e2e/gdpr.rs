@@ -3,7 +3,6 @@
 //! every test user's email and name, and `trellis keys rotate-pii` against a running deployment.
 
 use std::path::Path;
-use std::time::Duration;
 
 use platform::db::Database;
 use reqwest::{Client, StatusCode, header};
@@ -42,7 +41,7 @@ const NO_USER_DATA: &[(&str, &str)] = &[
 pub struct Canaries(pub Vec<String>);
 
 fn http() -> Client {
-    Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    Client::builder().timeout(crate::support::request_timeout()).build().unwrap()
 }
 
 async fn register(http: &Client, base: &str, email: &str, name: &str, password: &str) -> String {

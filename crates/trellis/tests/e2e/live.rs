@@ -83,8 +83,32 @@ async fn next_within(ws: &mut Ws, wait: Duration) -> Option<Value> {
     }
 }
 
+/// The next text message, which must come: fails after the default limit (a minute, scaled).
 async fn next(ws: &mut Ws, what: &str) -> Value {
-    next_within(ws, Duration::from_secs(10)).await.unwrap_or_else(|| panic!("no message: expected {what}"))
+    let limit = test_support::wait::default_limit();
+    next_within(ws, limit).await.unwrap_or_else(|| panic!("no message in {limit:.0?}: expected {what}"))
+}
+
+/// Waits until the worker process serving WebSockets at `live` delivers events from the bus. Its
+/// live hub subscribes to the bus off the start-up path (a process answers `/healthz` before),
+/// and what is published before that reaches none of its clients; so this writes (through `base`)
+/// to a project of its own until one of the writes is delivered (a later one would fill the gap
+/// before it from the outbox).
+async fn wait_for_hub(http: &Client, base: &str, live: &str, who: &Member) {
+    let project = post(http, format!("{base}/api/projects"), &who.token, json!({"name": "Probe"})).await;
+    let p = project["id"].as_str().unwrap().to_string();
+    let mut ws = connect_with_protocol(live, &who.token).await;
+    subscribe(&mut ws, &p, None).await;
+    let limit = test_support::wait::default_limit();
+    let start = std::time::Instant::now();
+    loop {
+        post(http, format!("{base}/api/projects/{p}/tasks"), &who.token, json!({"title": "Probe"})).await;
+        if let Some(e) = next_within(&mut ws, Duration::from_millis(500)).await {
+            assert_eq!(e["type"], "task.created", "{e}");
+            return;
+        }
+        assert!(start.elapsed() < limit, "{live}: no event of the bus reached its live clients in {limit:.0?}");
+    }
 }
 
 async fn subscribe(ws: &mut Ws, project: &str, since: Option<i64>) -> Vec<Value> {
@@ -123,6 +147,7 @@ pub async fn updates(base: &str) {
             .await;
     }
 
+    wait_for_hub(&http, base, base, &ada).await;
     let mut a = connect_with_protocol(base, &ada.token).await;
     let mut b = connect_with_message(base, &bob.token).await;
     let mut c = connect_with_protocol(base, &cy.token).await;
@@ -193,11 +218,25 @@ pub async fn updates(base: &str) {
         let e = next(ws, "member.changed").await;
         assert_eq!((e["type"].as_str(), e["seq"].as_i64()), (Some("member.changed"), Some(head + 5)));
     }
+    // Cy's connection stays open, subscribed to a project of Cy's own. Once A and B have "Three",
+    // the hub has offered it to every connection it had for the project; an event of Cy's project
+    // written only then is queued after it on Cy's connection: if "Three" reached Cy, it would
+    // come first.
+    let own = post(&http, format!("{base}/api/projects"), &cy.token, json!({"name": "Cy's own"})).await;
+    let own = own["id"].as_str().unwrap().to_string();
+    let got = subscribe(&mut c, &own, None).await;
+    assert_eq!(got.len(), 1, "only `subscribed`, nothing to replay in a new project: {got:?}");
     post(&http, format!("{base}/api/projects/{p}/tasks"), &ada.token, json!({"title": "Three"})).await;
     for ws in [&mut a, &mut b] {
         assert_eq!(next(ws, "task.created").await["seq"], head + 6);
     }
-    assert_eq!(next_within(&mut c, Duration::from_secs(1)).await, None, "a removed member receives nothing");
+    post(&http, format!("{base}/api/projects/{own}/tasks"), &cy.token, json!({"title": "Mine"})).await;
+    let e = next(&mut c, "the task in Cy's own project").await;
+    assert_eq!(
+        (&e["project_id"], &e["type"]),
+        (&json!(own), &json!("task.created")),
+        "a removed member receives nothing: {e}"
+    );
     send(&mut c, json!({ "subscribe": [p] })).await;
     let refused = next(&mut c, "error").await;
     assert_eq!((&refused["type"], &refused["status"]), (&json!("error"), &json!(404)), "{refused}");
@@ -228,6 +267,7 @@ pub async fn fan_out(base: &str, other_worker: &str) {
     let ada = member(&http, base, "ada").await;
     let project = post(&http, format!("{base}/api/projects"), &ada.token, json!({"name": "Everywhere"})).await;
     let p = project["id"].as_str().unwrap().to_string();
+    wait_for_hub(&http, base, other_worker, &ada).await;
     let mut here = connect_with_protocol(base, &ada.token).await;
     let mut there = connect_with_protocol(other_worker, &ada.token).await;
     for ws in [&mut here, &mut there] {

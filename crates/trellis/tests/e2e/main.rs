@@ -23,8 +23,6 @@ mod policy;
 mod project_matrix;
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 use support::{Trellis, run, run_with_stdin};
 use test_support::{TestBucket, TestClamd, TestPostgres, TestRabbit, TestRedis, TestSmtp};
@@ -45,16 +43,23 @@ async fn all_in_one_with_zero_configuration() {
     assert!(notice[0].body.contains("/forgot-password"), "the owner is told, with a way out");
     flow::operations_endpoints(&app.base, &["database", "cache", "event_bus", "objects"], true).await;
 
-    // The worker consumed every event the flow wrote (outbox → in-process bus → worker).
-    let db = dir.path().join("data/trellis.db");
-    assert!(db.exists(), "the embedded database lives under ./data");
-    wait_for_consumed_sqlite(&db, outcome.events_written).await;
+    // The worker consumed every event the flows wrote (outbox → in-process bus → worker).
+    let path = dir.path().join("data/trellis.db");
+    assert!(path.exists(), "the embedded database lives under ./data");
+    let db = platform::db::Database::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let events = support::wait_for_outbox_consumed(&db).await;
+    assert!(events >= outcome.events_written as usize, "the skeleton's events are in the outbox: {events}");
+    drop(db);
 
-    // SIGTERM while a login (≈0.2 s of bcrypt) is in flight: the login still gets its answer.
-    let in_flight = tokio::spawn(flow::login(app.base.clone(), outcome.email.clone(), outcome.password.clone()));
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    let (code, log) = app.terminate().await;
-    assert_eq!(in_flight.await.unwrap(), reqwest::StatusCode::OK, "an in-flight request is drained, not cut");
+    // SIGTERM while a login is in flight (its handler reading the body): once the server has
+    // stopped accepting connections, the body goes out, and the login still gets its answer.
+    let login = serde_json::json!({"email": outcome.email, "password": outcome.password});
+    let in_flight = support::HeldRequest::begin(&app, "/auth/login", &login).await;
+    app.sigterm();
+    app.wait_until_not_accepting().await;
+    let (status, _) = in_flight.finish().await;
+    assert!(status.starts_with("HTTP/1.1 200"), "an in-flight request is drained, not cut: {status}");
+    let (code, log) = app.wait_exit().await;
     assert_eq!(code, Some(0), "SIGTERM stops cleanly:\n{log}");
     assert!(log.contains("\"stopped\""), "shutdown is logged:\n{log}");
     assert!(log.contains("NOT scanned for malware"), "no clamd is said, not hidden:\n{log}");
@@ -155,7 +160,7 @@ async fn all_in_one_second_factor_and_mail() {
     let app = Trellis::start("all-in-one-2fa-mail", dir.path(), &[], &[]).await;
     flow::two_factor(&app.base).await;
     let mail_dir = dir.path().join("data/mail");
-    let mut mailed = email::verification_and_reset(&app.base, &mail_dir, "http://127.0.0.1:8080").await;
+    let mut mailed = email::verification_and_reset(&app.base, &app.base, &mail_dir, "http://127.0.0.1:8080").await;
     mailed.push(email::reset_keeps_the_second_factor(&app.base, &mail_dir, "http://127.0.0.1:8080").await);
     notifications::assignment_and_mention(&app.base, &mail_dir, "http://127.0.0.1:8080").await;
     let (code, log) = app.terminate().await;
@@ -167,29 +172,6 @@ async fn all_in_one_second_factor_and_mail() {
     );
     if let Some(line) = log.lines().find(|l| l.contains("canary")) {
         panic!("a password reached the logs: {line}");
-    }
-}
-
-async fn wait_for_consumed_sqlite(db: &std::path::Path, at_least: i64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = std::process::Command::new("sqlite3")
-            .arg(db)
-            .arg("SELECT (SELECT count(*) FROM worker_processed_events), (SELECT count(*) FROM outbox WHERE published_at IS NULL)")
-            .output();
-        if let Ok(out) = out {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let nums: Vec<i64> = text.trim().split('|').filter_map(|n| n.parse().ok()).collect();
-            if nums.len() == 2 && nums[0] >= at_least && nums[1] == 0 {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!("events not consumed in time: processed|unpublished = {text}");
-            }
-        } else if Instant::now() > deadline {
-            panic!("sqlite3 is required to inspect the embedded database");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -229,7 +211,7 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_ADMIN_PASSWORD", "canary granite harbour lighthouse keeper".into()),
     ];
     // Every process is told where the others are, as DNS names would in production.
-    let port = |_| support::free_port();
+    let port = |_| test_support::reserve_port();
     let [users_port, auth_port, projects_port, worker_port, gateway_port]: [u16; 5] = std::array::from_fn(port);
     let mut env = common.clone();
     env.push(("TRELLIS_UPSTREAMS__USERS", format!("http://127.0.0.1:{users_port}")));
@@ -249,7 +231,7 @@ async fn distributed_one_process_per_service() {
     // Live updates through the gateway's tunnel to the worker process, and from a second worker
     // process (another instance: every instance takes every event from RabbitMQ).
     live::updates(&gateway.base).await;
-    let worker2_port = support::free_port();
+    let worker2_port = test_support::reserve_port();
     let worker2 = Trellis::start_on(worker2_port, "worker-2", dir.path(), &["--services", "worker"], &env).await;
     live::fan_out(&gateway.base, &worker2.base).await;
     let (code, log) = worker2.terminate().await;
@@ -262,10 +244,10 @@ async fn distributed_one_process_per_service() {
     flow::password_change(&gateway.base).await;
     flow::two_factor(&gateway.base).await;
     // The auth process writes mail into its data folder; users answers over HTTP.
-    let mailed =
-        email::verification_and_reset(&gateway.base, &dir.path().join("data/mail"), "http://127.0.0.1:8080").await;
+    let mail_dir = dir.path().join("data/mail");
+    let mailed = email::verification_and_reset(&gateway.base, &auth.base, &mail_dir, "http://127.0.0.1:8080").await;
     // The worker process mails notifications, asking users and projects over HTTP.
-    notifications::assignment_and_mention(&gateway.base, &dir.path().join("data/mail"), "http://127.0.0.1:8080").await;
+    notifications::assignment_and_mention(&gateway.base, &mail_dir, "http://127.0.0.1:8080").await;
     // The users process ends sessions through the auth process (SessionsApi over HTTP).
     let rbac = flow::rbac(&gateway.base, "root@example.com", "canary granite harbour lighthouse keeper").await;
     role_gate_in_each_service(&projects.base, &users.base, &rbac).await;
@@ -290,24 +272,15 @@ async fn distributed_one_process_per_service() {
     keys::rotate_while_serving(&gateway.base, dir.path(), &env).await;
 
     // The events crossed RabbitMQ to the worker process and were recorded in PostgreSQL.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let platform::db::Database::Postgres(db) = &pg.db else { unreachable!() };
-    loop {
-        let client = db.client().await.unwrap();
-        let processed: i64 =
-            client.query_one("SELECT count(*) FROM worker_processed_events", &[]).await.unwrap().get(0);
-        let pending: i64 =
-            client.query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[]).await.unwrap().get(0);
-        if processed >= outcome.events_written && pending == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "events not consumed: processed {processed}, pending {pending}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let events = support::wait_for_outbox_consumed(&pg.db).await;
+    assert!(events >= outcome.events_written as usize, "the skeleton's events are in the outbox: {events}");
     // The audit log on PostgreSQL and S3: counted, archived by the CLI, verified through the gateway.
     audit::distributed(&gateway.base, dir.path(), &env).await;
 
-    // Rate-limit counters lived in Redis under this deployment's prefix.
+    // Rate-limit counters live in Redis under this deployment's prefix. A counter lasts its
+    // window (a minute): look right after a request the gateway counted, not minutes later.
+    let res = flow::client().get(format!("{}/api/projects", gateway.base)).send().await.unwrap();
+    assert!(res.headers().contains_key("ratelimit-remaining"), "the gateway counts every request");
     assert!(
         redis.keys().iter().any(|k| k.starts_with(&format!("{}rl:", redis.prefix))),
         "the gateway counted in Redis"
@@ -394,7 +367,7 @@ async fn all_in_one_mails_over_smtp() {
         ("TRELLIS_MAIL__FROM", "Trellis <no-reply@localhost>".to_string()),
     ];
     let app = Trellis::start("smtp", dir.path(), &[], &env).await;
-    let mailed = email::verification_and_reset(&app.base, sink.dir(), "https://trellis.example.test").await;
+    let mailed = email::verification_and_reset(&app.base, &app.base, sink.dir(), "https://trellis.example.test").await;
     let received = sink.messages();
     assert!(received.iter().all(|m| m.header("x-envelope-to") == m.header("to")), "sent to the header's address");
     assert!(test_support::read_mail_dir(&dir.path().join("data/mail")).is_empty(), "no mail went to files");
@@ -427,7 +400,7 @@ async fn role_gate_and_rbac_all_in_one() {
         ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "100000".to_string()),
     ];
     let app = Trellis::start("rbac", dir.path(), &[], &env).await;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let http = reqwest::Client::builder().timeout(support::request_timeout()).build().unwrap();
     policy::openapi_matches_the_table(&http, &app.base).await;
     let tag = uuid::Uuid::now_v7().simple().to_string();
     let (user_email, user_password) = (format!("member.{tag}@example.com"), format!("canary-password-{tag}"));
@@ -482,7 +455,7 @@ async fn role_gate_and_rbac_all_in_one() {
 /// Straight to the service processes, past the gateway (SECURITY.md AZ-5): each one enforces the
 /// role gate itself, and identity headers forged by the caller count for nothing.
 async fn role_gate_in_each_service(projects: &str, users: &str, rbac: &flow::RbacOutcome) {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let http = reqwest::Client::builder().timeout(support::request_timeout()).build().unwrap();
     let res = http
         .post(format!("{projects}/api/projects"))
         .bearer_auth(&rbac.guest_access)
@@ -547,10 +520,13 @@ async fn command_line_and_configuration() {
     let (code, _, err) = run(dir.path(), &["serve"], &[("TRELLIS_LISTN", "127.0.0.1:1".into())]).await;
     assert_ne!(code, Some(0));
     assert!(err.contains("listn"), "an unknown setting is named: {err}");
-    let (code, _, err) = run(dir.path(), &["serve", "--services", "billing"], &[]).await;
+    // These two are refused after the listener is bound: a port of their own, not the default
+    // 8080 that anything on the machine may hold.
+    let listen = format!("127.0.0.1:{}", test_support::reserve_port());
+    let (code, _, err) = run(dir.path(), &["serve", "--listen", &listen, "--services", "billing"], &[]).await;
     assert_ne!(code, Some(0));
     assert!(err.contains("billing"), "{err}");
-    let (code, _, err) = run(dir.path(), &["serve", "--services", "projects"], &[]).await;
+    let (code, _, err) = run(dir.path(), &["serve", "--listen", &listen, "--services", "projects"], &[]).await;
     assert_ne!(code, Some(0));
     assert!(err.contains("TRELLIS_AUTH__PEPPER"), "split services must be given their secrets: {err}");
 }
