@@ -10,7 +10,8 @@ export const BASE_URL = (process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080').rep
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Where screenshots go: `e2e/screenshots/`, or a folder under it named by `E2E_SHOTS`. */
 export const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots', process.env.E2E_SHOTS ?? '');
-export const STEP_TIMEOUT_MS = 15_000;
+/** A step's bound; `TRELLIS_TEST_PATIENCE` (a factor, as for the Rust tests) scales it on slow machines. */
+export const STEP_TIMEOUT_MS = Math.round(30_000 * (Number(process.env.TRELLIS_TEST_PATIENCE) > 0 ? Number(process.env.TRELLIS_TEST_PATIENCE) : 1));
 
 const started = Date.now();
 /** Problems seen in any browser page (console errors, page errors, failed requests). */
@@ -127,6 +128,34 @@ export async function expectVisible(page, success, what, timeout = STEP_TIMEOUT_
   }
   await shot(page, 'failure').catch(() => {});
   await fail(`${what}: nothing happened within ${timeout / 1000} s`);
+}
+
+/** Waits until a screen-reader live region of the page (the board's drag announcements) says `text`. */
+export async function waitForAnnouncement(page, text, what, timeout = STEP_TIMEOUT_MS) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const said = await page
+      .evaluate((t) => [...document.querySelectorAll('[aria-live]')].some((e) => (e.textContent ?? '').includes(t)), text)
+      .catch(() => false);
+    if (said) return;
+    await page.waitForTimeout(50);
+  }
+  const heard = await page
+    .evaluate(() => [...document.querySelectorAll('[aria-live]')].map((e) => e.textContent ?? '').join(' | '))
+    .catch(() => '?');
+  await shot(page, 'failure').catch(() => {});
+  await fail(`${what}: the page never announced "${text}" within ${timeout / 1000} s (live regions: ${heard})`);
+}
+
+/** Waits until `locator` matches nothing (an element removed after a request and a refetch). */
+export async function expectGone(page, locator, what, timeout = STEP_TIMEOUT_MS) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    if ((await locator.count().catch(() => 1)) === 0) return;
+    await page.waitForTimeout(100);
+  }
+  await shot(page, 'failure').catch(() => {});
+  await fail(`${what}: still there after ${timeout / 1000} s`);
 }
 
 /** Polls `predicate` in the page (waitForFunction would need `unsafe-eval`, which the CSP forbids). */
