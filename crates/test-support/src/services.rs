@@ -174,6 +174,20 @@ impl TestRedis {
         redis
     }
 
+    /// The server's `host:port` (what a [`TcpProxy`](crate::TcpProxy) in front of it targets).
+    pub fn address(&self) -> String {
+        let (_, after_scheme) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let host_port = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, h)| h);
+        let host_port = host_port.split('/').next().unwrap_or(host_port);
+        if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:6379") }
+    }
+
+    /// This server's URL with its `host:port` replaced by `addr` (a proxy's), credentials and
+    /// database kept.
+    pub fn url_through(&self, addr: std::net::SocketAddr) -> String {
+        self.url.replacen(&self.address(), &addr.to_string(), 1)
+    }
+
     /// A `RedisCache` storing its keys under this prefix.
     pub async fn cache(&self) -> platform::cache::RedisCache {
         platform::cache::RedisCache::connect(&self.url, &self.prefix)
@@ -293,6 +307,15 @@ impl Drop for TestRabbit {
 #[cfg(test)]
 mod tests {
     use super::with_database;
+
+    #[test]
+    fn redis_address_and_url_through_a_proxy() {
+        let r = |url: &str| super::TestRedis { url: url.into(), prefix: String::new() };
+        let addr: std::net::SocketAddr = "127.0.0.1:20001".parse().unwrap();
+        assert_eq!(r("redis://127.0.0.1:16379").address(), "127.0.0.1:16379");
+        assert_eq!(r("redis://:pw@127.0.0.1:6379/2").url_through(addr), "redis://:pw@127.0.0.1:20001/2");
+        assert_eq!(r("redis://127.0.0.1").address(), "127.0.0.1:6379");
+    }
 
     #[test]
     fn replaces_only_the_database_name() {

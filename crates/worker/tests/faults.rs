@@ -106,24 +106,38 @@ async fn tally(bus: Arc<dyn EventBus>, group: &'static str) -> (Seen, JoinHandle
         let seen = seen.clone();
         async move {
             loop {
+                TALLY_STATE.lock().unwrap().clone_from(&"waiting for a delivery".to_string());
                 match sub.next().await {
                     Some(Ok(d)) => {
                         *seen.lock().unwrap().entry(d.event.id).or_default() += 1;
+                        TALLY_STATE.lock().unwrap().clone_from(&"acknowledging".to_string());
                         let _ = d.ack().await;
                     }
-                    _ => loop {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        if let Ok(s) = bus.subscribe(group).await {
-                            sub = s;
-                            break;
+                    other => {
+                        let why = match other {
+                            Some(Err(e)) => format!("the subscription failed ({e})"),
+                            _ => "the subscription ended".to_string(),
+                        };
+                        let mut attempts = 0;
+                        loop {
+                            attempts += 1;
+                            *TALLY_STATE.lock().unwrap() = format!("{why}; resubscribing, attempt {attempts}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            if let Ok(s) = bus.subscribe(group).await {
+                                sub = s;
+                                break;
+                            }
                         }
-                    },
+                    }
                 }
             }
         }
     });
     (seen, task)
 }
+
+/// What the tally's consumer is doing now, for the failure message.
+static TALLY_STATE: Mutex<String> = Mutex::new(String::new());
 
 /// Waits until the relay has published all `n` events of the outbox, the worker has processed
 /// them and the tally group has received them. Any of the three moving counts as progress: it
@@ -142,8 +156,10 @@ async fn drained(db: &Database, seen: &Seen, n: usize) {
     if let Err(panic) = AssertUnwindSafe(progress).catch_unwind().await {
         let (sent, done, delivered) = *last.lock().unwrap();
         panic!(
-            "{}; of {n} events {sent} published, {done} processed, {delivered} delivered to {TALLY}",
-            panic_text(panic.as_ref())
+            "{}; of {n} events {sent} published, {done} processed, {delivered} delivered to {TALLY} \
+             (its consumer: {})",
+            panic_text(panic.as_ref()),
+            TALLY_STATE.lock().unwrap()
         );
     }
 }

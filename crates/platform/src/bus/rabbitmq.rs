@@ -374,13 +374,29 @@ struct RabbitAcker {
     limit: Option<u32>,
 }
 
+/// The longest an ack or a nack may take. Settling is a frame written to the connection; when the
+/// broker is cut away, lapin can leave that write's promise pending forever, and a consumer
+/// awaiting it would never notice the outage, never resubscribe, and stop consuming for good (the
+/// broker-cut fault test caught this). Past the limit the settle fails as unavailable: the
+/// subscription is then found dead and the message, unsettled, is delivered again (consumers are
+/// idempotent).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `settle` bounded by [`SETTLE_TIMEOUT`].
+async fn settled<T>(settle: impl Future<Output = lapin::Result<T>>) -> Result<T, BusError> {
+    tokio::time::timeout(SETTLE_TIMEOUT, settle)
+        .await
+        .map_err(|_| unavailable("timed out settling a delivery (connection lost?)"))?
+        .map_err(unavailable)
+}
+
 #[async_trait]
 impl Acker for RabbitAcker {
     async fn ack(&self) -> Result<(), BusError> {
-        self.acker.ack(BasicAckOptions::default()).await.map(|_| ()).map_err(unavailable)
+        settled(self.acker.ack(BasicAckOptions::default())).await.map(|_| ())
     }
     async fn nack(&self) -> Result<(), BusError> {
-        self.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map_err(unavailable)?;
+        settled(self.acker.nack(BasicNackOptions { requeue: true, ..Default::default() })).await?;
         if self.limit.is_some_and(|limit| self.delivery >= limit) {
             record_dead_letter(&self.group, &self.event_id, &self.event_type, self.delivery);
         }
@@ -412,7 +428,8 @@ impl Subscription for RabbitSubscription {
                 // so it goes straight to the dead letters rather than loop.
                 let id = delivery.properties.message_id().as_ref().map(|m| m.as_str().to_string());
                 let id = id.unwrap_or_else(|| Uuid::nil().to_string());
-                let rejected = delivery.acker.nack(BasicNackOptions { requeue: false, ..Default::default() }).await;
+                let rejected =
+                    settled(delivery.acker.nack(BasicNackOptions { requeue: false, ..Default::default() })).await;
                 let (group, routing_key) = (self.group.as_str(), delivery.routing_key.as_str());
                 match (rejected, self.limit) {
                     (Ok(_), Some(_)) => record_dead_letter(group, &id, routing_key, 1),
@@ -444,8 +461,8 @@ impl Subscription for BroadcastSubscription {
             Err(e) => return Some(Err(unavailable(e))),
         };
         // At most once: settled on receipt, before the caller sees it.
-        if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
-            return Some(Err(unavailable(e)));
+        if let Err(e) = settled(delivery.acker.ack(BasicAckOptions::default())).await {
+            return Some(Err(e));
         }
         match serde_json::from_slice::<Event>(&delivery.data) {
             Ok(event) => Some(Ok(Delivery { event, redelivered: false, acker: Box::new(NoAck) })),

@@ -160,8 +160,8 @@ async fn membership_changes_take_effect_at_once(b: &Backend) {
 
 async fn a_redis_outage_falls_back_to_the_database_and_leaves_nothing_stale(b: &Backend) {
     let redis = TestRedis::new().await;
-    let proxy = TcpProxy::start("127.0.0.1:6379").await;
-    let cache = RedisCache::connect(&format!("redis://{}", proxy.addr()), &redis.prefix).await.unwrap();
+    let proxy = TcpProxy::start(&redis.address()).await;
+    let cache = RedisCache::connect(&redis.url_through(proxy.addr()), &redis.prefix).await.unwrap();
     let owner = actor(Role::User);
     let svc = service(b, Arc::new(cache), &[owner]);
     let p = svc.create_project(owner, named("one")).await.unwrap();
@@ -273,9 +273,9 @@ async fn an_event_drops_the_entries_it_names(b: &Backend) {
 /// A's old entries until the relay delivers A's events to B's consumer, which tombstones them.
 async fn another_instance_drops_what_a_failed_invalidation_left(b: &Backend) {
     let redis = TestRedis::new().await;
-    let proxy = TcpProxy::start("127.0.0.1:6379").await;
+    let proxy = TcpProxy::start(&redis.address()).await;
     let owner = actor(Role::User);
-    let through_proxy = RedisCache::connect(&format!("redis://{}", proxy.addr()), &redis.prefix).await.unwrap();
+    let through_proxy = RedisCache::connect(&redis.url_through(proxy.addr()), &redis.prefix).await.unwrap();
     let a = service(b, Arc::new(through_proxy), &[owner]);
     let reader = Arc::new(service(b, Arc::new(redis.cache().await), &[owner]));
     let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
