@@ -204,16 +204,11 @@ async fn unreachable_postgres_fails_fast() {
     }
 }
 
-/// A write that gives up waiting for the writer connection is answered `Unavailable` and must then
-/// never be written: it stays in the queue, and the batch that later drains it skips it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_write_answered_unavailable_is_never_written() {
-    let t = TestSqlite::new().await;
-    let Database::Sqlite(db) = t.db.clone() else { unreachable!("a SQLite test database") };
-    db.write(|tx| tx.execute_batch("CREATE TABLE gave_up (n INTEGER)").map_err(platform::db::sqlite::map_err))
-        .await
-        .unwrap();
-    // A first write holds the writer connection past the pool's wait (5 s).
+/// Starts a write that holds the writer connection until `release` is sent (or dropped), and
+/// returns once it holds it.
+async fn hold_the_writer(
+    db: &platform::db::SqliteDb,
+) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<Result<(), StoreError>>) {
     let (entered, held) = tokio::sync::oneshot::channel();
     let (release, released) = std::sync::mpsc::channel::<()>();
     let holder = tokio::spawn({
@@ -227,6 +222,20 @@ async fn sqlite_a_write_answered_unavailable_is_never_written() {
         }
     });
     held.await.expect("the first write holds the writer");
+    (release, holder)
+}
+
+/// A write that gives up waiting for the writer connection is answered `Unavailable` and must then
+/// never be written: it stays in the queue, and the batch that later drains it skips it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_write_answered_unavailable_is_never_written() {
+    let t = TestSqlite::new().await;
+    let Database::Sqlite(db) = t.db.clone() else { unreachable!("a SQLite test database") };
+    db.write(|tx| tx.execute_batch("CREATE TABLE gave_up (n INTEGER)").map_err(platform::db::sqlite::map_err))
+        .await
+        .unwrap();
+    // A first write holds the writer connection past the pool's wait (5 s).
+    let (release, holder) = hold_the_writer(&db).await;
     let refused = db
         .write(|tx| tx.execute("INSERT INTO gave_up (n) VALUES (1)", []).map_err(platform::db::sqlite::map_err))
         .await;
@@ -260,19 +269,7 @@ async fn sqlite_group_commit_keeps_each_write_its_own() {
     let before = db.statements();
     // Group commit by construction rather than by luck of timing: a first write holds the writer
     // until the 300 writes are all queued behind it, so they cannot each get a transaction.
-    let (entered, held) = tokio::sync::oneshot::channel();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let holder = tokio::spawn({
-        let db = db.clone();
-        async move {
-            db.write(move |_| {
-                let _ = entered.send(());
-                released.recv().map_err(|e| StoreError::Internal(e.to_string()))
-            })
-            .await
-        }
-    });
-    held.await.expect("the first write holds the writer");
+    let (release, holder) = hold_the_writer(&db).await;
     let queued = Arc::new(AtomicUsize::new(0));
     let writes: Vec<_> = (0..300i64)
         .map(|n| {
