@@ -1,5 +1,5 @@
 //! A real clamd per test ([`TestClamd`]), on a reserved local port, whose only signatures are the
-//! MD5 hashes of files the test names (`sigtool --md5` into a `.hdb`, SECURITY.md UP-5): no
+//! MD5 hashes of files the test names (`sigtool --md5` into a `.hdb`, docs/SECURITY.md UP-5): no
 //! signature download, so it starts offline in a second or two on an idle machine (much longer on
 //! a loaded one: the start-up wait is generous). Needs `clamd` and `sigtool` (Debian
 //! `clamav-daemon`, `clamav`; `cargo xtask services` installs them).

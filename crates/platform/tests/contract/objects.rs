@@ -160,7 +160,7 @@ async fn s3_bucket_is_deleted_after_the_test() {
     assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND, "bucket {bucket} was left behind");
 }
 
-/// SECURITY.md UP-3: a presigned GET (signed as the projects service signs its downloads, with
+/// docs/SECURITY.md UP-3: a presigned GET (signed as the projects service signs its downloads, with
 /// `response-*` overrides) serves the object within its life and is refused with 403 after it.
 /// On s3rver, which checks a presigned URL's expiry; moto's default mode serves expired URLs.
 ///

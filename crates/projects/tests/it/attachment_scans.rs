@@ -1,4 +1,4 @@
-//! SECURITY.md J for attachments beyond the upload itself: the malware scan with quarantine
+//! docs/SECURITY.md J for attachments beyond the upload itself: the malware scan with quarantine
 //! (UP-5) against a real clamd with an offline signature of a test file, on both database
 //! backends; presigned, short-lived downloads (UP-3) and the private, encrypted bucket (UP-4) on
 //! moto; and the attachment's stable `ETag` with `If-Match` on delete.
@@ -210,7 +210,7 @@ async fn the_etag_is_the_id_and_deletes_honour_if_match(env: Env) {
     assert_eq!(env.keys().await.len(), 1);
 }
 
-/// S3 downloads are `303` redirects to presigned GETs (SECURITY.md UP-3), after the same checks:
+/// S3 downloads are `303` redirects to presigned GETs (docs/SECURITY.md UP-3), after the same checks:
 /// a stranger gets 404 and no URL, a quarantined file 409 and no URL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_downloads_redirect_to_short_lived_presigned_urls() {

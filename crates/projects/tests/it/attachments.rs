@@ -484,7 +484,7 @@ async fn the_export_lists_what_the_user_uploaded(env: &Env) {
     assert_eq!(rows[0]["filename"], "mine.png");
     assert_eq!(rows[0]["object_key"], json!(format!("attachments/{pid}/{mine}")));
 
-    // The bucket is private (SECURITY.md UP-4): its ACL grants nothing to the public groups.
+    // The bucket is private (docs/SECURITY.md UP-4): its ACL grants nothing to the public groups.
     // (moto without its auth mode answers anonymous GETs whatever the ACL, so the 403 itself
     // cannot be observed here.)
     if let Some(bucket) = &env.bucket {

@@ -1,4 +1,4 @@
-//! The HTTP API through `router()` with `oneshot`: routes and status codes of API.md, problem+json
+//! The HTTP API through `router()` with `oneshot`: routes and status codes of docs/API.md, problem+json
 //! for every failure, 404 for ids that are not UUIDs.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Attachments through the real binary (SECURITY.md UP-3, UP-5): without clamd a file is
+//! Attachments through the real binary (docs/SECURITY.md UP-3, UP-5): without clamd a file is
 //! available at once and says it was never scanned, and is streamed; with clamd (a `TestClamd`)
 //! it is quarantined until scanned, a signed file is rejected, and with S3 storage a download is
 //! a `303` to a presigned URL that serves the bytes.

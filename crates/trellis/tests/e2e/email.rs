@@ -193,7 +193,7 @@ pub fn assert_tokens_absent(log: &str, tokens: &[String]) {
     }
 }
 
-/// A password reset does not get around the second factor (SECURITY.md PW-9, LG-6): after it,
+/// A password reset does not get around the second factor (docs/SECURITY.md PW-9, LG-6): after it,
 /// the password alone still yields only an mfa_token.
 pub async fn reset_keeps_the_second_factor(base: &str, mail_dir: &Path, public_url: &str) -> String {
     let http = Client::new();

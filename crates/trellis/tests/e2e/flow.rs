@@ -257,7 +257,7 @@ pub async fn edge_cases(base: &str) {
     let big = format!("{{\"email\":\"{}\",\"password\":\"x\"}}", "a".repeat(2 * 1024 * 1024));
     problem(login_with("application/json", big).await, StatusCode::PAYLOAD_TOO_LARGE).await;
     problem(http.delete(format!("{base}/auth/login")).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
-    // Credentials only in a POST body, never in a URL (SECURITY.md LG-4).
+    // Credentials only in a POST body, never in a URL (docs/SECURITY.md LG-4).
     let in_url = format!("{base}/auth/login?email=eve@example.com&password=canary-in-a-url");
     problem(http.get(&in_url).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
     // No mass assignment: unknown fields are refused.
@@ -901,7 +901,7 @@ fn refresh_cookie(res: &reqwest::Response) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Browser sessions (SECURITY.md SE-6): the refresh token only in a `__Host-` cookie, refreshed
+/// Browser sessions (docs/SECURITY.md SE-6): the refresh token only in a `__Host-` cookie, refreshed
 /// by a same-origin request of the web app and refused for anything cross-site.
 pub async fn browser_session(base: &str) {
     let http = client();

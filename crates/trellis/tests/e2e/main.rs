@@ -71,7 +71,7 @@ async fn all_in_one_with_zero_configuration() {
 }
 
 /// All-in-one with clamd and S3 storage: files are quarantined until clamd has scanned them, the
-/// signed one is rejected, downloads are presigned redirects (SECURITY.md UP-3, UP-5).
+/// signed one is rejected, downloads are presigned redirects (docs/SECURITY.md UP-3, UP-5).
 #[tokio::test]
 async fn all_in_one_scans_attachments_and_presigns_downloads() {
     let bucket = TestBucket::new().await;
@@ -320,7 +320,7 @@ async fn distributed_one_process_per_service() {
     assert_eq!(svc["trace_id"], outcome.traced_trace_id.as_str());
 }
 
-/// Failed credential attempts are limited per client address too (SECURITY.md LG-1), counted in
+/// Failed credential attempts are limited per client address too (docs/SECURITY.md LG-1), counted in
 /// Redis: past the limit even a right password from that address waits, spread over any emails.
 #[tokio::test]
 async fn failed_attempts_are_limited_per_client_address() {
@@ -452,7 +452,7 @@ async fn role_gate_and_rbac_all_in_one() {
     assert!(!log.contains(&rbac.guest_access));
 }
 
-/// Straight to the service processes, past the gateway (SECURITY.md AZ-5): each one enforces the
+/// Straight to the service processes, past the gateway (docs/SECURITY.md AZ-5): each one enforces the
 /// role gate itself, and identity headers forged by the caller count for nothing.
 async fn role_gate_in_each_service(projects: &str, users: &str, rbac: &flow::RbacOutcome) {
     let http = reqwest::Client::builder().timeout(support::request_timeout()).build().unwrap();

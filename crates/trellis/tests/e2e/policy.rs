@@ -1,4 +1,4 @@
-//! The role gate's table test (SECURITY.md AZ-1, AZ-2): every route of every router and every
+//! The role gate's table test (docs/SECURITY.md AZ-1, AZ-2): every route of every router and every
 //! operation of the served OpenAPI document has exactly one rule in `api::policy::POLICY` and
 //! every rule a route; and for every rule × {anonymous, guest, user, admin} the real binary
 //! answers as the rule says: 401 for anonymous on a signed-in route, 403 from the role gate for a

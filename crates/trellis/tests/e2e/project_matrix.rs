@@ -1,4 +1,4 @@
-//! The authorization matrix of the projects service against the real binary (SECURITY.md AZ-2,
+//! The authorization matrix of the projects service against the real binary (docs/SECURITY.md AZ-2,
 //! AZ-3, AZ-11): every route of `projects::http::routes()` × (owner, editor, viewer, non-member,
 //! guest, admin) with the status written out in [`TABLE`]; then "user B cannot touch user A's
 //! objects": B calls every id-taking route with A's ids (and mixes of A's and B's) and gets 404

@@ -182,7 +182,7 @@ async fn filters_and_keyset_pages(b: &Backend) {
     assert_eq!(next, None);
 }
 
-/// The table is append-only (SECURITY.md LO-4): the application's own connection cannot change or
+/// The table is append-only (docs/SECURITY.md LO-4): the application's own connection cannot change or
 /// remove an entry, nor an archive record; only the archive's transaction deletes (see `archive`).
 async fn updates_and_deletes_are_refused(b: &Backend) {
     three(b).await;
