@@ -272,7 +272,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Upgrades to a live-updates WebSocket. The token comes as the subprotocol `bearer.<token>`
 /// offered beside `trellis`, or as the first message `{"token": "…"}`.
 #[utoipa::path(get, path = "/api/ws", tag = "live",
-    description = "Live updates over a WebSocket (API.md \"Live updates\"). Authenticate by offering the \
+    description = "Live updates over a WebSocket (docs/API.md \"Live updates\"). Authenticate by offering the \
 subprotocols `trellis, bearer.<access token>` or by sending `{\"token\": \"…\"}` first (within 10 s; send it \
 again before the token expires to keep the connection). Then send `{\"subscribe\": [project_id, …], \
 \"since\": seq | {project_id: seq}}` (and `{\"unsubscribe\": […]}`). The server sends each event of the \
