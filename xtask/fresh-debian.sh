@@ -2,7 +2,7 @@
 # Runs the README's test command in a fresh Debian 12 that has only the README's prerequisites:
 # a minimal root file system made by debootstrap, entered with chroot, with build-essential, git,
 # ca-certificates and this machine's Rust toolchain (copied in: a toolchain cannot be downloaded
-# here). Services are private to the run (TRELLIS_CI_SERVICES=private), so nothing the host runs
+# here). Services are private to the run (TEST_SERVICES=private), so nothing the host runs
 # is used, and the build cache starts cold.
 #
 #   sudo bash xtask/fresh-debian.sh [DIR]     (DIR: where the root file system goes,
@@ -91,7 +91,7 @@ git clone --quiet "$repo" "$root/root/trellis"
 echo "==> CI=true bash .ci/run inside the chroot (private services, cold build)"
 start=$(date +%s)
 set +e
-in_root CI=true TRELLIS_CI_SERVICES=private bash -c 'cd /root/trellis && bash .ci/run' 2>&1 | tee "$dir/ci.log"
+in_root CI=true TEST_SERVICES=private bash -c 'cd /root/trellis && bash .ci/run' 2>&1 | tee "$dir/ci.log"
 status=${PIPESTATUS[0]}
 set -e
 echo "==> exit $status after $(( $(date +%s) - start )) s (log: $dir/ci.log)"

@@ -10,8 +10,8 @@ export const BASE_URL = (process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080').rep
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Where screenshots go: `e2e/screenshots/`, or a folder under it named by `E2E_SHOTS`. */
 export const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots', process.env.E2E_SHOTS ?? '');
-/** A step's bound; `TRELLIS_TEST_PATIENCE` (a factor, as for the Rust tests) scales it on slow machines. */
-export const STEP_TIMEOUT_MS = Math.round(30_000 * (Number(process.env.TRELLIS_TEST_PATIENCE) > 0 ? Number(process.env.TRELLIS_TEST_PATIENCE) : 1));
+/** A step's bound; `TEST_PATIENCE` (a factor, as for the Rust tests) scales it on slow machines. */
+export const STEP_TIMEOUT_MS = Math.round(30_000 * (Number(process.env.TEST_PATIENCE) > 0 ? Number(process.env.TEST_PATIENCE) : 1));
 
 const started = Date.now();
 /** Problems seen in any browser page (console errors, page errors, failed requests). */

@@ -3,13 +3,16 @@
 //! For each service, in order:
 //! 1. `TEST_DATABASE_URL`, `TEST_REDIS_URL`, `TEST_AMQP_URL` set: that server must answer, or the
 //!    run fails saying so. Nothing is started.
-//! 2. Otherwise, unless `TRELLIS_CI_SERVICES=private`: the usual local server
+//! 2. Otherwise, unless `TEST_SERVICES=private`: the usual local server
 //!    (`postgres://postgres@127.0.0.1:5432/test` with trust authentication, Redis on 6379,
 //!    RabbitMQ on 5672 with guest/guest), if it answers and accepts the tests.
 //! 3. Otherwise a private instance of xtask's own, on its own port and data folder under
 //!    `/var/tmp/trellis-ci-<uid>/` (PostgreSQL with its own superuser and SCRAM password
 //!    authentication), whose address the tests get through the variables of step 1. The run
 //!    stops what it started when it ends; the data folders stay for the next run.
+//!
+//! (xtask's own variables, `TEST_SERVICES`, `TEST_PATIENCE`, `TEST_TOOLS_HOME`, never start with
+//! `TRELLIS_`: the binary reads every `TRELLIS_*` variable as configuration and refuses unknown ones.)
 //!
 //! So the tests never depend on a machine's hand-made settings (Debian's PostgreSQL asks for a
 //! password, and nothing may be running at all).
@@ -52,7 +55,7 @@ impl Drop for Started {
 }
 
 fn private_only() -> bool {
-    std::env::var("TRELLIS_CI_SERVICES").is_ok_and(|v| v == "private")
+    std::env::var("TEST_SERVICES").is_ok_and(|v| v == "private")
 }
 
 pub fn ensure() -> Result<Started> {

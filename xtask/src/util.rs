@@ -136,9 +136,9 @@ pub fn root() -> PathBuf {
 }
 
 /// Where xtask keeps what it installs for itself (the Python virtual environment): kept between
-/// runs so the next one starts warm; `TRELLIS_CI_HOME` moves it.
+/// runs so the next one starts warm; `TEST_TOOLS_HOME` moves it.
 pub fn home() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TRELLIS_CI_HOME") {
+    if let Some(dir) = std::env::var_os("TEST_TOOLS_HOME") {
         return PathBuf::from(dir);
     }
     let base = std::env::var_os("XDG_CACHE_HOME")

@@ -110,7 +110,7 @@ impl TestClamd {
             assert!(
                 start.elapsed() < limit,
                 "clamd did not answer PING at {addr} within {limit:?} of starting (loading its signature \
-                 database; TRELLIS_TEST_PATIENCE scales this):\n{}",
+                 database; TEST_PATIENCE scales this):\n{}",
                 log()
             );
             std::thread::sleep(Duration::from_millis(100));

@@ -111,7 +111,7 @@ impl TestS3rver {
                 return TestS3rver { endpoint: format!("http://127.0.0.1:{port}"), bucket, child, _dir: dir };
             }
             Ok(false) => "exited before listening".to_string(),
-            Err(_) => format!("did not say it listens within {limit:?} (TRELLIS_TEST_PATIENCE scales this)"),
+            Err(_) => format!("did not say it listens within {limit:?} (TEST_PATIENCE scales this)"),
         };
         let _ = child.kill();
         let _ = child.wait();

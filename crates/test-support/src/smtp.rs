@@ -137,7 +137,7 @@ impl TestSmtp {
                 return TestSmtp { url: format!("smtp://127.0.0.1:{port}"), port, dir, child, _stdin: stdin };
             }
             Ok(_) => "exited before it was ready".to_string(),
-            Err(_) => format!("did not say `ready` within {limit:?} (TRELLIS_TEST_PATIENCE scales this)"),
+            Err(_) => format!("did not say `ready` within {limit:?} (TEST_PATIENCE scales this)"),
         };
         let _ = child.kill();
         let _ = child.wait();
@@ -188,7 +188,7 @@ pub fn read_mail_dir(dir: &Path) -> Vec<ReceivedMail> {
 }
 
 /// Waits until `dir` holds at least `count` messages. Fails only when no new message arrived for
-/// `timeout` (scaled by `TRELLIS_TEST_PATIENCE`, [`wait::patience`]), so a slow batch passes as
+/// `timeout` (scaled by `TEST_PATIENCE`, [`wait::patience`]), so a slow batch passes as
 /// long as it advances; the failure lists the subjects that did arrive.
 pub async fn wait_for_mail(dir: &Path, count: usize, timeout: Duration) -> Vec<ReceivedMail> {
     let stall = wait::patience(timeout);

@@ -6,7 +6,7 @@
 //!
 //! - [`until`] / [`until_some`]: a condition that becomes true at once when it does (a row
 //!   written, a server answering). The limit is generous ([`patience`]), scaled on slow machines
-//!   by `TRELLIS_TEST_PATIENCE` (a factor, default 1), and the failure says what was awaited and
+//!   by `TEST_PATIENCE` (a factor, default 1), and the failure says what was awaited and
 //!   for how long.
 //! - [`until_count`]: counted work (events processed, rows drained). It fails only when the count
 //!   has not moved for the stall limit, so a long batch on a slow machine passes as long as it
@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 /// How often a condition is checked.
 const POLL: Duration = Duration::from_millis(50);
 
-/// The scale `TRELLIS_TEST_PATIENCE` sets (default 1; a float such as `2.5` is allowed).
+/// The scale `TEST_PATIENCE` sets (default 1; a float such as `2.5` is allowed).
 fn scale() -> f64 {
-    std::env::var("TRELLIS_TEST_PATIENCE").ok().and_then(|v| v.parse::<f64>().ok()).filter(|f| *f > 0.0).unwrap_or(1.0)
+    std::env::var("TEST_PATIENCE").ok().and_then(|v| v.parse::<f64>().ok()).filter(|f| *f > 0.0).unwrap_or(1.0)
 }
 
 /// `base` times the patience factor: the limit for something that normally takes well under a

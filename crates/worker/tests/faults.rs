@@ -32,7 +32,7 @@ const TALLY: &str = "tally";
 /// most 10 s, `Relay::run`) and then spend a RabbitMQ connect (3 s timeout) and a publisher
 /// confirm (5 s timeout) on a failing pass; the consumer may sleep in its back-off (at most 10 s,
 /// `platform::consumer`) before it subscribes again (another connect). That is 18 s at worst;
-/// 45 s leaves room for a loaded machine (and `TRELLIS_TEST_PATIENCE` scales it).
+/// 45 s leaves room for a loaded machine (and `TEST_PATIENCE` scales it).
 const STALL: Duration = Duration::from_secs(45);
 
 async fn migrated(db: &Database) {

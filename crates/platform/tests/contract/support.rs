@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The longest any single expected delivery may take: generous, since a loaded machine may hold
-/// up a delivery for seconds (a minute, scaled by `TRELLIS_TEST_PATIENCE`).
+/// up a delivery for seconds (a minute, scaled by `TEST_PATIENCE`).
 pub fn wait_limit() -> Duration {
     test_support::wait::default_limit()
 }

@@ -1,6 +1,6 @@
 //! Starting the real `trellis` binary as child processes, and a small HTTP client for the flows.
 //!
-//! Every wait here is for a state and has a generous bound scaled by `TRELLIS_TEST_PATIENCE`
+//! Every wait here is for a state and has a generous bound scaled by `TEST_PATIENCE`
 //! (`test_support::wait`); a port is reserved for the child (`test_support::reserve_port`), never
 //! bound and released.
 
