@@ -25,8 +25,16 @@ mirror="$(grep -rhoE '^(URIs:|deb) *https?://[^ ]+/debian/?( |$)' /etc/apt/sourc
 
 command -v debootstrap >/dev/null || apt-get install -y -q debootstrap
 
+# Processes whose root is the chroot (servers a run left behind, such as the tests' moto): they
+# share the host's network, so a stale one would answer the next run's tests.
+stop_chroot_processes() {
+  for p in /proc/[0-9]*; do
+    case "$(readlink "$p/root" 2>/dev/null)" in "$root"|"$root"/*) kill -9 "${p#/proc/}" 2>/dev/null || true;; esac
+  done
+}
 mounted=()
 cleanup() {
+  stop_chroot_processes
   for ((i=${#mounted[@]}-1; i>=0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -40,6 +48,7 @@ if [ ! -x "$base/usr/bin/apt-get" ]; then
   debootstrap --variant=minbase bookworm "$base" "$mirror" >"$dir/debootstrap.log" 2>&1 \
     || { tail -20 "$dir/debootstrap.log"; exit 1; }
 fi
+stop_chroot_processes
 if mount | grep -q " $root/"; then echo "$root is still mounted from an earlier run" >&2; exit 1; fi
 rm -rf "$root"
 cp -a "$base" "$root"
