@@ -10,6 +10,13 @@
 //! Both build the same message (lettre's builder): `From` is the configured sender, the body is
 //! plain UTF-8 text. Log lines name a file or a failure, never the recipient (PII) or the body
 //! (which carries single-use tokens).
+//!
+//! In front of either, [`MailQueue`] (`queue`) makes mail durable: stored sealed in the service's
+//! database and retried with backoff until delivered or a three-day deadline, across restarts.
+
+pub mod queue;
+
+pub use queue::{MailQueue, QueueSettings};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

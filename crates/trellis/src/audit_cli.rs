@@ -1,5 +1,6 @@
 //! `trellis audit verify` (the archives in object storage, then the table) and `trellis audit
-//! archive` (moves old entries to object storage) in the deployment's database and storage.
+//! archive` (moves old entries to object storage) in the deployment's database and storage. Both
+//! check the chain under the MAC keys (`audit.keys`; all-in-one, `data/secrets.toml`).
 
 use anyhow::Context;
 use platform::db::Database;
@@ -10,8 +11,12 @@ use crate::config::Settings;
 async fn open(settings: &Settings) -> anyhow::Result<worker::audit::AuditLog> {
     let url = settings.database_url();
     let db = Database::connect(&url).await.context("cannot open the database")?;
-    db.migrate(&worker::MIGRATIONS).await.context("migration failed")?;
-    Ok(worker::audit::AuditLog::new(db))
+    if settings.migrate_on_start {
+        db.migrate(&worker::MIGRATIONS).await.context("migration failed")?;
+    }
+    // The chain is checked under the MAC keys, which the database does not hold: `audit.keys`, or
+    // all-in-one those in `data/secrets.toml`.
+    Ok(worker::audit::AuditLog::keyed(db, crate::secrets::audit_keys_offline(settings)?))
 }
 
 /// Prints the outcome; an error (exit code 1) when the chain or an archive is broken.

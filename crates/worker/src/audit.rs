@@ -20,10 +20,23 @@
 //! of the chain, oldest first, as gzip JSON Lines in object storage recorded in `audit_archives`;
 //! verification then starts from the newest archive's last seq and hash, and
 //! [`AuditLog::verify_archives`] checks the archived stretches themselves.
+//!
+//! Keyed chain (docs/SECURITY.md LO-4): the hash chain alone proves nothing against someone who can
+//! write the database, since they can rewrite an entry and recompute every hash after it. So each
+//! entry also carries `mac = HMAC-SHA-256(key, "trellis-audit-mac:v1:{key_id}:{seq}:{hash}")`
+//! (hex) and the `key_id` of the [`AuditKeys`] key that made it: the keys are settings
+//! (`audit.keys`, generated into `data/secrets.toml` all-in-one), never in the database. The
+//! newest key signs, every configured key verifies (rotation). With keys configured, an entry
+//! without a MAC is broken (`unkeyed`) unless its seq is at most `audit.unkeyed_until_seq` (the
+//! entries written before an upgrade), one with an unknown key id is `unknown_key` and a wrong MAC
+//! is `mac_mismatch`.
 
 mod archive;
 
 pub use archive::{ARCHIVE_BATCH, ARCHIVE_PREFIX, ArchiveReport, RETENTION, archive_key};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use api::audit::{AuditEntry, AuditVerification, BrokenEntry};
 use base64::Engine;
@@ -114,6 +127,104 @@ pub const POSTGRES_ARCHIVE_MIGRATION: Migration = Migration {
         FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse();",
 };
 
+/// The keyed chain's columns (see the module docs): the MAC and the id of the key that made it;
+/// both null on entries written before.
+pub const SQLITE_MAC_MIGRATION: Migration = Migration {
+    version: 5,
+    name: "audit_mac",
+    sql: "ALTER TABLE audit_log ADD COLUMN key_id INTEGER; ALTER TABLE audit_log ADD COLUMN mac TEXT;",
+};
+
+/// Like [`SQLITE_MAC_MIGRATION`].
+pub const POSTGRES_MAC_MIGRATION: Migration = Migration {
+    version: 5,
+    name: "audit_mac",
+    sql: "ALTER TABLE audit_log ADD COLUMN key_id BIGINT; ALTER TABLE audit_log ADD COLUMN mac TEXT;",
+};
+
+/// The keys of the audit chain's MAC (setting `audit.keys`: `id:base64,...`, each key 32 bytes),
+/// held by the processes and never by the database. The highest id signs new entries.
+#[derive(Clone)]
+pub struct AuditKeys {
+    keys: BTreeMap<i64, [u8; 32]>,
+    /// Entries up to this seq may lack a MAC (written before the chain was keyed).
+    unkeyed_until: i64,
+}
+
+impl std::fmt::Debug for AuditKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKeys")
+            .field("ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("unkeyed_until", &self.unkeyed_until)
+            .finish()
+    }
+}
+
+impl AuditKeys {
+    /// Parses `id:base64` pairs separated by commas; ids are positive and distinct.
+    pub fn from_config(spec: &str, unkeyed_until: i64) -> Result<Self, String> {
+        let mut keys = BTreeMap::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (id, key) = part.split_once(':').ok_or("audit.keys: expected id:base64 pairs separated by commas")?;
+            let id: i64 = id.trim().parse().map_err(|_| "audit.keys: a key id must be a positive number")?;
+            if id < 1 {
+                return Err("audit.keys: a key id must be a positive number".into());
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(key.trim())
+                .map_err(|_| "audit.keys: a key must be base64")?;
+            let key: [u8; 32] = bytes.try_into().map_err(|_| "audit.keys: a key must hold exactly 32 bytes")?;
+            if keys.insert(id, key).is_some() {
+                return Err(format!("audit.keys: key id {id} is given twice"));
+            }
+        }
+        if keys.is_empty() {
+            return Err("audit.keys: at least one key is needed".into());
+        }
+        Ok(Self { keys, unkeyed_until })
+    }
+
+    /// One key, id 1.
+    pub fn single(key: [u8; 32]) -> Self {
+        Self { keys: BTreeMap::from([(1, key)]), unkeyed_until: 0 }
+    }
+
+    /// The key that signs new entries: the highest id (there is always one: the constructors
+    /// refuse an empty set).
+    fn current(&self) -> Option<(i64, &[u8; 32])> {
+        self.keys.last_key_value().map(|(id, key)| (*id, key))
+    }
+
+    fn mac(key: &[u8; 32], key_id: i64, seq: i64, hash: &str) -> String {
+        hex::encode(platform::crypto::hmac_sha256(
+            key,
+            format!("trellis-audit-mac:v1:{key_id}:{seq}:{hash}").as_bytes(),
+        ))
+    }
+
+    /// Signs `row` with the current key.
+    fn sign(&self, row: &mut Row) {
+        let Some((id, key)) = self.current() else { return };
+        row.key_id = Some(id);
+        row.mac = Some(Self::mac(key, id, row.seq, &row.hash));
+    }
+
+    /// Why `row`'s MAC does not hold, if it does not.
+    fn check(&self, row: &Row) -> Option<&'static str> {
+        match (row.key_id, row.mac.as_deref()) {
+            (Some(id), Some(mac)) => match self.keys.get(&id) {
+                None => Some("unknown_key"),
+                Some(key) => {
+                    let want = Self::mac(key, id, row.seq, &row.hash);
+                    (!platform::crypto::constant_time_eq(want.as_bytes(), mac.as_bytes())).then_some("mac_mismatch")
+                }
+            },
+            _ if row.seq <= self.unkeyed_until => None,
+            _ => Some("unkeyed"),
+        }
+    }
+}
+
 /// Keys of an event's data, besides ids, that the log keeps: they say what happened, never
 /// user-written text.
 pub const DESCRIPTORS: &[&str] = &[
@@ -160,7 +271,8 @@ pub fn audit_data(data: &Value) -> Value {
 const TIME: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 const GENESIS: [u8; 32] = [0; 32];
-pub(crate) const COLUMNS: &str = "seq, event_id, action, actor_id, aggregate_id, occurred_at, data, prev_hash, hash";
+pub(crate) const COLUMNS: &str =
+    "seq, event_id, action, actor_id, aggregate_id, occurred_at, data, prev_hash, hash, key_id, mac";
 
 /// `occurred_at` as stored and hashed: UTC, microseconds, sortable as text.
 pub fn format_time(t: OffsetDateTime) -> Result<String, StoreError> {
@@ -179,6 +291,8 @@ pub(crate) struct Row {
     data: String,
     prev_hash: String,
     hash: String,
+    key_id: Option<i64>,
+    mac: Option<String>,
 }
 
 impl Row {
@@ -202,6 +316,8 @@ impl Row {
             data,
             prev_hash: self.prev_hash,
             hash: self.hash,
+            key_id: self.key_id,
+            mac: self.mac,
         })
     }
 }
@@ -299,11 +415,13 @@ pub(crate) struct ChainCheck {
     pub(crate) expected_seq: i64,
     pub(crate) prev: String,
     pub(crate) checked: u64,
+    /// When given, every entry's MAC is checked too.
+    keys: Option<Arc<AuditKeys>>,
 }
 
 impl ChainCheck {
-    pub(crate) fn new(anchor: Anchor) -> Self {
-        ChainCheck { expected_seq: anchor.seq + 1, prev: anchor.hash, checked: 0 }
+    pub(crate) fn new(anchor: Anchor, keys: Option<Arc<AuditKeys>>) -> Self {
+        ChainCheck { expected_seq: anchor.seq + 1, prev: anchor.hash, checked: 0, keys }
     }
 
     /// The entry breaks the chain (and how), or it continues it and becomes the new end.
@@ -317,6 +435,9 @@ impl ChainCheck {
         }
         if chain_hash(&row.canonical(), &decode_hash(&self.prev)) != row.hash {
             return broken(row.seq, Some(row.event_id), "hash_mismatch");
+        }
+        if let Some(reason) = self.keys.as_ref().and_then(|k| k.check(row)) {
+            return broken(row.seq, Some(row.event_id), reason);
         }
         self.checked += 1;
         self.expected_seq += 1;
@@ -332,12 +453,13 @@ impl ChainCheck {
             first_broken: broken,
             archives_checked: 0,
             broken_archive: None,
+            keyed: self.keys.is_some(),
         }
     }
 }
 
 /// The entry that follows `last` (seq, hash) for `event`.
-fn next_row(event: &Event, last: Option<(i64, String)>) -> Result<Row, StoreError> {
+fn next_row(event: &Event, last: Option<(i64, String)>, keys: Option<&AuditKeys>) -> Result<Row, StoreError> {
     let (seq, prev) = match last {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, hex::encode(GENESIS)),
@@ -355,22 +477,32 @@ fn next_row(event: &Event, last: Option<(i64, String)>) -> Result<Row, StoreErro
         data,
         prev_hash: prev,
         hash: String::new(),
+        key_id: None,
+        mac: None,
     };
     row.hash = chain_hash(&row.canonical(), &decode_hash(&row.prev_hash));
+    if let Some(keys) = keys {
+        keys.sign(&mut row);
+    }
     Ok(row)
 }
 
 /// Appends `event` inside the caller's SQLite transaction (the single writer serializes appends).
-pub(crate) fn append_sqlite(tx: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+pub(crate) fn append_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    event: &Event,
+    keys: Option<&AuditKeys>,
+) -> Result<(), StoreError> {
     let last = tx
         .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .map(Some)
         .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
         .map_err(sqlite::map_err)?;
-    let r = next_row(event, last)?;
+    let r = next_row(event, last, keys)?;
     tx.execute(
         &format!(
-            "INSERT INTO audit_log ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING"
+            "INSERT INTO audit_log ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT DO NOTHING"
         ),
         rusqlite::params![
             r.seq,
@@ -381,7 +513,9 @@ pub(crate) fn append_sqlite(tx: &rusqlite::Transaction<'_>, event: &Event) -> Re
             r.occurred_at,
             r.data,
             r.prev_hash,
-            r.hash
+            r.hash,
+            r.key_id,
+            r.mac
         ],
     )
     .map_err(sqlite::map_err)?;
@@ -389,7 +523,11 @@ pub(crate) fn append_sqlite(tx: &rusqlite::Transaction<'_>, event: &Event) -> Re
 }
 
 /// Appends `event` inside the caller's PostgreSQL transaction, holding the table lock to the commit.
-pub(crate) async fn append_postgres(tx: &deadpool_postgres::Transaction<'_>, event: &Event) -> Result<(), StoreError> {
+pub(crate) async fn append_postgres(
+    tx: &deadpool_postgres::Transaction<'_>,
+    event: &Event,
+    keys: Option<&AuditKeys>,
+) -> Result<(), StoreError> {
     // Readers are not blocked; concurrent appenders wait for our commit, so the chain is single.
     tx.batch_execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE").await.map_err(postgres::map_err)?;
     let last = tx
@@ -397,12 +535,25 @@ pub(crate) async fn append_postgres(tx: &deadpool_postgres::Transaction<'_>, eve
         .await
         .map_err(postgres::map_err)?
         .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
-    let r = next_row(event, last)?;
+    let r = next_row(event, last, keys)?;
     tx.execute(
         &format!(
-            "INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+            "INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT DO NOTHING"
         ),
-        &[&r.seq, &r.event_id, &r.action, &r.actor_id, &r.aggregate_id, &r.occurred_at, &r.data, &r.prev_hash, &r.hash],
+        &[
+            &r.seq,
+            &r.event_id,
+            &r.action,
+            &r.actor_id,
+            &r.aggregate_id,
+            &r.occurred_at,
+            &r.data,
+            &r.prev_hash,
+            &r.hash,
+            &r.key_id,
+            &r.mac,
+        ],
     )
     .await
     .map_err(postgres::map_err)?;
@@ -443,6 +594,8 @@ pub(crate) fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         data: r.get(6)?,
         prev_hash: r.get(7)?,
         hash: r.get(8)?,
+        key_id: r.get(9)?,
+        mac: r.get(10)?,
     })
 }
 
@@ -457,6 +610,8 @@ pub(crate) fn pg_row(r: &tokio_postgres::Row) -> Row {
         data: r.get(6),
         prev_hash: r.get(7),
         hash: r.get(8),
+        key_id: r.get(9),
+        mac: r.get(10),
     }
 }
 
@@ -464,11 +619,19 @@ pub(crate) fn pg_row(r: &tokio_postgres::Row) -> Row {
 #[derive(Clone)]
 pub struct AuditLog {
     pub(crate) db: Database,
+    /// The MAC keys: given, verification checks every entry's MAC (see the module docs).
+    pub(crate) keys: Option<Arc<AuditKeys>>,
 }
 
 impl AuditLog {
+    /// Verifies the plain hash chain only (no keys).
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db, keys: None }
+    }
+
+    /// Verifies the chain and every entry's MAC under `keys`.
+    pub fn keyed(db: Database, keys: Arc<AuditKeys>) -> Self {
+        Self { db, keys: Some(keys) }
     }
 
     /// A page of entries, newest first, and the cursor of the next page.
@@ -535,7 +698,7 @@ impl AuditLog {
     }
 
     async fn verify_from(&self, anchor: Anchor) -> Result<AuditVerification, StoreError> {
-        let mut chain = ChainCheck::new(anchor);
+        let mut chain = ChainCheck::new(anchor, self.keys.clone());
         loop {
             let batch = self.batch(chain.expected_seq - 1).await?;
             if batch.is_empty() {
@@ -553,7 +716,7 @@ impl AuditLog {
     pub async fn verify_all(&self, objects: Option<&dyn ObjectStore>) -> Result<AuditVerification, StoreError> {
         let archived = match objects {
             Some(objects) => self.verify_archives(objects).await?,
-            None => ChainCheck::new(Anchor::genesis()).verification(None),
+            None => ChainCheck::new(Anchor::genesis(), self.keys.clone()).verification(None),
         };
         if !archived.ok {
             return Ok(archived);
@@ -602,5 +765,105 @@ impl AuditLog {
                 Ok(db.query(&client, &sql, &[&after]).await?.iter().map(pg_row).collect())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn event(n: u8) -> Event {
+        Event::new(
+            "task.created",
+            Uuid::from_bytes([n; 16]),
+            None,
+            OffsetDateTime::UNIX_EPOCH,
+            serde_json::json!({"id": Uuid::from_bytes([n; 16])}),
+        )
+    }
+
+    /// Three entries chained and signed under `keys` (or plain).
+    fn chain(keys: Option<&AuditKeys>) -> Vec<Row> {
+        let mut rows: Vec<Row> = Vec::new();
+        for n in 1..=3 {
+            let last = rows.last().map(|r| (r.seq, r.hash.clone()));
+            rows.push(next_row(&event(n), last, keys).unwrap());
+        }
+        rows
+    }
+
+    fn check(rows: &[Row], keys: Option<AuditKeys>) -> Option<BrokenEntry> {
+        let mut chain = ChainCheck::new(Anchor::genesis(), keys.map(Arc::new));
+        rows.iter().find_map(|r| chain.step(r))
+    }
+
+    /// What an attacker with write access to the database can do: change an entry and recompute
+    /// the plain hash chain from there on, keeping the key ids and MACs they cannot make.
+    fn rewrite(rows: &mut [Row], at: usize) {
+        rows[at].data = r#"{"id":"00000000-0000-0000-0000-000000000000"}"#.to_string();
+        for i in at..rows.len() {
+            if i > 0 {
+                rows[i].prev_hash = rows[i - 1].hash.clone();
+            }
+            rows[i].hash = chain_hash(&rows[i].canonical(), &decode_hash(&rows[i].prev_hash));
+        }
+    }
+
+    #[test]
+    fn keys_parse_and_the_highest_id_signs() {
+        let b64 = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+        let keys = AuditKeys::from_config(&format!("1:{}, 2:{}", b64(1), b64(2)), 0).unwrap();
+        assert_eq!(keys.current().map(|c| c.0), Some(2));
+        assert!(!format!("{keys:?}").contains(&b64(1)), "keys never show in Debug");
+        for bad in ["", "1", "x:AAAA", &format!("0:{}", b64(1)), "1:AAAA", &format!("1:{0},1:{0}", b64(1))] {
+            assert!(AuditKeys::from_config(bad, 0).is_err(), "{bad:?} is refused");
+        }
+    }
+
+    #[test]
+    fn a_keyed_chain_verifies_under_its_keys_and_after_rotation() {
+        let old = AuditKeys::single([1; 32]);
+        let rows = chain(Some(&old));
+        assert!(rows.iter().all(|r| r.key_id == Some(1) && r.mac.is_some()));
+        assert_eq!(check(&rows, Some(old.clone())), None);
+        let b64 = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+        let rotated = AuditKeys::from_config(&format!("1:{},2:{}", b64(1), b64(2)), 0).unwrap();
+        assert_eq!(check(&rows, Some(rotated.clone())), None, "old entries verify under the old key");
+        let newer = chain(Some(&rotated));
+        assert!(newer.iter().all(|r| r.key_id == Some(2)));
+        assert_eq!(check(&newer, Some(AuditKeys::from_config(&format!("2:{}", b64(2)), 0).unwrap())), None);
+        assert_eq!(check(&rows, Some(AuditKeys::single([9; 32]))).unwrap().reason, "mac_mismatch");
+        let only_two = AuditKeys::from_config(&format!("2:{}", b64(2)), 0).unwrap();
+        assert_eq!(check(&rows, Some(only_two)).unwrap().reason, "unknown_key");
+    }
+
+    #[test]
+    fn a_rewritten_entry_with_a_recomputed_chain_fails_only_the_keyed_check() {
+        let keys = AuditKeys::single([7; 32]);
+        let mut rows = chain(Some(&keys));
+        rewrite(&mut rows, 1);
+        assert_eq!(check(&rows, None), None, "the plain chain is fooled by a recomputed chain");
+        let broken = check(&rows, Some(keys.clone())).expect("the keyed chain is not");
+        assert_eq!((broken.seq, broken.reason.as_str()), (2, "mac_mismatch"));
+        // Dropping the MACs does not help either.
+        let mut stripped = chain(Some(&keys));
+        for r in &mut stripped {
+            (r.key_id, r.mac) = (None, None);
+        }
+        assert_eq!(check(&stripped, Some(keys.clone())).unwrap().reason, "unkeyed");
+    }
+
+    #[test]
+    fn entries_from_before_the_keys_pass_only_up_to_the_configured_seq() {
+        let plain = chain(None);
+        let mut keys = AuditKeys::single([3; 32]);
+        assert_eq!(check(&plain, Some(keys.clone())).unwrap().seq, 1);
+        keys.unkeyed_until = 2;
+        let broken = check(&plain, Some(keys.clone())).unwrap();
+        assert_eq!((broken.seq, broken.reason.as_str()), (3, "unkeyed"));
+        keys.unkeyed_until = 3;
+        assert_eq!(check(&plain, Some(keys)), None);
     }
 }

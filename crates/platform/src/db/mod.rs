@@ -19,21 +19,32 @@ use std::path::Path;
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A uniqueness or foreign-key constraint refused the write; names the constraint.
+    /// A uniqueness or foreign-key constraint refused the write; names the constraint (for the
+    /// log only: [`CONFLICT_DETAIL`] is all a client is told).
     #[error("conflict on {0}")]
     Conflict(String),
-    /// The database cannot be reached or is overloaded; the caller should answer 503.
+    /// The database cannot be reached, is overloaded, or its disk is full (SQLite `SQLITE_FULL`,
+    /// PostgreSQL 53100 `disk_full`); the caller should answer 503 and nothing was written.
+
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
     Internal(String),
 }
 
+/// What a client is told about a write a constraint refused: never the table, constraint or
+/// column (docs/SECURITY.md GW-2), which stay in the log. Services that know what the conflict
+/// means (an email already registered, an existing member) say so themselves.
+pub const CONFLICT_DETAIL: &str = "the request conflicts with the current state of the resource";
+
 impl From<StoreError> for api::ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => api::ApiError::NotFound,
-            StoreError::Conflict(c) => api::ApiError::Conflict(c),
+            StoreError::Conflict(constraint) => {
+                tracing::info!(%constraint, "a constraint refused a write");
+                api::ApiError::Conflict(CONFLICT_DETAIL.into())
+            }
             StoreError::Unavailable(m) => api::ApiError::Unavailable(m),
             StoreError::Internal(m) => api::ApiError::Internal(m),
         }
@@ -75,6 +86,41 @@ impl Database {
         }
     }
 
+    /// Checks, without changing anything, that every migration of `migrations` was applied (for a
+    /// server whose role may not change the schema: `migrate_on_start = false`); the error names
+    /// the first one missing.
+    pub async fn ensure_migrated(&self, migrations: &Migrations) -> anyhow::Result<()> {
+        let (service, list) = match self {
+            Database::Sqlite(_) => (migrations.service, migrations.sqlite),
+            Database::Postgres(_) => (migrations.service, migrations.postgres),
+        };
+        let applied: Vec<i64> = match self {
+            Database::Sqlite(db) => {
+                db.read(move |c| {
+                    let mut st = c.prepare("SELECT version FROM schema_migrations WHERE service = ?1")?;
+                    st.query_map([service], |r| r.get(0))?.collect()
+                })
+                .await
+            }
+            Database::Postgres(db) => {
+                let client = db.client().await?;
+                db.query(&client, "SELECT version FROM schema_migrations WHERE service = $1", &[&service])
+                    .await
+                    .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+            }
+        }
+        .map_err(|e| anyhow::anyhow!("cannot read the schema's migrations (run `trellis migrate` first): {e}"))?;
+        if let Some(m) = list.iter().find(|m| !applied.contains(&m.version)) {
+            anyhow::bail!(
+                "migration {service} {} ({}) has not been applied: run `trellis migrate` with the schema owner's \
+                 DATABASE_URL first",
+                m.version,
+                m.name
+            );
+        }
+        Ok(())
+    }
+
     /// How many statements this database has run (see [`SqliteDb::statements`] and
     /// [`PgDb::statements`] for what each counts).
     pub fn statements(&self) -> u64 {
@@ -114,6 +160,17 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    #[test]
+    fn a_conflict_names_no_table_constraint_or_column() {
+        for constraint in ["UNIQUE constraint failed: users.email_index", "project_members_pkey"] {
+            let api = api::ApiError::from(super::StoreError::Conflict(constraint.into()));
+            let api::ApiError::Conflict(detail) = api else { panic!("still a conflict: {api:?}") };
+            for leak in ["users", "email_index", "project_members", "pkey", "constraint"] {
+                assert!(!detail.contains(leak), "{detail:?} names {leak:?}");
+            }
+        }
+    }
 
     #[test]
     fn redacts_passwords_only() {

@@ -120,6 +120,11 @@ pub fn map_err(e: tokio_postgres::Error) -> StoreError {
             || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION
             || *code == SqlState::TOO_MANY_CONNECTIONS
+            // Class 53, insufficient resources: the disk (53100) or memory is full; the
+            // transaction is rolled back, so nothing is half-written.
+            || *code == SqlState::DISK_FULL
+            || *code == SqlState::INSUFFICIENT_RESOURCES
+            || *code == SqlState::OUT_OF_MEMORY
         {
             return StoreError::Unavailable(db.message().to_string());
         }

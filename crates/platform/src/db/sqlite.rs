@@ -273,6 +273,9 @@ pub fn map_err(e: rusqlite::Error) -> StoreError {
         rusqlite::Error::SqliteFailure(f, msg) => match f.code {
             ErrorCode::ConstraintViolation => StoreError::Conflict(msg.clone().unwrap_or_else(|| "constraint".into())),
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Unavailable(e.to_string()),
+            // The disk (or `max_page_count`) is full: the statement and its transaction's savepoint
+            // are rolled back, so nothing is half-written; a retry succeeds once there is room.
+            ErrorCode::DiskFull => StoreError::Unavailable(format!("disk full: {e}")),
             _ => StoreError::Internal(e.to_string()),
         },
         _ => StoreError::Internal(e.to_string()),

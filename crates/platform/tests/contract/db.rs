@@ -41,12 +41,22 @@ async fn table_exists(db: &Database, table: &'static str) -> bool {
     query_i64(db, sql, sql, vec![]).await.is_ok()
 }
 
+/// The versions of the platform's own migrations (the outbox's), as the history records them.
+fn platform_versions() -> Vec<i64> {
+    let versions = |list: &[Migration]| list.iter().map(|m| m.version).collect::<Vec<_>>();
+    let (sqlite, postgres) =
+        (versions(platform::outbox::MIGRATIONS.sqlite), versions(platform::outbox::MIGRATIONS.postgres));
+    assert_eq!(sqlite, postgres, "both backends have the same migration versions");
+    assert!(!sqlite.is_empty());
+    sqlite
+}
+
 async fn migrations_apply_once_and_are_idempotent<F: DbFixture>() {
     let f = F::new().await;
     let db = f.db();
     db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
     db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
-    assert_eq!(history(db, "platform").await, [1, 2]);
+    assert_eq!(history(db, "platform").await, platform_versions());
     assert!(table_exists(db, "outbox").await);
 }
 
@@ -79,7 +89,7 @@ async fn migrations_apply_incrementally_and_atomically<F: DbFixture>() {
     assert!(!table_exists(db, "half_applied").await, "a failed migration leaves nothing behind");
     // Services keep separate histories in one table.
     db.migrate(&platform::outbox::MIGRATIONS).await.unwrap();
-    assert_eq!(history(db, "platform").await, [1, 2]);
+    assert_eq!(history(db, "platform").await, platform_versions());
 }
 
 async fn concurrent_migrations_do_not_fail<F: DbFixture>() {
@@ -96,7 +106,7 @@ async fn concurrent_migrations_do_not_fail<F: DbFixture>() {
     for t in tasks {
         t.await.unwrap().unwrap_or_else(|e| panic!("concurrent migrate failed: {e:#}"));
     }
-    assert_eq!(history(f.db(), "platform").await, [1, 2]);
+    assert_eq!(history(f.db(), "platform").await, platform_versions());
     assert!(table_exists(f.db(), "outbox").await);
 }
 
@@ -108,7 +118,15 @@ async fn unique_and_foreign_key_violations_are_conflicts<F: DbFixture>() {
     let insert_thing_pg = "INSERT INTO things (id, name) VALUES ($1, 'same')";
     assert_eq!(exec(db, insert_thing, insert_thing_pg, vec![1]).await.unwrap(), 1);
     match exec(db, insert_thing, insert_thing_pg, vec![2]).await {
-        Err(StoreError::Conflict(c)) => assert!(!c.is_empty()),
+        Err(StoreError::Conflict(c)) => {
+            assert!(!c.is_empty());
+            // The client's answer names no table, constraint or column (docs/SECURITY.md GW-2).
+            let problem = platform::http::Problem::from(StoreError::Conflict(c));
+            assert_eq!(problem.status, axum::http::StatusCode::CONFLICT);
+            for leak in ["things", "name", "unique", "constraint", "key"] {
+                assert!(!problem.detail.to_lowercase().contains(leak), "{:?} names {leak:?}", problem.detail);
+            }
+        }
         other => panic!("a unique violation must be Conflict, got {other:?}"),
     }
     match exec(db, insert_thing, insert_thing_pg, vec![1]).await {
@@ -202,6 +220,58 @@ async fn unreachable_postgres_fails_fast() {
             .expect_err(what);
         assert!(err.to_string().contains("PostgreSQL"), "{what}: {err:#}");
     }
+}
+
+/// A full disk (SQLite's `SQLITE_FULL`, here for real through `max_page_count` on the writer
+/// connection) is `Unavailable`, so clients get 503 with `Retry-After`, and loses nothing: the write
+/// that did not fit is rolled back whole, the ones committed before stay, and it succeeds once
+/// there is room.
+#[tokio::test]
+async fn sqlite_a_full_disk_is_unavailable_and_loses_nothing() {
+    let t = TestSqlite::new().await;
+    let Database::Sqlite(db) = t.db.clone() else { unreachable!("a SQLite test database") };
+    let map = platform::db::sqlite::map_err;
+    db.write(move |tx| {
+        tx.execute_batch("CREATE TABLE filled (n INTEGER PRIMARY KEY, body BLOB NOT NULL)").map_err(map)?;
+        tx.execute("INSERT INTO filled (n, body) VALUES (1, zeroblob(1000))", []).map_err(map)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // The writer is the pool's only connection: the limit holds for every later write.
+    db.write(move |tx| {
+        let pages: i64 = tx.query_row("PRAGMA page_count", [], |r| r.get(0)).map_err(map)?;
+        tx.query_row(&format!("PRAGMA max_page_count = {}", pages + 1), [], |_| Ok(())).map_err(map)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let full = db
+        .write(move |tx| {
+            tx.execute("INSERT INTO filled (n, body) VALUES (2, zeroblob(1000))", []).map_err(map)?;
+            tx.execute("INSERT INTO filled (n, body) VALUES (3, zeroblob(200000))", []).map_err(map)?;
+            Ok(())
+        })
+        .await
+        .expect_err("the disk is full");
+    // SQLite rolls the whole transaction back on SQLITE_FULL: the batch is answered unavailable.
+    assert!(matches!(&full, StoreError::Unavailable(_)), "{full:?}");
+    let problem = platform::http::Problem::from(full);
+    assert_eq!(problem.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(problem.retry_after.is_some_and(|s| s > 0), "503 with Retry-After");
+    let count = |db: platform::db::SqliteDb| async move {
+        db.read(|c| c.query_row("SELECT group_concat(n) FROM filled ORDER BY n", [], |r| r.get::<_, String>(0))).await
+    };
+    assert_eq!(count(db.clone()).await.unwrap(), "1", "nothing of the write that did not fit, everything before");
+    db.write(move |tx| {
+        tx.query_row("PRAGMA max_page_count = 1073741823", [], |_| Ok(())).map_err(map)?;
+        tx.execute("INSERT INTO filled (n, body) VALUES (2, zeroblob(1000))", []).map_err(map)?;
+        tx.execute("INSERT INTO filled (n, body) VALUES (3, zeroblob(200000))", []).map_err(map)?;
+        Ok(())
+    })
+    .await
+    .expect("with room again, the same write succeeds");
+    assert_eq!(count(db.clone()).await.unwrap(), "1,2,3");
 }
 
 /// Starts a write that holds the writer connection until `release` is sent (or dropped), and

@@ -64,6 +64,11 @@ struct Line {
     data: Value,
     prev_hash: String,
     hash: String,
+    /// The keyed chain's key id and MAC (absent on entries written before it was keyed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mac: Option<String>,
 }
 
 impl From<&Row> for Line {
@@ -79,6 +84,8 @@ impl From<&Row> for Line {
             data: serde_json::from_str(&r.data).unwrap_or_else(|_| Value::String(r.data.clone())),
             prev_hash: r.prev_hash.clone(),
             hash: r.hash.clone(),
+            key_id: r.key_id,
+            mac: r.mac.clone(),
         }
     }
 }
@@ -97,6 +104,8 @@ impl From<Line> for Row {
             data,
             prev_hash: l.prev_hash,
             hash: l.hash,
+            key_id: l.key_id,
+            mac: l.mac,
         }
     }
 }
@@ -167,7 +176,7 @@ impl AuditLog {
             let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
                 return Ok(report);
             };
-            let mut chain = ChainCheck::new(anchor.clone());
+            let mut chain = ChainCheck::new(anchor.clone(), self.keys.clone());
             if let Some(b) = rows.iter().find_map(|r| chain.step(r)) {
                 return Err(StoreError::Conflict(format!(
                     "the audit chain is broken at seq {} ({}); nothing from there on is archived",
@@ -348,7 +357,7 @@ impl AuditLog {
     /// last hash, and that it ends on its record's last hash (where the table's chain continues:
     /// [`AuditLog::verify`]). Names the first archive that fails.
     pub async fn verify_archives(&self, objects: &dyn ObjectStore) -> Result<AuditVerification, StoreError> {
-        let mut chain = ChainCheck::new(Anchor::genesis());
+        let mut chain = ChainCheck::new(Anchor::genesis(), self.keys.clone());
         let mut archives_checked = 0;
         for rec in self.records().await? {
             let fail = |chain: &ChainCheck, reason: &str, entry: Option<BrokenEntry>| {

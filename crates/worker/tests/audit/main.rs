@@ -1,7 +1,8 @@
 //! The hash-chained audit log on SQLite (with a local folder for objects) and PostgreSQL (with an
 //! S3 bucket on moto): appends through the worker's consumer, verification naming exactly the
 //! tampered or deleted entry, the append-only guard, idempotent redelivery, the admin routes behind
-//! the role gate; archiving (`archive`) and the usage statistics (`stats`).
+//! the role gate; archiving (`archive`), the keyed chain and the PostgreSQL role split (`keyed`) and
+//! the usage statistics (`stats`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use api::users::Role;
@@ -101,6 +102,7 @@ test_support::backend_suite!(
 );
 
 mod archive;
+mod keyed;
 mod stats;
 
 pub(crate) fn event(kind: &str, actor: Option<Uuid>, data: Value) -> Event {
@@ -292,6 +294,8 @@ fn identity(role: Role) -> Identity {
         token_id: "jti".into(),
         issued_at: 0,
         expires_at: i64::MAX,
+        mfa: false,
+        admin_needs_mfa: false,
     }
 }
 
