@@ -2,14 +2,18 @@
 //!
 //! The gateway strips any `X-Forwarded-For` a client sends and sets its own from the peer
 //! address. A service in the gateway's process reads the peer address; a service in its own
-//! process (split mode, only reachable by the gateway) is told so with a
-//! [`ClientAddress::ForwardedByGateway`] extension and reads the gateway's header.
+//! process (split mode) is told so with a [`ClientAddress::ForwardedByGateway`] extension and
+//! reads the gateway's header, but only on a request the gateway's service credential came with
+//! (a [`ServiceCredential`] from the gateway, `trust_only_the_gateway`): a client that reaches
+//! the service directly is known by its peer address, whatever it claims.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+
+use super::ServiceCredential;
 
 /// Where a process takes its clients' addresses from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,6 +37,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         Ok(ClientIp(match source {
             ClientAddress::Peer => peer,
+            ClientAddress::ForwardedByGateway
+                if !parts.extensions.get::<ServiceCredential>().is_some_and(ServiceCredential::from_gateway) =>
+            {
+                peer
+            }
             ClientAddress::ForwardedByGateway => parts
                 .headers
                 .get("x-forwarded-for")
@@ -47,9 +56,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service_auth::{Refusal, ServiceCaller};
+    use api::internal::Service;
     use axum::http::Request;
 
     async fn extract(source: Option<ClientAddress>, xff: Option<&str>) -> Option<IpAddr> {
+        extract_from(source, xff, Some(Service::Gateway)).await
+    }
+
+    async fn extract_from(source: Option<ClientAddress>, xff: Option<&str>, caller: Option<Service>) -> Option<IpAddr> {
         let mut req = Request::builder().uri("/");
         if let Some(v) = xff {
             req = req.header("x-forwarded-for", v);
@@ -59,6 +74,11 @@ mod tests {
         if let Some(s) = source {
             parts.extensions.insert(s);
         }
+        let credential = match caller {
+            Some(caller) => Ok(ServiceCaller { caller, audience: Service::Auth }),
+            None => Err(Refusal::Missing),
+        };
+        parts.extensions.insert(ServiceCredential(credential));
         ClientIp::from_request_parts(&mut parts, &()).await.unwrap().0
     }
 
@@ -72,5 +92,12 @@ mod tests {
         );
         assert_eq!(extract(Some(ClientAddress::ForwardedByGateway), Some("garbage")).await, Some(peer));
         assert_eq!(extract(Some(ClientAddress::ForwardedByGateway), None).await, Some(peer));
+        for caller in [None, Some(Service::Users), Some(Service::Worker)] {
+            assert_eq!(
+                extract_from(Some(ClientAddress::ForwardedByGateway), Some("203.0.113.5"), caller).await,
+                Some(peer),
+                "only the gateway's credential makes the header count: {caller:?}"
+            );
+        }
     }
 }
