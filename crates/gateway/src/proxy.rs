@@ -21,6 +21,9 @@ pub(crate) struct Proxy {
     http: reqwest::Client,
     /// For upgrades: HTTP/1.1, no overall timeout (the tunnel lives as long as its peers).
     upgrades: reqwest::Client,
+    /// The gateway's service key: every proxied request carries a credential signed with it, so
+    /// that a split service takes the forwarded client headers from the gateway only.
+    credential: Option<Arc<platform::service_auth::ServiceKey>>,
 }
 
 /// The instances of one remote service.
@@ -48,7 +51,7 @@ fn forged(name: &HeaderName) -> bool {
         || n == "forwarded"
         || n.starts_with("x-forwarded-")
         || n.starts_with("x-user-")
-        || n == platform::client::INTERNAL_TOKEN_HEADER
+        || n == platform::service_auth::SERVICE_TOKEN_HEADER
         || HOP_BY_HOP.contains(&n)
 }
 
@@ -58,14 +61,29 @@ impl Proxy {
             .connect_timeout(Duration::from_secs(2))
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the services' 10 s header-read timeout, which also ends idle connections:
+            // a pooled connection is dropped here before the server would close it mid-reuse.
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()?;
         let upgrades = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .http1_only()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { http, upgrades })
+        Ok(Self { http, upgrades, credential: None })
+    }
+
+    /// Signs every proxied request with the gateway's service key.
+    pub(crate) fn with_credential(mut self, key: Option<Arc<platform::service_auth::ServiceKey>>) -> Self {
+        self.credential = key;
+        self
+    }
+
+    /// The gateway's credential for one request to `upstream` (`url` as it will be sent).
+    fn credential(&self, upstream: &Upstream, method: &Method, url: &str) -> Option<HeaderValue> {
+        let key = self.credential.as_ref()?;
+        let path = reqwest::Url::parse(url).ok()?.path().to_string();
+        HeaderValue::from_str(&key.sign(upstream.name.as_str(), method.as_str(), &path)).ok()
     }
 
     pub(crate) fn upstream(&self, name: ServiceName, bases: Vec<String>) -> anyhow::Result<Arc<Upstream>> {
@@ -114,7 +132,11 @@ impl Proxy {
             let i = upstream.next.fetch_add(1, Ordering::Relaxed) % upstream.bases.len();
             let url = format!("{}{}", upstream.bases[i], path);
             let body = streamed.take().unwrap_or_else(|| reqwest::Body::from(body.clone()));
-            let sent = self.http.request(parts.method.clone(), &url).headers(headers.clone()).body(body).send().await;
+            let mut headers = headers.clone();
+            if let Some(token) = self.credential(upstream, &parts.method, &url) {
+                headers.insert(platform::service_auth::SERVICE_TOKEN_HEADER, token);
+            }
+            let sent = self.http.request(parts.method.clone(), &url).headers(headers).body(body).send().await;
             match sent {
                 Ok(res) => return relay_response(res),
                 Err(e) if e.is_connect() => last_error = e.to_string(),
@@ -179,6 +201,10 @@ impl Proxy {
     ) -> Response {
         let i = upstream.next.fetch_add(1, Ordering::Relaxed) % upstream.bases.len();
         let url = format!("{}{}", upstream.bases[i], path);
+        let mut headers = headers;
+        if let Some(token) = self.credential(upstream, &Method::GET, &url) {
+            headers.insert(platform::service_auth::SERVICE_TOKEN_HEADER, token);
+        }
         let res = match self.upgrades.get(&url).headers(headers).send().await {
             Ok(res) => res,
             Err(e) => {
@@ -243,7 +269,7 @@ mod tests {
 
     #[test]
     fn identity_and_hop_headers_are_dropped() {
-        for h in ["x-user-id", "x-forwarded-for", "x-trellis-internal", "connection", "host", "forwarded"] {
+        for h in ["x-user-id", "x-forwarded-for", "x-trellis-service", "connection", "host", "forwarded"] {
             assert!(forged(&HeaderName::from_static(h)), "{h}");
         }
         for h in ["authorization", "content-type", "x-request-id", "idempotency-key", "if-match"] {

@@ -1,4 +1,10 @@
 //! Liveness (`/healthz`), readiness (`/readyz`, each dependency's state) and `/metrics`.
+//!
+//! Neither reveals internal error text: `/readyz` names each check with `up`/`down` only (the
+//! reason goes to the log), and where a separate metrics address is configured
+//! (`metrics.listen`) the main listener serves only `/healthz` and a bare `/readyz` status, and
+//! `/metrics` and the per-check details are served on that address alone
+//! ([`public_health_routes`], [`health_routes`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +40,7 @@ impl Readiness {
         self.checks.push(Check { name, required, probe });
     }
 
-    async fn report(&self) -> (bool, serde_json::Value) {
+    async fn report(&self, details: bool) -> (bool, serde_json::Value) {
         let results = futures::future::join_all(self.checks.iter().map(|c| async move {
             let outcome = tokio::time::timeout(Duration::from_secs(2), (c.probe)())
                 .await
@@ -54,7 +60,9 @@ impl Readiness {
                     } else {
                         degraded = true;
                     }
-                    json!({"status": "down", "required": c.required, "error": e})
+                    // The reason is for operators (it may name hosts or drivers): the log only.
+                    tracing::warn!(check = c.name, required = c.required, error = %e, "readiness check failed");
+                    json!({"status": "down", "required": c.required})
                 }
             };
             checks.insert(c.name.to_string(), entry);
@@ -66,12 +74,19 @@ impl Readiness {
         } else {
             "ready"
         };
-        (ready, json!({"status": status, "checks": checks}))
+        if details { (ready, json!({"status": status, "checks": checks})) } else { (ready, json!({"status": status})) }
     }
 }
 
-async fn readyz(State(r): State<Arc<Readiness>>) -> Response {
-    let (ready, body) = r.report().await;
+/// What `/readyz` shows, set per listener.
+#[derive(Clone)]
+struct ReadyzState {
+    readiness: Arc<Readiness>,
+    details: bool,
+}
+
+async fn readyz(State(r): State<ReadyzState>) -> Response {
+    let (ready, body) = r.readiness.report(r.details).await;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let mut res = (status, Json(body)).into_response();
     if !ready {
@@ -85,13 +100,24 @@ async fn metrics_text() -> Response {
         .into_response()
 }
 
-/// `/healthz`, `/readyz` and `/metrics`.
+/// `/healthz`, `/readyz` with each check's state, and `/metrics`: the main listener's without a
+/// metrics address, else the metrics listener's.
 pub fn health_routes(readiness: Readiness) -> Router {
+    probes(Arc::new(readiness), true).route("/metrics", get(metrics_text))
+}
+
+/// `/healthz` and `/readyz` with the overall status only (no check names), and no `/metrics`:
+/// the main listener's when `metrics.listen` puts those on an address of their own.
+pub fn public_health_routes(readiness: Readiness) -> Router {
+    // A 404 problem rather than the web app's shell, which would answer any other path.
+    probes(Arc::new(readiness), false).route("/metrics", get(|| async { super::Problem::not_found() }))
+}
+
+fn probes(readiness: Arc<Readiness>, details: bool) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
-        .with_state(Arc::new(readiness))
-        .route("/metrics", get(metrics_text))
+        .with_state(ReadyzState { readiness, details })
 }
 
 #[cfg(test)]
@@ -104,8 +130,12 @@ mod tests {
     }
 
     async fn readyz_of(r: Readiness) -> (StatusCode, serde_json::Value) {
-        let req = axum::http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap();
-        let res = health_routes(r).oneshot(req).await.unwrap();
+        get_of(health_routes(r), "/readyz").await
+    }
+
+    async fn get_of(router: Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let req = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+        let res = router.oneshot(req).await.unwrap();
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
         (status, serde_json::from_slice(&bytes).unwrap())
@@ -120,8 +150,22 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["status"], "unready");
         assert_eq!(body["checks"]["database"]["status"], "down");
-        assert_eq!(body["checks"]["database"]["error"], "connection refused");
         assert_eq!(body["checks"]["cache"]["status"], "up");
+        assert!(!body.to_string().contains("refused"), "no error text: {body}");
+    }
+
+    #[tokio::test]
+    async fn the_public_probes_show_no_check_and_no_metrics() {
+        let mut r = Readiness::default();
+        r.add("database", true, probe(false));
+        let (status, body) = get_of(public_health_routes(r.clone()), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, json!({"status": "unready"}));
+        let (status, _) = get_of(public_health_routes(r.clone()), "/healthz").await;
+        assert_eq!(status, StatusCode::OK);
+        let req = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+        let res = public_health_routes(r).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]

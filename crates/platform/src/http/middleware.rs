@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -168,10 +168,12 @@ pub fn streams_body(method: &axum::http::Method, path: &str) -> bool {
             .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
-/// Refuses a body whose declared length exceeds `limit` with a 413 problem. The body is read and
-/// discarded first (at most 64 MiB, for at most 5 s): answering while the client is still sending
-/// makes many HTTP/1.1 clients see a reset instead of the answer. Bodies without a declared length
-/// are bounded by `DefaultBodyLimit` where they are read.
+/// Refuses a body whose declared length exceeds `limit` with a 413 problem at once, from the
+/// `Content-Length` alone: nothing of the body is awaited. A client that sends it anyway (without
+/// `Expect: 100-continue`) has it read and discarded in the background (at most 64 MiB for at
+/// most 5 s) while the answer goes out, since closing on unread data makes many HTTP/1.1 clients
+/// see a reset instead of the answer. Bodies without a declared length are bounded by
+/// `DefaultBodyLimit` where they are read.
 pub async fn reject_oversized(State(limit): State<usize>, req: Request, next: Next) -> Response {
     if streams_body(req.method(), req.uri().path()) {
         return next.run(req).await;
@@ -180,13 +182,55 @@ pub async fn reject_oversized(State(limit): State<usize>, req: Request, next: Ne
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     match declared {
         Some(n) if n > limit as u64 => {
-            if n <= 64 * 1024 * 1024 {
+            let waits_for_continue = req.headers().contains_key(header::EXPECT);
+            if n <= 64 * 1024 * 1024 && !waits_for_continue {
                 let drain = axum::body::to_bytes(req.into_body(), 64 * 1024 * 1024);
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+                });
             }
+            metrics::counter!("trellis_requests_too_large_total").increment(1);
             Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
         }
         _ => next.run(req).await,
+    }
+}
+
+/// The methods any Trellis route answers to; anything else (`FOO`, `TRACE`, `CONNECT`, WebDAV's)
+/// is refused by [`reject_unknown_methods`] before authentication, routing or rate limits.
+pub const KNOWN_METHODS: [Method; 7] =
+    [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
+
+/// Answers 405 (with `Allow`) to a method no route has, before anything else looks at the
+/// request: an unknown method is never a 401, whoever sends it.
+pub async fn reject_unknown_methods(req: Request, next: Next) -> Response {
+    if KNOWN_METHODS.contains(req.method()) {
+        return next.run(req).await;
+    }
+    let mut res = Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this resource").into_response();
+    res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"));
+    res
+}
+
+/// The per-request deadline (`http.request_timeout_secs`): a handler still working when it
+/// passes is dropped (its future cancelled at its next await: a database transaction in flight
+/// rolls back) and the client gets 503 with `Retry-After`. Routes that stream their body
+/// ([`streams_body`]: uploads) are bounded by their own limits instead; a WebSocket is past the
+/// deadline's reach once upgraded. A POST with `Idempotency-Key` runs on a task of its own, which
+/// finishes and keeps its answer for the retry.
+pub async fn deadline(State(limit): State<std::time::Duration>, req: Request, next: Next) -> Response {
+    if streams_body(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX), "request deadline passed");
+            metrics::counter!("trellis_requests_timed_out_total").increment(1);
+            let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the request took too long; try again later");
+            p.retry_after = Some(1);
+            p.into_response()
+        }
     }
 }
 
@@ -208,6 +252,113 @@ mod tests {
         assert!(!streams_body(&Method::POST, "/api/tasks/a/b/attachments"));
         assert!(!streams_body(&Method::POST, "/api/projects/x/tasks"));
         assert!(!streams_body(&Method::POST, "/auth/login"));
+    }
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::middleware::{from_fn, from_fn_with_state};
+    use axum::routing::{get, post};
+    use tower::ServiceExt as _;
+
+    async fn problem_of(res: axum::response::Response) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
+        let (status, headers) = (res.status(), res.headers().clone());
+        assert_eq!(headers["content-type"], "application/problem+json", "{status}");
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap(), headers)
+    }
+
+    /// Sets its flag when dropped: the handler holding it was cancelled or finished.
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handler_past_the_deadline_is_cancelled_and_answers_503() {
+        let (started, dropped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (s, d) = (started.clone(), dropped.clone());
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(move || {
+                    let (s, d) = (s.clone(), d.clone());
+                    async move {
+                        let _guard = Dropped(d);
+                        s.store(true, Ordering::SeqCst);
+                        std::future::pending::<()>().await;
+                        "never"
+                    }
+                }),
+            )
+            .route("/fast", get(|| async { "ok" }))
+            .layer(from_fn_with_state(Duration::from_millis(200), super::deadline));
+        let res = app.clone().oneshot(Request::get("/slow").body(Body::empty()).unwrap()).await.unwrap();
+        let (status, body, headers) = problem_of(res).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], 503);
+        assert_eq!(headers["retry-after"], "1");
+        assert!(started.load(Ordering::SeqCst) && dropped.load(Ordering::SeqCst), "the handler ran and was dropped");
+        let res = app.oneshot(Request::get("/fast").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_method_is_405_before_anything_else() {
+        let reached = Arc::new(AtomicBool::new(false));
+        let r = reached.clone();
+        // An inner layer standing for authentication: it must never see the request.
+        let app = Router::new()
+            .route("/api/projects", get(|| async { "ok" }))
+            .layer(from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let r = r.clone();
+                async move {
+                    r.store(true, Ordering::SeqCst);
+                    next.run(req).await
+                }
+            }))
+            .layer(from_fn(super::reject_unknown_methods));
+        for method in ["FOO", "TRACE", "CONNECT", "PROPFIND"] {
+            let req = Request::builder().method(method).uri("/api/projects").body(Body::empty()).unwrap();
+            let (status, _, headers) = problem_of(app.clone().oneshot(req).await.unwrap()).await;
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+            assert!(headers["allow"].to_str().unwrap().contains("GET"));
+        }
+        assert!(!reached.load(Ordering::SeqCst));
+        let res = app.oneshot(Request::get("/api/projects").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_content_length_is_refused_without_waiting_for_the_body() {
+        let app = Router::new()
+            .route("/api/x", post(|body: String| async move { body }))
+            .layer(from_fn_with_state(10usize, super::reject_oversized));
+        // A body that never comes: the answer must not wait for it.
+        let (_tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+        let never = Body::from_stream(tokio_stream_of(rx));
+        let req = Request::post("/api/x").header("content-length", "1000000").body(never).unwrap();
+        let res = tokio::time::timeout(Duration::from_secs(2), app.clone().oneshot(req))
+            .await
+            .expect("answered without the body")
+            .unwrap();
+        let (status, body, _) = problem_of(res).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["status"], 413);
+        let req = Request::post("/api/x").header("content-length", "5").body(Body::from("hello")).unwrap();
+        assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::OK);
+    }
+
+    fn tokio_stream_of<T: Send + 'static>(
+        mut rx: tokio::sync::mpsc::Receiver<T>,
+    ) -> impl futures::Stream<Item = T> + Send + 'static {
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
 
     #[test]
