@@ -32,6 +32,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;",
         },
         SQLITE_STREAMS,
+        SQLITE_NO_TEXT,
     ],
     postgres: &[
         Migration {
@@ -50,6 +51,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;",
         },
         POSTGRES_STREAMS,
+        POSTGRES_NO_TEXT,
     ],
 };
 
@@ -70,6 +72,29 @@ const POSTGRES_STREAMS: Migration = Migration {
     sql: "CREATE TABLE outbox_streams (stream_id UUID PRIMARY KEY, last_seq BIGINT NOT NULL);
         ALTER TABLE outbox ADD COLUMN stream_id UUID, ADD COLUMN stream_seq BIGINT;
         CREATE UNIQUE INDEX outbox_stream_seq ON outbox (stream_id, stream_seq);",
+};
+
+/// Events carry no user-written text (ARCHITECTURE.md "What events may carry"); those written
+/// before that rule did: a project's name and description, a task's title, description, labels
+/// and due date, a comment's body, a file's name. This takes them out of the rows still kept, so
+/// a live replay (`since`) or an export cannot show them, whoever wrote them and whatever became
+/// of the text since. Only the projects service's events carried any.
+const SQLITE_NO_TEXT: Migration = Migration {
+    version: 3,
+    name: "outbox_no_text",
+    sql: "UPDATE outbox SET data = json_remove(data, '$.name', '$.description', '$.filename', '$.task.title', \
+        '$.task.description', '$.task.labels', '$.task.due_date', '$.comment.body') \
+        WHERE json_valid(data) AND (event_type LIKE 'project.%' OR event_type LIKE 'task.%' \
+        OR event_type LIKE 'comment.%' OR event_type LIKE 'attachment.%');",
+};
+
+const POSTGRES_NO_TEXT: Migration = Migration {
+    version: 3,
+    name: "outbox_no_text",
+    sql: "UPDATE outbox SET data = data - 'name' - 'description' - 'filename' #- '{task,title}' \
+        #- '{task,description}' #- '{task,labels}' #- '{task,due_date}' #- '{comment,body}' \
+        WHERE jsonb_typeof(data) = 'object' \
+        AND split_part(event_type, '.', 1) IN ('project', 'task', 'comment', 'attachment');",
 };
 
 fn rfc3339(t: time::OffsetDateTime) -> String {

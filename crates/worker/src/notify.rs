@@ -3,12 +3,19 @@
 //!
 //! - **assignment**: on `task.created` with an assignee, or `task.updated` whose `fields` hold
 //!   `assignee_id` and whose new assignee is set, the assignee, unless they are the actor, their
-//!   account is not active, or their `notifications.task_assigned` is off;
+//!   account is not active, they may no longer see the project, or their
+//!   `notifications.task_assigned` is off;
 //! - **mention**: on `comment.created` and `comment.updated`, each user mentioned in the body as
 //!   `<@USER_UUID>` (the web app inserts it from a member picker and shows it as @Name) who may
 //!   see the project (`ProjectAccess`), is active, is not the author and has
 //!   `notifications.mentioned` on. A user is mailed once per comment: an edit mails only the
 //!   mentions it adds. At most [`MAX_MENTIONS`] users per comment.
+//!
+//! Events carry ids, never text (ARCHITECTURE.md "What events may carry"): the task or comment is
+//! read as it is now through `ProjectAccess::current_task` / `current_comment` when the event is
+//! delivered. Nothing is mailed about a task or comment that is gone, a task assigned to someone
+//! else since, or to a recipient who may no longer see the project; mentions are those of the
+//! comment's current body.
 //!
 //! Mails are plain text: the task's title (assignment) or the author's name and an excerpt of
 //! the comment of at most [`EXCERPT_CHARS`] characters, in which other mentioned users appear as
@@ -189,60 +196,36 @@ pub fn excerpt(body: &str, recipient: Uuid, recipient_name: &str) -> String {
     cut
 }
 
-/// The mails `event` may call for.
-fn candidates(event: &Event) -> Vec<Candidate> {
+/// What an event may call for mails about, read from its ids alone (events carry no text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Subject {
+    /// A task whose assignee the event set: the assignee it named.
+    Assignment { task: Uuid, assignee: Uuid },
+    /// A comment written or edited: its mentions are read from the comment as it is now.
+    Comment { comment: Uuid },
+}
+
+/// The subject of `event`, if it may call for mails.
+fn subject(event: &Event) -> Option<Subject> {
     let data = &event.data;
     match event.event_type.as_str() {
         "task.created" | "task.updated" => {
-            let Some(task) = data.get("task") else { return Vec::new() };
             if event.event_type == "task.updated" {
                 let fields = data.get("fields").and_then(Value::as_array);
                 if !fields.is_some_and(|f| f.iter().any(|f| f.as_str() == Some("assignee_id"))) {
-                    return Vec::new();
+                    return None;
                 }
             }
-            let (Some(recipient), Some(id)) = (uuid_at(task, "assignee_id"), uuid_at(task, "id")) else {
-                return Vec::new();
-            };
-            let Some(project) = uuid_at(data, "project_id").or_else(|| uuid_at(task, "project_id")) else {
-                return Vec::new();
-            };
-            let title = task.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
-            vec![Candidate {
-                kind: Kind::TaskAssigned,
-                recipient,
-                by: event.actor_id,
-                subject: id,
-                project,
-                task: id,
-                text: title,
-            }]
+            let task = data.get("task");
+            let assignee = task.and_then(|t| uuid_at(t, "assignee_id"))?;
+            let id = task.and_then(|t| uuid_at(t, "id")).or_else(|| uuid_at(data, "task_id"))?;
+            Some(Subject::Assignment { task: id, assignee })
         }
         "comment.created" | "comment.updated" => {
-            let Some(comment) = data.get("comment") else { return Vec::new() };
-            let (Some(id), Some(task)) = (uuid_at(comment, "id"), uuid_at(comment, "task_id")) else {
-                return Vec::new();
-            };
-            let Some(project) = uuid_at(data, "project_id").or_else(|| uuid_at(comment, "project_id")) else {
-                return Vec::new();
-            };
-            let author = uuid_at(comment, "author_id").or(event.actor_id);
-            let body = comment.get("body").and_then(Value::as_str).unwrap_or_default();
-            mentions(body)
-                .into_iter()
-                .take(MAX_MENTIONS)
-                .map(|recipient| Candidate {
-                    kind: Kind::Mentioned,
-                    recipient,
-                    by: author,
-                    subject: id,
-                    project,
-                    task,
-                    text: body.to_string(),
-                })
-                .collect()
+            let id = uuid_at(data, "comment_id").or_else(|| data.get("comment").and_then(|c| uuid_at(c, "id")))?;
+            Some(Subject::Comment { comment: id })
         }
-        _ => Vec::new(),
+        _ => None,
     }
 }
 
@@ -277,7 +260,7 @@ impl Notifier {
     /// Mails what `event` calls for; returns how many mails this call sent.
     pub async fn handle(&self, event: &Event) -> Result<usize, NotifyError> {
         let mut sent = 0;
-        for c in candidates(event) {
+        for c in self.candidates(event).await? {
             if self.notify(event, &c).await? {
                 sent += 1;
             }
@@ -288,6 +271,47 @@ impl Notifier {
     /// Consumes as the `notifications` group until `shutdown` fires.
     pub async fn spawn(self, bus: Arc<dyn EventBus>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         platform::consumer::spawn(bus, platform::consumer::Source::Group(GROUP.into()), Arc::new(self), shutdown).await
+    }
+
+    /// The mails `event` may call for, with the text as it is now: the task or comment is read
+    /// from the projects service when the event is delivered, so a mail never shows a title or a
+    /// comment that was changed or deleted meanwhile, and nothing is mailed about what is gone.
+    async fn candidates(&self, event: &Event) -> Result<Vec<Candidate>, NotifyError> {
+        match subject(event) {
+            None => Ok(Vec::new()),
+            Some(Subject::Assignment { task, assignee }) => {
+                let Some(current) = self.access.current_task(task).await? else { return Ok(Vec::new()) };
+                if current.assignee_id != Some(assignee) {
+                    // Assigned to someone else since: the mail would tell something untrue.
+                    return Ok(Vec::new());
+                }
+                Ok(vec![Candidate {
+                    kind: Kind::TaskAssigned,
+                    recipient: assignee,
+                    by: event.actor_id,
+                    subject: task,
+                    project: current.project_id,
+                    task,
+                    text: current.title,
+                }])
+            }
+            Some(Subject::Comment { comment }) => {
+                let Some(current) = self.access.current_comment(comment).await? else { return Ok(Vec::new()) };
+                Ok(mentions(&current.body)
+                    .into_iter()
+                    .take(MAX_MENTIONS)
+                    .map(|recipient| Candidate {
+                        kind: Kind::Mentioned,
+                        recipient,
+                        by: Some(current.author_id),
+                        subject: comment,
+                        project: current.project_id,
+                        task: current.task_id,
+                        text: current.body.clone(),
+                    })
+                    .collect())
+            }
+        }
     }
 
     /// The recipient, when the rules let `c` be mailed to them.
@@ -303,13 +327,12 @@ impl Notifier {
         if user.status != UserStatus::Active || user.email.is_empty() {
             return Ok(None);
         }
-        if c.kind == Kind::Mentioned {
-            if self.access.project_role(c.project, user.id, user.role).await?.is_none() {
-                return Ok(None);
-            }
-            if event.event_type == "comment.updated" && self.mentioned_before(event.id, c).await? {
-                return Ok(None);
-            }
+        // Only someone who may read the task now is told about it.
+        if self.access.project_role(c.project, user.id, user.role).await?.is_none() {
+            return Ok(None);
+        }
+        if c.kind == Kind::Mentioned && self.mentioned_before(event.id, c).await? {
+            return Ok(None);
         }
         let switches = match self.users.notification_settings(user.id).await {
             Ok(s) => s,
@@ -601,16 +624,24 @@ mod tests {
     #[test]
     fn assignments_come_from_created_tasks_and_changed_assignees() {
         let (actor, bob, project, task) = (id(1), id(2), id(3), id(4));
-        let t = json!({"id": task, "project_id": project, "title": "Plant", "assignee_id": bob});
-        let created = candidates(&event("task.created", actor, json!({"task": t})));
-        assert_eq!(created.len(), 1);
-        assert_eq!((created[0].recipient, created[0].project, created[0].text.as_str()), (bob, project, "Plant"));
+        let t = json!({"id": task, "project_id": project, "assignee_id": bob});
+        let assigned = Some(Subject::Assignment { task, assignee: bob });
+        assert_eq!(subject(&event("task.created", actor, json!({"task": t}))), assigned);
         let changed = json!({"task": t, "fields": ["assignee_id", "title"]});
-        assert_eq!(candidates(&event("task.updated", actor, changed)).len(), 1);
-        assert!(candidates(&event("task.updated", actor, json!({"task": t, "fields": ["title"]}))).is_empty());
+        assert_eq!(subject(&event("task.updated", actor, changed)), assigned);
+        assert_eq!(subject(&event("task.updated", actor, json!({"task": t, "fields": ["title"]}))), None);
         let cleared =
             json!({"task": {"id": task, "project_id": project, "assignee_id": null}, "fields": ["assignee_id"]});
-        assert!(candidates(&event("task.updated", actor, cleared)).is_empty());
-        assert!(candidates(&event("task.deleted", actor, json!({"task_id": task}))).is_empty());
+        assert_eq!(subject(&event("task.updated", actor, cleared)), None);
+        assert_eq!(subject(&event("task.deleted", actor, json!({"task_id": task}))), None);
+    }
+
+    #[test]
+    fn comments_are_named_by_id_and_read_when_delivered() {
+        let (actor, comment) = (id(1), id(5));
+        let data = json!({"comment_id": comment, "task_id": id(4), "project_id": id(3)});
+        assert_eq!(subject(&event("comment.created", actor, data.clone())), Some(Subject::Comment { comment }));
+        assert_eq!(subject(&event("comment.updated", actor, data.clone())), Some(Subject::Comment { comment }));
+        assert_eq!(subject(&event("comment.deleted", actor, data)), None);
     }
 }

@@ -1,13 +1,15 @@
 //! Notification mails on SQLite and PostgreSQL: each rule of assignment and mention, exactly one
 //! mail per redelivered event, a failed send retried, a crashed sender's claim taken over, the
-//! file and SMTP mailers, and the consumer on the in-process and RabbitMQ buses.
+//! file and SMTP mailers, and the consumer on the in-process and RabbitMQ buses. Events carry ids
+//! only: the text a mail shows is the task's or comment's as the projects service has it when the
+//! event is delivered, and nothing is mailed about what is gone.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use api::ApiError;
-use api::projects::{ProjectAccess, ProjectRole};
+use api::projects::{Comment, Priority, ProjectAccess, ProjectRole, Task, TaskStatus};
 use api::users::{NewUser, NotificationSettings, Role, User, UserStatus, UsersApi};
 use async_trait::async_trait;
 use platform::bus::{BusError, Delivery, Event, EventBus, InProcessBus, Subscription};
@@ -23,11 +25,13 @@ use worker::notify::{Notifier, NotifyError};
 
 const PUBLIC_URL: &str = "https://trellis.example.com";
 
-/// The users and project memberships the notifier asks about (its two ports).
+/// The users, project memberships, tasks and comments the notifier asks about (its two ports).
 #[derive(Default)]
 struct Directory {
     users: Mutex<HashMap<Uuid, (User, NotificationSettings)>>,
     members: Mutex<HashSet<(Uuid, Uuid)>>,
+    tasks: Mutex<HashMap<Uuid, Task>>,
+    comments: Mutex<HashMap<Uuid, Comment>>,
 }
 
 impl Directory {
@@ -54,6 +58,23 @@ impl Directory {
     }
     fn join(&self, project: Uuid, user: Uuid) {
         self.members.lock().unwrap().insert((project, user));
+    }
+    fn leave(&self, project: Uuid, user: Uuid) {
+        self.members.lock().unwrap().remove(&(project, user));
+    }
+    fn edit_task(&self, id: &Value, f: impl FnOnce(&mut Task)) {
+        let id = Uuid::parse_str(id.as_str().unwrap()).unwrap();
+        f(self.tasks.lock().unwrap().get_mut(&id).unwrap());
+    }
+    fn delete_task(&self, id: &Value) {
+        self.tasks.lock().unwrap().remove(&Uuid::parse_str(id.as_str().unwrap()).unwrap());
+    }
+    fn edit_comment(&self, id: &Value, body: &str) {
+        let id = Uuid::parse_str(id.as_str().unwrap()).unwrap();
+        self.comments.lock().unwrap().get_mut(&id).unwrap().body = body.to_string();
+    }
+    fn delete_comment(&self, id: &Value) {
+        self.comments.lock().unwrap().remove(&Uuid::parse_str(id.as_str().unwrap()).unwrap());
     }
 }
 
@@ -86,6 +107,12 @@ impl UsersApi for Directory {
 impl ProjectAccess for Directory {
     async fn project_role(&self, project: Uuid, user: Uuid, _: Role) -> Result<Option<ProjectRole>, ApiError> {
         Ok(self.members.lock().unwrap().contains(&(project, user)).then_some(ProjectRole::Editor))
+    }
+    async fn current_task(&self, id: Uuid) -> Result<Option<Task>, ApiError> {
+        Ok(self.tasks.lock().unwrap().get(&id).cloned())
+    }
+    async fn current_comment(&self, id: Uuid) -> Result<Option<Comment>, ApiError> {
+        Ok(self.comments.lock().unwrap().get(&id).cloned())
     }
 }
 
@@ -155,11 +182,43 @@ impl Fixture {
     fn mails(&self) -> Vec<ReceivedMail> {
         read_mail_dir(self.mail.path())
     }
+    /// A task of the project (in the directory), as its events show it: ids, no text.
     fn task(&self, assignee: Option<Uuid>) -> Value {
-        json!({"id": new_id(), "project_id": self.project, "title": "Plant the roses", "assignee_id": assignee})
+        let now = OffsetDateTime::now_utc();
+        let task = Task {
+            id: new_id(),
+            project_id: self.project,
+            title: "Plant the roses".into(),
+            description: String::new(),
+            status: TaskStatus::Todo,
+            priority: Priority::Medium,
+            assignee_id: assignee,
+            due_date: None,
+            labels: vec![],
+            position: "m".into(),
+            created_by: self.ada,
+            created_at: now,
+            updated_at: now,
+        };
+        let json = json!({"id": task.id, "project_id": self.project, "assignee_id": assignee, "status": "todo"});
+        self.dir.tasks.lock().unwrap().insert(task.id, task);
+        json
     }
+    /// A comment on a task of the project (in the directory), as its events show it: no body.
     fn comment(&self, author: Uuid, body: &str) -> Value {
-        json!({"id": new_id(), "task_id": new_id(), "project_id": self.project, "author_id": author, "body": body})
+        let now = OffsetDateTime::now_utc();
+        let c = Comment {
+            id: new_id(),
+            task_id: new_id(),
+            project_id: self.project,
+            author_id: author,
+            body: body.into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let json = json!({"id": c.id, "task_id": c.task_id, "project_id": self.project, "author_id": author});
+        self.dir.comments.lock().unwrap().insert(c.id, c);
+        json
     }
 }
 
@@ -181,6 +240,7 @@ test_support::backend_suite!(
     a_mention_mails_members_only,
     a_redelivered_event_mails_once,
     an_edit_mails_only_the_mentions_it_adds,
+    mails_show_the_text_of_now_and_nothing_that_is_gone,
     a_failed_send_is_retried_and_mails_once,
     a_crashed_senders_claim_is_taken_over_after_its_lease,
     mail_goes_over_smtp,
@@ -264,14 +324,58 @@ async fn an_edit_mails_only_the_mentions_it_adds(b: &Backend) {
     let f = fixture(b);
     let carl = f.dir.add("Carl", UserStatus::Active);
     f.dir.join(f.project, carl);
-    let mut comment = f.comment(f.ada, &format!("hey <@{}>", f.bob));
+    let comment = f.comment(f.ada, &format!("hey <@{}>", f.bob));
     assert_eq!(f.notifier.handle(&comment_event("comment.created", &comment)).await.unwrap(), 1);
-    comment["body"] = json!(format!("hey <@{}>, and <@{carl}>", f.bob));
+    f.dir.edit_comment(&comment["id"], &format!("hey <@{}>, and <@{carl}>", f.bob));
     assert_eq!(f.notifier.handle(&comment_event("comment.updated", &comment)).await.unwrap(), 1);
-    comment["body"] = json!(format!("hey <@{}> and <@{carl}>!", f.bob));
+    f.dir.edit_comment(&comment["id"], &format!("hey <@{}> and <@{carl}>!", f.bob));
     assert_eq!(f.notifier.handle(&comment_event("comment.updated", &comment)).await.unwrap(), 0);
     let to: Vec<_> = f.mails().iter().map(|m| m.header("to").unwrap().to_string()).collect();
     assert_eq!(to, ["bob@example.com", "carl@example.com"]);
+}
+
+/// Events carry no text: what a mail shows is read when the event is delivered. An edit before
+/// delivery shows the new text (never the old), and a task or comment deleted, a task assigned to
+/// someone else, or a recipient who left the project meanwhile mails nothing.
+async fn mails_show_the_text_of_now_and_nothing_that_is_gone(b: &Backend) {
+    const CANARY: &str = "canary-edited-away";
+    let f = fixture(b);
+    let n = &f.notifier;
+    // Renamed between the write and the delivery: the mail has the new title only.
+    let task = f.task(Some(f.bob));
+    f.dir.edit_task(&task["id"], |t| t.title = CANARY.into());
+    f.dir.edit_task(&task["id"], |t| t.title = "Water the roses".into());
+    assert_eq!(n.handle(&event("task.created", f.ada, json!({"task": task}))).await.unwrap(), 1);
+    assert_eq!(f.mails()[0].header("subject"), Some("You were assigned: Water the roses"));
+    // Gone, reassigned, or the assignee left the project: nothing.
+    let deleted = f.task(Some(f.bob));
+    f.dir.delete_task(&deleted["id"]);
+    assert_eq!(n.handle(&event("task.created", f.ada, json!({"task": deleted}))).await.unwrap(), 0);
+    let reassigned = f.task(Some(f.bob));
+    f.dir.edit_task(&reassigned["id"], |t| t.assignee_id = Some(f.ada));
+    assert_eq!(n.handle(&event("task.created", f.ada, json!({"task": reassigned}))).await.unwrap(), 0);
+    let carl = f.dir.add("Carl", UserStatus::Active);
+    f.dir.join(f.project, carl);
+    let left = f.task(Some(carl));
+    f.dir.leave(f.project, carl);
+    assert_eq!(n.handle(&event("task.created", f.ada, json!({"task": left}))).await.unwrap(), 0);
+    // A comment edited before delivery: the mail quotes the words of now.
+    let edited = f.comment(f.ada, &format!("<@{}> {CANARY}", f.bob));
+    f.dir.edit_comment(&edited["id"], &format!("<@{}> look at the roses", f.bob));
+    assert_eq!(n.handle(&comment_event("comment.created", &edited)).await.unwrap(), 1);
+    // A comment deleted, or edited to mention nobody, before delivery: nothing.
+    let deleted = f.comment(f.ada, &format!("<@{}> {CANARY}", f.bob));
+    f.dir.delete_comment(&deleted["id"]);
+    assert_eq!(n.handle(&comment_event("comment.created", &deleted)).await.unwrap(), 0);
+    let unmentioned = f.comment(f.ada, &format!("<@{}> {CANARY}", f.bob));
+    f.dir.edit_comment(&unmentioned["id"], "nobody in particular");
+    assert_eq!(n.handle(&comment_event("comment.created", &unmentioned)).await.unwrap(), 0);
+    let mails = f.mails();
+    assert_eq!(mails.len(), 2);
+    assert!(mails.iter().any(|m| m.body.contains("> @Bob look at the roses")), "the comment of now");
+    for m in &mails {
+        assert!(!m.body.contains(CANARY) && !m.header("subject").unwrap().contains(CANARY), "{}", m.body);
+    }
 }
 
 async fn smtp_through(proxy: &TcpProxy) -> Arc<dyn Mailer> {

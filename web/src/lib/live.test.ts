@@ -24,6 +24,15 @@ describe('staleKeys', () => {
     expect(staleKeys(ev('task.deleted', 2, { task_id: 't2' }))).toEqual([keys.tasks(P), keys.task('t2')]);
     expect(staleKeys(ev('task.created', 3, {}))).toEqual([keys.tasks(P)]);
   });
+  it('needs only the ids and changed field names events carry (never their text)', () => {
+    expect(staleKeys(ev('task.updated', 1, { task_id: 't1', task: { id: 't1' }, fields: ['title', 'labels'] }))).toEqual([
+      keys.tasks(P),
+      keys.task('t1'),
+    ]);
+    expect(staleKeys(ev('comment.updated', 1, { comment_id: 'c1', task_id: 't1', fields: ['body'] }))).toEqual([keys.comments('t1')]);
+    expect(staleKeys(ev('comment.deleted', 1, { comment_id: 'c1', task_id: 't1' }))).toEqual([keys.comments('t1')]);
+    expect(staleKeys(ev('project.updated', 1, { project_id: P, fields: ['name'] }))).toEqual([keys.project(P), keys.projects]);
+  });
   it('names comments, members and the project', () => {
     expect(staleKeys(ev('comment.created', 1, { comment: { task_id: 't1' } }))).toEqual([keys.comments('t1')]);
     expect(staleKeys(ev('member.changed', 1, { user_id: 'u' }))).toEqual([keys.members(P), keys.project(P), keys.tasks(P)]);

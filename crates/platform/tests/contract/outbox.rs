@@ -246,3 +246,72 @@ outbox_contract!(sqlite_in_process, TestSqlite, InProcess);
 outbox_contract!(sqlite_rabbitmq, TestSqlite, Rabbit);
 outbox_contract!(postgres_in_process, TestPostgres, InProcess);
 outbox_contract!(postgres_rabbitmq, TestPostgres, Rabbit);
+
+/// Rows written before events lost their text (outbox migration 3) lose it on upgrade: a project's
+/// name and description, a task's text, a comment's body, a file name; ids and what changed stay.
+async fn text_written_before_the_rule_leaves_the_outbox<D: DbFixture>() {
+    const CANARY: &str = "canary-old-outbox";
+    let d = D::new().await;
+    let old = platform::db::Migrations {
+        service: platform::outbox::MIGRATIONS.service,
+        sqlite: &platform::outbox::MIGRATIONS.sqlite[..2],
+        postgres: &platform::outbox::MIGRATIONS.postgres[..2],
+    };
+    d.db().migrate(&old).await.unwrap();
+    d.db().migrate(&THINGS).await.unwrap();
+    let project = Uuid::now_v7();
+    let at = time::OffsetDateTime::now_utc();
+    let old_events = vec![
+        Event::new(
+            "project.updated",
+            project,
+            None,
+            at,
+            serde_json::json!({"project_id": project, "fields": ["name"], "name": CANARY, "description": CANARY}),
+        ),
+        Event::new(
+            "task.updated",
+            project,
+            None,
+            at,
+            serde_json::json!({"project_id": project, "fields": ["title"], "task": {"id": project, "status": "done",
+                "title": CANARY, "description": CANARY, "labels": [CANARY], "due_date": "2030-01-01"}}),
+        ),
+        Event::new(
+            "comment.updated",
+            project,
+            None,
+            at,
+            serde_json::json!({"project_id": project, "comment_id": project, "comment": {"id": project, "body": CANARY}}),
+        ),
+        Event::new(
+            "attachment.created",
+            project,
+            None,
+            at,
+            serde_json::json!({"project_id": project, "attachment_id": project, "filename": CANARY}),
+        ),
+    ];
+    write(d.db(), 1, old_events, true).await.unwrap();
+    d.db().migrate(&platform::outbox::MIGRATIONS).await.unwrap();
+    let kept = platform::outbox::stream_events(d.db(), project, 0, 10).await.unwrap();
+    assert_eq!(kept.len(), 4);
+    for e in &kept {
+        let wire = e.data.to_string();
+        assert!(!wire.contains(CANARY), "{} kept its text: {wire}", e.event_type);
+        assert_eq!(e.data["project_id"], project.to_string());
+    }
+    assert_eq!(kept[0].data["fields"], serde_json::json!(["name"]));
+    assert_eq!(kept[1].data["task"]["status"], "done");
+    assert_eq!(kept[2].data["comment"]["id"], project.to_string());
+}
+
+#[tokio::test]
+async fn sqlite_text_written_before_the_rule_leaves_the_outbox() {
+    text_written_before_the_rule_leaves_the_outbox::<TestSqlite>().await;
+}
+
+#[tokio::test]
+async fn postgres_text_written_before_the_rule_leaves_the_outbox() {
+    text_written_before_the_rule_leaves_the_outbox::<TestPostgres>().await;
+}

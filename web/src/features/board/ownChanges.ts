@@ -1,6 +1,8 @@
-// Telling this tab's own changes from other people's in live events. Events carry no actor, so
-// a change counts as ours while this tab's request for it is pending, or when the event's
-// version (`updated_at`) is one a request of this tab got back. Everything else gets highlighted.
+// Telling this tab's own changes from other people's in live events. Events carry ids and
+// versions, never text (docs/API.md "Live updates"), so a change counts as ours while this tab's
+// request for it is pending, when the event's version (`updated_at`) is one a request of this tab
+// got back, or (a create whose answer has not come yet) when it is a task this user created while
+// this tab was creating one. Everything else gets highlighted.
 import { eventTaskId, type LiveEvent } from '@/lib/live';
 
 /** What a TanStack mutation looks like from the outside (its cache entry's state). */
@@ -33,10 +35,10 @@ export class OwnChanges {
     if (result) this.remember(result);
   }
 
-  /** A create with this title starts (its id is not known yet); returns a token for `endCreate`. */
-  beginCreate(title: string): number {
+  /** A create by `userId` starts (its id is not known yet); returns a token for `endCreate`. */
+  beginCreate(userId: string): number {
     const token = this.nextToken++;
-    this.creates.set(token, title);
+    this.creates.set(token, userId);
     return token;
   }
 
@@ -64,12 +66,12 @@ export class OwnChanges {
     const at = this.now();
     if (this.versions.some((v) => v.id === subject.id && at - v.at < this.ttlMs && (v.updatedAt === null || v.updatedAt === subject.version)))
       return true;
-    if (event.type === 'task.created' && subject.title !== null && [...this.creates.values()].includes(subject.title)) return true;
+    if (event.type === 'task.created' && subject.createdBy !== null && [...this.creates.values()].includes(subject.createdBy)) return true;
     return mutationsMatch(mutations, subject);
   }
 }
 
-type Subject = { kind: 'task' | 'comment' | 'other'; id: string; version: string | null; title: string | null };
+type Subject = { kind: 'task' | 'comment' | 'other'; id: string; version: string | null; createdBy: string | null };
 
 /** The thing an event is about: a task or comment with its version, if the event says. */
 export function eventSubject(event: LiveEvent): Subject | null {
@@ -77,11 +79,11 @@ export function eventSubject(event: LiveEvent): Subject | null {
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   const obj = (v: unknown) => (v && typeof v === 'object' ? (v as Record<string, unknown>) : null);
   const task = obj(d.task);
-  if (task && str(task.id)) return { kind: 'task', id: str(task.id)!, version: str(task.updated_at), title: str(task.title) };
+  if (task && str(task.id)) return { kind: 'task', id: str(task.id)!, version: str(task.updated_at), createdBy: str(task.created_by) };
   const comment = obj(d.comment);
-  if (comment && str(comment.id)) return { kind: 'comment', id: str(comment.id)!, version: str(comment.updated_at), title: null };
+  if (comment && str(comment.id)) return { kind: 'comment', id: str(comment.id)!, version: str(comment.updated_at), createdBy: null };
   const taskId = str(d.task_id);
-  if (taskId) return { kind: event.type.startsWith('task.') ? 'task' : 'other', id: taskId, version: null, title: null };
+  if (taskId) return { kind: event.type.startsWith('task.') ? 'task' : 'other', id: taskId, version: null, createdBy: null };
   return null;
 }
 

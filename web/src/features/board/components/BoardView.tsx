@@ -112,7 +112,7 @@ export function BoardView({
   own: OwnChanges;
   enabled: boolean;
 }) {
-  const { accessToken } = useRequiredSession();
+  const { accessToken, user } = useRequiredSession();
   const queryClient = useQueryClient();
   const query = useBoardTasks(projectId, enabled);
   const [pending, setPending] = useState<Pending[]>([]);
@@ -266,7 +266,7 @@ export function BoardView({
   }
 
   async function create(status: TaskStatus, title: string, idempotencyKey: string) {
-    const token = own.beginCreate(title);
+    const token = own.beginCreate(user.id);
     let created: Task | null = null;
     try {
       created = await createTask(accessToken, projectId, { title, status }, idempotencyKey);
