@@ -8,12 +8,14 @@
 //! a markdown report on stdout and write the same numbers as JSON, then stop the server and remove everything
 //! made for it. Progress goes to stderr.
 
+mod flood;
 mod floor;
 mod live;
 mod load;
 mod projects;
 mod scenarios;
 mod server;
+mod service_token;
 mod users;
 
 use std::path::PathBuf;
@@ -41,7 +43,7 @@ struct Cli {
     /// The server binary [default: $CARGO_TARGET_DIR/release/trellis, else ../../target/release/trellis].
     #[arg(long)]
     trellis: Option<PathBuf>,
-    /// Scenarios to run, comma-separated: s6, s7, s8, u2, u3, u4, the projects ones: pacer, s2, s3, s4, s5
+    /// Scenarios to run, comma-separated: s6, s7, r1 (registration flood while logins run), s8, u2, u3, u4, the projects ones: pacer, s2, s3, s4, s5
     /// (s7 needs s6's capacity, or --s7-login-rate), and s9 (WebSocket memory and broadcast). The projects
     /// scenarios run in the order pacer, s2, s4, s5, s3 (S3 seeds its large population last, so that it does
     /// not disturb the others); s9 runs last.
@@ -83,6 +85,16 @@ struct Cli {
     s7_warmup_secs: u64,
     #[arg(long, default_value_t = 60)]
     s7_secs: u64,
+    /// R1: the logins' rate, alone and during the registration flood.
+    #[arg(long, default_value_t = 4.0)]
+    r1_login_rate: f64,
+    /// R1: the registration flood's rate (new addresses, one client).
+    #[arg(long, default_value_t = 40.0)]
+    r1_register_rate: f64,
+    #[arg(long, default_value_t = 5)]
+    r1_warmup_secs: u64,
+    #[arg(long, default_value_t = 30)]
+    r1_secs: u64,
     #[arg(long, default_value_t = 200)]
     s8_sessions: usize,
     #[arg(long, default_value_t = 500.0)]
@@ -269,6 +281,8 @@ struct Report {
     password_in_server_log: bool,
     s6: Option<S6>,
     s7: Option<S7>,
+    /// Registration flood while logins run.
+    r1: Option<flood::R1>,
     s8: Option<S8>,
     /// How the U3/U4 population was made.
     seeding: Option<users::Seeding>,
@@ -325,7 +339,7 @@ fn main() -> ExitCode {
 }
 
 fn run(mut cli: Cli) -> anyhow::Result<()> {
-    let known = ["s6", "s7", "s8", "u2", "u3", "u4", "pacer", "s2", "s3", "s4", "s5", "s9"];
+    let known = ["s6", "s7", "s8", "r1", "u2", "u3", "u4", "pacer", "s2", "s3", "s4", "s5", "s9"];
     if let Some(bad) = cli.scenarios.iter().find(|s| !known.contains(&s.as_str())) {
         anyhow::bail!("unknown scenario {bad:?} (known: {})", known.join(", "));
     }
@@ -361,25 +375,18 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             None => PathBuf::from("../../target/release/trellis"),
         });
         // U3/U4 seed through the internal route and read as the first administrator, whom the server makes
-        // at start. The token is given rather than read from secrets.toml, so both modes work the same way.
+        // at start. The harness signs the seeding calls as the auth service with a key of its own, whose
+        // public half the server is given (both modes run every service in one process).
         let admin = users::admin_account();
-        let r = server::random_suffix;
-        let internal_token = format!("bench-{}{}{}", r(), r(), r());
+        let internal_token = std::sync::Arc::new(service_token::AuthCredential::generate()?);
         let mut harness_env = Vec::new();
         if cli.scenarios.iter().any(|s| s == "u3" || s == "u4") {
             harness_env.extend([
-                ("TRELLIS_INTERNAL_TOKEN".to_string(), internal_token.clone()),
+                ("TRELLIS_INTERNAL__PUBLIC_KEYS__AUTH".to_string(), internal_token.public_key()),
                 ("TRELLIS_ADMIN_EMAIL".to_string(), admin.email.clone()),
                 ("TRELLIS_ADMIN_PASSWORD".to_string(), admin.password.clone()),
             ]);
         }
-        // A token passed with --env wins over ours (it is applied last), so use it.
-        let internal_token = cli
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "TRELLIS_INTERNAL_TOKEN")
-            .map_or(internal_token, |(_, v)| v.clone());
         let opts = ServerOptions {
             binary,
             mode: cli.mode,
@@ -399,7 +406,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             r = scenarios(&cli, &server, &bcrypt_floor, &rs256_floor, &admin, &internal_token) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         };
-        let Ran { s6, s7, s8, seeding, u2, u3, u4, projects, s9, mut rss, password } = match result {
+        let Ran { s6, s7, r1, s8, seeding, u2, u3, u4, projects, s9, mut rss, password } = match result {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("--- server log (last lines) ---\n{}", server.log_tail(20));
@@ -435,6 +442,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             password_in_server_log,
             s6,
             s7,
+            r1,
             s8,
             seeding,
             u2,
@@ -463,6 +471,7 @@ fn mode_name(m: Mode) -> &'static str {
 struct Ran {
     s6: Option<S6>,
     s7: Option<S7>,
+    r1: Option<flood::R1>,
     s8: Option<S8>,
     seeding: Option<users::Seeding>,
     u2: Option<U2>,
@@ -480,7 +489,7 @@ async fn scenarios(
     bcrypt: &Floor,
     rs256: &Floor,
     admin: &scenarios::Account,
-    internal_token: &str,
+    internal_token: &std::sync::Arc<service_token::AuthCredential>,
 ) -> anyhow::Result<Ran> {
     let wants = |s: &str| cli.scenarios.iter().any(|x| x == s);
     let target = Target::new(&server.base, cli.max_in_flight)?;
@@ -512,6 +521,18 @@ async fn scenarios(
         let r = scenarios::s7(&target, &account, &o).await?;
         rss.after_s7_kib = server.rss_kib().map(|r| r.0);
         Some(r)
+    } else {
+        None
+    };
+    let r1 = if wants("r1") {
+        let o = flood::R1Options {
+            login_rate: cli.r1_login_rate,
+            register_rate: cli.r1_register_rate,
+            warmup: Duration::from_secs(cli.r1_warmup_secs),
+            duration: Duration::from_secs(cli.r1_secs),
+            max_in_flight: cli.max_in_flight,
+        };
+        Some(flood::r1(&target, &account, &o).await?)
     } else {
         None
     };
@@ -589,7 +610,7 @@ async fn scenarios(
     } else {
         None
     };
-    Ok(Ran { s6, s7, s8, seeding, u2, u3, u4, projects, s9, rss, password: account.password })
+    Ok(Ran { s6, s7, r1, s8, seeding, u2, u3, u4, projects, s9, rss, password: account.password })
 }
 
 /// The projects scenarios, in the order pacer, S2, S4, S5, S3.
@@ -757,6 +778,9 @@ fn print_report(r: &Report) {
             s7.p50_ratio,
             s7.p99_ratio
         );
+    }
+    if let Some(r1) = &r.r1 {
+        flood::print(r1, LAT_HEAD, lat_row);
     }
     if let Some(s8) = &r.s8 {
         println!();

@@ -45,7 +45,7 @@ impl Target {
         Ok(Self { client, base: base.to_string() })
     }
 
-    async fn post_json(&self, path: &str, body: &Value) -> Result<(StatusCode, Vec<u8>), String> {
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Result<(StatusCode, Vec<u8>), String> {
         let res = self
             .client
             .post(format!("{}{path}", self.base))

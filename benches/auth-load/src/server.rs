@@ -107,6 +107,13 @@ impl Server {
         let mut env: Vec<(String, String)> = vec![
             // The gateway's per-client fixed window would refuse the benchmark's own load.
             ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE".into(), "1000000000".into()),
+            // S9 holds tens of thousands of live connections of one user from one address.
+            ("TRELLIS_HTTP__MAX_CONNECTIONS".into(), "1000000".into()),
+            ("TRELLIS_HTTP__WEBSOCKETS_PER_USER".into(), "1000000".into()),
+            ("TRELLIS_HTTP__WEBSOCKETS_PER_ADDRESS".into(), "1000000".into()),
+            // R1's flood registers new addresses from this one client: the flood of many clients that a
+            // per-client registration budget cannot stop.
+            ("TRELLIS_AUTH__REGISTER_LIMIT".into(), "1000000000".into()),
         ];
         let mut cleanup = Vec::new();
         if o.mode == Mode::Postgres

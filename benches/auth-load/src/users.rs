@@ -299,17 +299,22 @@ pub fn admin_account() -> Account {
     }
 }
 
-/// Creates `n` users through `POST /internal/users`, `concurrency` at a time. Every creation must answer 201.
-pub async fn seed(t: &Target, internal_token: &str, n: usize, concurrency: usize) -> anyhow::Result<Population> {
+/// Creates `n` users through `POST /internal/users`, `concurrency` at a time, each call signed as the auth
+/// service (`credential`). Every creation must answer 201.
+pub async fn seed(
+    t: &Target,
+    credential: &Arc<crate::service_token::AuthCredential>,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<Population> {
     let seed = random_u64();
     let run = crate::server::random_suffix();
     let url: Arc<str> = format!("{}/internal/users", t.base).into();
-    let token: Arc<str> = internal_token.into();
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
-        let (t, url, token, next, run) = (t.clone(), url.clone(), token.clone(), next.clone(), run.clone());
+        let (t, url, credential, next, run) = (t.clone(), url.clone(), credential.clone(), next.clone(), run.clone());
         workers.spawn(async move {
             let mut made = Vec::new();
             loop {
@@ -328,7 +333,8 @@ pub async fn seed(t: &Target, internal_token: &str, n: usize, concurrency: usize
                 let res = t
                     .client
                     .post(&*url)
-                    .header("x-trellis-internal", &*token)
+                    // One token per call: each is accepted once and lives 60 s.
+                    .header("x-trellis-service", credential.sign("POST", "/internal/users"))
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.to_string())
                     .send()

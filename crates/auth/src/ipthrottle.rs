@@ -3,8 +3,13 @@
 //! the window ends. Counted in the shared cache (Redis when distributed); when that fails, in
 //! this process's memory with the same limit, never "no limit". The per-account limit, kept in
 //! the database, is the other half.
+//!
+//! Every per-address key in auth goes through [`client_key`]: an IPv6 client is its /64 (one
+//! subscriber usually holds a whole /64, so counting single addresses would give it 2^64
+//! budgets), an IPv4 client (or an IPv4-mapped IPv6 address) its own address. [`ClientBudget`]
+//! is the same idea for requests that cost work whether they succeed or not (registration).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +32,7 @@ impl IpThrottle {
     }
 
     fn block_key(ip: IpAddr) -> String {
-        format!("auth:ip-blocked:{ip}")
+        format!("auth:ip-blocked:{}", client_key(ip))
     }
 
     /// Seconds to wait when `ip` is blocked.
@@ -45,7 +50,7 @@ impl IpThrottle {
     /// Counts one failed attempt from `ip`, and blocks it once past the limit.
     pub async fn record_failure(&self, ip: Option<IpAddr>) {
         let Some(ip) = ip else { return };
-        let key = format!("auth:ip-failures:{ip}");
+        let key = format!("auth:ip-failures:{}", client_key(ip));
         let (count, cache): (_, &dyn Cache) = match self.shared.incr_window(&key, self.window).await {
             Ok(c) => (c, self.shared.as_ref()),
             Err(e) => {
@@ -68,6 +73,63 @@ impl IpThrottle {
     }
 }
 
+/// The client an address stands for in per-address limits: an IPv6 address's /64, an IPv4
+/// address (mapped or not) itself.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
+/// A per-client budget of requests in a window (registration: docs/SECURITY.md LG-7): each
+/// request takes one, whatever its outcome; past `limit` the client waits for the window to end.
+/// Counted like the failures above: in the shared cache, else in this process's memory.
+pub struct ClientBudget {
+    shared: Arc<dyn Cache>,
+    local: MemoryCache,
+    name: &'static str,
+    limit: u64,
+    window: Duration,
+}
+
+impl ClientBudget {
+    pub fn new(shared: Arc<dyn Cache>, name: &'static str, limit: u64, window: Duration) -> Self {
+        Self { shared, local: MemoryCache::new(4 * 1024 * 1024), name, limit: limit.max(1), window }
+    }
+
+    /// Takes one request from `ip`'s budget; `Err(seconds to wait)` once it is spent. A request
+    /// without a known address is not limited here (the gateway's limits still apply).
+    pub async fn take(&self, ip: Option<IpAddr>) -> Result<(), u64> {
+        let Some(ip) = ip else { return Ok(()) };
+        let key = format!("auth:budget:{}:{}", self.name, client_key(ip));
+        let count = match self.shared.incr_window(&key, self.window).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "shared budget counter unavailable; counting locally");
+                match self.local.incr_window(&key, self.window).await {
+                    Ok(c) => c,
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        if count.count > self.limit {
+            metrics::counter!("trellis_auth_budget_spent_total", "budget" => self.name).increment(1);
+            if count.count == self.limit + 1 {
+                tracing::warn!(client_ip = %client_key(ip), budget = self.name, "a client spent its budget");
+            }
+            return Err(count.resets_in.as_secs().max(1));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +149,40 @@ mod tests {
         assert!((1..=WINDOW).contains(&wait), "{wait}");
         assert_eq!(t.blocked(Some(b)).await, None);
         assert_eq!(t.blocked(None).await, None, "an unknown address is never blocked by this limit");
+    }
+
+    #[tokio::test]
+    async fn ipv6_addresses_count_by_their_64() {
+        let t = IpThrottle::new(Arc::new(MemoryCache::default()), 3, Duration::from_secs(24 * 3600));
+        let ip = |s: &str| -> Option<IpAddr> { Some(s.parse().unwrap()) };
+        // Three addresses of one /64: one client.
+        for a in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2:abcd:1:2:3"] {
+            assert_eq!(t.blocked(ip(a)).await, None);
+            t.record_failure(ip(a)).await;
+        }
+        assert!(t.blocked(ip("2001:db8:1:2::77")).await.is_some(), "the whole /64 is blocked");
+        assert_eq!(t.blocked(ip("2001:db8:1:3::1")).await, None, "the next /64 is another client");
+    }
+
+    #[test]
+    fn client_keys() {
+        let k = |s: &str| client_key(s.parse().unwrap());
+        assert_eq!(k("192.0.2.7"), "192.0.2.7");
+        assert_eq!(k("::ffff:192.0.2.7"), "192.0.2.7", "a mapped IPv4 address is that address");
+        assert_eq!(k("2001:db8:aa:bb:1:2:3:4"), "2001:db8:aa:bb::/64");
+        assert_eq!(k("2001:db8:aa:bb::"), k("2001:db8:aa:bb:ffff:ffff:ffff:ffff"));
+        assert_ne!(k("2001:db8:aa:bb::"), k("2001:db8:aa:bc::"));
+    }
+
+    #[tokio::test]
+    async fn a_budget_counts_every_request_per_client() {
+        let b = ClientBudget::new(Arc::new(MemoryCache::default()), "test", 2, Duration::from_secs(24 * 3600));
+        let (a, other): (IpAddr, IpAddr) = ("2001:db8::1".parse().unwrap(), "198.51.100.1".parse().unwrap());
+        assert_eq!(b.take(Some(a)).await, Ok(()));
+        assert_eq!(b.take(Some("2001:db8::2".parse().unwrap())).await, Ok(()), "same /64, second request");
+        let wait = b.take(Some(a)).await.expect_err("the third request of the /64 waits");
+        assert!((1..=24 * 3600).contains(&wait), "{wait}");
+        assert_eq!(b.take(Some(other)).await, Ok(()), "another client has its own budget");
+        assert_eq!(b.take(None).await, Ok(()));
     }
 }

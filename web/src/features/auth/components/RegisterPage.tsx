@@ -65,9 +65,8 @@ export function RegisterPage() {
   const apiError = error instanceof ApiError ? error : null;
   const serverErrors = apiError ? splitFieldErrors(apiError.fieldErrors, FIELDS) : { byField: {}, other: [] };
   const errors: Partial<Record<RegisterField, string>> = { ...serverErrors.byField, ...localErrors };
-  if (apiError?.status === 409 && !errors.email) {
-    errors.email = 'Use another email, or sign in to the existing account.';
-  }
+  // The server answers a taken address like a new one (it mails the address's owner instead), so
+  // there is no "email taken" error to show; a failed sign-in afterwards says what may have happened.
 
   function handleSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -99,10 +98,16 @@ export function RegisterPage() {
     >
       <form onSubmit={handleSubmit} noValidate className="space-y-5">
         {error instanceof SignInAfterRegisterError ? (
-          <Alert tone="error" title="Your account was created, but signing in failed.">
+          <Alert tone="error" title="Signing in to the new account failed.">
+            If this address already had an account, we have emailed its owner instead.{' '}
             <Link to={withNext('/login', next)} className="rounded font-medium underline">
               Go to sign in
+            </Link>{' '}
+            or{' '}
+            <Link to="/forgot-password" className="rounded font-medium underline">
+              reset the password
             </Link>
+            .
           </Alert>
         ) : (
           <ErrorSummary error={error} otherErrors={serverErrors.other} />
