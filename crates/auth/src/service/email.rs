@@ -1,4 +1,5 @@
-//! Mailed single-use tokens: email verification and password reset (docs/SECURITY.md PW-9, LG-3).
+//! Mailed single-use tokens: email verification, password reset and email change
+//! (docs/SECURITY.md PW-9, LG-3).
 //!
 //! A token is 256 bits from the CSPRNG (`random_token`), mailed in a link whose fragment carries
 //! it (`{public_url}/reset-password#token=…`), so it never reaches a server's access log; only
@@ -10,11 +11,24 @@
 //! database work in both cases; mail leaves off the request path (a spawned task with retries),
 //! at most [`MAILS_PER_HOUR`] tokens per purpose and account, silently. A reset ends every
 //! session, clears the failed-login count and issues no tokens, so a second factor is still asked
-//! for at the next login.
+//! for at the next login. Reset links go only to a verified address (issue 16): for an unverified
+//! one, `forgot_password` answers and works alike and mails nothing.
+//!
+//! An email change (asked through `SessionsApi::request_email_change` after the users service
+//! checked the step-up proof) changes nothing at first: a `change_email` token carrying the new
+//! address (sealed, bound to the user and purpose) is mailed to the new address; the answer is the
+//! same whether or not the address is taken (if taken, the token carries no address, so its link
+//! can apply nothing, and the taken address's owner gets a notice instead). Following the link
+//! (`confirm_email_change`) has the users service apply it (verified; `Conflict` if the address
+//! was taken meanwhile, and then nothing is written here either), spends the token with every
+//! other change and verification token, and mails the old address a notice with an
+//! `undo_email_change` link (7 days). Following that (`undo_email_change`) restores the old
+//! address and ends every session of the account.
 
 use std::time::Duration;
 
 use api::ApiError;
+use api::auth::EmailChangeRequest;
 use api::users::{User, UserStatus};
 use platform::bus::Event;
 use platform::crypto::{random_token, sha256};
@@ -29,6 +43,11 @@ use crate::ports::{EmailTokenPurpose, NewEmailToken, PasswordReset};
 
 /// How long an email-verification link works.
 pub const VERIFY_EMAIL_TTL: time::Duration = time::Duration::hours(24);
+/// How long a link mailed to the new address of an email change works.
+pub const CHANGE_EMAIL_TTL: time::Duration = time::Duration::hours(24);
+/// How long the old address's link that undoes an email change works: a week, since its owner
+/// may not read that mailbox every day, and it is the way back from an account takeover.
+pub const UNDO_EMAIL_CHANGE_TTL: time::Duration = time::Duration::days(7);
 /// How long a password-reset link works (PW-9: at most an hour).
 pub const RESET_PASSWORD_TTL: time::Duration = time::Duration::hours(1);
 // PW-9: a reset link expires within the hour; checked when compiling.
@@ -93,6 +112,64 @@ fn email_changed_notice(to: &str) -> Mail {
     }
 }
 
+/// To the new address of an email change: the link that applies it.
+fn change_email_mail(to: &str, link: &str) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "Confirm the new email address of your Trellis account".into(),
+        text: format!(
+            "Hello,\n\nsomeone (we hope you) asked to use this address for a Trellis account. To make the \
+             change, open this link within 24 hours:\n\n{link}\n\nUntil then nothing changes. If you did not \
+             ask for this, ignore this message.\n"
+        ),
+    }
+}
+
+/// To an address that is already registered, when another account asked to change to it: no link.
+fn address_taken_notice(to: &str, public_url: &str) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "Someone tried to use your address for another Trellis account".into(),
+        text: format!(
+            "Hello,\n\nsomeone asked to change the email address of a Trellis account to this address, which \
+             your account already uses. Nothing was changed.\n\nIf you forgot your password, you can reset \
+             it at {}/forgot-password.\n",
+            public_url.trim_end_matches('/')
+        ),
+    }
+}
+
+/// To the old address once a change applied: the link that undoes it and signs out everywhere.
+fn email_changed_undo_mail(to: &str, link: &str) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "The email address of your Trellis account was changed".into(),
+        text: format!(
+            "Hello,\n\nthe email address of the Trellis account that used this address was just changed to \
+             another one. Mail about the account now goes there, and this address no longer signs in.\n\n\
+             If this was not you, open this link within 7 days: it restores this address and signs the \
+             account out everywhere:\n\n{link}\n\nThen reset your password and tell your administrator.\n"
+        ),
+    }
+}
+
+/// To the restored address after an undo.
+fn email_change_undone_notice(to: &str, public_url: &str) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "The email address of your Trellis account was restored".into(),
+        text: format!(
+            "Hello,\n\nthe email address of your Trellis account is this one again, and every session was \
+             signed out. Choose a new password at {}/forgot-password.\n",
+            public_url.trim_end_matches('/')
+        ),
+    }
+}
+
+fn email_aad(user_id: Uuid, purpose: EmailTokenPurpose) -> Vec<u8> {
+    format!("auth_email_tokens:{user_id}:{}", purpose.as_str()).into_bytes()
+}
+
 /// Security-relevant changes the account's owner is told about by mail (docs/SECURITY.md PW-7, TO-5),
 /// so that a change they did not make does not go unnoticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +177,8 @@ pub(super) enum Notice {
     PasswordChanged,
     SecondFactorEnabled,
     SecondFactorDisabled,
+    RecoveryCodesRegenerated,
+    SecondFactorReset,
 }
 
 fn notice_mail(to: &str, public_url: &str, notice: Notice) -> Mail {
@@ -114,6 +193,15 @@ fn notice_mail(to: &str, public_url: &str, notice: Notice) -> Mail {
         Notice::SecondFactorDisabled => (
             "Two-step verification is off for your Trellis account",
             "two-step verification was just turned off for your Trellis account",
+        ),
+        Notice::RecoveryCodesRegenerated => (
+            "New recovery codes for your Trellis account",
+            "new recovery codes were just made for your Trellis account, and the earlier ones no longer work",
+        ),
+        Notice::SecondFactorReset => (
+            "An administrator turned off two-step verification for your Trellis account",
+            "an administrator just removed the two-step verification of your Trellis account and signed it \
+             out everywhere; turn it on again after your next sign-in",
         ),
     };
     Mail {
@@ -134,6 +222,8 @@ impl AuthService {
             Notice::PasswordChanged => "password_changed_notice",
             Notice::SecondFactorEnabled => "mfa_enabled_notice",
             Notice::SecondFactorDisabled => "mfa_disabled_notice",
+            Notice::RecoveryCodesRegenerated => "recovery_codes_notice",
+            Notice::SecondFactorReset => "mfa_reset_notice",
         };
         self.spawn_mail(notice_mail(&user.email, &self.settings.public_url, notice), user.id, what);
     }
@@ -192,6 +282,153 @@ impl AuthService {
         Ok(())
     }
 
+    /// Step one of an email change (see the module): the users service has checked the step-up
+    /// proof and the address's syntax. Answers alike whether or not the address is taken.
+    pub async fn request_email_change(&self, req: &EmailChangeRequest) -> Result<(), AuthError> {
+        let user = self.users.get_user(req.user_id).await?;
+        let new_email = domain::normalize_email(&req.new_email);
+        if new_email == domain::normalize_email(&user.email) {
+            return Ok(());
+        }
+        let taken = match self.users.find_by_email(&new_email).await {
+            Ok(_) => true,
+            Err(ApiError::NotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
+        let now = self.clock.now();
+        let token = random_token();
+        let purpose = EmailTokenPurpose::ChangeEmail;
+        let new = NewEmailToken {
+            token_hash: sha256(token.as_bytes()),
+            user_id: user.id,
+            purpose,
+            created_at: now,
+            expires_at: now + CHANGE_EMAIL_TTL,
+        };
+        // A taken address gets a token that carries no address: the same database work, and a
+        // link that could apply nothing (it is never mailed anyway).
+        let sealed =
+            (!taken).then(|| self.settings.key_encryption_key.seal(new_email.as_bytes(), &email_aad(user.id, purpose)));
+        let event = Event::new(
+            "auth.email_change_requested",
+            user.id,
+            Some(req.actor_id),
+            now,
+            json!({ "user_id": user.id, "actor_id": req.actor_id }),
+        );
+        let since = now - time::Duration::hours(1);
+        let issued = self.store.issue_email_change(&new, sealed.as_deref(), since, MAILS_PER_HOUR, &event).await?;
+        if !issued {
+            metrics::counter!("trellis_auth_mail_limited_total", "purpose" => purpose.as_str()).increment(1);
+            tracing::info!(user_id = %user.id, "hourly mail limit reached; no email-change mail");
+            return Ok(());
+        }
+        self.wake_relay();
+        if taken {
+            self.spawn_mail(
+                address_taken_notice(&new_email, &self.settings.public_url),
+                user.id,
+                "address_taken_notice",
+            );
+        } else {
+            let link = link(&self.settings.public_url, "confirm-email", &token);
+            self.spawn_mail(change_email_mail(&new_email, &link), user.id, "change_email");
+        }
+        tracing::info!(user_id = %user.id, actor_id = %req.actor_id, "email change requested");
+        Ok(())
+    }
+
+    /// Follows the link mailed to the new address: the users service applies the change (the
+    /// address verified), then the token is spent and the old address gets the undo link.
+    pub async fn confirm_email_change(&self, token: &str) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let hash = sha256(token.as_bytes());
+        let purpose = EmailTokenPurpose::ChangeEmail;
+        let Some((user_id, sealed)) = self.store.email_change(hash, purpose, now).await? else {
+            return Err(AuthError::BadToken);
+        };
+        let new_email = self.open_email(user_id, purpose, &sealed)?;
+        let user = match self.users.get_user(user_id).await {
+            Ok(u) if u.status == UserStatus::Active => u,
+            Ok(_) | Err(ApiError::NotFound) => return Err(AuthError::BadToken),
+            Err(e) => return Err(e.into()),
+        };
+        let old_email = user.email.clone();
+        match self.users.apply_email_change(user_id, &new_email).await {
+            Ok(()) => {}
+            Err(ApiError::Conflict(_)) => {
+                tracing::info!(%user_id, "email change not applied: the address was taken meanwhile");
+                return Err(AuthError::Conflict("the address is no longer available; nothing was changed"));
+            }
+            Err(ApiError::NotFound) => return Err(AuthError::BadToken),
+            Err(e) => return Err(e.into()),
+        }
+        let undo_token = random_token();
+        let undo = NewEmailToken {
+            token_hash: sha256(undo_token.as_bytes()),
+            user_id,
+            purpose: EmailTokenPurpose::UndoEmailChange,
+            created_at: now,
+            expires_at: now + UNDO_EMAIL_CHANGE_TTL,
+        };
+        let sealed_old = self.settings.key_encryption_key.seal(
+            domain::normalize_email(&old_email).as_bytes(),
+            &email_aad(user_id, EmailTokenPurpose::UndoEmailChange),
+        );
+        let event = Event::new("auth.email_changed", user_id, Some(user_id), now, json!({ "user_id": user_id }));
+        if !self.store.complete_email_change(hash, &undo, &sealed_old, &event).await? {
+            // A concurrent use of the same link won (and applied the same address).
+            return Err(AuthError::BadToken);
+        }
+        self.wake_relay();
+        let link = link(&self.settings.public_url, "undo-email-change", &undo_token);
+        self.spawn_mail(email_changed_undo_mail(&old_email, &link), user_id, "email_changed_notice");
+        tracing::info!(%user_id, "email change confirmed");
+        Ok(())
+    }
+
+    /// Follows the old address's link: the old address comes back (verified: it received the
+    /// link) and every session of the account ends.
+    pub async fn undo_email_change(&self, token: &str) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let hash = sha256(token.as_bytes());
+        let purpose = EmailTokenPurpose::UndoEmailChange;
+        let Some((user_id, sealed)) = self.store.email_change(hash, purpose, now).await? else {
+            return Err(AuthError::BadToken);
+        };
+        let old_email = self.open_email(user_id, purpose, &sealed)?;
+        match self.users.apply_email_change(user_id, &old_email).await {
+            Ok(()) => {}
+            Err(ApiError::Conflict(_)) => {
+                return Err(AuthError::Conflict("the address is no longer available; nothing was changed"));
+            }
+            Err(ApiError::NotFound) => return Err(AuthError::BadToken),
+            Err(e) => return Err(e.into()),
+        }
+        let event = Event::new("auth.email_change_undone", user_id, Some(user_id), now, json!({ "user_id": user_id }));
+        let Some(revoked) = self.store.undo_email_change(hash, now, &event).await? else {
+            return Err(AuthError::BadToken);
+        };
+        self.wake_relay();
+        self.publish_revocations(&revoked).await;
+        self.spawn_mail(
+            email_change_undone_notice(&old_email, &self.settings.public_url),
+            user_id,
+            "email_restored_notice",
+        );
+        tracing::info!(%user_id, ended_sessions = revoked.len(), "email change undone; sessions ended");
+        Ok(())
+    }
+
+    fn open_email(&self, user_id: Uuid, purpose: EmailTokenPurpose, sealed: &[u8]) -> Result<String, AuthError> {
+        let raw = self
+            .settings
+            .key_encryption_key
+            .open(sealed, &email_aad(user_id, purpose))
+            .map_err(|_| ApiError::Internal("an email-change address cannot be opened".into()))?;
+        String::from_utf8(raw).map_err(|_| ApiError::Internal("an email-change address is not text".into()).into())
+    }
+
     /// Spends a verification token and marks the owner's email verified.
     pub async fn verify_email(&self, token: &str) -> Result<(), AuthError> {
         let now = self.clock.now();
@@ -219,7 +456,8 @@ impl AuthService {
     /// either way, and so is the database work.
     pub async fn forgot_password(&self, email: &str) -> Result<(), AuthError> {
         match self.users.find_by_email(email).await {
-            Ok(user) if user.status == UserStatus::Active => {
+            // Reset links go only to an address its owner proved they read (issue 16).
+            Ok(user) if user.status == UserStatus::Active && user.email_verified => {
                 self.issue_and_mail(&user, EmailTokenPurpose::ResetPassword).await?;
                 tracing::info!(user_id = %user.id, "password reset requested");
             }
@@ -290,6 +528,9 @@ impl AuthService {
             EmailTokenPurpose::VerifyEmail => (VERIFY_EMAIL_TTL, "auth.email_verification_requested", Some(user.id)),
             // Anybody may ask for a reset: there is no actor to name.
             EmailTokenPurpose::ResetPassword => (RESET_PASSWORD_TTL, "auth.password_reset_requested", None),
+            EmailTokenPurpose::ChangeEmail | EmailTokenPurpose::UndoEmailChange => {
+                return Err(ApiError::Internal("email-change tokens are issued with their address".into()).into());
+            }
         };
         let new = NewEmailToken {
             token_hash: sha256(token.as_bytes()),
@@ -309,6 +550,7 @@ impl AuthService {
         let mail = match purpose {
             EmailTokenPurpose::VerifyEmail => verification_mail(&user.email, &link(url, "verify-email", &token)),
             EmailTokenPurpose::ResetPassword => reset_mail(&user.email, &link(url, "reset-password", &token)),
+            EmailTokenPurpose::ChangeEmail | EmailTokenPurpose::UndoEmailChange => return Ok(false),
         };
         self.spawn_mail(mail, user.id, purpose.as_str());
         Ok(true)
@@ -316,7 +558,7 @@ impl AuthService {
 
     /// Sends off the request path, retrying a server that is down; a failure is logged (the
     /// user can ask again), never returned.
-    fn spawn_mail(&self, mail: Mail, user_id: Uuid, what: &'static str) {
+    pub(super) fn spawn_mail(&self, mail: Mail, user_id: Uuid, what: &'static str) {
         let mailer = self.settings.mailer.clone();
         tokio::spawn(async move {
             for attempt in 1..=MAIL_ATTEMPTS {

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use api::auth::{MfaRequired, TokenResponse, TotpEnabled, TotpSetup};
-use api::users::{User, UserStatus};
+use api::auth::{MfaRequired, StepUpProof, TokenResponse, TotpEnabled, TotpSetup};
+use api::users::{Role, User, UserStatus};
 use api::{ApiError, FieldError};
 use platform::bus::Event;
 use platform::crypto::{random_token, sha256};
@@ -39,13 +39,13 @@ fn aad(user_id: Uuid) -> Vec<u8> {
 }
 
 /// A six-digit code is a TOTP code; anything else is tried as a recovery code.
-fn is_totp_code(code: &str) -> bool {
+pub(super) fn is_totp_code(code: &str) -> bool {
     let code = code.trim();
     code.len() == totp::DIGITS && code.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl AuthService {
-    fn open_totp(&self, user_id: Uuid, sealed: &[u8]) -> Result<TotpSecret, AuthError> {
+    pub(super) fn open_totp(&self, user_id: Uuid, sealed: &[u8]) -> Result<TotpSecret, AuthError> {
         let raw = self
             .settings
             .key_encryption_key
@@ -57,7 +57,7 @@ impl AuthService {
     }
 
     /// Refuses with `Throttled` while the account's second-factor failures say wait.
-    async fn check_mfa_throttle(&self, user_id: Uuid) -> Result<u32, AuthError> {
+    pub(super) async fn check_mfa_throttle(&self, user_id: Uuid) -> Result<u32, AuthError> {
         let now = self.clock.now();
         match self.store.failures(self.settings.hasher.mfa_key(user_id)).await? {
             Some(f) if f.blocked_until > now => {
@@ -69,13 +69,19 @@ impl AuthService {
         }
     }
 
-    async fn record_mfa_failure(&self, user_id: Uuid) -> Result<u32, AuthError> {
+    pub(super) async fn record_mfa_failure(&self, user_id: Uuid) -> Result<u32, AuthError> {
         let key = self.settings.hasher.mfa_key(user_id);
         Ok(self.store.record_failure(key, self.clock.now(), domain::login_delay).await?)
     }
 
-    /// Starts enrolment: a new seed, stored sealed and not yet enabled. Shown once.
-    pub async fn totp_setup(&self, caller: &Identity) -> Result<TotpSetup, AuthError> {
+    /// Starts enrolment after a step-up proof of the caller: a new seed, stored sealed and not
+    /// yet enabled, shown once. Enabling needs a code of this seed, which only this answer
+    /// reveals, so the proof given here covers the whole enrolment.
+    pub async fn totp_setup(&self, caller: &Identity, proof: Option<&StepUpProof>) -> Result<TotpSetup, AuthError> {
+        if self.has_second_factor(caller.user_id).await? {
+            return Err(AuthError::Conflict("2FA is already enabled"));
+        }
+        self.verify_step_up(caller.user_id, proof).await?;
         let user = self.users.get_user(caller.user_id).await?;
         let secret = TotpSecret::generate();
         let sealed = self.settings.key_encryption_key.seal(secret.as_bytes(), &aad(user.id));
@@ -119,23 +125,11 @@ impl AuthService {
         Ok(TotpEnabled { recovery_codes: codes })
     }
 
-    /// Removes the factor after a password re-check (throttled like logins).
-    pub async fn totp_disable(&self, caller: &Identity, password: &str) -> Result<(), AuthError> {
+    /// Removes the factor after a step-up proof (the password; a code for an account without
+    /// one), which is throttled like a login.
+    pub async fn totp_disable(&self, caller: &Identity, proof: Option<&StepUpProof>) -> Result<(), AuthError> {
         let user = self.users.get_user(caller.user_id).await?;
-        let key = self.settings.hasher.account_key(&domain::normalize_email(&user.email));
-        let now = self.clock.now();
-        if let Some(f) = self.store.failures(key).await?.filter(|f| f.blocked_until > now) {
-            return Err(AuthError::Throttled(
-                u64::try_from((f.blocked_until - now).whole_seconds()).unwrap_or(1).max(1),
-            ));
-        }
-        let stored = self.store.password_hash(user.id).await?;
-        if !self.settings.hasher.verify(password, &stored).await? {
-            self.store.record_failure(key, now, domain::login_delay).await?;
-            tracing::info!(user_id = %user.id, "2FA removal refused: wrong password");
-            return Err(AuthError::InvalidCredentials);
-        }
-        self.store.clear_failures(key).await?;
+        self.verify_step_up(user.id, proof).await?;
         let event = self.session_event("auth.mfa_disabled", caller);
         if !self.store.disable_totp(user.id, &event).await? {
             return Err(AuthError::Conflict("2FA is not enabled"));
@@ -144,6 +138,75 @@ impl AuthService {
         self.users.set_mfa_enabled(user.id, false).await?;
         tracing::info!(user_id = %user.id, "2FA disabled");
         self.notify(&user, Notice::SecondFactorDisabled);
+        Ok(())
+    }
+
+    /// Ten new recovery codes after a step-up proof; the old ones die in the same transaction.
+    /// Shown once; the owner is told by mail.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        caller: &Identity,
+        proof: Option<&StepUpProof>,
+    ) -> Result<TotpEnabled, AuthError> {
+        let user_id = caller.user_id;
+        if !self.has_second_factor(user_id).await? {
+            return Err(AuthError::Conflict("2FA is not enabled"));
+        }
+        self.verify_step_up(user_id, proof).await?;
+        let codes = totp::new_recovery_codes();
+        let hashes: Vec<[u8; 32]> = codes.iter().map(|c| totp::hash_recovery_code(c)).collect();
+        let event = self.session_event("auth.recovery_codes_regenerated", caller);
+        if !self.store.replace_recovery_codes(user_id, &hashes, &event).await? {
+            return Err(AuthError::Conflict("2FA is not enabled"));
+        }
+        self.wake_relay();
+        tracing::info!(%user_id, "recovery codes regenerated");
+        match self.users.get_user(user_id).await {
+            Ok(user) => self.notify(&user, Notice::RecoveryCodesRegenerated),
+            Err(e) => tracing::warn!(%user_id, error = %e, "could not notify about new recovery codes"),
+        }
+        Ok(TotpEnabled { recovery_codes: codes })
+    }
+
+    /// An administrator removes another user's second factor (a lost phone), after the
+    /// administrator's own step-up proof: the seed and recovery codes go, every session of the
+    /// user ends (a session may have been the attacker's), the event `auth.mfa_reset` names the
+    /// administrator as actor (the audit log records it), and the user is told by mail.
+    pub async fn admin_reset_mfa(
+        &self,
+        caller: &Identity,
+        user_id: Uuid,
+        proof: Option<&StepUpProof>,
+    ) -> Result<(), AuthError> {
+        if caller.role != Role::Admin {
+            return Err(ApiError::Forbidden.into());
+        }
+        let user = self.users.get_user(user_id).await?;
+        self.verify_step_up(caller.user_id, proof).await?;
+        let now = self.clock.now();
+        let event = Event::new(
+            "auth.mfa_reset",
+            user_id,
+            Some(caller.user_id),
+            now,
+            json!({ "user_id": user_id, "admin_id": caller.user_id }),
+        );
+        if !self.store.disable_totp(user_id, &event).await? {
+            return Err(AuthError::Conflict("2FA is not enabled"));
+        }
+        self.wake_relay();
+        self.users.set_mfa_enabled(user_id, false).await?;
+        self.store.clear_failures(self.settings.hasher.mfa_key(user_id)).await?;
+        let ended = Event::new(
+            "auth.sessions_ended",
+            user_id,
+            Some(caller.user_id),
+            now,
+            json!({ "user_id": user_id, "reason": "mfa_reset" }),
+        );
+        let revoked = self.revoke(user_id, None, ended).await?;
+        tracing::info!(%user_id, admin_id = %caller.user_id, ended_sessions = revoked.len(), "2FA reset by an administrator");
+        self.notify(&user, Notice::SecondFactorReset);
         Ok(())
     }
 
@@ -229,7 +292,8 @@ impl AuthService {
         self.store.clear_failures(self.settings.hasher.mfa_key(user_id)).await?;
         // The session is the login's: the client details recorded with its password step.
         let client = ClientInfo { user_agent: challenge.user_agent, ip: challenge.ip.and_then(|ip| ip.parse().ok()) };
-        let (session, refresh_token) = self.new_session(user_id, client);
+        let amr = [platform::identity::AMR_PWD, platform::identity::AMR_OTP];
+        let (session, refresh_token) = self.new_session(user_id, client, &amr);
         let event = Event::new(
             "auth.login_succeeded",
             user_id,
@@ -246,6 +310,6 @@ impl AuthService {
             tracing::info!(user_id = %user_id, recovery_codes_left = left, "logged in with a recovery code");
         }
         tracing::info!(user_id = %user_id, session_id = %session.id, "login succeeded (2FA)");
-        Ok(self.token_response(user, session.id, refresh_token)?)
+        Ok(self.token_response(user, session.id, &session.amr, refresh_token)?)
     }
 }

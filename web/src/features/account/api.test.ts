@@ -2,7 +2,18 @@
 // (401) on erase or 2FA-off not ending the session.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { setUnauthorizedHandler } from '@/lib/api';
-import { deleteAccount, disableTotp, enableTotp, getMe, listSessions, savePreferences, updateProfile } from './api';
+import {
+  deleteAccount,
+  disableTotp,
+  enableTotp,
+  exportData,
+  getMe,
+  listSessions,
+  regenerateRecoveryCodes,
+  savePreferences,
+  setupTotp,
+  updateProfile,
+} from './api';
 
 const user = { id: 'u1', email: 'a@example.com', name: 'Ada', role: 'user' };
 
@@ -76,7 +87,13 @@ describe('password re-checks', () => {
   it('erases with the password in the body', async () => {
     const sent = stub(204);
     await deleteAccount('tok', 'u1', 'my long password here');
-    expect(sent()).toMatchObject({ url: '/api/users/u1', method: 'DELETE', body: { password: 'my long password here' } });
+    expect(sent()).toMatchObject({ url: '/api/users/u1', method: 'DELETE', body: { current_password: 'my long password here' } });
+  });
+
+  it('downloads the export with a POST carrying the current password', async () => {
+    const sent = stub(200, { format: 'trellis.export/1' });
+    await exportData('tok', 'u1', 'my long password here');
+    expect(sent()).toMatchObject({ url: '/api/users/u1/export', method: 'POST', body: { current_password: 'my long password here' } });
   });
 
   it('a wrong password is an error, not the end of the session', async () => {
@@ -84,8 +101,23 @@ describe('password re-checks', () => {
     setUnauthorizedHandler(ended);
     stub(401, { title: 'Unauthorized', status: 401, detail: 'invalid credentials' });
     await expect(deleteAccount('tok', 'u1', 'wrong')).rejects.toMatchObject({ status: 401 });
+    await expect(exportData('tok', 'u1', 'wrong')).rejects.toMatchObject({ status: 401 });
     await expect(disableTotp('tok', 'wrong')).rejects.toMatchObject({ status: 401 });
+    await expect(setupTotp('tok', 'wrong')).rejects.toMatchObject({ status: 401 });
+    await expect(regenerateRecoveryCodes('tok', 'wrong')).rejects.toMatchObject({ status: 401 });
     expect(ended).not.toHaveBeenCalled();
+  });
+
+  it('sends the current password with every second-factor change (step-up)', async () => {
+    let sent = stub(200, { secret: 'S', otpauth_uri: 'otpauth://totp/x' });
+    await setupTotp('tok', 'my long password here');
+    expect(sent()).toMatchObject({ url: '/auth/mfa/totp/setup', method: 'POST', body: { current_password: 'my long password here' } });
+    sent = stub(200, { recovery_codes: ['a'] });
+    await expect(regenerateRecoveryCodes('tok', 'my long password here')).resolves.toEqual(['a']);
+    expect(sent()).toMatchObject({ url: '/auth/mfa/recovery-codes', body: { current_password: 'my long password here' } });
+    sent = stub(204);
+    await disableTotp('tok', 'my long password here');
+    expect(sent()).toMatchObject({ url: '/auth/mfa/totp/disable', body: { current_password: 'my long password here' } });
   });
 
   it('returns the recovery codes when 2FA is turned on', async () => {

@@ -66,7 +66,11 @@ export function useMe() {
   });
 }
 
-export type ProfileChange = { name?: string; email?: string };
+/**
+ * `email` is only requested: the server answers 202 with the profile as it is and mails a link to
+ * the new address; it needs `current_password` (step-up).
+ */
+export type ProfileChange = { name?: string; email?: string; current_password?: string };
 
 /** PATCH /api/users/{id} with `If-Match` when the version is known (412 when someone changed it since). */
 export async function updateProfile(token: string, userId: string, change: ProfileChange, etag: string | null): Promise<VersionedUser> {
@@ -75,6 +79,8 @@ export async function updateProfile(token: string, userId: string, change: Profi
     body: change,
     token,
     headers: etag ? { 'If-Match': etag } : undefined,
+    // With a password in it, a 401 is a refused password (`step_up_failed`), not an ended session.
+    notifyUnauthorized: change.current_password === undefined,
   });
   return { user: await readJson<User>(res), etag: res.headers.get('ETag') };
 }
@@ -84,25 +90,58 @@ export async function resendVerification(token: string): Promise<void> {
   await apiRequest<void>('/auth/email/verify/resend', { method: 'POST', token });
 }
 
-/** Every piece of personal data held about the user, as the JSON document the server sends. */
-export async function exportData(token: string, userId: string): Promise<Blob> {
-  const res = await apiResponse(`${userPath(userId)}/export`, { token });
+/**
+ * Every piece of personal data held about the user, as the JSON document the server sends:
+ * POST /api/users/{id}/export with the current password (step-up; a GET is refused). A wrong
+ * password is a 401 (`step_up_failed`) that does not end the session here.
+ */
+export async function exportData(token: string, userId: string, password: string): Promise<Blob> {
+  const res = await apiResponse(`${userPath(userId)}/export`, {
+    method: 'POST',
+    body: { current_password: password },
+    token,
+    notifyUnauthorized: false,
+  });
   return res.blob();
 }
 
 /**
- * Erases the caller's own account (GDPR Art. 17); the password is re-checked. A wrong password
- * is a 401 that does not end the session here, hence `notifyUnauthorized: false`.
+ * Erases the caller's own account (GDPR Art. 17); the current password is the step-up proof. A
+ * wrong password is a 401 that does not end the session here, hence `notifyUnauthorized: false`.
  */
 export async function deleteAccount(token: string, userId: string, password: string): Promise<void> {
-  await apiRequest<void>(userPath(userId), { method: 'DELETE', body: { password }, token, notifyUnauthorized: false });
+  await apiRequest<void>(userPath(userId), {
+    method: 'DELETE',
+    body: { current_password: password },
+    token,
+    notifyUnauthorized: false,
+  });
 }
 
 export type TotpSetup = { secret: string; otpauth_uri: string };
 
-/** A new TOTP seed, not active until enabled with a code from it. */
-export function setupTotp(token: string): Promise<TotpSetup> {
-  return apiRequest<TotpSetup>('/auth/mfa/totp/setup', { method: 'POST', token });
+/**
+ * A new TOTP seed, not active until enabled with a code from it. The current password is the
+ * step-up proof; a wrong one is a 401 (`step_up_failed`) that keeps the session.
+ */
+export function setupTotp(token: string, password: string): Promise<TotpSetup> {
+  return apiRequest<TotpSetup>('/auth/mfa/totp/setup', {
+    method: 'POST',
+    body: { current_password: password },
+    token,
+    notifyUnauthorized: false,
+  });
+}
+
+/** Ten new recovery codes (the earlier ones stop working); the current password is the proof. */
+export async function regenerateRecoveryCodes(token: string, password: string): Promise<string[]> {
+  const body = await apiRequest<{ recovery_codes: string[] }>('/auth/mfa/recovery-codes', {
+    method: 'POST',
+    body: { current_password: password },
+    token,
+    notifyUnauthorized: false,
+  });
+  return body.recovery_codes;
 }
 
 /** Turns 2FA on with a current code; the ten recovery codes come back only now. */
@@ -113,7 +152,12 @@ export async function enableTotp(token: string, code: string): Promise<string[]>
 
 /** Turns 2FA off (password re-checked: a wrong one is a 401 that keeps the session). */
 export async function disableTotp(token: string, password: string): Promise<void> {
-  await apiRequest<void>('/auth/mfa/totp/disable', { method: 'POST', body: { password }, token, notifyUnauthorized: false });
+  await apiRequest<void>('/auth/mfa/totp/disable', {
+    method: 'POST',
+    body: { current_password: password },
+    token,
+    notifyUnauthorized: false,
+  });
 }
 
 /** Changes the password; the caller's other sessions end. */

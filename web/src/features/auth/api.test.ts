@@ -1,7 +1,18 @@
 // Tests for the auth calls: reading login answers (tokens vs. 2FA), and logout never throwing.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError } from '@/lib/api';
-import { forgotPassword, interpretLogin, login, loginMfa, logout, register, resetPassword, verifyEmail } from './api';
+import {
+  confirmEmailChange,
+  forgotPassword,
+  interpretLogin,
+  login,
+  loginMfa,
+  logout,
+  register,
+  resetPassword,
+  undoEmailChange,
+  verifyEmail,
+} from './api';
 
 const user = { id: '0190-u', email: 'a@example.com', name: 'Ada', role: 'user' };
 
@@ -105,6 +116,15 @@ describe('two-factor step and mailed links', () => {
     const sent = capture(204);
     await resetPassword('tok', 'a new long password');
     expect(sent()).toMatchObject({ url: '/auth/password/reset', body: { token: 'tok', new_password: 'a new long password' } });
+  });
+
+  it('posts the two email-change links to their routes', async () => {
+    let sent = capture(204);
+    await confirmEmailChange('tok-new');
+    expect(sent()).toMatchObject({ url: '/auth/email/change/confirm', method: 'POST', body: { token: 'tok-new' } });
+    sent = capture(204);
+    await undoEmailChange('tok-old');
+    expect(sent()).toMatchObject({ url: '/auth/email/change/undo', method: 'POST', body: { token: 'tok-old' } });
   });
 
   it('surfaces a used reset or verification token as a 400', async () => {

@@ -88,3 +88,16 @@ export async function resetPassword(token: string, newPassword: string): Promise
 export async function verifyEmail(token: string): Promise<void> {
   await apiRequest<void>('/auth/email/verify', { method: 'POST', body: { token } });
 }
+
+/** Applies an email change from the link mailed to the new address (`/confirm-email#token=…`). */
+export async function confirmEmailChange(token: string): Promise<void> {
+  await apiRequest<void>('/auth/email/change/confirm', { method: 'POST', body: { token }, notifyUnauthorized: false });
+}
+
+/**
+ * Undoes an email change from the link mailed to the old address (`/undo-email-change#token=…`):
+ * the old address comes back and every session of the account ends.
+ */
+export async function undoEmailChange(token: string): Promise<void> {
+  await apiRequest<void>('/auth/email/change/undo', { method: 'POST', body: { token }, notifyUnauthorized: false });
+}

@@ -1,11 +1,10 @@
-// "Your data" (download everything held about you, GET /api/users/{id}/export) and the
-// "Danger zone" (erase the account, DELETE /api/users/{id} with the password re-checked).
+// "Your data" (download everything held about you, POST /api/users/{id}/export with the current
+// password: a step-up, since a stolen session alone must not download it) and the "Danger zone"
+// (erase the account, DELETE /api/users/{id} with the current password).
 import { useState } from 'react';
 import { flushSync } from 'react-dom';
-import { useMutation } from '@tanstack/react-query';
 import { Button } from '@/components/ui/Button';
 import { Dialog } from '@/components/ui/Dialog';
-import { ErrorSummary } from '@/components/ErrorSummary';
 import { navigate } from '@/app/router';
 import { useRequiredSession, useSession } from '@/features/auth/session';
 import { deleteAccount, exportData } from '../api';
@@ -16,35 +15,43 @@ import { SettingsSection, StatusLine } from './SettingsLayout';
 export function DataSection() {
   const session = useRequiredSession();
   const [status, setStatus] = useState('');
-  const mutation = useMutation({
-    mutationFn: () => exportData(session.accessToken, session.user.id),
-    onSuccess: (blob) => {
-      downloadBlob(blob, EXPORT_FILENAME);
-      setStatus(`Downloaded ${EXPORT_FILENAME}.`);
-    },
-  });
+  const [open, setOpen] = useState(false);
   return (
     <SettingsSection
       id="data-heading"
       title="Your data"
       description="Everything Trellis holds about you (profile, preferences, sign-in sessions, projects, tasks, comments) as one JSON file."
     >
-      <div className="space-y-3">
-        <ErrorSummary error={mutation.error} />
-        <div className="flex flex-wrap items-center gap-3">
-          <Button
-            variant="secondary"
-            busy={mutation.isPending}
-            onClick={() => {
-              setStatus('');
-              mutation.mutate();
-            }}
-          >
-            {mutation.isPending ? 'Preparing your data…' : 'Download my data'}
-          </Button>
-          <StatusLine>{status}</StatusLine>
-        </div>
+      <div className="flex flex-wrap items-center gap-3">
+        <Button
+          variant="secondary"
+          onClick={() => {
+            setStatus('');
+            setOpen(true);
+          }}
+        >
+          Download my data
+        </Button>
+        <StatusLine>{status}</StatusLine>
       </div>
+      <Dialog open={open} onClose={() => setOpen(false)} title="Download your data">
+        {open && (
+          <PasswordConfirmForm
+            refusedDetail="Wrong password: nothing was downloaded."
+            confirmLabel="Download"
+            confirmVariant="primary"
+            action={async (password) => downloadBlob(await exportData(session.accessToken, session.user.id, password), EXPORT_FILENAME)}
+            onDone={() => {
+              setOpen(false);
+              setStatus(`Downloaded ${EXPORT_FILENAME}.`);
+            }}
+            onCancel={() => setOpen(false)}
+          >
+            Your data holds your email address, sessions and everything you wrote, so Trellis asks for your password before
+            handing it out, even while you are signed in.
+          </PasswordConfirmForm>
+        )}
+      </Dialog>
     </SettingsSection>
   );
 }

@@ -1,6 +1,6 @@
-// The password re-check in front of a destructive account change (turn off 2FA, delete the
-// account): the password field, a refused password worded for this action, Cancel and a red
-// confirm button. The caller supplies the request; the field is selected again after a refusal.
+// The password re-check (step-up) in front of a sensitive account action (turn off 2FA, delete
+// the account, download one's data): the password field, a refused password worded for this
+// action, Cancel and a confirm button (red unless told otherwise). The caller supplies the request; the field is selected again after a refusal.
 import { useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { Button } from '@/components/ui/Button';
@@ -17,11 +17,13 @@ type Props = {
   confirmLabel: string;
   /** The request the password confirms. */
   action: (password: string) => Promise<unknown>;
+  /** The confirm button's look: red for destructive actions (the default). */
+  confirmVariant?: 'danger' | 'primary';
   onDone: () => void;
   onCancel: () => void;
 };
 
-export function PasswordConfirmForm({ children, refusedDetail, confirmLabel, action, onDone, onCancel }: Props) {
+export function PasswordConfirmForm({ children, refusedDetail, confirmLabel, action, onDone, onCancel, confirmVariant = 'danger' }: Props) {
   const [password, setPassword] = useState('');
   const passwordRef = useRef<HTMLInputElement>(null);
   const [localError, setLocalError] = useState<string | null>(null);
@@ -57,7 +59,7 @@ export function PasswordConfirmForm({ children, refusedDetail, confirmLabel, act
         <Button variant="secondary" onClick={onCancel}>
           Cancel
         </Button>
-        <Button variant="danger" type="submit" busy={mutation.isPending}>
+        <Button variant={confirmVariant} type="submit" busy={mutation.isPending}>
           {confirmLabel}
         </Button>
       </div>

@@ -1,5 +1,6 @@
 // The "Profile" card: name and email (PATCH /api/users/{id} with If-Match), whether the email is
-// verified, and "Resend verification email" when it is not.
+// verified, and "Resend verification email" when it is not. A new email needs the current
+// password (step-up) and applies only once the link mailed to it is opened (202 meanwhile).
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Button } from '@/components/ui/Button';
@@ -8,6 +9,7 @@ import { Spinner } from '@/components/ui/Spinner';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { ApiError, splitFieldErrors } from '@/lib/api';
 import { useRequiredSession, useSession } from '@/features/auth/session';
+import { PasswordField } from '@/features/auth/components/PasswordField';
 import { profileKey, resendVerification, updateProfile, type ProfileChange, type VersionedUser } from '../api';
 import { profileChanges, validateProfile, type ProfileErrors } from '../profile';
 import { useSyncedMe } from '../useSyncedMe';
@@ -42,7 +44,10 @@ function ProfileForm({ me }: { me: VersionedUser }) {
   const [name, setName] = useState(me.user.name);
   const [email, setEmail] = useState(me.user.email);
   const [localErrors, setLocalErrors] = useState<ProfileErrors>({});
+  const [currentPassword, setCurrentPassword] = useState('');
+  const [passwordError, setPasswordError] = useState<string | null>(null);
   const [saved, setSaved] = useState('');
+  const emailChanging = email.trim().toLowerCase() !== me.user.email.toLowerCase();
 
   const mutation = useMutation({
     mutationFn: (change: ProfileChange) => updateProfile(session.accessToken, session.user.id, change, me.etag),
@@ -51,9 +56,10 @@ function ProfileForm({ me }: { me: VersionedUser }) {
       updateUser(result.user);
       setName(result.user.name);
       setEmail(result.user.email);
+      setCurrentPassword('');
       setSaved(
-        change.email !== undefined
-          ? `Saved. We sent a link to ${result.user.email}: open it to confirm the new address.`
+        change.email !== undefined && change.email.toLowerCase() !== result.user.email.toLowerCase()
+          ? `We sent a link to ${change.email}. Your email changes once you open it; until then it stays ${result.user.email}.`
           : 'Saved.',
       );
     },
@@ -64,6 +70,7 @@ function ProfileForm({ me }: { me: VersionedUser }) {
   });
 
   const apiError = mutation.error instanceof ApiError ? mutation.error : null;
+  const proofRefused = apiError?.status === 401;
   const serverErrors = apiError ? splitFieldErrors(apiError.fieldErrors, FIELDS) : { byField: {}, other: [] };
   const errors: ProfileErrors = { ...serverErrors.byField, ...localErrors };
 
@@ -79,6 +86,14 @@ function ProfileForm({ me }: { me: VersionedUser }) {
       setSaved('Nothing to save: your profile is unchanged.');
       return;
     }
+    if (change.email !== undefined) {
+      if (currentPassword === '') {
+        setPasswordError('Enter your current password to change your email.');
+        return;
+      }
+      change.current_password = currentPassword;
+    }
+    setPasswordError(null);
     mutation.mutate(change);
   }
 
@@ -89,7 +104,7 @@ function ProfileForm({ me }: { me: VersionedUser }) {
           Your profile was changed somewhere else since this page opened. Save again to keep what you typed here.
         </div>
       ) : (
-        <ErrorSummary error={mutation.error} otherErrors={serverErrors.other} />
+        <ErrorSummary error={proofRefused ? null : mutation.error} otherErrors={serverErrors.other} />
       )}
       <div className="grid gap-5 sm:grid-cols-2">
         <TextField
@@ -116,6 +131,18 @@ function ProfileForm({ me }: { me: VersionedUser }) {
           required
         />
       </div>
+      {emailChanging && (
+        <div className="max-w-sm">
+          <PasswordField
+            label="Current password"
+            name="current-password"
+            autoComplete="current-password"
+            value={currentPassword}
+            onChange={setCurrentPassword}
+            error={passwordError ?? (proofRefused ? 'That is not your password.' : null)}
+          />
+        </div>
+      )}
       <EmailVerification verified={me.user.email_verified === true} email={me.user.email} />
       <div className="flex flex-wrap items-center gap-3">
         <Button type="submit" busy={mutation.isPending}>

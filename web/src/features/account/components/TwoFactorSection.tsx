@@ -1,5 +1,6 @@
-// "Two-factor authentication": set up TOTP (QR code + secret → a code from the app → on), show
-// the ten recovery codes once (copy, download), and turn it off again with the password.
+// "Two-factor authentication": set up TOTP (password → QR code + secret → a code from the app →
+// on), show the ten recovery codes once (copy, download), get new ones, and turn it off again.
+// Every change needs the current password in that very request (step-up, issue 16).
 import { useEffect, useRef, useState, type FormEvent, type RefObject } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { renderSVG } from 'uqr';
@@ -11,13 +12,15 @@ import { ApiError } from '@/lib/api';
 import { keys } from '@/lib/queryKeys';
 import { useRequiredSession, useSession } from '@/features/auth/session';
 import { normalizeMfaCode } from '@/features/auth/mfaCode';
-import { disableTotp, enableTotp, setupTotp, type TotpSetup } from '../api';
+import { disableTotp, enableTotp, regenerateRecoveryCodes, setupTotp, type TotpSetup } from '../api';
 import { downloadBlob } from '../download';
 import { RECOVERY_CODES_FILENAME, recoveryCodesClipboardText, recoveryCodesFileText } from '../recoveryCodes';
 import { PasswordConfirmForm } from './PasswordConfirmForm';
 import { SettingsSection, StatusLine } from './SettingsLayout';
 
-type Step = { kind: 'idle' } | { kind: 'setup'; setup: TotpSetup } | { kind: 'codes'; codes: string[] };
+type Step = { kind: 'idle' } | { kind: 'setup'; setup: TotpSetup } | { kind: 'codes'; codes: string[]; renewed: boolean };
+
+type Prompt = 'setup' | 'disable' | 'renew' | null;
 
 const STEP_HEADING = 'text-sm font-semibold text-zinc-900 focus:outline-none';
 
@@ -27,7 +30,7 @@ export function TwoFactorSection() {
   const queryClient = useQueryClient();
   const [step, setStep] = useState<Step>({ kind: 'idle' });
   const [status, setStatus] = useState('');
-  const [disableOpen, setDisableOpen] = useState(false);
+  const [prompt, setPrompt] = useState<Prompt>(null);
   const focusRef = useRef<HTMLElement>(null);
   const on = session.user.mfa_enabled === true;
 
@@ -44,14 +47,26 @@ export function TwoFactorSection() {
     void queryClient.invalidateQueries({ queryKey: keys.me });
   }
 
-  const setupMutation = useMutation({
-    mutationFn: () => setupTotp(session.accessToken),
-    onSuccess: (setup) => setStep({ kind: 'setup', setup }),
-    onError: (error) => {
+  async function startSetup(password: string) {
+    try {
+      const setup = await setupTotp(session.accessToken, password);
+      setPrompt(null);
+      setStep({ kind: 'setup', setup });
+    } catch (error) {
       // Already on (turned on in another tab): show that.
-      if (error instanceof ApiError && error.status === 409) setMfaEnabled(true);
-    },
-  });
+      if (error instanceof ApiError && error.status === 409) {
+        setPrompt(null);
+        setMfaEnabled(true);
+      }
+      throw error;
+    }
+  }
+
+  async function renewCodes(password: string) {
+    const codes = await regenerateRecoveryCodes(session.accessToken, password);
+    setPrompt(null);
+    setStep({ kind: 'codes', codes, renewed: true });
+  }
 
   if (step.kind === 'setup') {
     return (
@@ -61,7 +76,7 @@ export function TwoFactorSection() {
           headingRef={focusRef}
           onEnabled={(codes) => {
             setMfaEnabled(true);
-            setStep({ kind: 'codes', codes });
+            setStep({ kind: 'codes', codes, renewed: false });
           }}
           onCancel={() => setStep({ kind: 'idle' })}
         />
@@ -74,6 +89,7 @@ export function TwoFactorSection() {
       <SettingsSection id="mfa-heading" title="Two-factor authentication">
         <RecoveryCodesStep
           codes={step.codes}
+          renewed={step.renewed}
           email={session.user.email}
           headingRef={focusRef}
           onDone={() => {
@@ -99,32 +115,63 @@ export function TwoFactorSection() {
             </span>
             Two-factor authentication is on.
           </p>
-          <Button variant="secondary" onClick={() => setDisableOpen(true)}>
-            Turn off two-factor authentication
-          </Button>
+          <div className="flex flex-wrap items-center gap-3">
+            <Button variant="secondary" onClick={() => setPrompt('renew')}>
+              Get new recovery codes
+            </Button>
+            <Button variant="secondary" onClick={() => setPrompt('disable')}>
+              Turn off two-factor authentication
+            </Button>
+          </div>
+          <StatusLine>{status}</StatusLine>
         </div>
       ) : (
         <div className="space-y-4">
           <p className="text-sm text-zinc-700">Two-factor authentication is off.</p>
-          <ErrorSummary error={setupMutation.error} />
           <div className="flex flex-wrap items-center gap-3">
-            <Button busy={setupMutation.isPending} onClick={() => setupMutation.mutate()}>
-              Set up two-factor authentication
-            </Button>
+            <Button onClick={() => setPrompt('setup')}>Set up two-factor authentication</Button>
             <StatusLine>{status}</StatusLine>
           </div>
         </div>
       )}
-      <Dialog open={disableOpen} onClose={() => setDisableOpen(false)} title="Turn off two-factor authentication?">
-        {disableOpen && (
+      <Dialog open={prompt === 'disable'} onClose={() => setPrompt(null)} title="Turn off two-factor authentication?">
+        {prompt === 'disable' && (
           <DisableForm
-            onCancel={() => setDisableOpen(false)}
+            onCancel={() => setPrompt(null)}
             onDisabled={() => {
-              setDisableOpen(false);
+              setPrompt(null);
               setMfaEnabled(false);
               setStatus('Two-factor authentication is off. Your recovery codes no longer work.');
             }}
           />
+        )}
+      </Dialog>
+      <Dialog open={prompt === 'setup'} onClose={() => setPrompt(null)} title="Set up two-factor authentication">
+        {prompt === 'setup' && (
+          <PasswordConfirmForm
+            refusedDetail="Wrong password: nothing was set up."
+            confirmLabel="Continue"
+            confirmVariant="primary"
+            action={startSetup}
+            onDone={() => undefined}
+            onCancel={() => setPrompt(null)}
+          >
+            Enter your password to start. A signed-in session alone cannot change how you sign in.
+          </PasswordConfirmForm>
+        )}
+      </Dialog>
+      <Dialog open={prompt === 'renew'} onClose={() => setPrompt(null)} title="Get new recovery codes?">
+        {prompt === 'renew' && (
+          <PasswordConfirmForm
+            refusedDetail="Wrong password: your recovery codes are unchanged."
+            confirmLabel="Get new codes"
+            confirmVariant="primary"
+            action={renewCodes}
+            onDone={() => undefined}
+            onCancel={() => setPrompt(null)}
+          >
+            Ten new codes replace the ones you have: the earlier codes stop working at once. Enter your password to confirm.
+          </PasswordConfirmForm>
         )}
       </Dialog>
     </SettingsSection>
@@ -233,11 +280,13 @@ function SetupStep({
 
 function RecoveryCodesStep({
   codes,
+  renewed,
   email,
   headingRef,
   onDone,
 }: {
   codes: string[];
+  renewed: boolean;
   email: string;
   headingRef: RefObject<HTMLElement | null>;
   onDone: () => void;
@@ -267,7 +316,7 @@ function RecoveryCodesStep({
         <span className="inline-flex items-center rounded-full bg-emerald-50 px-2 py-0.5 text-xs font-medium text-emerald-800 ring-1 ring-inset ring-emerald-200">
           On
         </span>
-        Two-factor authentication is now on.
+        {renewed ? 'New recovery codes: the earlier ones no longer work.' : 'Two-factor authentication is now on.'}
       </p>
       <h3 ref={headingRef as RefObject<HTMLHeadingElement>} tabIndex={-1} className={STEP_HEADING}>
         Save your recovery codes
