@@ -1,7 +1,8 @@
-//! `UsersApi` over HTTP, for processes that do not run the users service themselves.
+//! `UsersApi` over HTTP, for processes that do not run the users service themselves, and the
+//! projects service's `ProjectPeople` over HTTP for a users service running without it.
 
 use api::ApiError;
-use api::users::{EmailLookup, MfaFlag, NewUser, NotificationSettings, User, UsersApi};
+use api::users::{ApplyEmailChange, EmailLookup, MfaFlag, NewUser, NotificationSettings, User, UsersApi};
 use async_trait::async_trait;
 use platform::client::ServiceClient;
 use reqwest::Method;
@@ -38,5 +39,24 @@ impl UsersApi for HttpUsersClient {
 
     async fn notification_settings(&self, id: Uuid) -> Result<NotificationSettings, ApiError> {
         self.0.call::<(), _>(Method::GET, &format!("/internal/users/{id}/notifications"), None).await
+    }
+
+    async fn apply_email_change(&self, id: Uuid, email: &str) -> Result<(), ApiError> {
+        let body = ApplyEmailChange { email: email.to_string() };
+        self.0.call::<_, ()>(Method::PUT, &format!("/internal/users/{id}/email"), Some(&body)).await
+    }
+}
+
+/// `ProjectPeople` of the projects service in another process (`POST /internal/projects/co-members`),
+/// for the users service's search.
+pub struct HttpProjectPeople(pub ServiceClient);
+
+#[async_trait]
+impl api::projects::ProjectPeople for HttpProjectPeople {
+    async fn co_members(&self, user: Uuid) -> Result<Vec<Uuid>, ApiError> {
+        let q = api::projects::CoMembersQuery { user_id: user };
+        let a: api::projects::CoMembersAnswer =
+            self.0.call(Method::POST, "/internal/projects/co-members", Some(&q)).await?;
+        Ok(a.user_ids)
     }
 }

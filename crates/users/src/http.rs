@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use api::FieldError;
 use api::users::{
-    EmailLookup, EraseUser, MfaFlag, NewUser, Role, UpdateUser, User, UserListItem, UserPage, UserStatus, UsersApi,
+    EmailLookup, EraseUser, ExportRequest, MfaFlag, NewUser, Role, UpdateUser, User, UserListItem, UserPage,
+    UserStatus, UsersApi,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -35,10 +36,10 @@ pub fn routes() -> Router<Arc<UsersService>> {
         .route("/api/users/me", get(me))
         .route("/api/users/{id}", get(get_user).patch(update_user).delete(erase_user))
         .route("/api/users/{id}/preferences", get(get_preferences).put(put_preferences))
-        .route("/api/users/{id}/export", get(export))
+        .route("/api/users/{id}/export", get(export_without_proof).post(export))
 }
 
-/// Routes for other services; mount behind `platform::http::require_internal_token`.
+/// Routes for other services; mount behind `platform::http::require_service` (callers: `api::internal`).
 pub fn internal_router(svc: Arc<UsersService>) -> Router {
     internal_routes().with_state(svc)
 }
@@ -51,6 +52,7 @@ pub fn internal_routes() -> Router<Arc<UsersService>> {
         .route("/internal/users/{id}", get(internal_get).delete(internal_discard))
         .route("/internal/users/{id}/mfa", put(internal_set_mfa))
         .route("/internal/users/{id}/email-verified", post(internal_email_verified))
+        .route("/internal/users/{id}/email", put(internal_apply_email_change))
         .route("/internal/users/{id}/notifications", get(internal_notifications))
 }
 
@@ -103,12 +105,15 @@ pub async fn get_user(
 /// admin.
 #[utoipa::path(patch, path = "/api/users/{id}", tag = "users", request_body = UpdateUser,
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the user's `ETag`; 412 when stale")),
-    responses((status = 200, body = User, description = "the changed user; a new role or status has ended every session of the user; a new email is unverified and a link was mailed to it"),
-              (status = 403, description = "not the user, or not an admin for role and status"),
+    responses((status = 200, body = User, description = "the changed user; a new role or status has ended every session of the user"),
+              (status = 202, body = User, description = "a new `email` is pending: a link was mailed to the new address and the change applies once it is followed (the body is the user as it is now; the same answer whether or not the address is taken)"),
+              (status = 401, description = "`code: step_up_failed`: wrong current_password (or current_code)"),
+              (status = 403, description = "not the user, or not an admin for role and status; or `code: step_up_required`: an email, role or status change without current_password"),
               (status = 404, description = "no such user"),
               (status = 409, description = "the last active administrator cannot be demoted or deactivated"),
               (status = 412, description = "`If-Match` names an older version"),
-              (status = 422, description = "invalid or unknown fields, or an email already registered")))]
+              (status = 422, description = "invalid or unknown fields"),
+              (status = 429, description = "too many failed proofs; see Retry-After")))]
 pub async fn update_user(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
@@ -121,7 +126,14 @@ pub async fn update_user(
         Some(v) => Some(v.to_str().map_err(|_| Problem::bad_request("malformed If-Match"))?),
         None => None,
     };
+    // A new address is only requested here: 202 says it waits for its link.
+    let requested = patch.email.as_deref().and_then(|e| crate::domain::Email::parse(e).ok());
     match svc.update_user(actor(&caller), id, patch, if_match).await {
+        Ok(user) if requested.as_ref().is_some_and(|e| e.as_str() != user.email) => {
+            let mut res = full(&user);
+            *res.status_mut() = StatusCode::ACCEPTED;
+            Ok(res)
+        }
         Ok(user) => Ok(full(&user)),
         Err(UpdateError::PreconditionFailed) => {
             Err(Problem::new(StatusCode::PRECONDITION_FAILED, "the user changed since the version in If-Match"))
@@ -136,11 +148,10 @@ pub async fn update_user(
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users", request_body(content = Option<EraseUser>, description = "`{password}`: required when erasing one's own account"),
     params(("id" = Uuid, Path)),
     responses((status = 204, description = "erased (or already erased)"),
-              (status = 401, description = "wrong password"),
-              (status = 403, description = "neither the user nor an admin"),
+              (status = 401, description = "`code: step_up_failed`: wrong current password"),
+              (status = 403, description = "`code: step_up_required`: no current password given; or neither the user nor an admin"),
               (status = 404, description = "no such user"),
               (status = 409, description = "the last active administrator cannot be erased"),
-              (status = 422, description = "password missing"),
               (status = 429, description = "too many wrong passwords")))]
 pub async fn erase_user(
     State(svc): Svc,
@@ -148,18 +159,19 @@ pub async fn erase_user(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<EraseUser>,
 ) -> Result<StatusCode, Problem> {
-    let password = body.and_then(|b| b.password);
-    svc.erase(actor(&caller), parse_id(&id)?, password.as_deref()).await?;
+    let proof = body.and_then(|b| b.current_password.or(b.password));
+    svc.erase(actor(&caller), parse_id(&id)?, proof.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Finds users by the beginnings of the words of their name or email.
+/// Finds users by the beginnings of the words of their name (admins: or email). Non-admins find
+/// only active users who share a project with them; admins' pages are audited.
 #[utoipa::path(get, path = "/api/users", tag = "users",
-    params(("q" = Option<String>, Query, description = "words; each must begin a word of the name or email (2+ characters)"),
+    params(("q" = Option<String>, Query, description = "words; each must begin a word of the name (admins: or email) (2+ characters)"),
            ("status" = Option<UserStatus>, Query, description = "admins only"),
            ("role" = Option<Role>, Query, description = "admins only"),
            ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1-100, default 20")),
-    responses((status = 200, body = UserPage, description = "admins get whole users, others active users' `{id, name}`"),
+    responses((status = 200, body = UserPage, description = "admins get whole users (the page is audited), others the `{id, name}` of active users who share a project with them"),
               (status = 403, description = "status or role filter by a non-admin"),
               (status = 422, description = "invalid parameters")))]
 pub async fn search(
@@ -217,19 +229,31 @@ pub async fn put_preferences(
     Ok(private(&svc.set_preferences(actor(&caller), parse_id(&id)?, &body).await?))
 }
 
-/// Every piece of personal data Trellis holds about the user, from every service, as one JSON
-/// document (GDPR Art. 15 and 20).
+/// The first version's download: a GET cannot carry the fresh proof an export needs, so it
+/// answers 403 `step_up_required` to everyone; `POST` is the way.
 #[utoipa::path(get, path = "/api/users/{id}/export", tag = "users",
+    responses((status = 403, description = "`code: step_up_required` always: download with `POST` and `current_password`")))]
+pub async fn export_without_proof(Authenticated(_caller): Authenticated) -> Problem {
+    Problem::step_up_required()
+}
+
+/// Every piece of personal data Trellis holds about the user, from every service, as one JSON
+/// document (GDPR Art. 15 and 20), for the caller's own current password.
+#[utoipa::path(post, path = "/api/users/{id}/export", tag = "users", request_body = ExportRequest,
     responses((status = 200, body = ExportDocument, description = "a download (`Content-Disposition: attachment`)"),
-              (status = 403, description = "not the user nor an admin"),
+              (status = 401, description = "`code: step_up_failed`: wrong current password"),
+              (status = 403, description = "`code: step_up_required`: no current password; or not the user nor an admin"),
+              (status = 429, description = "too many wrong passwords"),
               (status = 503, description = "a service holding data could not answer; nothing partial is sent")))]
 pub async fn export(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<ExportRequest>,
 ) -> Result<Response, Problem> {
     let id = parse_id(&id)?;
-    let doc = svc.export(actor(&caller), id).await?;
+    let proof = body.and_then(|b| b.current_password);
+    let doc = svc.export(actor(&caller), id, proof.as_deref()).await?;
     let mut res = private(&doc);
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"trellis-export-{id}.json\"")) {
         res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
@@ -260,6 +284,15 @@ async fn internal_set_mfa(
 
 async fn internal_email_verified(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode, Problem> {
     svc.set_email_verified(parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn internal_apply_email_change(
+    State(svc): Svc,
+    Path(id): Path<String>,
+    Json(body): Json<api::users::ApplyEmailChange>,
+) -> Result<StatusCode, Problem> {
+    svc.apply_email_change(parse_id(&id)?, &body.email).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -10,6 +10,11 @@
 
 pub mod client;
 pub mod domain;
+/// Property checks of the parsers of untrusted input, for the proptest suites and the cargo-fuzz
+/// targets in fuzz/ (built with `--cfg fuzzing`).
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod jobs;
 pub mod pii;

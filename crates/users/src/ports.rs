@@ -48,6 +48,8 @@ pub struct SearchFilter {
     pub tokens: Vec<SearchToken>,
     pub status: Option<UserStatus>,
     pub role: Option<Role>,
+    /// Only these users (a non-admin's co-members); `None`: anyone.
+    pub ids: Option<Vec<Uuid>>,
     /// Only users whose id is greater (keyset pagination by id, which is time-ordered).
     pub after: Option<Uuid>,
     pub limit: u32,
@@ -108,7 +110,9 @@ pub trait UserStore: Send + Sync {
     /// how many were written.
     async fn rekey(&self, rows: &[(StoredUser, StoredUser)]) -> Result<u64, StoreError>;
     /// Starts an erasure: status `deleted`, `erasure_started_at` set if it was not, the event
-    /// written, in one transaction. Returns the row after the change.
+    /// written, in one transaction. Returns the row after the change. `Conflict` (nothing
+    /// written) when the user is the last active administrator, decided inside the transaction
+    /// with the administrators held, so that two concurrent erasures cannot both pass.
     async fn begin_erasure(&self, id: Uuid, at: OffsetDateTime, event: &Event) -> Result<StoredUser, StoreError>;
     /// Ends an erasure: the email index, every ciphertext and the data key destroyed, the search
     /// tokens deleted, `erased_at` set and the event written, in one transaction. Nothing

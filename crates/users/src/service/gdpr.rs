@@ -8,6 +8,7 @@ use api::ApiError;
 use api::personal::{DataSubject, PersonalData};
 use api::users::{Role, User};
 use platform::bus::Event;
+use platform::db::StoreError;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -32,14 +33,16 @@ pub struct ExportDocument {
 }
 
 impl UsersService {
-    /// `GET /api/users/{id}/export`, for the user themself or an admin (which leaves an event).
-    /// Fails as a whole (503) when a service holding data cannot answer: an export that silently
-    /// lacks a part would mislead.
-    pub async fn export(&self, actor: Actor, id: Uuid) -> Result<ExportDocument, ApiError> {
+    /// `POST /api/users/{id}/export`, for the user themself or an admin (which leaves an event),
+    /// with the caller's own current password (step-up: a stolen access token alone downloads
+    /// nothing). Fails as a whole (503) when a service holding data cannot answer: an export that
+    /// silently lacks a part would mislead.
+    pub async fn export(&self, actor: Actor, id: Uuid, proof: Option<&str>) -> Result<ExportDocument, ApiError> {
         if !actor.may_manage(id) {
             return Err(ApiError::Forbidden);
         }
         let (row, opened) = self.load(id).await?;
+        self.step_up(actor, proof).await?;
         let preferences = self.open_preferences(&row, &opened)?;
         let subject = DataSubject { user_id: id, email: Some(opened.user.email.clone()).filter(|e| !e.is_empty()) };
         let mut services = BTreeMap::new();
@@ -101,9 +104,10 @@ impl UsersService {
         Ok(ExportDocument { format: "trellis.export/1", exported_at: now, user: opened.user, preferences, services })
     }
 
-    /// `DELETE /api/users/{id}`: the user themself, with their password re-checked, or an admin.
-    /// Idempotent: an erased user answers as erased again.
-    pub async fn erase(&self, actor: Actor, id: Uuid, password: Option<&str>) -> Result<(), ApiError> {
+    /// `DELETE /api/users/{id}`: the user themself or an admin, either with their own current
+    /// password (step-up). Idempotent: an erased user answers as erased again. The last active
+    /// administrator is refused (409) inside the transaction that starts the erasure.
+    pub async fn erase(&self, actor: Actor, id: Uuid, proof: Option<&str>) -> Result<(), ApiError> {
         if !actor.may_manage(id) {
             return Err(ApiError::Forbidden);
         }
@@ -111,15 +115,8 @@ impl UsersService {
         if row.erased_at.is_some() {
             return Ok(());
         }
-        if actor.user_id == id {
-            let Some(password) = password.filter(|p| !p.is_empty()) else {
-                return Err(ApiError::Invalid(vec![api::FieldError::new(
-                    "password",
-                    "is required to erase your own account",
-                )]));
-            };
-            self.sessions()?.check_password(id, password).await?;
-        }
+        self.step_up(actor, proof).await?;
+        // An early look (the transaction decides): spares the auth service a needless call.
         if row.erasure_started_at.is_none()
             && row.role == Role::Admin
             && row.status == api::users::UserStatus::Active
@@ -137,7 +134,10 @@ impl UsersService {
         let holders = self.holders()?;
         let now = micros(self.clock.now());
         let started = Event::new("users.erasure_started", id, actor, now, json!({ "user_id": id }));
-        let row = self.store.begin_erasure(id, now, &started).await?;
+        let row = self.store.begin_erasure(id, now, &started).await.map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::Conflict("the last active administrator cannot be erased".into()),
+            other => other.into(),
+        })?;
         self.wake_relay();
         if row.erased_at.is_some() {
             return Ok(());

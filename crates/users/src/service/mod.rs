@@ -6,8 +6,9 @@ mod rotation;
 
 use std::sync::{Arc, OnceLock};
 
-use api::auth::{SessionEndReason, SessionsApi};
+use api::auth::{EmailChangeRequest, SessionEndReason, SessionsApi, StepUpProof};
 use api::personal::PersonalDataApi;
+use api::projects::ProjectPeople;
 use api::users::{
     NewUser, NotificationSettings, PublicUser, Role, UpdateUser, User, UserListItem, UserPage, UserStatus, UsersApi,
 };
@@ -46,6 +47,8 @@ pub struct UsersService {
     sessions: OnceLock<Arc<dyn SessionsApi>>,
     /// The other services holding data about users, for export and erasure (auth, projects).
     holders: OnceLock<Holders>,
+    /// Who shares a project with whom (the projects service), for a non-admin's search.
+    people: OnceLock<Arc<dyn ProjectPeople>>,
 }
 
 /// Who performs a use case: a verified user and their global role.
@@ -121,7 +124,15 @@ impl UsersService {
         clock: Arc<dyn Clock>,
         outbox_waker: Option<Arc<Notify>>,
     ) -> Self {
-        Self { store, keys, clock, outbox_waker, sessions: OnceLock::new(), holders: OnceLock::new() }
+        Self {
+            store,
+            keys,
+            clock,
+            outbox_waker,
+            sessions: OnceLock::new(),
+            holders: OnceLock::new(),
+            people: OnceLock::new(),
+        }
     }
 
     /// Connects the auth service's session API (in process or over HTTP). Until then, role and
@@ -137,6 +148,14 @@ impl UsersService {
     pub fn connect_personal_data(&self, holders: Holders) {
         if self.holders.set(holders).is_err() {
             tracing::warn!("the personal-data holders were already connected");
+        }
+    }
+
+    /// Connects the projects service's `ProjectPeople`. Until then, a non-admin's search is
+    /// refused as unavailable, never widened to everyone.
+    pub fn connect_people(&self, people: Arc<dyn ProjectPeople>) {
+        if self.people.set(people).is_err() {
+            tracing::warn!("the project people API was already connected");
         }
     }
 
@@ -251,6 +270,29 @@ impl UsersService {
         Ok(UserListItem::Public(PublicUser { id, name: opened.user.name }))
     }
 
+    /// Checks the fresh proof a sensitive change needs (step-up: docs/SECURITY.md AZ-6,
+    /// ASVS 5.0 7.5.1 and 7.5.3, NIST SP 800-63B-4 reauthentication): the caller's own current password, given with
+    /// that very request. A valid access token is not one: a stolen token is by definition
+    /// recent. The auth service checks it as a login attempt (same throttle, failures counted).
+    /// Missing: `StepUpRequired` (403); wrong: `StepUpFailed` (401); throttled: `RateLimited`.
+    pub(crate) async fn step_up(&self, actor: Actor, proof: Option<&str>) -> Result<(), ApiError> {
+        self.step_up_proof(actor, StepUpProof::from_fields(proof, None).as_ref()).await
+    }
+
+    /// The step-up check with either kind of proof (`SessionsApi::verify_step_up`: the current
+    /// password, or a second-factor code for an account without a password).
+    pub(crate) async fn step_up_proof(&self, actor: Actor, proof: Option<&StepUpProof>) -> Result<(), ApiError> {
+        let Some(proof) = proof else { return Err(ApiError::StepUpRequired) };
+        match self.sessions()?.verify_step_up(actor.user_id, Some(proof)).await {
+            Ok(()) => Ok(()),
+            Err(ApiError::Unauthorized | ApiError::StepUpFailed) => {
+                tracing::info!(actor_id = %actor.user_id, "step-up failed");
+                Err(ApiError::StepUpFailed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn record(&self, event: Event) -> Result<(), ApiError> {
         self.store.record(&event).await?;
         self.wake_relay();
@@ -314,9 +356,14 @@ impl UsersService {
                 Err(m) => errors.push(FieldError::new("name", m)),
             }
         }
+        // A new email is never written here: it becomes a pending change that the auth service
+        // mails to the new address, and applies (`UsersApi::apply_email_change`) only once that
+        // link is followed (docs/ARCHITECTURE.md "Email change").
+        let mut requested_email = None;
         if let Some(raw) = &patch.email {
             match Email::parse(raw) {
-                Ok(email) => next.email = email.as_str().to_string(),
+                Ok(email) if email.as_str() != current.email => requested_email = Some(email.as_str().to_string()),
+                Ok(_) => {}
                 Err(m) => errors.push(FieldError::new("email", m)),
             }
         }
@@ -325,16 +372,31 @@ impl UsersService {
         }
         next.role = patch.role.unwrap_or(current.role);
         next.status = patch.status.unwrap_or(current.status);
-        if next == current {
+        if next == current && requested_email.is_none() {
             return Ok(Some(current));
-        }
-        let email_changed = next.email != current.email;
-        if email_changed {
-            next.email_verified = false;
         }
         let role_changed = next.role != current.role;
         let status_changed = next.status != current.status;
+        if role_changed || status_changed || requested_email.is_some() {
+            // An email change, or an admin's change of someone's (or their own) role or status:
+            // nothing changes without the caller's own fresh proof in the same request (one check
+            // per request, so a single-use code serves the whole change).
+            let proof = StepUpProof::from_fields(patch.current_password.as_deref(), patch.current_code.as_deref());
+            self.step_up_proof(actor, proof.as_ref()).await?;
+        }
+        if let Some(new_email) = requested_email {
+            // The same answer whether or not the address is taken (the auth service decides what
+            // to mail), and nothing of the account changes until the link is followed.
+            let req = EmailChangeRequest { user_id: id, new_email, actor_id: actor.user_id };
+            self.sessions()?.request_email_change(&req).await?;
+            tracing::info!(user_id = %id, actor_id = %actor.user_id, "email change requested; pending verification");
+            if next == current {
+                return Ok(Some(current));
+            }
+        }
         let active_admin = |u: &User| u.role == Role::Admin && u.status == UserStatus::Active;
+        // Decided inside the write's transaction (the administrators' rows held); this early
+        // look only spares ending the user's sessions for a change that will be refused.
         let keep_an_admin = active_admin(&current) && !active_admin(&next);
         if keep_an_admin && self.store.active_admins().await? <= 1 {
             return Err(ApiError::Conflict(LAST_ADMIN.into()).into());
@@ -359,9 +421,6 @@ impl UsersService {
         if next.name != current.name {
             fields.push("name");
         }
-        if email_changed {
-            fields.push("email");
-        }
         if !fields.is_empty() {
             events.push(event("users.profile_updated", json!({ "user_id": id, "fields": fields })));
         }
@@ -383,10 +442,6 @@ impl UsersService {
         stored.updated_at = next.updated_at;
         if next.name != current.name {
             stored.name = Some(key.seal(Column::Name, next.name.as_bytes()));
-        }
-        if email_changed {
-            stored.email = Some(key.seal(Column::Email, next.email.as_bytes()));
-            stored.email_index = Some(self.keys.email_index(&next.email));
         }
         let tokens: Option<Vec<SearchToken>> =
             (!fields.is_empty()).then(|| self.keys.search_tokens(&next.name, &next.email).into_iter().collect());
@@ -411,17 +466,6 @@ impl UsersService {
             Err(e) => return Err(e.into()),
         }
         self.wake_relay();
-        if email_changed {
-            // The change is made; a mail that cannot be sent now can be asked for again
-            // (`/auth/email/verify/resend`), so it does not undo it.
-            let told = match self.sessions() {
-                Ok(sessions) => sessions.email_changed(id, &current.email).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = told {
-                tracing::error!(user_id = %id, error = %e, "could not mail the verification of a changed email");
-            }
-        }
         if let Some(reason) = reason {
             // A login between the first ending and the commit got a token of the old role.
             if let Err(e) = self.sessions()?.end_all_sessions(id, reason).await {
@@ -436,6 +480,53 @@ impl UsersService {
             );
         }
         Ok(Some(next))
+    }
+
+    /// Applies a verified email change (`UsersApi::apply_email_change`, called by the auth
+    /// service once the link mailed to the new address, or the old address's undo link, was
+    /// followed): the address, its blind index and search tokens change and it is verified, with
+    /// `users.profile_updated` (`fields: ["email"]`), in one optimistic write. Another account
+    /// holding the address by now is `Conflict` (the unique blind index decides, inside the
+    /// write), and nothing is written.
+    pub async fn apply_email_change(&self, id: Uuid, raw: &str) -> Result<(), ApiError> {
+        let email = Email::parse(raw).map_err(|m| ApiError::Invalid(vec![FieldError::new("email", m)]))?;
+        for _ in 0..3 {
+            let (row, opened) = self.load(id).await?;
+            let (true, Some(key)) = (row.erasure_started_at.is_none(), &opened.key) else {
+                return Err(ApiError::NotFound);
+            };
+            let current = opened.user;
+            if current.email == email.as_str() && current.email_verified {
+                return Ok(());
+            }
+            let at = micros(self.clock.now());
+            let mut stored = row.clone();
+            stored.email = Some(key.seal(Column::Email, email.as_str().as_bytes()));
+            stored.email_index = Some(self.keys.email_index(email.as_str()));
+            stored.email_verified = true;
+            stored.updated_at = at;
+            let tokens: Vec<SearchToken> = self.keys.search_tokens(&current.name, email.as_str()).into_iter().collect();
+            let event = Event::new(
+                "users.profile_updated",
+                id,
+                Some(id),
+                at,
+                json!({ "user_id": id, "fields": ["email", "email_verified"] }),
+            );
+            match self.store.update(&stored, &row, Some(&tokens), false, &[event]).await {
+                Ok(UpdateOutcome::Updated) => {
+                    self.wake_relay();
+                    tracing::info!(user_id = %id, "email change applied");
+                    return Ok(());
+                }
+                // Changed or re-encrypted meanwhile: read it again.
+                Ok(UpdateOutcome::Stale) => continue,
+                Ok(UpdateOutcome::LastAdmin) => return Err(ApiError::Internal("an email change touched roles".into())),
+                Err(StoreError::Conflict(_)) => return Err(ApiError::Conflict("email already registered".into())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::Conflict("the user changed meanwhile; try again".into()))
     }
 
     /// `GET /api/users/{id}/preferences`: the user's own (or, for an admin, anyone's).
@@ -495,9 +586,39 @@ impl UsersService {
     }
 
     /// `GET /api/users`: admins find anyone (with `status` and `role` filters) and see whole
-    /// users; everyone else finds active users and sees `{id, name}`. `q` matches the beginnings
-    /// of words of the name and the email, every word of `q` having to match.
+    /// users, and every page that shows someone else is audited (`users.searched` with their
+    /// ids). Everyone else finds only active users who share a project with them (themself
+    /// included), sees `{id, name}`, and `q` matches their names only, never email text
+    /// (docs/SECURITY.md: no enumeration of accounts by address); without `q` they get those
+    /// co-members, never everyone. `q` matches the beginnings of words, every word of `q` having
+    /// to match.
     pub async fn search(&self, actor: Actor, query: SearchQuery) -> Result<UserPage, ApiError> {
+        let is_admin = actor.role == Role::Admin;
+        let page = self.search_page(actor, query).await?;
+        if is_admin {
+            let seen: Vec<Uuid> = page
+                .items
+                .iter()
+                .filter_map(|i| match i {
+                    UserListItem::Full(u) if u.id != actor.user_id => Some(u.id),
+                    _ => None,
+                })
+                .collect();
+            if !seen.is_empty() {
+                self.record(Event::new(
+                    "users.searched",
+                    actor.user_id,
+                    Some(actor.user_id),
+                    self.clock.now(),
+                    json!({ "user_ids": seen }),
+                ))
+                .await?;
+            }
+        }
+        Ok(page)
+    }
+
+    async fn search_page(&self, actor: Actor, query: SearchQuery) -> Result<UserPage, ApiError> {
         let is_admin = actor.role == Role::Admin;
         let mut errors = Vec::new();
         let limit = query.limit.unwrap_or(20);
@@ -530,7 +651,20 @@ impl UsersService {
             return Err(ApiError::Invalid(errors));
         }
         let status = if is_admin { query.status } else { Some(UserStatus::Active) };
-        let mut filter = SearchFilter { tokens, status, role: query.role, after, limit: limit + 1 };
+        let ids = if is_admin {
+            None
+        } else {
+            let people = self
+                .people
+                .get()
+                .ok_or_else(|| ApiError::Unavailable("the projects service is not connected".into()))?;
+            let mut ids = people.co_members(actor.user_id).await?;
+            ids.push(actor.user_id);
+            ids.sort_unstable();
+            ids.dedup();
+            Some(ids)
+        };
+        let mut filter = SearchFilter { tokens, status, role: query.role, ids, after, limit: limit + 1 };
         let mut items = Vec::new();
         // Tokens can match more than the words do (prefixes cut at 16 characters); the decrypted
         // text decides, so a batch may yield fewer users than asked: read on, a bounded number of
@@ -541,8 +675,10 @@ impl UsersService {
             for row in &rows {
                 filter.after = Some(row.id);
                 let opened = self.open(row)?;
+                // Email text is searchable by admins only.
+                let email = if is_admin { opened.user.email.as_str() } else { "" };
                 if let Some(q) = q
-                    && !crate::pii::matches(q, &opened.user.name, &opened.user.email)
+                    && !crate::pii::matches(q, &opened.user.name, email)
                 {
                     continue;
                 }
@@ -576,11 +712,11 @@ impl UsersService {
 
 const LAST_ADMIN: &str = "the last active administrator cannot be demoted or deactivated";
 
-fn encode_cursor(id: Uuid) -> String {
+pub(crate) fn encode_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
-fn decode_cursor(raw: &str) -> Option<Uuid> {
+pub(crate) fn decode_cursor(raw: &str) -> Option<Uuid> {
     let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
     Uuid::from_slice(&bytes).ok()
 }
@@ -660,6 +796,10 @@ impl UsersApi for UsersService {
             self.wake_relay();
         }
         Ok(())
+    }
+
+    async fn apply_email_change(&self, id: Uuid, email: &str) -> Result<(), ApiError> {
+        UsersService::apply_email_change(self, id, email).await
     }
 
     async fn notification_settings(&self, id: Uuid) -> Result<NotificationSettings, ApiError> {

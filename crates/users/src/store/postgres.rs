@@ -13,6 +13,9 @@ use uuid::Uuid;
 use crate::pii::SearchToken;
 use crate::ports::{EventRecord, PlaintextSealer, SearchFilter, StoredUser, UpdateOutcome, UserStore};
 
+/// The `Conflict` of `begin_erasure` for the last active administrator.
+const LAST_ADMIN: &str = "the last active administrator cannot be erased";
+
 pub struct PgUserStore(pub PgDb);
 
 const COLUMNS: &str = "id, email_index, email, name, preferences, data_key, key_version, role, status, \
@@ -251,12 +254,15 @@ impl UserStore for PgUserStore {
                    AND ($2::text IS NULL OR u.status = $2) AND ($3::text IS NULL OR u.role = $3) \
                    AND ($5::bigint = 0 OR u.id IN (SELECT user_id FROM user_search_tokens WHERE token = ANY($4) \
                                            GROUP BY user_id HAVING count(*) = $5)) \
+                   AND ($7::uuid[] IS NULL OR u.id = ANY($7)) \
                  ORDER BY u.id LIMIT $6"
             ))
             .await
             .map_err(map_err)?;
-        let rows =
-            client.query(&stmt, &[&f.after, &status, &role, &tokens, &n_tokens, &limit]).await.map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&f.after, &status, &role, &tokens, &n_tokens, &limit, &f.ids])
+            .await
+            .map_err(map_err)?;
         rows.iter().map(row).collect()
     }
 
@@ -320,6 +326,17 @@ impl UserStore for PgUserStore {
     async fn begin_erasure(&self, id: Uuid, at: OffsetDateTime, event: &Event) -> Result<StoredUser, StoreError> {
         let mut client = self.0.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
+        // The last-admin rule, decided here: every active administrator locked in id order (the
+        // order `update` takes them in, so the two queue instead of deadlocking); one erased or
+        // demoted meanwhile no longer matches once its transaction commits.
+        let stmt = tx
+            .prepare_cached("SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE")
+            .await
+            .map_err(map_err)?;
+        let admins: Vec<Uuid> = tx.query(&stmt, &[]).await.map_err(map_err)?.iter().map(|r| r.get(0)).collect();
+        if admins == [id] {
+            return Err(StoreError::Conflict(LAST_ADMIN.into()));
+        }
         let changed = tx
             .execute(
                 "UPDATE users SET status = 'deleted', erasure_started_at = $2, updated_at = $2 \
@@ -454,7 +471,19 @@ impl UserStore for PgUserStore {
             replace_tokens(&tx, user.id, &tokens).await?;
             moved += 1;
         }
-        tx.execute("DROP TABLE users_plaintext", &[]).await.map_err(map_err)?;
+        // A runtime role without DDL (docs/OPERATIONS.md, "PostgreSQL: an owner role for
+        // migrations") cannot drop the table: it empties it, and the owner may drop it later.
+        let owner: bool = tx
+            .query_one(
+                "SELECT pg_has_role(current_user, tableowner, 'MEMBER') FROM pg_tables \
+                 WHERE schemaname = current_schema() AND tablename = 'users_plaintext'",
+                &[],
+            )
+            .await
+            .map_err(map_err)?
+            .get(0);
+        let drop = if owner { "DROP TABLE users_plaintext" } else { "DELETE FROM users_plaintext" };
+        tx.execute(drop, &[]).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(moved)
     }

@@ -14,6 +14,9 @@ use uuid::Uuid;
 use crate::pii::SearchToken;
 use crate::ports::{EventRecord, PlaintextSealer, SearchFilter, StoredUser, UpdateOutcome, UserStore};
 
+/// The `Conflict` of `begin_erasure` for the last active administrator.
+const LAST_ADMIN: &str = "the last active administrator cannot be erased";
+
 pub struct SqliteUserStore(pub SqliteDb);
 
 const COLUMNS: &str = "id, email_index, email, name, preferences, data_key, key_version, role, status, \
@@ -257,6 +260,10 @@ impl UserStore for SqliteUserStore {
                 // Tokens as a JSON array of hex strings: one statement whatever their number.
                 let tokens = serde_json::to_string(&f.tokens.iter().map(hex::encode).collect::<Vec<_>>())
                     .unwrap_or_else(|_| "[]".into());
+                let ids = f.ids.as_ref().map(|ids| {
+                    serde_json::to_string(&ids.iter().map(|id| id.simple().to_string()).collect::<Vec<_>>())
+                        .unwrap_or_else(|_| "[]".into())
+                });
                 let mut stmt = c.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM users u \
                      WHERE (?1 IS NULL OR u.id > ?1) \
@@ -264,6 +271,7 @@ impl UserStore for SqliteUserStore {
                        AND (?5 = 0 OR u.id IN (SELECT user_id FROM user_search_tokens \
                                                WHERE token IN (SELECT unhex(value) FROM json_each(?4)) \
                                                GROUP BY user_id HAVING count(*) = ?5)) \
+                       AND (?7 IS NULL OR u.id IN (SELECT unhex(value) FROM json_each(?7))) \
                      ORDER BY u.id LIMIT ?6"
                 ))?;
                 let rows = stmt.query_map(
@@ -273,7 +281,8 @@ impl UserStore for SqliteUserStore {
                         f.role.map(Role::as_str),
                         tokens,
                         f.tokens.len() as i64,
-                        f.limit
+                        f.limit,
+                        ids
                     ],
                     row,
                 )?;
@@ -342,6 +351,17 @@ impl UserStore for SqliteUserStore {
         let ev = event.clone();
         self.0
             .write(move |tx| {
+                // The last-admin rule, decided under the single writer.
+                let admins: Vec<Uuid> = {
+                    let mut stmt = tx
+                        .prepare_cached("SELECT id FROM users WHERE role = 'admin' AND status = 'active'")
+                        .map_err(map_err)?;
+                    let rows = stmt.query_map([], |r| r.get(0)).map_err(map_err)?;
+                    rows.collect::<rusqlite::Result<_>>().map_err(map_err)?
+                };
+                if admins == [id] {
+                    return Err(StoreError::Conflict(LAST_ADMIN.into()));
+                }
                 let changed = tx
                     .execute(
                         "UPDATE users SET status = 'deleted', erasure_started_at = ?2, updated_at = ?2 \

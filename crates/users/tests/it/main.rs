@@ -49,6 +49,12 @@ impl SessionsApi for Sessions {
         self.emails_changed.lock().unwrap().push((user_id, old_email.to_string()));
         Ok(())
     }
+
+    /// Records the request as (user, new address); the real service mails the link.
+    async fn request_email_change(&self, req: &api::auth::EmailChangeRequest) -> Result<(), ApiError> {
+        self.emails_changed.lock().unwrap().push((req.user_id, req.new_email.clone()));
+        Ok(())
+    }
 }
 
 impl Sessions {
@@ -57,11 +63,31 @@ impl Sessions {
     }
 }
 
+/// The projects side of the seam: who shares a project with whom, set by each test.
+#[derive(Default)]
+struct People(Mutex<Vec<Vec<Uuid>>>);
+
+impl People {
+    /// `members` share a project.
+    fn project(&self, members: &[Uuid]) {
+        self.0.lock().unwrap().push(members.to_vec());
+    }
+}
+
+#[async_trait]
+impl api::projects::ProjectPeople for People {
+    async fn co_members(&self, user: Uuid) -> Result<Vec<Uuid>, ApiError> {
+        let projects = self.0.lock().unwrap();
+        Ok(projects.iter().filter(|p| p.contains(&user)).flatten().copied().collect())
+    }
+}
+
 struct Backend {
     db: Database,
     svc: Arc<UsersService>,
     sessions: Arc<Sessions>,
     holder: Arc<pii::Holder>,
+    people: Arc<People>,
     _guard: Box<dyn Any + Send>,
 }
 
@@ -70,10 +96,12 @@ fn service(
     keys: Arc<PiiKeys>,
     sessions: &Arc<Sessions>,
     holder: &Arc<pii::Holder>,
+    people: &Arc<People>,
 ) -> Arc<UsersService> {
     let svc = Arc::new(UsersService::new(users::store(db), keys, Arc::new(SystemClock), None));
     svc.connect_sessions(sessions.clone());
     svc.connect_personal_data(vec![("other", holder.clone())]);
+    svc.connect_people(people.clone());
     svc
 }
 
@@ -83,13 +111,14 @@ impl Backend {
         db.migrate(&users::MIGRATIONS).await.unwrap();
         let sessions = Arc::new(sessions);
         let holder = Arc::new(pii::Holder::default());
-        let svc = service(&db, pii::keys(&[1]), &sessions, &holder);
-        Backend { db, svc, sessions, holder, _guard: guard }
+        let people = Arc::new(People::default());
+        let svc = service(&db, pii::keys(&[1]), &sessions, &holder, &people);
+        Backend { db, svc, sessions, holder, people, _guard: guard }
     }
 
     /// A new service over the same database, as after a restart, with `keys`.
     fn restart(&mut self, keys: Arc<PiiKeys>) {
-        self.svc = service(&self.db, keys, &self.sessions, &self.holder);
+        self.svc = service(&self.db, keys, &self.sessions, &self.holder, &self.people);
     }
 
     async fn sqlite(sessions: Sessions) -> Backend {
@@ -144,12 +173,87 @@ impl Backend {
     }
 }
 
+/// A role change with the admin's step-up proof.
 fn role(r: Role) -> UpdateUser {
-    UpdateUser { role: Some(r), ..UpdateUser::default() }
+    UpdateUser { role: Some(r), current_password: Some(PASSWORD.into()), ..UpdateUser::default() }
 }
 
+/// A status change with the admin's step-up proof.
 fn status(s: UserStatus) -> UpdateUser {
-    UpdateUser { status: Some(s), ..UpdateUser::default() }
+    UpdateUser { status: Some(s), current_password: Some(PASSWORD.into()), ..UpdateUser::default() }
+}
+
+/// Step-up: an admin's change of a role or status needs the admin's own current password with
+/// the request; without it (403 `step_up_required`) or with a wrong one (401 `step_up_failed`)
+/// nothing changes, no session ends and no event is written.
+async fn role_and_status_changes_need_the_admins_password(b: Backend) {
+    let admin = b.user(Role::Admin).await;
+    let u = b.user(Role::User).await;
+    let bare = |p: UpdateUser| UpdateUser { current_password: None, ..p };
+    let wrong = |p: UpdateUser| UpdateUser { current_password: Some("not it".into()), ..p };
+    let empty = |p: UpdateUser| UpdateUser { current_password: Some(String::new()), ..p };
+    for patch in [role(Role::Admin), status(UserStatus::Inactive)] {
+        let err = b.patch(&admin, &u, bare(patch.clone())).await.unwrap_err();
+        assert_eq!(err, UpdateError::Api(ApiError::StepUpRequired));
+        let err = b.patch(&admin, &u, empty(patch.clone())).await.unwrap_err();
+        assert_eq!(err, UpdateError::Api(ApiError::StepUpRequired));
+        let err = b.patch(&admin, &u, wrong(patch.clone())).await.unwrap_err();
+        assert_eq!(err, UpdateError::Api(ApiError::StepUpFailed));
+    }
+    let now = b.svc.get_user(u.id).await.unwrap();
+    assert_eq!((now.role, now.status), (Role::User, UserStatus::Active), "nothing changed");
+    assert!(b.sessions.ended().is_empty(), "no session ended");
+    assert!(b.events_of("users.role_changed").await.is_empty() && b.events_of("users.status_changed").await.is_empty());
+    // A rename needs no proof; a no-op role "change" neither.
+    let rename = UpdateUser { name: Some("Renamed".into()), ..UpdateUser::default() };
+    b.patch(&admin, &u, rename).await.unwrap();
+    b.patch(&admin, &u, bare(role(Role::User))).await.unwrap();
+    // With the proof, it goes through.
+    assert_eq!(b.patch(&admin, &u, role(Role::Guest)).await.unwrap().role, Role::Guest);
+}
+
+/// Two admins, the only ones, demote (or deactivate, or erase) each other at the same moment,
+/// through the service: exactly one change passes and one active admin remains.
+async fn admins_demoting_each_other_at_once_leave_one(b: Backend) {
+    let count_active = |b: &Backend| {
+        let store = users::store(&b.db);
+        async move { store.active_admins().await.unwrap() }
+    };
+    for round in 0..6 {
+        let x = b.user(Role::Admin).await;
+        let y = b.user(Role::Admin).await;
+        let svc = b.svc.clone();
+        let act = move |actor: User, target: User| {
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                let a = Actor { user_id: actor.id, role: actor.role };
+                match round % 3 {
+                    0 => svc.update_user(a, target.id, role(Role::User), None).await.map(|_| ()),
+                    1 => svc.update_user(a, target.id, status(UserStatus::Inactive), None).await.map(|_| ()),
+                    _ => svc.erase(a, target.id, Some(PASSWORD)).await.map_err(UpdateError::Api),
+                }
+            })
+        };
+        let (rx, ry) = tokio::join!(act(x.clone(), y.clone()), act(y.clone(), x.clone()));
+        let results = [rx.unwrap(), ry.unwrap()];
+        let passed = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(passed, 1, "round {round}: exactly one passes: {results:?}");
+        let refused = results.iter().find_map(|r| r.clone().err()).unwrap();
+        assert!(matches!(refused, UpdateError::Api(ApiError::Conflict(_))), "round {round}: {refused:?}");
+        assert_eq!(count_active(&b).await, 1, "round {round}: one active admin remains");
+        // Make room for the next round: the survivor steps down without the guard.
+        let store = users::store(&b.db);
+        for u in [&x, &y] {
+            let cur = store.get(u.id).await.unwrap();
+            if cur.role == Role::Admin && cur.status == UserStatus::Active {
+                let mut next = cur.clone();
+                next.role = Role::User;
+                next.updated_at = cur.updated_at + time::Duration::milliseconds(1);
+                store.update(&next, &cur, None, false, &[]).await.unwrap();
+            }
+        }
+        assert_eq!(count_active(&b).await, 0);
+    }
 }
 
 async fn an_admin_changes_a_role_and_the_sessions_end(b: Backend) {
@@ -335,6 +439,8 @@ on_both_backends!(
     only_admins_change_roles_and_users_rename_only_themselves: Sessions::default(),
     the_last_active_admin_cannot_be_demoted_or_deactivated: Sessions::default(),
     concurrent_demotions_leave_an_admin: Sessions::default(),
+    role_and_status_changes_need_the_admins_password: Sessions::default(),
+    admins_demoting_each_other_at_once_leave_one: Sessions::default(),
     if_match_and_stale_writes: Sessions::default(),
     no_change_when_sessions_cannot_be_ended: Sessions { down: true, ..Sessions::default() },
     flags_set_by_the_auth_service: Sessions::default(),

@@ -147,7 +147,7 @@ async fn search_matches_word_prefixes_with_keyset_pages(b: Backend) {
     for i in 0..7 {
         lovelaces.push(b.named(&format!("Ada Lovelace {i}"), &format!("ada{i}@analytical.example"), Role::User).await);
     }
-    let _bob = b.named("Bob Babbage", "bob@engine.example", Role::User).await;
+    let bob = b.named("Bob Babbage", "bob@engine.example", Role::User).await;
     let quiet = b.named("Ada Quiet", "quiet@analytical.example", Role::User).await;
     b.patch(&admin, &quiet, status(UserStatus::Inactive)).await.unwrap();
 
@@ -161,12 +161,34 @@ async fn search_matches_word_prefixes_with_keyset_pages(b: Backend) {
     assert!(b.search(&admin, "ovelace", None, 100).await.unwrap().items.is_empty(), "not a word's beginning");
     assert!(b.search(&admin, "ada babbage", None, 100).await.unwrap().items.is_empty(), "every word must match");
 
-    // Others see active users only, as {id, name}.
+    // Others see active users who share a project with them only, as {id, name}, found by
+    // name only.
     let user = &lovelaces[0];
+    assert!(b.search(user, "ada", None, 100).await.unwrap().items.len() == 1, "only themself before any project");
+    let mut project: Vec<Uuid> = lovelaces[..6].iter().map(|u| u.id).collect();
+    project.push(quiet.id);
+    b.people.project(&project);
+    b.people.project(&[lovelaces[6].id, bob.id]);
     let found = b.search(user, "ada", None, 100).await.unwrap();
-    assert_eq!(found.items.len(), 7, "the inactive Ada is not shown to users");
+    assert_eq!(found.items.len(), 6, "the inactive Ada and the Ada in no shared project are not shown");
+    assert!(!ids(&found).contains(&lovelaces[6].id), "no project in common, not found");
     let UserListItem::Public(first) = &found.items[0] else { panic!("users see {{id, name}} only") };
     assert_eq!(first.name, "Ada Lovelace 0");
+    assert!(b.search(user, "analytical", None, 100).await.unwrap().items.is_empty(), "email text never matches");
+    assert!(b.search(user, "ada1", None, 100).await.unwrap().items.is_empty(), "nor an address's local part");
+    let everyone = b.svc.search(actor(user), SearchQuery::default()).await.unwrap();
+    assert_eq!(everyone.items.len(), 6, "without q: the co-members, never everyone");
+    let stranger = b.svc.search(actor(&bob), SearchQuery::default()).await.unwrap();
+    assert_eq!(ids(&stranger), vec![lovelaces[6].id, bob.id], "Bob sees his one project's people");
+    // An admin's search is audited with the ids it showed (not the admin themself).
+    let before = b.events_of("users.searched").await.len();
+    let shown = b.search(&admin, "engine", None, 100).await.unwrap();
+    let audited = b.events_of("users.searched").await;
+    assert_eq!(audited.len(), before + 1);
+    assert_eq!(audited.last().unwrap().1, Some(admin.id));
+    assert_eq!(audited.last().unwrap().2, serde_json::json!({ "user_ids": ids(&shown) }));
+    b.search(&admin, "grace", None, 100).await.unwrap();
+    assert_eq!(b.events_of("users.searched").await.len(), before + 1, "finding only oneself is not audited");
     let filtered = SearchQuery { status: Some(UserStatus::Inactive), ..SearchQuery::default() };
     assert_eq!(b.svc.search(actor(user), filtered).await.unwrap_err(), ApiError::Forbidden);
 
@@ -200,27 +222,57 @@ async fn search_matches_word_prefixes_with_keyset_pages(b: Backend) {
     assert!(matches!(b.search(&admin, "ada", None, 101).await, Err(ApiError::Invalid(_))));
 }
 
-async fn an_email_change_is_unverified_unique_and_announced(b: Backend) {
+/// An email change (issue 16) needs the caller's fresh proof and writes nothing: it asks the auth
+/// service to mail a link to the new address, alike whether or not the address is taken; only
+/// `apply_email_change` (auth, once the link is followed) writes it, verified, keeping the blind
+/// index unique (taken by then: `Conflict`, nothing written).
+async fn an_email_change_waits_for_its_link_and_needs_a_proof(b: Backend) {
     let ada = b.named("Ada", "ada@example.com", Role::User).await;
     let bob = b.named("Bob", "bob@example.com", Role::User).await;
     b.svc.set_email_verified(ada.id).await.unwrap();
-    let change = |email: &str| UpdateUser { email: Some(email.into()), ..UpdateUser::default() };
-    let changed = b.patch(&ada, &ada, change(" Ada@New.example ")).await.unwrap();
-    assert_eq!(changed.email, "ada@new.example");
-    assert!(!changed.email_verified, "a new address is unverified until its link is followed");
-    assert_eq!(b.svc.find_by_email("ada@new.example").await.unwrap().id, ada.id);
+    let change = |email: &str, proof: Option<&str>| UpdateUser {
+        email: Some(email.into()),
+        current_password: proof.map(str::to_string),
+        ..UpdateUser::default()
+    };
+    let requested = || b.sessions.emails_changed.lock().unwrap().clone();
+    // Without the proof, or with a wrong one: refused, nothing asked.
+    assert_eq!(
+        b.patch(&ada, &ada, change("ada@new.example", None)).await.unwrap_err(),
+        UpdateError::Api(ApiError::StepUpRequired)
+    );
+    assert_eq!(
+        b.patch(&ada, &ada, change("ada@new.example", Some("not it"))).await.unwrap_err(),
+        UpdateError::Api(ApiError::StepUpFailed)
+    );
+    assert!(requested().is_empty());
+    // With it: the address is only requested; the user is unchanged.
+    let same = b.patch(&ada, &ada, change(" Ada@New.example ", Some(PASSWORD))).await.unwrap();
+    assert_eq!((same.email.as_str(), same.email_verified), ("ada@example.com", true));
+    assert_eq!(requested(), vec![(ada.id, "ada@new.example".to_string())]);
+    // A taken address is requested alike (auth mails its owner a notice instead of a link).
+    let taken = b.patch(&ada, &ada, change("bob@example.com", Some(PASSWORD))).await.unwrap();
+    assert_eq!(taken, same);
+    assert_eq!(requested().len(), 2);
+    assert!(matches!(
+        b.patch(&ada, &ada, change("not-an-email", Some(PASSWORD))).await,
+        Err(UpdateError::Api(ApiError::Invalid(_)))
+    ));
+    assert_eq!(
+        b.patch(&bob, &ada, change("x@example.com", Some(PASSWORD))).await.unwrap_err(),
+        UpdateError::Api(ApiError::Forbidden)
+    );
+    // The link followed: applied, verified, searchable under the new address only.
+    b.svc.apply_email_change(ada.id, "ada@new.example").await.unwrap();
+    let now = b.svc.find_by_email("ada@new.example").await.unwrap();
+    assert_eq!((now.id, now.email_verified), (ada.id, true));
     assert_eq!(b.svc.find_by_email("ada@example.com").await.unwrap_err(), ApiError::NotFound);
-    assert_eq!(b.sessions.emails_changed.lock().unwrap().clone(), vec![(ada.id, "ada@example.com".to_string())]);
-    // Searchable under the new address only.
     let admin = b.named("Admin", "admin@example.com", Role::Admin).await;
     assert_eq!(ids(&b.search(&admin, "new", None, 10).await.unwrap()), vec![ada.id]);
-    // Taken, malformed, or someone else's account.
-    let Err(UpdateError::Api(ApiError::Invalid(errors))) = b.patch(&ada, &ada, change("bob@example.com")).await else {
-        panic!("a taken email must be refused")
-    };
-    assert_eq!(errors[0].field, "email");
-    assert!(matches!(b.patch(&ada, &ada, change("not-an-email")).await, Err(UpdateError::Api(ApiError::Invalid(_)))));
-    assert_eq!(b.patch(&bob, &ada, change("x@example.com")).await.unwrap_err(), UpdateError::Api(ApiError::Forbidden));
+    // Taken meanwhile: a clean conflict, nothing written.
+    assert!(matches!(b.svc.apply_email_change(ada.id, "bob@example.com").await, Err(ApiError::Conflict(_))));
+    assert_eq!(b.svc.find_by_email("bob@example.com").await.unwrap().id, bob.id);
+    assert_eq!(b.svc.get_user(ada.id).await.unwrap().email, "ada@new.example");
 }
 
 async fn preferences_are_validated_private_and_sealed(b: Backend) {
@@ -259,7 +311,11 @@ async fn export_gathers_every_service_for_the_user_or_an_admin(b: Backend) {
     let ada = b.named("Ada Lovelace", "ada@example.com", Role::User).await;
     let bob = b.named("Bob", "bob@example.com", Role::User).await;
     let admin = b.named("Admin", "admin@example.com", Role::Admin).await;
-    let doc = b.svc.export(actor(&ada), ada.id).await.unwrap();
+    // Step-up: the caller's own current password, with that very request.
+    assert_eq!(b.svc.export(actor(&ada), ada.id, None).await.unwrap_err(), ApiError::StepUpRequired);
+    assert_eq!(b.svc.export(actor(&ada), ada.id, Some("wrong")).await.unwrap_err(), ApiError::StepUpFailed);
+    assert!(b.events_of("users.data_exported").await.is_empty(), "nothing exported without the proof");
+    let doc = b.svc.export(actor(&ada), ada.id, Some(PASSWORD)).await.unwrap();
     let json = serde_json::to_value(&doc).unwrap();
     assert_eq!(json["user"]["email"], "ada@example.com");
     assert_eq!(json["services"]["users"]["tables"]["users"][0]["name"], "Ada Lovelace");
@@ -267,8 +323,9 @@ async fn export_gathers_every_service_for_the_user_or_an_admin(b: Backend) {
     let events = json["services"]["users"]["tables"]["outbox"].as_array().unwrap();
     assert!(events.iter().any(|e| e["type"] == "user.created"), "events about the user are part of it");
     assert!(!json.to_string().contains("bob@example.com"), "nothing of anyone else");
-    assert_eq!(b.svc.export(actor(&bob), ada.id).await.unwrap_err(), ApiError::Forbidden);
-    b.svc.export(actor(&admin), ada.id).await.unwrap();
+    assert_eq!(b.svc.export(actor(&bob), ada.id, Some(PASSWORD)).await.unwrap_err(), ApiError::Forbidden);
+    assert_eq!(b.svc.export(actor(&admin), ada.id, None).await.unwrap_err(), ApiError::StepUpRequired);
+    b.svc.export(actor(&admin), ada.id, Some(PASSWORD)).await.unwrap();
     let exported = b.events_of("users.data_exported").await;
     assert_eq!(exported.len(), 2);
     assert_eq!(exported[1].1, Some(admin.id), "an admin's export is recorded with the admin as actor");
@@ -277,10 +334,13 @@ async fn export_gathers_every_service_for_the_user_or_an_admin(b: Backend) {
 async fn erasure_destroys_the_data_key_and_resumes_after_a_failure(b: Backend) {
     let ada = b.named("Ada Lovelace", "ada@example.com", Role::User).await;
     let admin = b.named("Admin", "admin@example.com", Role::Admin).await;
-    // The user themself must give the right password.
-    assert!(matches!(b.svc.erase(actor(&ada), ada.id, None).await, Err(ApiError::Invalid(_))));
-    assert_eq!(b.svc.erase(actor(&ada), ada.id, Some("wrong")).await.unwrap_err(), ApiError::Unauthorized);
+    // The user themself, and an admin, must give their own right password (step-up).
+    assert_eq!(b.svc.erase(actor(&ada), ada.id, None).await.unwrap_err(), ApiError::StepUpRequired);
+    assert_eq!(b.svc.erase(actor(&ada), ada.id, Some("wrong")).await.unwrap_err(), ApiError::StepUpFailed);
+    assert_eq!(b.svc.erase(actor(&admin), ada.id, None).await.unwrap_err(), ApiError::StepUpRequired);
+    assert_eq!(b.svc.erase(actor(&admin), ada.id, Some("wrong")).await.unwrap_err(), ApiError::StepUpFailed);
     assert_eq!(b.svc.get_user(ada.id).await.unwrap().status, UserStatus::Active, "nothing happened");
+    assert!(b.events_of("users.erasure_started").await.is_empty());
 
     // Another service is down: the erasure starts, stops, and the user is already deleted.
     b.holder.failures.store(1, Ordering::SeqCst);
@@ -300,7 +360,7 @@ async fn erasure_destroys_the_data_key_and_resumes_after_a_failure(b: Backend) {
     assert!(b.search(&admin, "ada", None, 10).await.unwrap().items.is_empty());
     assert_eq!(b.events_of("user.erased").await.len(), 1);
     // Again: nothing more happens.
-    b.svc.erase(actor(&admin), ada.id, None).await.unwrap();
+    b.svc.erase(actor(&admin), ada.id, Some(PASSWORD)).await.unwrap();
     assert_eq!(b.svc.resume_erasures().await.unwrap(), 0);
     assert_eq!(b.holder.erased.lock().unwrap().len(), 1);
     assert_eq!(b.events_of("user.erased").await.len(), 1);
@@ -308,7 +368,7 @@ async fn erasure_destroys_the_data_key_and_resumes_after_a_failure(b: Backend) {
     b.named("Ada Again", "ada@example.com", Role::User).await;
     // Others may not; the last admin may not be erased.
     let bob = b.named("Bob", "bob@example.com", Role::User).await;
-    assert_eq!(b.svc.erase(actor(&bob), admin.id, None).await.unwrap_err(), ApiError::Forbidden);
+    assert_eq!(b.svc.erase(actor(&bob), admin.id, Some(PASSWORD)).await.unwrap_err(), ApiError::Forbidden);
     assert!(matches!(b.svc.erase(actor(&admin), admin.id, Some(PASSWORD)).await, Err(ApiError::Conflict(_))));
 }
 
@@ -349,7 +409,7 @@ async fn rotation_resumes_across_restarts_and_frees_the_old_key(b: Backend) {
 on_both_backends!(
     personal_data_is_stored_only_sealed: Sessions::default(),
     search_matches_word_prefixes_with_keyset_pages: Sessions::default(),
-    an_email_change_is_unverified_unique_and_announced: Sessions::default(),
+    an_email_change_waits_for_its_link_and_needs_a_proof: Sessions::default(),
     preferences_are_validated_private_and_sealed: Sessions::default(),
     export_gathers_every_service_for_the_user_or_an_admin: Sessions::default(),
     erasure_destroys_the_data_key_and_resumes_after_a_failure: Sessions::default(),

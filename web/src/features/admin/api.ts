@@ -39,15 +39,18 @@ export function useUpdateUser() {
   const { accessToken } = useRequiredSession();
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: async ({ user, change }: { user: AdminUser; change: Change }) => {
+    mutationFn: async ({ user, change, password }: { user: AdminUser; change: Change; password: string }) => {
       if (removesAdmin(user, change)) {
         const admins = await apiRequest<Page<AdminUser>>(usersUrl({ q: '', role: 'admin', status: 'active' }, null, 2), { token: accessToken });
         if (!admins.items.some((a) => a.id !== user.id)) throw new LastAdminError();
       }
+      // The admin's own current password is the step-up proof the server needs with the change;
+      // a wrong one is a 401 (`step_up_failed`) that does not end the session.
       return apiRequest<AdminUser>(`/api/users/${encodeURIComponent(user.id)}`, {
         method: 'PATCH',
         token: accessToken,
-        body: change,
+        body: { ...change, current_password: password },
+        notifyUnauthorized: false,
       });
     },
     onSuccess: (updated) => {
@@ -84,9 +87,9 @@ const DIRECTORY_PAGES = 3;
 type Directory = { names: Map<string, string>; complete: boolean };
 
 /**
- * Names of the given user ids. They come from the user list (GET /api/users, up to 300 users):
- * reading single users (GET /api/users/{id}) is recorded in the audit log as
- * `users.profile_viewed`, so viewing the log would keep adding to it. Only when the directory is
+ * Names of the given user ids. They come from the user list (GET /api/users, up to 300 users;
+ * each page is recorded once as `users.searched`): reading single users (GET /api/users/{id}) is
+ * recorded per user as `users.profile_viewed`, so viewing the log would keep adding more. Only when the directory is
  * incomplete are the missing users read one by one. Unknown ids (erased users) stay ids.
  */
 export function useUserNames(ids: string[]): Map<string, string> {

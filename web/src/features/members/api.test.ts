@@ -1,7 +1,7 @@
 // Tests for the member and people calls: URLs, request bodies, and the query keys' prefixes.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { keys } from '@/lib/queryKeys';
-import { addMember, changeRole, memberKeys, membersUrl, peopleUrl, removeMember } from './api';
+import { addMember, addMemberByEmail, changeRole, memberKeys, membersUrl, peopleUrl, removeMember } from './api';
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -33,6 +33,12 @@ describe('member requests', () => {
     await addMember('tok', 'p1', 'u2', 'editor', 'k1');
     expect(call()).toMatchObject({ url: '/api/projects/p1/members', method: 'POST', body: { user_id: 'u2', role: 'editor' } });
     expect(call().headers['Idempotency-Key']).toBe('k1');
+  });
+
+  it('adds by exact email address with {email, role}', async () => {
+    const call = capture();
+    await addMemberByEmail('tok', 'p1', 'ann@example.com', 'viewer');
+    expect(call()).toMatchObject({ url: '/api/projects/p1/members', method: 'POST', body: { email: 'ann@example.com', role: 'viewer' } });
   });
 
   it('changes a role and removes', async () => {

@@ -38,6 +38,14 @@ export function addMember(token: string, projectId: string, userId: string, role
   });
 }
 
+/**
+ * Adds a member by exact email address: 202 `{email, role}` whether or not the address has an
+ * account (an account is added, an unknown address is mailed an invitation to register).
+ */
+export function addMemberByEmail(token: string, projectId: string, email: string, role: Role): Promise<{ email: string; role: Role }> {
+  return apiRequest<{ email: string; role: Role }>(membersUrl(projectId), { method: 'POST', token, body: { email, role } });
+}
+
 export function changeRole(token: string, projectId: string, userId: string, role: Role): Promise<Member> {
   return apiRequest<Member>(membersUrl(projectId, userId), { method: 'PATCH', token, body: { role } });
 }
@@ -97,6 +105,15 @@ export function useAddMember(projectId: string) {
   return useMutation({
     mutationFn: ({ user, role }: { user: PublicUser; role: Role }) =>
       addMember(session.accessToken, projectId, user.id, role, newIdempotencyKey()),
+    onSuccess: () => invalidate(),
+  });
+}
+
+export function useAddMemberByEmail(projectId: string) {
+  const session = useRequiredSession();
+  const invalidate = useInvalidateMembers(projectId);
+  return useMutation({
+    mutationFn: ({ email, role }: { email: string; role: Role }) => addMemberByEmail(session.accessToken, projectId, email, role),
     onSuccess: () => invalidate(),
   });
 }

@@ -1,5 +1,6 @@
 // Users (admins): search by name or email, filter by role and status, change a person's role or
-// status (with a confirmation before demoting an admin or deactivating), paged with "Load more".
+// status (with a confirmation before demoting an admin or deactivating, and always the admin's
+// own password: the server needs it with every such change), paged with "Load more".
 import { useEffect, useId, useState } from 'react';
 import { navigate, setSearchParams, useSearchParams } from '@/app/router';
 import { usePage } from '@/app/usePage';
@@ -14,6 +15,8 @@ import { confirmationFor, filtersFromSearch, ROLES, STATUSES, usableQuery, type 
 import type { AdminUser, Role, UserStatus } from '../types';
 import { AdminNav } from './AdminNav';
 import { ConfirmDialog } from '@/components/ui/ConfirmDialog';
+import { Dialog } from '@/components/ui/Dialog';
+import { PasswordConfirmForm } from '@/features/account/components/PasswordConfirmForm';
 
 const FILTERS = ['q', 'role', 'status'] as const;
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
@@ -187,25 +190,29 @@ function UserRow({ user, onChanged, ask }: { user: AdminUser; onChanged: (messag
   const { signOut, setNotice } = useSession();
   const mutation = useUpdateUser();
   const [pending, setPending] = useState<Change | null>(null);
+  // The change waiting for the admin's password (step-up), if any.
+  const [proof, setProof] = useState<Change | null>(null);
   const isSelf = user.id === session.user.id;
   const deleted = user.status === 'deleted';
 
   function send(change: Change) {
     setPending(change);
-    mutation.mutate(
-      { user, change },
-      {
-        onSuccess: (updated) => {
-          onChanged(`Changed ${updated.name}'s ${describe(change)}.`);
-          if (isSelf) {
-            setNotice('Your own role or status changed, which ended your sessions. Sign in again.');
-            signOut();
-            navigate('/login');
-          }
-        },
-        onSettled: () => setPending(null),
-      },
-    );
+    setProof(change);
+  }
+
+  async function sendWith(change: Change, password: string) {
+    const updated = await mutation.mutateAsync({ user, change, password });
+    onChanged(`Changed ${updated.name}'s ${describe(change)}.`);
+    if (isSelf) {
+      setNotice('Your own role or status changed, which ended your sessions. Sign in again.');
+      signOut();
+      navigate('/login');
+    }
+  }
+
+  function closeProof() {
+    setProof(null);
+    setPending(null);
   }
 
   function request(change: Change) {
@@ -281,7 +288,25 @@ function UserRow({ user, onChanged, ask }: { user: AdminUser; onChanged: (messag
           <time dateTime={user.created_at}>{formatDate(user.created_at)}</time>
         </td>
       </tr>
-      {mutation.isError && (
+      <Dialog open={proof !== null} onClose={closeProof} title={`Change ${user.name}'s ${proof ? describe(proof) : ''}?`}>
+        {proof && (
+          <PasswordConfirmForm
+            refusedDetail={`Wrong password: ${user.name} was not changed.`}
+            confirmLabel="Confirm change"
+            confirmVariant="primary"
+            action={(password) => sendWith(proof, password)}
+            onDone={closeProof}
+            onCancel={() => {
+              mutation.reset();
+              closeProof();
+            }}
+          >
+            Enter your own password to confirm this change. Trellis asks for it with every change of a role or status,
+            so that a stolen session cannot make one.
+          </PasswordConfirmForm>
+        )}
+      </Dialog>
+      {mutation.isError && !proof && (
         <tr>
           <td colSpan={7} className="px-4 pb-3">
             <div role="alert" className="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">

@@ -1,12 +1,13 @@
-// The "Add member" section (owners, admins): find a person by name or email as you type
-// (GET /api/users?q=, which any signed-in user may call; non-admins see only names), pick a
-// role, add (POST /api/projects/{id}/members).
+// The "Add member" section (owners, admins): find a person by name as you type (GET /api/users?q=,
+// which finds, for non-admins, only people who already share a project with them, by name only),
+// or add by exact email address (POST /api/projects/{id}/members with {email, role}: the same
+// answer whether or not the address has an account, an unknown one is invited), pick a role, add.
 import { useId, useRef, useState, type FormEvent, type KeyboardEvent, type RefObject } from 'react';
 import { Button } from '@/components/ui/Button';
 import { ErrorSummary } from '@/components/ErrorSummary';
 import { useDebouncedValue } from '@/features/search/api';
 import { DEBOUNCE_MS } from '@/features/search/logic';
-import { useAddMember, useMembers, usePeopleSearch } from '../api';
+import { useAddMember, useAddMemberByEmail, useMembers, usePeopleSearch } from '../api';
 import { ROLES, ROLE_HINTS, canSearchPeople, roleLabel, type Role } from '../logic';
 import type { PublicUser } from '../types';
 
@@ -50,7 +51,7 @@ export function AddMember({ projectId, enabled }: { projectId: string; enabled: 
       <h2 id="add-member-heading" className="text-base font-semibold text-zinc-900">
         Add member
       </h2>
-      <p className="mt-1 text-sm text-zinc-600">Find people who have a Trellis account by their name or email address.</p>
+      <p className="mt-1 text-sm text-zinc-600">Find people you already work with by name, or add anyone by their email address below.</p>
       <form onSubmit={handleSubmit} noValidate className="mt-4 space-y-4">
         <ErrorSummary error={mutation.error} />
         <PersonPicker
@@ -97,7 +98,61 @@ export function AddMember({ projectId, enabled }: { projectId: string; enabled: 
           </p>
         </div>
       </form>
+      <AddByEmail projectId={projectId} role={role} />
     </section>
+  );
+}
+
+/** "Or add by email address": the answer is the same for every address, so the notice is too. */
+function AddByEmail({ projectId, role }: { projectId: string; role: Role }) {
+  const mutation = useAddMemberByEmail(projectId);
+  const [email, setEmail] = useState('');
+  const [notice, setNotice] = useState<string | null>(null);
+  const emailId = useId();
+
+  function handleSubmit(event: FormEvent) {
+    event.preventDefault();
+    setNotice(null);
+    mutation.mutate(
+      { email: email.trim(), role },
+      {
+        onSuccess: (answer) => {
+          const role = roleLabel(answer.role).toLowerCase();
+          setNotice(`If ${answer.email} has a Trellis account, they are now ${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role}; otherwise we emailed them an invitation to sign up.`);
+          setEmail('');
+        },
+      },
+    );
+  }
+
+  return (
+    <form onSubmit={handleSubmit} noValidate className="mt-6 space-y-3 border-t border-zinc-200 pt-4">
+      <ErrorSummary error={mutation.error} />
+      <div className="space-y-1.5">
+        <label htmlFor={emailId} className="block text-sm font-medium text-zinc-800">
+          Or add by email address
+        </label>
+        <input
+          id={emailId}
+          type="email"
+          autoComplete="off"
+          value={email}
+          onChange={(e) => {
+            setEmail(e.target.value);
+            setNotice(null);
+          }}
+          className="block min-h-10 w-full rounded-md border-0 bg-white px-3 py-1.5 text-sm text-zinc-900 shadow-sm ring-1 ring-zinc-300 ring-inset focus-visible:outline-2 focus-visible:outline-offset-0 focus-visible:outline-indigo-600 sm:w-80"
+        />
+      </div>
+      <div className="flex flex-wrap items-center gap-3">
+        <Button type="submit" variant="secondary" busy={mutation.isPending} disabled={email.trim() === ''}>
+          Add by email
+        </Button>
+        <p role="status" className="text-sm text-emerald-800">
+          {notice}
+        </p>
+      </div>
+    </form>
   );
 }
 
@@ -169,7 +224,7 @@ function PersonPicker({ inputRef, selected, memberIds, error, onSelect, onType }
 
   let hint: string;
   if (selected) hint = `${selected.name} is selected. Choose a role and add them.`;
-  else if (text.trim() === '') hint = 'Type at least two letters of a name or email address.';
+  else if (text.trim() === '') hint = 'Type at least two letters of the name of someone you share a project with.';
   else if (!canSearchPeople(text)) hint = 'Type at least two letters.';
   else if (waiting) hint = 'Searching…';
   else if (people.isError) hint = 'Could not search people. Try again.';
@@ -195,7 +250,7 @@ function PersonPicker({ inputRef, selected, memberIds, error, onSelect, onType }
           aria-describedby={`${id}-hint${error ? ` ${id}-error` : ''}`}
           autoComplete="off"
           spellCheck={false}
-          placeholder="Name or email address"
+          placeholder="Name"
           value={text}
           onChange={(e) => {
             setText(e.target.value);
