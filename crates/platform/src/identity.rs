@@ -25,11 +25,35 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: Uuid,
+    /// The role the caller acts with ([`acting_role`]): an admin whose session did not use a
+    /// second factor acts as a `user` while `auth.admin_requires_mfa` is on.
     pub role: Role,
     pub session_id: Uuid,
     pub token_id: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The session's sign-in used a second factor (its `amr` names `otp`).
+    pub mfa: bool,
+    /// The token names an admin who acts as a `user` for want of a second factor: admin-only
+    /// routes answer 403 `admin_mfa_required` rather than the plain role refusal.
+    pub admin_needs_mfa: bool,
+}
+
+/// The RFC 8176 `amr` value of a one-time code (TOTP or a recovery code).
+pub const AMR_OTP: &str = "otp";
+/// The RFC 8176 `amr` value of a password.
+pub const AMR_PWD: &str = "pwd";
+
+/// The one decision of whether a token's role holds (docs/SECURITY.md AZ-6): an admin acts as an
+/// admin only with a second factor in the session's sign-in when `admin_requires_mfa` is on
+/// (ASVS 5.0 6.3.3, NIST SP 800-63B-4 AAL2 for privileged accounts); otherwise as a `user`. Every
+/// role check downstream (the route gate, the services' admin decisions, live updates) sees the
+/// role this returns, since [`TokenVerifier`] puts it in the [`Identity`].
+pub fn acting_role(claimed: Role, mfa: bool, admin_requires_mfa: bool) -> Role {
+    match claimed {
+        Role::Admin if admin_requires_mfa && !mfa => Role::User,
+        other => other,
+    }
 }
 
 /// The claims of an access token (docs/API.md).
@@ -43,6 +67,10 @@ pub struct AccessClaims {
     pub jti: String,
     pub sid: Uuid,
     pub role: Role,
+    /// How the session's sign-in authenticated the user (RFC 8176): `["pwd"]` or `["pwd", "otp"]`.
+    /// A token without it counts as password-only.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -108,6 +136,7 @@ pub struct TokenVerifier {
     refetch_after: Duration,
     refetch: tokio::sync::Mutex<()>,
     verified: moka::sync::Cache<[u8; 32], Identity>,
+    admin_requires_mfa: bool,
 }
 
 impl TokenVerifier {
@@ -138,7 +167,15 @@ impl TokenVerifier {
             refetch_after: UNKNOWN_KID_REFETCH,
             refetch: tokio::sync::Mutex::new(()),
             verified: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
+            admin_requires_mfa: true,
         }
+    }
+
+    /// Whether an admin's token without a second factor (`amr` lacking `otp`) acts as an admin
+    /// (`auth.admin_requires_mfa`, on by default); see [`acting_role`].
+    pub fn admin_requires_mfa(mut self, required: bool) -> Self {
+        self.admin_requires_mfa = required;
+        self
     }
 
     /// Refetches the key set for an unknown kid at most this often (default 10 s).
@@ -238,13 +275,17 @@ impl TokenVerifier {
         let data =
             jsonwebtoken::decode::<AccessClaims>(token, &key.key, &key.validation).map_err(|_| VerifyError::Invalid)?;
         let c = data.claims;
+        let mfa = c.amr.iter().any(|m| m == AMR_OTP);
+        let role = acting_role(c.role, mfa, self.admin_requires_mfa);
         let identity = Identity {
             user_id: c.sub,
-            role: c.role,
+            role,
             session_id: c.sid,
             token_id: c.jti,
             issued_at: c.iat,
             expires_at: c.exp,
+            mfa,
+            admin_needs_mfa: role != c.role,
         };
         self.verified.insert(digest, identity.clone());
         Ok(identity)
@@ -281,4 +322,37 @@ fn verifying_keys(jwks: &Jwks, base: &Validation) -> HashMap<String, Arc<Verifyi
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_admin_acts_as_one_only_with_a_second_factor_when_required() {
+        assert_eq!(acting_role(Role::Admin, false, true), Role::User);
+        assert_eq!(acting_role(Role::Admin, true, true), Role::Admin);
+        assert_eq!(acting_role(Role::Admin, false, false), Role::Admin);
+        for role in [Role::User, Role::Guest] {
+            for (mfa, required) in [(false, false), (false, true), (true, false), (true, true)] {
+                assert_eq!(acting_role(role, mfa, required), role, "{role:?} is never raised or lowered");
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_without_amr_counts_as_password_only() {
+        let claims: AccessClaims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": Uuid::nil(), "aud": "a", "exp": 2, "iat": 1, "jti": "j",
+            "sid": Uuid::nil(), "role": "admin"
+        }))
+        .unwrap();
+        assert!(claims.amr.is_empty());
+        let claims: AccessClaims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": Uuid::nil(), "aud": "a", "exp": 2, "iat": 1, "jti": "j",
+            "sid": Uuid::nil(), "role": "admin", "amr": ["pwd", "otp"]
+        }))
+        .unwrap();
+        assert_eq!(claims.amr, vec![AMR_PWD, AMR_OTP]);
+    }
 }
