@@ -22,6 +22,13 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// Hex SHA-256 over the canonical entry and `prev_hash`.
     pub hash: String,
+    /// The id of the `audit.keys` key whose MAC the entry carries (null on entries written before
+    /// the chain was keyed).
+    #[serde(default)]
+    pub key_id: Option<i64>,
+    /// Hex HMAC-SHA-256 under that key of `trellis-audit-mac:v1:{key_id}:{seq}:{hash}`.
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 /// A page of the audit log, newest first.
@@ -37,7 +44,8 @@ pub struct BrokenEntry {
     pub seq: i64,
     /// Null when the entry is missing altogether.
     pub event_id: Option<Uuid>,
-    /// `missing`, `hash_mismatch` or `prev_hash_mismatch`.
+    /// `missing`, `hash_mismatch`, `prev_hash_mismatch`, or for the keyed chain `mac_mismatch`,
+    /// `unknown_key` and `unkeyed` (an entry without a MAC).
     pub reason: String,
 }
 
@@ -71,6 +79,10 @@ pub struct AuditVerification {
     /// The archive that fails its check, if one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken_archive: Option<BrokenArchive>,
+    /// Whether every entry's MAC was checked under the configured `audit.keys` (always in the
+    /// binary), not only the hash chain.
+    #[serde(default)]
+    pub keyed: bool,
 }
 
 /// The length of a statistics bucket: a UTC day, or an ISO week (Monday to Sunday, UTC).

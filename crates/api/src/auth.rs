@@ -177,10 +177,30 @@ pub struct TotpEnabled {
     pub recovery_codes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// Body of `POST /auth/mfa/totp/disable`: the current password as `password` (its first name) or
+/// `current_password`, or for an account without a password a current code as `current_code`.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpDisableRequest {
-    pub password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_code: Option<String>,
+}
+
+impl TotpDisableRequest {
+    pub fn proof(&self) -> Option<StepUpProof> {
+        let password = self.current_password.as_deref().or(self.password.as_deref());
+        StepUpProof::from_fields(password, self.current_code.as_deref())
+    }
+}
+
+impl std::fmt::Debug for TotpDisableRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpDisableRequest").finish_non_exhaustive()
+    }
 }
 
 /// A single-use token from a mailed link (`POST /auth/email/verify`).
@@ -252,6 +272,88 @@ pub struct EmailChanged {
     pub old_email: String,
 }
 
+/// A fresh proof given with a sensitive request (step-up, docs/SECURITY.md AZ/PW): the caller's
+/// current password, or, for an account without a password, a second-factor code (TOTP or a
+/// recovery code). Having signed in recently never counts: a stolen access token is recent too.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepUpProof {
+    Password(String),
+    Code(String),
+}
+
+impl StepUpProof {
+    /// The proof a request body carries in `current_password` (or the older `password`) or
+    /// `current_code`; None when it carries none (then the answer is 403 `step_up_required`).
+    pub fn from_fields(password: Option<&str>, code: Option<&str>) -> Option<StepUpProof> {
+        match (password.filter(|p| !p.is_empty()), code.map(str::trim).filter(|c| !c.is_empty())) {
+            (Some(p), _) => Some(StepUpProof::Password(p.to_string())),
+            (None, Some(c)) => Some(StepUpProof::Code(c.to_string())),
+            (None, None) => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for StepUpProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepUpProof::Password(_) => f.write_str("Password(<redacted>)"),
+            StepUpProof::Code(_) => f.write_str("Code(<redacted>)"),
+        }
+    }
+}
+
+/// Body of the internal call that checks a step-up proof (`SessionsApi::verify_step_up`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpCheck {
+    pub user_id: uuid::Uuid,
+    pub proof: Option<StepUpProof>,
+}
+
+/// Body of the internal call that asks for a user's email to change once the new address is
+/// verified (`SessionsApi::request_email_change`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChangeRequest {
+    pub user_id: uuid::Uuid,
+    /// The new address, already parsed and normalized by the users service.
+    pub new_email: String,
+    /// Who asks: the user themself or an administrator.
+    pub actor_id: uuid::Uuid,
+}
+
+/// Body of `POST /auth/email/change/confirm` and `/undo`: the token from the mailed link.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChangeToken {
+    pub token: String,
+}
+
+/// Body of the step-up-guarded second-factor routes (`/auth/mfa/totp/setup`,
+/// `/auth/mfa/recovery-codes`, `/auth/users/{id}/mfa/reset`): the caller's current password, or
+/// for an account without one a current second-factor code.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_code: Option<String>,
+}
+
+impl StepUpRequest {
+    pub fn proof(&self) -> Option<StepUpProof> {
+        StepUpProof::from_fields(self.current_password.as_deref(), self.current_code.as_deref())
+    }
+}
+
+impl std::fmt::Debug for StepUpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepUpRequest").finish_non_exhaustive()
+    }
+}
+
 /// What the users service asks of the auth service: it ends a user's sessions when an
 /// administrator changes the user's role or status, re-checks a password before an erasure, and
 /// has the new address of a changed email verified.
@@ -268,4 +370,26 @@ pub trait SessionsApi: Send + Sync {
     /// outstanding verification links, mails a new one to the new address, and tells the old
     /// address that it was replaced.
     async fn email_changed(&self, user_id: uuid::Uuid, old_email: &str) -> Result<(), ApiError>;
+    /// Step-up (docs/ARCHITECTURE.md "Step-up"): `Ok` when `proof` is a fresh proof of the user
+    /// `user_id` (their current password; for an account without a password, a current TOTP or
+    /// recovery code). `StepUpRequired` without a proof, `StepUpFailed` when wrong: a wrong proof
+    /// counts exactly as a failed login (same throttle; `RateLimited` once it blocks).
+    async fn verify_step_up(&self, user_id: uuid::Uuid, proof: Option<&StepUpProof>) -> Result<(), ApiError> {
+        match proof {
+            None => Err(ApiError::StepUpRequired),
+            Some(StepUpProof::Password(p)) => self.check_password(user_id, p).await.map_err(|e| match e {
+                ApiError::Unauthorized => ApiError::StepUpFailed,
+                e => e,
+            }),
+            Some(StepUpProof::Code(_)) => Err(ApiError::StepUpFailed),
+        }
+    }
+    /// A verified user asks (or an administrator asks for them) that their email become
+    /// `new_email`: nothing changes yet; a link that applies the change is mailed to the new
+    /// address. The answer is the same whether or not the address is taken (then no link is
+    /// mailed, and its owner gets a notice instead).
+    async fn request_email_change(&self, req: &EmailChangeRequest) -> Result<(), ApiError> {
+        let _ = req;
+        Err(ApiError::Unavailable("email changes are not supported by this auth service".into()))
+    }
 }

@@ -30,6 +30,15 @@ pub enum ApiError {
     Unauthorized,
     #[error("forbidden")]
     Forbidden,
+    /// The change needs a fresh proof given with that very request (`current_password`, or a
+    /// second-factor code for an account without a password) and none came: 403 with
+    /// `code: "step_up_required"`.
+    #[error("step-up required")]
+    StepUpRequired,
+    /// The fresh proof given was wrong: 401 with `code: "step_up_failed"` (counted like a failed
+    /// login by the auth service).
+    #[error("step-up failed")]
+    StepUpFailed,
     /// Too many attempts; the caller may try again after this many seconds.
     #[error("rate limited")]
     RateLimited(u64),

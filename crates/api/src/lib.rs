@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod internal;
 pub mod personal;
 pub mod policy;
 pub mod projects;

@@ -99,6 +99,12 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/auth/mfa/totp/setup", Authenticated),
     rule("POST", "/auth/mfa/totp/enable", Authenticated),
     rule("POST", "/auth/mfa/totp/disable", Authenticated),
+    // step-up guarded (the service checks the proof): new recovery codes; an admin removing a
+    // user's second factor; the links mailed for an email change (the token is the credential).
+    rule("POST", "/auth/mfa/recovery-codes", Authenticated),
+    rule("POST", "/auth/users/{id}/mfa/reset", Access::Admin),
+    rule("POST", "/auth/email/change/confirm", Public),
+    rule("POST", "/auth/email/change/undo", Public),
     rule("GET", "/.well-known/jwks.json", Public),
     // users: the caller, other users (full view for themself and admins, `{id, name}` else);
     // PATCH is open to every signed-in caller because a user may rename themself; role and status
@@ -106,7 +112,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/users/me", Authenticated),
     rule("GET", "/api/users/{id}", Authenticated),
     rule("PATCH", "/api/users/{id}", Authenticated),
-    // search: everyone signed in (non-admins see active users' `{id, name}` only); erasure and
+    // search: everyone signed in (non-admins find only active co-members' `{id, name}`, by name);
+    // export (POST, with the current password; GET is always 403 step_up_required), erasure and
     // preferences are the user's own (and admins'), checked in the service: a guest may still
     // set their own preferences and erase their own account.
     rule("GET", "/api/users", Authenticated),
@@ -114,6 +121,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/users/{id}/preferences", Authenticated),
     rule("PUT", "/api/users/{id}/preferences", Authenticated),
     rule("GET", "/api/users/{id}/export", Authenticated),
+    rule("POST", "/api/users/{id}/export", Authenticated),
     // projects and tasks: guests read what they are members of, but never write.
     rule("GET", "/api/projects", Authenticated),
     rule("POST", "/api/projects", Write),
@@ -168,16 +176,22 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/internal/users/{id}", Internal),
     rule("PUT", "/internal/users/{id}/mfa", Internal),
     rule("POST", "/internal/users/{id}/email-verified", Internal),
+    rule("PUT", "/internal/users/{id}/email", Internal),
     rule("GET", "/internal/users/{id}/notifications", Internal),
     rule("GET", "/internal/sessions/{id}", Internal),
     rule("POST", "/internal/sessions/end-all", Internal),
     rule("POST", "/internal/auth/password-check", Internal),
     rule("POST", "/internal/auth/email-changed", Internal),
+    rule("POST", "/internal/auth/step-up", Internal),
+    rule("POST", "/internal/auth/email-change", Internal),
     rule("POST", "/internal/auth/personal-data/export", Internal),
     rule("POST", "/internal/auth/personal-data/erase", Internal),
     rule("POST", "/internal/projects/personal-data/export", Internal),
     rule("POST", "/internal/projects/personal-data/erase", Internal),
     rule("POST", "/internal/projects/access", Internal),
+    rule("GET", "/internal/projects/tasks/{id}", Internal),
+    rule("GET", "/internal/projects/comments/{id}", Internal),
+    rule("POST", "/internal/projects/co-members", Internal),
 ];
 
 /// Routes other branches are building while this table already names them. An entry listed here

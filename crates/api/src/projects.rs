@@ -124,6 +124,24 @@ pub struct AddMember {
     pub role: ProjectRole,
 }
 
+/// The other body of `POST /api/projects/{id}/members`: a member by exact email address. The
+/// answer (202 [`MemberInvited`]) is the same whether or not the address has an account: an
+/// active account is added, an unknown address gets an invitation to register.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteMember {
+    pub email: String,
+    pub role: ProjectRole,
+}
+
+/// The answer to [`InviteMember`], identical for known and unknown addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemberInvited {
+    /// The address as understood (trimmed, lowercased).
+    pub email: String,
+    pub role: ProjectRole,
+}
+
 /// Body of `PATCH /api/projects/{id}/members/{user_id}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -327,7 +345,10 @@ pub enum AttachmentScan {
     Infected,
 }
 
-/// Who may see a project, for other services (the worker's live updates and notifications).
+/// What other services (the worker's live updates and notifications) may ask of the projects
+/// service: who may see a project, and the current state of a task or comment. Events carry no
+/// user-written text (ARCHITECTURE.md "What events may carry"), so a consumer that shows text
+/// reads it here when it delivers, and skips what is gone (`None`).
 #[async_trait::async_trait]
 pub trait ProjectAccess: Send + Sync {
     /// The role through which `user`, whose global role is `role`, sees `project` (admins see every
@@ -338,6 +359,14 @@ pub trait ProjectAccess: Send + Sync {
         user: Uuid,
         role: crate::users::Role,
     ) -> Result<Option<ProjectRole>, crate::ApiError>;
+
+    /// The task as it is now (`GET /internal/projects/tasks/{id}`); `None` when it is gone. Whoever
+    /// shows it to someone checks `project_role` for them first.
+    async fn current_task(&self, id: Uuid) -> Result<Option<Task>, crate::ApiError>;
+
+    /// The comment as it is now (`GET /internal/projects/comments/{id}`); `None` when it is gone
+    /// (deleted, with its task or project, or with its author's erasure).
+    async fn current_comment(&self, id: Uuid) -> Result<Option<Comment>, crate::ApiError>;
 }
 
 /// The question of `POST /internal/projects/access` and its answer.
@@ -351,4 +380,24 @@ pub struct AccessQuery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessAnswer {
     pub role: Option<ProjectRole>,
+}
+
+/// Who shares a project with whom, for the users service's search (docs/SECURITY.md: a non-admin
+/// finds only people who share a project with them).
+#[async_trait::async_trait]
+pub trait ProjectPeople: Send + Sync {
+    /// The users who are members of at least one project `user` is a member of (`user` included
+    /// when they are a member of any), in no particular order.
+    async fn co_members(&self, user: Uuid) -> Result<Vec<Uuid>, crate::ApiError>;
+}
+
+/// The question of `POST /internal/projects/co-members` and its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoMembersQuery {
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoMembersAnswer {
+    pub user_ids: Vec<Uuid>,
 }

@@ -140,18 +140,53 @@ pub trait UsersApi: Send + Sync {
     /// The user's notification switches; `NotFound` when there is no such user (or they are
     /// being erased).
     async fn notification_settings(&self, id: Uuid) -> Result<NotificationSettings, ApiError>;
+    /// Applies a verified email change (auth, after the link mailed to the new address was
+    /// followed, or after the old address's undo link): the address becomes `email`, verified.
+    /// `Conflict` when another account holds it by now (nothing is written then).
+    async fn apply_email_change(&self, id: Uuid, email: &str) -> Result<(), ApiError> {
+        let _ = (id, email);
+        Err(ApiError::Unavailable("email changes are not supported by this users service".into()))
+    }
+}
+
+/// Body of the internal call that applies a verified email change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyEmailChange {
+    pub email: String,
 }
 
 /// Body of `PATCH /api/users/{id}`: `name` and `email` by the user themself or an admin, `role`
 /// and `status` by an admin only. Absent fields are left as they are; any other field is refused.
 /// A new email is unverified until its owner follows the link mailed to it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     pub name: Option<String>,
     pub email: Option<String>,
     pub role: Option<Role>,
     pub status: Option<UserStatus>,
+    /// The caller's own current password: the fresh proof (step-up) a change of `role` or
+    /// `status` needs (403 `step_up_required` without it, 401 `step_up_failed` when wrong).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
+    /// For an account without a password: a current second-factor code (TOTP or recovery code)
+    /// as the step-up proof instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_code: Option<String>,
+}
+
+impl std::fmt::Debug for UpdateUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateUser")
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("status", &self.status)
+            .field("current_password", &self.current_password.as_ref().map(|_| "<redacted>"))
+            .field("current_code", &self.current_code.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// One user in a search result: the whole user for admins, `{id, name}` for everyone else.
@@ -170,10 +205,36 @@ pub struct UserPage {
     pub next_cursor: Option<String>,
 }
 
-/// Body of `DELETE /api/users/{id}` when users erase their own account.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+/// Body of `DELETE /api/users/{id}`: the caller's own current password, the fresh proof
+/// (step-up) every erasure needs, whether of one's own account or, by an admin, of another's.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EraseUser {
-    /// The caller's password, re-checked (required when erasing one's own account).
+    /// The caller's current password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
+    /// The same, under its earlier name (kept for clients of the first version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for EraseUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EraseUser").finish_non_exhaustive()
+    }
+}
+
+/// Body of `POST /api/users/{id}/export`: the caller's own current password (step-up; an admin
+/// exporting someone else gives their own).
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
+}
+
+impl std::fmt::Debug for ExportRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportRequest").finish_non_exhaustive()
+    }
 }

@@ -4,8 +4,8 @@
 
 use api::ApiError;
 use api::auth::{
-    EmailChanged, EndSessionsRequest, EndSessionsResponse, Jwks, KeySource, PasswordCheck, SessionEndReason,
-    SessionStatus, SessionsApi,
+    EmailChangeRequest, EmailChanged, EndSessionsRequest, EndSessionsResponse, Jwks, KeySource, PasswordCheck,
+    SessionEndReason, SessionStatus, SessionsApi, StepUpCheck, StepUpProof,
 };
 use async_trait::async_trait;
 use platform::client::ServiceClient;
@@ -49,5 +49,17 @@ impl SessionsApi for HttpSessionsClient {
     async fn email_changed(&self, user_id: uuid::Uuid, old_email: &str) -> Result<(), ApiError> {
         let body = EmailChanged { user_id, old_email: old_email.to_string() };
         self.0.call::<_, ()>(Method::POST, "/internal/auth/email-changed", Some(&body)).await
+    }
+
+    async fn verify_step_up(&self, user_id: uuid::Uuid, proof: Option<&StepUpProof>) -> Result<(), ApiError> {
+        if proof.is_none() {
+            return Err(ApiError::StepUpRequired);
+        }
+        let body = StepUpCheck { user_id, proof: proof.cloned() };
+        self.0.call::<_, ()>(Method::POST, "/internal/auth/step-up", Some(&body)).await
+    }
+
+    async fn request_email_change(&self, req: &EmailChangeRequest) -> Result<(), ApiError> {
+        self.0.call::<_, ()>(Method::POST, "/internal/auth/email-change", Some(req)).await
     }
 }

@@ -167,6 +167,21 @@ pub fn login_delay(consecutive: u32) -> time::Duration {
     time::Duration::seconds((FIRST_DELAY_SECS << doublings).min(MAX_DELAY_SECS))
 }
 
+/// A display name as the users service accepts it (`users::domain::UserName`): 1–100 characters
+/// after trimming, no control characters. Registration checks it itself, so that a taken address
+/// is refused for the same names as a new one.
+pub fn check_name(raw: &str) -> Result<(), &'static str> {
+    let s = raw.trim();
+    let n = s.chars().count();
+    if n == 0 || n > 100 {
+        return Err("must be 1 to 100 characters");
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(())
+}
+
 /// The form of an email address used to key login throttling (matches the users service's
 /// normalization: trimmed, lowercased).
 pub fn normalize_email(email: &str) -> String {

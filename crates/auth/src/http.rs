@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use api::auth::{
-    ChangePasswordRequest, EmailChanged, EndSessionsRequest, EndSessionsResponse, ForgotPasswordRequest,
-    IntrospectRequest, Introspection, Jwks, LoginMfaRequest, LoginRequest, LoginResponse, PasswordCheck,
-    RefreshRequest, RegisterRequest, RegisterResponse, ResetPasswordRequest, SessionInfo, SessionStatus, TokenResponse,
-    TotpDisableRequest, TotpEnableRequest, TotpEnabled, TotpSetup, VerifyEmailRequest,
+    ChangePasswordRequest, EmailChangeRequest, EmailChangeToken, EmailChanged, EndSessionsRequest, EndSessionsResponse,
+    ForgotPasswordRequest, IntrospectRequest, Introspection, Jwks, LoginMfaRequest, LoginRequest, LoginResponse,
+    PasswordCheck, RefreshRequest, RegisterRequest, RegisterResponse, ResetPasswordRequest, SessionInfo, SessionStatus,
+    StepUpCheck, StepUpRequest, TokenResponse, TotpDisableRequest, TotpEnableRequest, TotpEnabled, TotpSetup,
+    VerifyEmailRequest,
 };
 use api::personal::{DataSubject, ErasureReport, PersonalDataApi};
 use api::projects::Page;
@@ -20,8 +21,8 @@ use platform::identity::{TokenVerifier, VerifyError};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::browser;
 use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::{browser, device};
 
 type Svc = State<Arc<AuthService>>;
 
@@ -39,6 +40,10 @@ pub fn routes() -> Router<Arc<AuthService>> {
         .route("/auth/mfa/totp/setup", post(totp_setup))
         .route("/auth/mfa/totp/enable", post(totp_enable))
         .route("/auth/mfa/totp/disable", post(totp_disable))
+        .route("/auth/mfa/recovery-codes", post(regenerate_recovery_codes))
+        .route("/auth/users/{id}/mfa/reset", post(admin_reset_mfa))
+        .route("/auth/email/change/confirm", post(confirm_email_change))
+        .route("/auth/email/change/undo", post(undo_email_change))
         .route("/auth/refresh", post(refresh))
         .route("/auth/verify", post(introspect))
         .route("/auth/logout", post(logout))
@@ -53,7 +58,7 @@ pub fn routes() -> Router<Arc<AuthService>> {
         .route("/.well-known/jwks.json", get(jwks))
 }
 
-/// Routes for other services; mount behind `platform::http::require_internal_token`.
+/// Routes for other services; mount behind `platform::http::require_service` (callers: `api::internal`).
 pub fn internal_router(svc: Arc<AuthService>) -> Router {
     internal_routes().with_state(svc)
 }
@@ -65,6 +70,8 @@ pub fn internal_routes() -> Router<Arc<AuthService>> {
         .route("/internal/sessions/end-all", post(internal_end_sessions))
         .route("/internal/auth/password-check", post(internal_password_check))
         .route("/internal/auth/email-changed", post(internal_email_changed))
+        .route("/internal/auth/step-up", post(internal_step_up))
+        .route("/internal/auth/email-change", post(internal_email_change))
         .route("/internal/auth/personal-data/export", post(internal_export))
         .route("/internal/auth/personal-data/erase", post(internal_erase))
 }
@@ -90,14 +97,17 @@ impl From<AuthError> for Problem {
     }
 }
 
+/// The same answer for a new and a taken address (the owner of a taken one is mailed instead).
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = RegisterResponse), (status = 409, description = "email taken"),
-              (status = 422, description = "invalid fields or weak password")))]
+    responses((status = 201, body = RegisterResponse, description = "created; the same answer when the address is taken"),
+              (status = 422, description = "invalid fields or weak password"),
+              (status = 429, description = "the client's registration budget is spent; see Retry-After")))]
 pub async fn register(
     State(svc): Svc,
+    ClientIp(ip): ClientIp,
     Json(req): Json<RegisterRequest>,
 ) -> Result<JsonWithStatus<RegisterResponse>, Problem> {
-    let user = svc.register(req).await?;
+    let user = svc.register(req, ip).await?;
     Ok(JsonWithStatus(StatusCode::CREATED, RegisterResponse { user }))
 }
 
@@ -111,10 +121,22 @@ pub async fn login(
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, Problem> {
-    match svc.login(req, client_info(ip, &headers)).await? {
-        LoginResponse::Tokens(tokens) => Ok(token_answer(&svc, &headers, tokens)),
+    let device = device::from_headers(&headers);
+    match svc.login_from_device(req, client_info(ip, &headers), device.as_deref()).await? {
+        LoginResponse::Tokens(tokens) => Ok(signed_in(&svc, &headers, tokens)),
         challenge => Ok(no_store(challenge)),
     }
+}
+
+/// The answer to a completed sign-in: the tokens, and a new device cookie for the account
+/// (docs/SECURITY.md LG-2).
+fn signed_in(svc: &AuthService, headers: &HeaderMap, tokens: TokenResponse) -> Response {
+    let cookie = device::set_cookie(&svc.device_cookie(&tokens.user.email));
+    let mut res = token_answer(svc, headers, tokens);
+    if let Some(cookie) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    res
 }
 
 /// The token pair as the client asked for it: both in the body, or (browser clients, SE-6) the
@@ -148,14 +170,75 @@ pub async fn login_mfa(
     Json(req): Json<LoginMfaRequest>,
 ) -> Result<Response, Problem> {
     let tokens = svc.login_mfa(&req.mfa_token, &req.code, client_info(ip, &headers)).await?;
-    Ok(token_answer(&svc, &headers, tokens))
+    Ok(signed_in(&svc, &headers, tokens))
 }
 
-#[utoipa::path(post, path = "/auth/mfa/totp/setup", tag = "auth",
+#[utoipa::path(post, path = "/auth/mfa/totp/setup", tag = "auth", request_body = StepUpRequest,
     responses((status = 200, body = TotpSetup, description = "a new seed, not active until enabled"),
-              (status = 409, description = "2FA is already enabled")))]
-pub async fn totp_setup(State(svc): Svc, Authenticated(caller): Authenticated) -> Result<Response, Problem> {
-    Ok(no_store(svc.totp_setup(&caller).await?))
+              (status = 401, description = "`step_up_failed`: wrong current password or code"),
+              (status = 403, description = "`step_up_required`: no current_password (or current_code)"),
+              (status = 409, description = "2FA is already enabled"),
+              (status = 429, description = "too many failed proofs; see Retry-After")))]
+pub async fn totp_setup(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    OptionalJson(req): OptionalJson<StepUpRequest>,
+) -> Result<Response, Problem> {
+    let proof = req.and_then(|r| r.proof());
+    Ok(no_store(svc.totp_setup(&caller, proof.as_ref()).await?))
+}
+
+/// Ten new recovery codes (the old ones stop working), after a step-up proof.
+#[utoipa::path(post, path = "/auth/mfa/recovery-codes", tag = "auth", request_body = StepUpRequest,
+    responses((status = 200, body = TotpEnabled, description = "the new codes, shown only now"),
+              (status = 401, description = "`step_up_failed`"), (status = 403, description = "`step_up_required`"),
+              (status = 409, description = "2FA is not enabled"), (status = 429, description = "too many failed proofs")))]
+pub async fn regenerate_recovery_codes(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    OptionalJson(req): OptionalJson<StepUpRequest>,
+) -> Result<Response, Problem> {
+    let proof = req.and_then(|r| r.proof());
+    Ok(no_store(svc.regenerate_recovery_codes(&caller, proof.as_ref()).await?))
+}
+
+/// An administrator removes a user's second factor (with the administrator's own step-up proof);
+/// every session of the user ends, the user is mailed, the audit log records it.
+#[utoipa::path(post, path = "/auth/users/{id}/mfa/reset", tag = "auth", request_body = StepUpRequest,
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "the user's second factor is removed"),
+              (status = 401, description = "`step_up_failed`"), (status = 403, description = "not an admin, or `step_up_required`"),
+              (status = 404, description = "no such user"), (status = 409, description = "the user has no second factor")))]
+pub async fn admin_reset_mfa(
+    State(svc): Svc,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    OptionalJson(req): OptionalJson<StepUpRequest>,
+) -> Result<StatusCode, Problem> {
+    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
+    let proof = req.and_then(|r| r.proof());
+    svc.admin_reset_mfa(&caller, id, proof.as_ref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The link mailed to the new address of an email change: applies it.
+#[utoipa::path(post, path = "/auth/email/change/confirm", tag = "auth", request_body = EmailChangeToken,
+    responses((status = 204, description = "the email changed (verified); the old address got an undo link"),
+              (status = 400, description = "unknown, used or expired token"),
+              (status = 409, description = "the address was taken meanwhile; nothing changed")))]
+pub async fn confirm_email_change(State(svc): Svc, Json(req): Json<EmailChangeToken>) -> Result<StatusCode, Problem> {
+    svc.confirm_email_change(&req.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The link mailed to the old address after a change: restores it and ends every session.
+#[utoipa::path(post, path = "/auth/email/change/undo", tag = "auth", request_body = EmailChangeToken,
+    responses((status = 204, description = "the old address is back; every session of the account ended"),
+              (status = 400, description = "unknown, used or expired token"),
+              (status = 409, description = "the old address was taken meanwhile; nothing changed")))]
+pub async fn undo_email_change(State(svc): Svc, Json(req): Json<EmailChangeToken>) -> Result<StatusCode, Problem> {
+    svc.undo_email_change(&req.token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/auth/mfa/totp/enable", tag = "auth", request_body = TotpEnableRequest,
@@ -173,13 +256,16 @@ pub async fn totp_enable(
 
 #[utoipa::path(post, path = "/auth/mfa/totp/disable", tag = "auth", request_body = TotpDisableRequest,
     responses((status = 204, description = "2FA is off and the recovery codes are gone"),
-              (status = 401, description = "wrong password"), (status = 409, description = "2FA is not enabled")))]
+              (status = 401, description = "`step_up_failed`: wrong password"),
+              (status = 403, description = "`step_up_required`: no password given"),
+              (status = 409, description = "2FA is not enabled"), (status = 429, description = "too many failed proofs")))]
 pub async fn totp_disable(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
-    Json(req): Json<TotpDisableRequest>,
+    OptionalJson(req): OptionalJson<TotpDisableRequest>,
 ) -> Result<StatusCode, Problem> {
-    svc.totp_disable(&caller, &req.password).await?;
+    let proof = req.and_then(|r| r.proof());
+    svc.totp_disable(&caller, proof.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,6 +348,18 @@ async fn internal_password_check(State(svc): Svc, Json(req): Json<PasswordCheck>
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// 204 when the proof holds; 403 `step_up_required`, 401 `step_up_failed`, 429 otherwise. The
+/// proof travels in the body only and is never logged.
+async fn internal_step_up(State(svc): Svc, Json(req): Json<StepUpCheck>) -> Result<StatusCode, Problem> {
+    svc.verify_step_up(req.user_id, req.proof.as_ref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn internal_email_change(State(svc): Svc, Json(req): Json<EmailChangeRequest>) -> Result<StatusCode, Problem> {
+    svc.request_email_change(&req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn internal_email_changed(State(svc): Svc, Json(req): Json<EmailChanged>) -> Result<StatusCode, Problem> {
     svc.email_changed(req.user_id, &req.old_email).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -302,13 +400,15 @@ pub async fn logout_all(State(svc): Svc, Authenticated(caller): Authenticated) -
 
 #[utoipa::path(post, path = "/auth/password/change", tag = "auth", request_body = ChangePasswordRequest,
     responses((status = 204, description = "changed; the caller's other sessions ended"),
-              (status = 422, description = "wrong current password, or a new password the policy refuses")))]
+              (status = 422, description = "wrong current password, or a new password the policy refuses"),
+              (status = 429, description = "too many failed password checks for the account or the client; see Retry-After")))]
 pub async fn change_password(
     State(svc): Svc,
+    ClientIp(ip): ClientIp,
     Authenticated(caller): Authenticated,
     Json(req): Json<ChangePasswordRequest>,
 ) -> Result<StatusCode, Problem> {
-    svc.change_password(&caller, &req.current_password, &req.new_password).await?;
+    svc.change_password(&caller, &req.current_password, &req.new_password, ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,7 +8,13 @@
 
 pub mod browser;
 pub mod client;
+pub mod device;
 pub mod domain;
+/// Property checks of the parsers of untrusted input, for the proptest suites and the cargo-fuzz
+/// targets in fuzz/ (built with `--cfg fuzzing`).
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod ipthrottle;
 pub mod jobs;

@@ -42,6 +42,9 @@ pub struct NewSession {
     pub ip: Option<String>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// How the sign-in authenticated the user (RFC 8176 values: `pwd`, `otp`); every access
+    /// token of the session carries it, refreshed or not.
+    pub amr: Vec<String>,
 }
 
 /// A session as stored.
@@ -56,6 +59,13 @@ pub struct SessionRow {
     /// The absolute end of the session, however often it is refreshed.
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// As given at sign-in (`NewSession::amr`).
+    pub amr: Vec<String>,
+}
+
+/// The stored form of an `amr` list (space-separated) read back.
+pub fn parse_amr(stored: &str) -> Vec<String> {
+    stored.split_ascii_whitespace().map(str::to_owned).collect()
 }
 
 /// What a presented refresh token turned out to be.
@@ -202,6 +212,14 @@ pub trait MfaStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Removes the seed and the recovery codes and records `event`; false when there was none.
     async fn disable_totp(&self, user_id: Uuid, event: &Event) -> Result<bool, StoreError>;
+    /// Replaces every recovery code of a user whose TOTP is enabled (the old ones die) and records
+    /// `event`, in one transaction; false (nothing written) when TOTP is not enabled.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        recovery_hashes: &[[u8; 32]],
+        event: &Event,
+    ) -> Result<bool, StoreError>;
     /// Moves the last accepted step forward to `step` (compare-and-set); false when `step` is not
     /// newer, i.e. the code was already used.
     async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, StoreError>;
@@ -233,6 +251,11 @@ pub trait MfaStore: Send + Sync {
 pub enum EmailTokenPurpose {
     VerifyEmail,
     ResetPassword,
+    /// Mailed to the new address of an email change; following it applies the change.
+    ChangeEmail,
+    /// Mailed to the old address once a change applied; following it restores the old address
+    /// and ends every session.
+    UndoEmailChange,
 }
 
 impl EmailTokenPurpose {
@@ -240,6 +263,8 @@ impl EmailTokenPurpose {
         match self {
             EmailTokenPurpose::VerifyEmail => "verify_email",
             EmailTokenPurpose::ResetPassword => "reset_password",
+            EmailTokenPurpose::ChangeEmail => "change_email",
+            EmailTokenPurpose::UndoEmailChange => "undo_email_change",
         }
     }
 }
@@ -309,6 +334,48 @@ pub trait EmailTokenStore: Send + Sync {
         limit: u32,
         event: &Event,
     ) -> Result<bool, StoreError>;
+    /// Stores a `change_email` token carrying the new address (`sealed_email`; None for an
+    /// address that is taken: the token then never applies anything) with `event`, in one
+    /// transaction, unless `limit` such tokens were created for the user since `since`; returns
+    /// whether it was stored.
+    async fn issue_email_change(
+        &self,
+        token: &NewEmailToken,
+        sealed_email: Option<&[u8]>,
+        since: OffsetDateTime,
+        limit: u32,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+    /// The owner and sealed address of an unused, unexpired token of `purpose` (`change_email`
+    /// or `undo_email_change`).
+    async fn email_change(
+        &self,
+        token_hash: [u8; 32],
+        purpose: EmailTokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Uuid, Vec<u8>)>, StoreError>;
+    /// After the users service applied a change, in one transaction: spends the `change_email`
+    /// token (compare-and-set), every other outstanding `change_email` and `verify_email` token
+    /// of the user, stores the `undo` token with the old address (`sealed_old`) and records
+    /// `event`. False (nothing written) when the token was spent meanwhile.
+    async fn complete_email_change(
+        &self,
+        token_hash: [u8; 32],
+        undo: &NewEmailToken,
+        sealed_old: &[u8],
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+    /// After the users service restored the old address, in one transaction: spends the
+    /// `undo_email_change` token (compare-and-set) and every outstanding `change_email`,
+    /// `undo_email_change` and `verify_email` token of the user, revokes every session of the user
+    /// and records `event`. The revoked session ids, or None (nothing written) when the token was
+    /// spent meanwhile.
+    async fn undo_email_change(
+        &self,
+        token_hash: [u8; 32],
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
 }
 
 /// Every auth table that holds data about a user, as named in exports and erasure reports.

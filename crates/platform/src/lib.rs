@@ -11,7 +11,8 @@
 //! - [`objects`]: object storage over a local folder or S3 (the `object_store` crate).
 //! - [`identity`]: who is calling: access-token verification against a `KeySource`.
 //! - [`http`]: errors as `application/problem+json`, the JSON extractor, middleware, health.
-//! - [`client`]: the HTTP client one service uses to call another.
+//! - [`client`]: the HTTP client one service uses to call another; [`service_auth`]: the
+//!   per-service credentials it signs its calls with and services verify.
 //! - [`mail`]: `Mailer` over SMTP (lettre) or into `.eml` files in a folder.
 //! - [`jobs`]: data-lifecycle jobs run once per cluster under a database lease, and their scheduler.
 //! - [`telemetry`], [`clock`], [`ids`], [`crypto`]: the small shared pieces.
@@ -30,4 +31,5 @@ pub mod jobs;
 pub mod mail;
 pub mod objects;
 pub mod outbox;
+pub mod service_auth;
 pub mod telemetry;

@@ -3,7 +3,7 @@
 //! Every failure is a problem+json answer: ids that are not UUIDs are 404 like any unknown id,
 //! malformed query strings are 400, bad values 422. The task routes are in [`tasks`].
 
-mod tasks;
+pub(crate) mod tasks;
 
 mod comments;
 
@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 use api::FieldError;
 use api::personal::{DataSubject, ErasureReport, PersonalData, PersonalDataApi};
-use api::projects::{AddMember, ChangeMember, CreateProject, Member, Page, Project, TaskStatus, UpdateProject};
+use api::projects::{
+    AddMember, ChangeMember, CreateProject, InviteMember, Member, MemberInvited, Page, Project, TaskStatus,
+    UpdateProject,
+};
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -234,19 +237,31 @@ async fn list_members(
     Ok(Json(svc.list_members(Actor::from(&id), project_id).await?))
 }
 
+/// Adds a member by `{user_id, role}` (201 with the member), or by exact address
+/// `{email, role}` (202 `{email, role}`, the same whether or not the address has an account: an
+/// active account is added, an unknown address is invited to register).
 #[utoipa::path(post, path = "/api/projects/{id}/members", tag = "projects", params(("id" = Uuid, Path)),
-    request_body = AddMember,
-    responses((status = 201, body = Member), (status = 403, description = "only owners manage members"),
+    request_body(content = AddMember, description = "`{user_id, role}`, or `{email, role}` (`InviteMember`)"),
+    responses((status = 201, body = Member, description = "added by `user_id`"),
+              (status = 202, body = MemberInvited, description = "by `email`: the same answer for every address"),
+              (status = 403, description = "only owners manage members"),
               (status = 404, description = "no such project, or not a member"),
-              (status = 409, description = "already a member"),
-              (status = 422, description = "not an active user, or a guest as more than a viewer")))]
+              (status = 409, description = "already a member (by `user_id`)"),
+              (status = 422, description = "not an active user, or a guest as more than a viewer (by `user_id`); a malformed address")))]
 async fn add_member(
     State(svc): Svc,
     Authenticated(id): Authenticated,
     path: Result<Path<String>, PathRejection>,
-    Json(body): Json<AddMember>,
+    Json(raw): Json<serde_json::Value>,
 ) -> Result<Response, Problem> {
     let project_id = path_id(path)?;
+    let by_email = raw.as_object().is_some_and(|o| o.contains_key("email"));
+    if by_email {
+        let body: InviteMember = serde_json::from_value(raw).map_err(|e| body_problem(&e))?;
+        let answer = svc.invite_member(Actor::from(&id), project_id, body).await?;
+        return Ok(JsonWithStatus(StatusCode::ACCEPTED, answer).into_response());
+    }
+    let body: AddMember = serde_json::from_value(raw).map_err(|e| body_problem(&e))?;
     let member = svc.add_member(Actor::from(&id), project_id, body).await?;
     let tag = member_etag(&member);
     Ok(tagged(created(format!("/api/projects/{project_id}/members/{}", member.user_id), member), &tag))
@@ -318,7 +333,7 @@ async fn remove_member(
 }
 
 /// Routes for other services (the users service's GDPR export and erasure, through
-/// `platform::client::PersonalDataClient`); mount behind `platform::http::require_internal_token`.
+/// `platform::client::PersonalDataClient`); mount behind `platform::http::require_service`.
 pub fn internal_router(svc: Arc<ProjectsService>) -> Router {
     internal_routes().with_state(svc)
 }
@@ -329,6 +344,40 @@ pub fn internal_routes() -> Router<Arc<ProjectsService>> {
         .route("/internal/projects/personal-data/export", post(internal_export))
         .route("/internal/projects/personal-data/erase", post(internal_erase))
         .route("/internal/projects/access", post(internal_access))
+        .route("/internal/projects/tasks/{id}", get(internal_task))
+        .route("/internal/projects/comments/{id}", get(internal_comment))
+        .route("/internal/projects/co-members", post(internal_co_members))
+}
+
+async fn internal_co_members(
+    State(svc): Svc,
+    Json(q): Json<api::projects::CoMembersQuery>,
+) -> Result<Json<api::projects::CoMembersAnswer>, Problem> {
+    use api::projects::ProjectPeople as _;
+    Ok(Json(api::projects::CoMembersAnswer { user_ids: svc.co_members(q.user_id).await? }))
+}
+
+/// A body that is JSON but not one of the member bodies: 422 naming what is wrong.
+fn body_problem(e: &serde_json::Error) -> Problem {
+    Problem::invalid(vec![FieldError::new("body", e.to_string())])
+}
+
+/// The task as it is now, for the worker's mails (events carry no text); 404 when gone.
+async fn internal_task(
+    State(svc): Svc,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<api::projects::Task>, Problem> {
+    use api::projects::ProjectAccess as _;
+    svc.current_task(path_id(path)?).await?.map(Json).ok_or_else(|| api::ApiError::NotFound.into())
+}
+
+/// The comment as it is now, for the worker's mails; 404 when gone.
+async fn internal_comment(
+    State(svc): Svc,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<api::projects::Comment>, Problem> {
+    use api::projects::ProjectAccess as _;
+    svc.current_comment(path_id(path)?).await?.map(Json).ok_or_else(|| api::ApiError::NotFound.into())
 }
 
 async fn internal_access(

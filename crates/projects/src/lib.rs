@@ -12,10 +12,12 @@
 //!   is logged with who asked (`authorization denied`, docs/SECURITY.md AZ-11).
 //! - Writes: project owners and editors may write tasks; global admins may write everywhere; the
 //!   global `guest` role is read-only everywhere (403), whatever its project role.
-//! - Every write stores its event in the outbox in the same transaction: project and member
-//!   events carry ids (and roles, names) only; `task.created` and `task.updated` carry the whole
-//!   task as written (and `fields`, the names of what changed, plus the column's new positions
-//!   when it was rebalanced), `task.deleted` its ids, so a live board needs no refetch.
+//! - Every write stores its event in the outbox in the same transaction. Events carry ids, kinds,
+//!   the names of the fields that changed, versions and the actor's id, never user-written text
+//!   nor personal data ([`events`], the only place they are built): `task.created` and
+//!   `task.updated` carry the task without its title, description, labels and due date (and
+//!   `fields`, plus the column's new positions when it was rebalanced), `task.deleted` its ids;
+//!   a live client refetches what an event names.
 //! - Task writes are compare-and-set on `updated_at` (`ETag`, `If-Match`; 412 when stale) and
 //!   an assignee must be a project member (checked in the write's transaction) who is not a
 //!   global guest (asked of the users service).
@@ -34,8 +36,8 @@
 //! - Comments (`comments`, [`service`]'s comment use cases): members read them; owners and
 //!   editors write them (a viewer is read-only, comments included; guests are viewers at most);
 //!   only the author changes one, and only while still an owner or editor; the author, project
-//!   owners and admins delete. `comment.created`, `comment.updated` (both with the comment) and
-//!   `comment.deleted` (ids) go to the outbox in the write's transaction.
+//!   owners and admins delete. `comment.created`, `comment.updated` (both with the comment but
+//!   not its body) and `comment.deleted` (ids) go to the outbox in the write's transaction.
 //! - Search ([`ports::SearchStore`]): the full-text index (PostgreSQL generated `tsvector`
 //!   columns, SQLite FTS5 maintained by triggers) changes in the same transaction as the text;
 //!   the user's query is reduced to words ([`domain::search`]) before any backend syntax is built,
@@ -56,6 +58,12 @@
 
 pub mod cache;
 pub mod domain;
+pub mod events;
+/// Property checks of the parsers of untrusted input, for the proptest suites and the cargo-fuzz
+/// targets in fuzz/ (built with `--cfg fuzzing`).
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod invalidation;
 pub mod ports;

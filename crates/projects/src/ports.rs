@@ -350,6 +350,9 @@ pub trait MemberStore: Send + Sync {
     async fn delete_project(&self, id: Uuid, read_at: OffsetDateTime, event: &Event) -> Result<bool, StoreError>;
     /// The project's members, oldest first.
     async fn list_members(&self, project: Uuid) -> Result<Vec<MemberRecord>, StoreError>;
+    /// The users who are members of a project `user` is a member of (`user` included when they
+    /// are one of any), each once.
+    async fn co_members(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError>;
     /// Adds a member; `Conflict` when the user already is one, `NotFound` when the project is gone.
     async fn add_member(&self, member: &MemberRecord, event: &Event) -> Result<(), StoreError>;
     /// Gives `user` the role `role`, or with `None` removes them, keeping at least one owner

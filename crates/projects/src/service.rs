@@ -4,14 +4,16 @@
 pub mod attachments;
 mod comments;
 mod members;
-mod search;
-mod tasks;
+mod people;
+pub(crate) mod search;
+pub(crate) mod tasks;
 
 pub use attachments::{
     AttachmentError, DEFAULT_MAX_ATTACHMENT_BYTES, Download, DownloadBody, MAX_PRESIGN_TTL, ScanPass, attachment_etag,
 };
 pub use comments::comment_etag;
 pub use members::{ChangeError, member_etag, project_etag};
+pub use people::Invitations;
 pub use tasks::{TaskListQuery, filter_date, task_etag};
 
 pub use crate::ports::{TaskFilter, TaskOrder, TaskSort};
@@ -25,7 +27,6 @@ use api::{ApiError, FieldError};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use platform::bus::Event;
 use platform::clock::Clock;
 use platform::identity::Identity;
 use platform::ids::new_id;
@@ -87,11 +88,11 @@ fn bad_cursor() -> ApiError {
 }
 
 /// A project list's cursor: the last id of the page, base64url.
-fn encode_project_cursor(id: Uuid) -> String {
+pub(crate) fn encode_project_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
-fn decode_project_cursor(s: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn decode_project_cursor(s: &str) -> Result<Uuid, ApiError> {
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad_cursor())?;
     Uuid::from_slice(&bytes).map_err(|_| bad_cursor())
 }
@@ -228,6 +229,8 @@ pub struct ProjectsService {
     /// The stored answers of `Idempotency-Key` requests, which hold personal data for 24 hours:
     /// exported and erased with the rest when connected.
     idempotency: OnceLock<Arc<platform::http::idempotency::Idempotency>>,
+    /// The mailer for invitations to register (adding a member by an unknown address).
+    invitations: OnceLock<people::Invitations>,
 }
 
 impl ProjectsService {
@@ -248,6 +251,7 @@ impl ProjectsService {
             users: OnceLock::new(),
             cache: EntityCache::disabled(),
             idempotency: OnceLock::new(),
+            invitations: OnceLock::new(),
         }
     }
 
@@ -322,13 +326,7 @@ impl ProjectsService {
         };
         let now = self.now();
         let project = NewProject { id: new_id(), name, description, owner_id: actor.user_id, created_at: now };
-        let event = Event::new(
-            "project.created",
-            project.id,
-            Some(actor.user_id),
-            now,
-            json!({ "project_id": project.id, "owner_id": project.owner_id }),
-        );
+        let event = crate::events::project_created(actor.user_id, project.id, project.owner_id, now);
         let record = self.projects.create_project(&project, &event).await?;
         self.written();
         // The creator is the owner; an admin creating a project is its owner too.
@@ -377,6 +375,23 @@ impl api::projects::ProjectAccess for ProjectsService {
     async fn project_role(&self, project: Uuid, user: Uuid, role: Role) -> Result<Option<ProjectRole>, ApiError> {
         match self.cache.project_view(project, user, || self.projects.get_project(project, user)).await {
             Ok(view) => Ok(effective_role(role, view.member_role)),
+            Err(platform::db::StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn current_task(&self, id: Uuid) -> Result<Option<api::projects::Task>, ApiError> {
+        match self.cache.task(id, || self.tasks.get_task(id)).await {
+            Ok(task) => Ok(Some(task_dto(task))),
+            Err(platform::db::StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn current_comment(&self, id: Uuid) -> Result<Option<api::projects::Comment>, ApiError> {
+        // The membership read with it is nobody's: the caller checks the recipient's access.
+        match self.comments.get_comment(id, Uuid::nil()).await {
+            Ok(view) => Ok(Some(comments::comment_dto(view.comment))),
             Err(platform::db::StoreError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
         }

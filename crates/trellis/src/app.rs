@@ -6,7 +6,6 @@
 //! service local plus the embedded adapters; there is no other code path.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +25,11 @@ use platform::client::{PersonalDataClient, ProjectAccessClient, ServiceClient};
 use platform::clock::{Clock, SystemClock};
 use platform::crypto::SealingKey;
 use platform::db::{Database, redact_url};
+use platform::http::server::ServerLimits;
 use platform::http::{
-    ClientAddress, DEFAULT_BODY_LIMIT, Readiness, enforce_policy, health_routes, observe, problem_fallback,
-    problems_for_errors, reject_oversized, require_internal_token,
+    ClientAddress, DEFAULT_BODY_LIMIT, Readiness, deadline, enforce_policy, health_routes, observe, problem_fallback,
+    problems_for_errors, public_health_routes, reject_oversized, reject_unknown_methods, require_service,
+    trust_only_the_gateway,
 };
 use platform::identity::TokenVerifier;
 use platform::jobs::builtin::{IdempotencyKeysJob, OutboxJob, TempFilesJob};
@@ -36,7 +37,6 @@ use platform::jobs::{Job, JobReport, JobRunner, JobStatus, RunOutcome};
 use platform::mail::{FileMailer, Mailer, SmtpMailer};
 use platform::objects::ObjectStore;
 use platform::outbox::Relay;
-use secrecy::SecretString;
 use tokio::sync::watch;
 use utoipa::OpenApi as _;
 
@@ -57,9 +57,10 @@ pub fn selected_services(spec: &str) -> anyhow::Result<BTreeSet<ServiceName>> {
 }
 
 /// Every migration set, in dependency order.
-pub fn all_migrations() -> [platform::db::Migrations; 7] {
+pub fn all_migrations() -> [platform::db::Migrations; 8] {
     [
         platform::outbox::MIGRATIONS,
+        platform::mail::queue::MIGRATIONS,
         platform::jobs::MIGRATIONS,
         platform::http::idempotency::MIGRATIONS,
         users::MIGRATIONS,
@@ -90,6 +91,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             auth::http::totp_setup,
             auth::http::totp_enable,
             auth::http::totp_disable,
+            auth::http::regenerate_recovery_codes,
+            auth::http::admin_reset_mfa,
+            auth::http::confirm_email_change,
+            auth::http::undo_email_change,
             auth::http::refresh,
             auth::http::introspect,
             auth::http::logout,
@@ -109,7 +114,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             users::http::search,
             users::http::get_preferences,
             users::http::put_preferences,
-            users::http::export
+            users::http::export,
+            users::http::export_without_proof
         ),
         tags((name = "auth"), (name = "users"), (name = "projects"))
     )]
@@ -182,6 +188,8 @@ fn auth_settings(settings: &Settings, secrets: &crate::secrets::Secrets) -> anyh
         password_min_len: a.password_min_length,
         ip_failure_limit: a.ip_failure_limit,
         ip_failure_window: Duration::from_secs(a.ip_failure_window_secs),
+        register_limit: a.register_limit,
+        register_window: Duration::from_secs(a.register_window_secs),
         hasher: PasswordHasher::new(secrets.pepper.clone().into(), a.bcrypt_cost, a.hash_workers, a.hash_queue),
         key_encryption_key: SealingKey::new(&secrets.key_encryption_key)?,
         mailer: mailer(settings)?,
@@ -456,7 +464,18 @@ pub async fn serve(
     let _ = platform::telemetry::metrics_handle();
     let all_in_one = selected.len() == ServiceName::all().len();
     let secrets = crate::secrets::resolve(&settings, all_in_one, selected.contains(&ServiceName::Users))?;
-    let internal_token = SecretString::from(secrets.internal_token.clone());
+    // The worker keys the audit chain it appends to and verifies (docs/SECURITY.md LO-4).
+    let audit_keys = if selected.contains(&ServiceName::Worker) {
+        Some(crate::secrets::audit_keys(&settings, &secrets)?)
+    } else {
+        None
+    };
+    // Each service signs its calls to others with its own key and verifies the callers' (split
+    // processes must have them; all-in-one calls nothing over HTTP and needs none).
+    let local_services: BTreeSet<api::internal::Service> =
+        selected.iter().map(|s| s.as_str().parse()).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+    let service_keys = crate::secrets::service_keys(&settings, &local_services, all_in_one)?;
+    let service_key = |s: api::internal::Service| service_keys.signer(s);
     let local = |s: ServiceName| selected.contains(&s);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut readiness = Readiness::default();
@@ -468,8 +487,15 @@ pub async fn serve(
         let url = settings.database_url();
         let db =
             Database::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-        for m in all_migrations() {
-            db.migrate(&m).await.context("migration failed")?;
+        if settings.migrate_on_start {
+            for m in all_migrations() {
+                db.migrate(&m).await.context("migration failed")?;
+            }
+        } else {
+            // The runtime role may not change the schema: `trellis migrate` ran as its owner.
+            for m in all_migrations() {
+                db.ensure_migrated(&m).await.context("migrate_on_start is off")?;
+            }
         }
         tracing::info!(backend = db.backend(), "database ready");
         let probe = db.clone();
@@ -565,21 +591,33 @@ pub async fn serve(
         }
         _ => None,
     };
-    let users_api: Arc<dyn UsersApi> = match &users_svc {
-        Some(s) => s.clone(),
-        None => Arc::new(users::HttpUsersClient(ServiceClient::new(
-            "users",
-            split_list(&settings.upstreams.users),
-            internal_token.clone(),
-        )?)),
+    // The users service as `caller` reaches it: in process, or signed with the caller's key.
+    let users_for = |caller: api::internal::Service| -> anyhow::Result<Arc<dyn UsersApi>> {
+        Ok(match &users_svc {
+            Some(s) => s.clone(),
+            None => Arc::new(users::HttpUsersClient(ServiceClient::new(
+                "users",
+                split_list(&settings.upstreams.users),
+                service_key(caller)?,
+            )?)),
+        })
     };
     let auth_svc = match (&db, local(ServiceName::Auth)) {
         (Some(db), true) => {
-            let auth_settings = auth_settings(&settings, &secrets)?;
+            let mut auth_settings = auth_settings(&settings, &secrets)?;
+            // Every mail of the auth service (security notices above all) goes through the durable
+            // queue in its database, sealed under a key derived from the key-encryption key.
+            let key = platform::crypto::hmac_sha256(&secrets.key_encryption_key, b"trellis mail queue v1");
+            let queue = Arc::new(
+                platform::mail::MailQueue::new(db.clone(), auth_settings.mailer.clone(), &key, Default::default())
+                    .map_err(|e| anyhow::anyhow!("mail queue: {e}"))?,
+            );
+            tasks.push(tokio::spawn(queue.clone().run(stop_rx.clone())));
+            auth_settings.mailer = queue;
             Some(
                 auth::AuthService::start(
                     auth::store(db),
-                    users_api.clone(),
+                    users_for(api::internal::Service::Auth)?,
                     auth_settings,
                     clock.clone(),
                     outbox_waker.clone(),
@@ -603,7 +641,9 @@ pub async fn serve(
     let (key_source, session_status): (Arc<dyn KeySource>, Arc<dyn SessionStatus>) = match &auth_svc {
         Some(s) => (s.clone(), s.clone()),
         None => {
-            let client = ServiceClient::new("auth", split_list(&settings.upstreams.auth), internal_token.clone())?;
+            // Every service of this process may check sessions: any of their keys will do.
+            let any = service_keys.any_signer().context("this process has no service key to call the auth service")?;
+            let client = ServiceClient::new("auth", split_list(&settings.upstreams.auth), any)?;
             (Arc::new(auth::HttpKeySource(client.clone())), Arc::new(auth::HttpSessionStatus(client)))
         }
     };
@@ -615,18 +655,15 @@ pub async fn serve(
             None => Arc::new(auth::HttpSessionsClient(ServiceClient::new(
                 "auth",
                 split_list(&settings.upstreams.auth),
-                internal_token.clone(),
+                service_key(api::internal::Service::Users)?,
             )?)),
         };
         users.connect_sessions(sessions);
     }
-    let verifier = Arc::new(TokenVerifier::new(
-        key_source,
-        session_status,
-        cache.clone(),
-        &settings.auth.issuer,
-        &settings.auth.audience,
-    ));
+    let verifier = Arc::new(
+        TokenVerifier::new(key_source, session_status, cache.clone(), &settings.auth.issuer, &settings.auth.audience)
+            .admin_requires_mfa(settings.auth.admin_requires_mfa),
+    );
     let projects_svc = match (&db, local(ServiceName::Projects)) {
         (Some(db), true) => {
             let svc = projects::ProjectsService::new(projects::store(db), clock.clone(), outbox_waker.clone());
@@ -635,7 +672,11 @@ pub async fn serve(
         _ => None,
     };
     if let Some(p) = &projects_svc {
-        p.connect_users(users_api.clone());
+        p.connect_users(users_for(api::internal::Service::Projects)?);
+        p.connect_invitations(projects::service::Invitations {
+            mailer: mailer(&settings)?,
+            public_url: settings.public_url.trim_end_matches('/').to_string(),
+        });
         p.connect_objects(objects.clone(), settings.attachments.max_bytes);
         let every = Duration::from_secs(settings.attachments.sweep_interval_secs);
         tasks.push(tokio::spawn(p.clone().run_attachment_sweeper(every, stop_rx.clone())));
@@ -666,23 +707,25 @@ pub async fn serve(
             None => Arc::new(ProjectAccessClient(ServiceClient::new(
                 "projects",
                 split_list(&settings.upstreams.projects),
-                internal_token.clone(),
+                service_key(api::internal::Service::Worker)?,
             )?)),
         };
         let notifier = worker::notify::Notifier::new(
             db.clone(),
-            users_api.clone(),
+            users_for(api::internal::Service::Worker)?,
             access,
             mailer(&settings)?,
             &settings.public_url,
         );
         tasks.push(notifier.spawn(bus.clone(), stop_rx.clone()).await);
-        tasks.extend(worker::spawn(db.clone(), bus.clone(), relay, stop_rx.clone()).await);
+        let worker = worker::Worker::new(db.clone(), bus.clone()).with_audit_keys(audit_keys.clone());
+        tasks.extend(worker::spawn_keyed(worker, bus.clone(), relay, stop_rx.clone()).await);
     }
     // Export and erasure reach every other service holding data about users.
     if let Some(users) = &users_svc {
         let holder = |name: &'static str, list: &str| -> anyhow::Result<Arc<dyn PersonalDataApi>> {
-            Ok(Arc::new(PersonalDataClient(ServiceClient::new(name, split_list(list), internal_token.clone())?)))
+            let key = service_key(api::internal::Service::Users)?;
+            Ok(Arc::new(PersonalDataClient(ServiceClient::new(name, split_list(list), key)?)))
         };
         let auth_data: Arc<dyn PersonalDataApi> = match &auth_svc {
             Some(s) => s.clone(),
@@ -693,6 +736,16 @@ pub async fn serve(
             None => holder("projects", &settings.upstreams.projects)?,
         };
         users.connect_personal_data(vec![("auth", auth_data), ("projects", projects_data)]);
+        // A non-admin's search is limited to the people who share a project with them.
+        let people: Arc<dyn api::projects::ProjectPeople> = match &projects_svc {
+            Some(s) => s.clone(),
+            None => Arc::new(users::client::HttpProjectPeople(ServiceClient::new(
+                "projects",
+                split_list(&settings.upstreams.projects),
+                service_key(api::internal::Service::Users)?,
+            )?)),
+        };
+        users.connect_people(people);
         tasks.push(tokio::spawn(resume_erasures(users.clone(), stop_rx.clone())));
     }
 
@@ -736,17 +789,28 @@ pub async fn serve(
                 None => Arc::new(platform::client::ProjectAccessClient(ServiceClient::new(
                     "projects",
                     remote(ServiceName::Projects, &settings.upstreams.projects)?,
-                    internal_token.clone(),
+                    service_key(api::internal::Service::Worker)?,
                 )?)),
             };
-            let hub = worker::live::LiveHub::new(db.clone(), access, verifier.clone(), Default::default());
+            let live = worker::live::LiveSettings {
+                max_per_user: settings.http.websockets_per_user,
+                max_per_address: settings.http.websockets_per_address,
+                ..Default::default()
+            };
+            let hub = worker::live::LiveHub::new(db.clone(), access, verifier.clone(), live);
             tasks.push(tokio::spawn(hub.clone().run(bus.clone(), stop_rx.clone())));
-            let audit = worker::http::router(worker::audit::AuditLog::new(db.clone()), objects.clone());
-            Some(with_verifier(audit.merge(worker::live::router(hub))))
+            let log = match &audit_keys {
+                Some(keys) => worker::audit::AuditLog::keyed(db.clone(), keys.clone()),
+                None => worker::audit::AuditLog::new(db.clone()),
+            };
+            let audit = worker::http::router(log, objects.clone());
+            // Live updates count connections per client address (docs/SECURITY.md GW).
+            Some(with_verifier(audit.merge(worker::live::router(hub))).layer(axum::Extension(client_address)))
         }
         _ => None,
     };
-    // Routes other services call, behind the internal token.
+    // Routes other services call: only those `api::internal` lists for each, proven by their
+    // signed credentials (docs/SECURITY.md GW-6).
     let internal = [
         users_svc.clone().map(users::internal_router),
         auth_svc.clone().map(auth::internal_router),
@@ -757,9 +821,23 @@ pub async fn serve(
     .reduce(Router::merge)
     .map(|r| {
         r.route_layer(from_fn(enforce_policy))
-            .layer(from_fn_with_state(Arc::new(internal_token.clone()), require_internal_token))
+            .route_layer(from_fn_with_state(service_keys.verifier.clone(), require_service))
     });
-    let health = health_routes(readiness).route_layer(from_fn(enforce_policy));
+    // With a metrics address, `/metrics` and the checks' details are served there only.
+    let (health, metrics_app) = match settings.metrics.listen {
+        Some(_) => (
+            public_health_routes(readiness.clone()).route_layer(from_fn(enforce_policy)),
+            Some(
+                health_routes(readiness)
+                    .route_layer(from_fn(enforce_policy))
+                    .fallback(problem_fallback)
+                    .layer(from_fn(problems_for_errors))
+                    .layer(from_fn_with_state("metrics", observe)),
+            ),
+        ),
+        None => (health_routes(readiness).route_layer(from_fn(enforce_policy)), None),
+    };
+    let request_timeout = Duration::from_secs(settings.http.request_timeout_secs);
     let app = if local(ServiceName::Gateway) {
         let backend = |r: Option<Router>, name: ServiceName, list: &str| -> anyhow::Result<Backend> {
             Ok(match r {
@@ -776,6 +854,7 @@ pub async fn serve(
         let limiter = Arc::new(gateway::ratelimit::RateLimiter::new(
             cache.clone(),
             settings.gateway.rate_limit_per_minute,
+            settings.gateway.user_rate_limit(),
             Duration::from_secs(60),
         ));
         let openapi_json = openapi().to_json().context("OpenAPI document")?;
@@ -786,6 +865,11 @@ pub async fn serve(
             health,
             internal,
             upstream_timeout: Duration::from_secs(settings.gateway.upstream_timeout_secs),
+            request_timeout,
+            trusted_proxies: platform::http::net::TrustedProxies::parse(&settings.gateway.trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("gateway.trusted_proxies: {e}"))?,
+            // Signs what the gateway proxies, so split services trust its forwarded headers.
+            service_credential: service_key(api::internal::Service::Gateway).ok(),
         };
         gateway::router(backends, parts)?
     } else {
@@ -798,9 +882,13 @@ pub async fn serve(
             Some(s) if selected.len() == 1 => s.as_str(),
             _ => "services",
         };
+        // Behind the gateway: forwarded client headers count only when the gateway sent them.
         app.fallback(problem_fallback)
+            .layer(from_fn_with_state(service_keys.verifier.clone(), trust_only_the_gateway))
             .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+            .layer(from_fn_with_state(request_timeout, deadline))
             .layer(from_fn_with_state(DEFAULT_BODY_LIMIT, reject_oversized))
+            .layer(from_fn(reject_unknown_methods))
             .layer(from_fn(problems_for_errors))
             .layer(from_fn_with_state(name, observe))
     };
@@ -808,9 +896,30 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let names: Vec<&str> = selected.iter().map(|s| s.as_str()).collect();
     tracing::info!(%addr, services = ?names, "trellis is serving");
-    let server =
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown);
-    let result = server.await;
+    let limits = ServerLimits {
+        header_read_timeout: Duration::from_secs(settings.http.header_read_timeout_secs),
+        max_connections: settings.http.max_connections,
+    };
+    let (metrics_stop, metrics_server) = match (settings.metrics.listen, metrics_app) {
+        (Some(at), Some(metrics_app)) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} (metrics.listen)"))?;
+            tracing::info!(addr = %at, "metrics and readiness details are served on their own address");
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let limits = ServerLimits { max_connections: 64, ..limits };
+            let stopped = async move {
+                let _ = rx.await;
+            };
+            (Some(tx), Some(tokio::spawn(platform::http::server::serve(listener, metrics_app, limits, stopped))))
+        }
+        _ => (None, None),
+    };
+    let result = platform::http::server::serve(listener, app, limits, shutdown).await;
+    if let (Some(stop), Some(server)) = (metrics_stop, metrics_server) {
+        let _ = stop.send(());
+        let _ = server.await;
+    }
     tracing::info!("draining background work");
     let _ = stop_tx.send(true);
     for t in tasks {

@@ -48,14 +48,20 @@ pub struct Settings {
     /// Where services running in other processes are, as comma-separated base URLs.
     pub upstreams: Upstreams,
     pub auth: AuthConfig,
-    /// Shared secret for `/internal/*` calls between services (generated when all-in-one).
+    /// Removed: the one shared secret between services was replaced by per-service keys
+    /// (`internal`); a configuration that still sets it is refused with a message saying so.
+    #[serde(skip_serializing)]
     pub internal_token: Option<Secret>,
+    /// The services' keys for calls between them (docs/OPERATIONS.md "Service keys").
+    pub internal: InternalConfig,
     /// With `admin_password`: the first administrator, created on start if the email is new.
     /// There is never a default account.
     pub admin_email: Option<String>,
     pub admin_password: Option<Secret>,
     pub admin_name: String,
     pub gateway: GatewayConfig,
+    pub http: HttpConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub mail: MailConfig,
     pub pii: PiiConfig,
@@ -63,8 +69,27 @@ pub struct Settings {
     pub jobs: JobsConfig,
     pub events: EventsConfig,
     pub users: UsersConfig,
+    pub audit: AuditConfig,
+    /// Apply the database migrations when a server starts (default true). Set it to false where
+    /// the servers' database role may not change the schema (PostgreSQL: an owner role runs
+    /// `trellis migrate`, the runtime role has no DDL; docs/OPERATIONS.md); start-up then refuses
+    /// to run on a schema with migrations still pending.
+    pub migrate_on_start: bool,
     /// The web app's address as users reach it, for the links in mails.
     pub public_url: String,
+}
+
+/// The audit log's integrity keys (docs/SECURITY.md LO-4, ARCHITECTURE.md "Audit integrity").
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// MAC keys of the audit chain as `ID:BASE64` entries separated by commas (32 random bytes
+    /// each), kept out of the database; the highest id signs new entries, every one verifies. All-
+    /// in-one, generated into `<data_dir>/secrets.toml`; split, the worker needs them.
+    pub keys: Option<Secret>,
+    /// Entries up to this seq may lack a MAC: those written before an upgrade to the keyed chain
+    /// (`trellis audit verify` names the first one after it). Default 0.
+    pub unkeyed_until_seq: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +120,46 @@ pub struct PiiConfig {
     /// The blind-index and search-token key (32 random bytes, base64). It cannot be rotated
     /// without re-indexing, so it is kept apart from the key-encryption keys.
     pub index_key: Option<Secret>,
+}
+
+/// Keys of the services for calls between them (`platform::service_auth`): each service signs
+/// its calls with its own Ed25519 private key, and the service called verifies them with the
+/// caller's public key. A process running services split from the others needs the private key
+/// of each service it runs and every service's public key; all-in-one needs none.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InternalConfig {
+    /// Each service's private key (base64 of 32 random bytes, or of a PKCS#8 document), given only
+    /// to the processes that run that service: `TRELLIS_INTERNAL__PRIVATE_KEYS__AUTH` and so on
+    /// (`trellis keys service-key SERVICE` makes one).
+    pub private_keys: ServiceKeys<Option<Secret>>,
+    /// Each service's public keys (base64 of 32 bytes, or of a SubjectPublicKeyInfo document),
+    /// comma-separated: two while a key is being replaced. Known to every process.
+    pub public_keys: ServiceKeys<String>,
+}
+
+/// One value per service.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceKeys<T> {
+    pub gateway: T,
+    pub auth: T,
+    pub users: T,
+    pub projects: T,
+    pub worker: T,
+}
+
+impl<T> ServiceKeys<T> {
+    pub fn get(&self, service: api::internal::Service) -> &T {
+        use api::internal::Service;
+        match service {
+            Service::Gateway => &self.gateway,
+            Service::Auth => &self.auth,
+            Service::Users => &self.users,
+            Service::Projects => &self.projects,
+            Service::Worker => &self.worker,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -140,9 +205,12 @@ pub struct AuthConfig {
     /// A session unused this long can no longer be refreshed.
     pub session_idle_timeout_days: u64,
     /// A rotated refresh token presented again within this many seconds is an honest race (the
-    /// session survives); later it is reuse and ends the session.
+    /// session survives); later it is reuse and ends the session. 0 (the default): the first
+    /// reuse ends the session (RFC 9700 §4.14.2); the web app serializes its refreshes.
     pub refresh_reuse_grace_secs: u64,
     pub bcrypt_cost: u32,
+    /// At least 15 (NIST SP 800-63B-4 §3.1.1.2 for a password used alone; no deployment makes a
+    /// second factor mandatory for every account, so no shorter minimum is accepted).
     pub password_min_length: usize,
     /// bcrypt hashes computed at once (each takes a core for ~0.2 s at cost 12); defaults to the
     /// number of cores, on threads of lower priority than request handling.
@@ -153,6 +221,15 @@ pub struct AuthConfig {
     /// `ip_failure_window_secs` before all its attempts get 429 until the window ends.
     pub ip_failure_limit: u64,
     pub ip_failure_window_secs: u64,
+    /// Registrations one client address (an IPv6 /64) may attempt per `register_window_secs`,
+    /// whatever their outcome, before getting 429.
+    pub register_limit: u64,
+    pub register_window_secs: u64,
+    /// Admins act as admins only in a session signed in with a second factor (RFC 8176 `amr`
+    /// `otp`); without one they act as plain users and admin routes answer 403
+    /// `admin_mfa_required` (ASVS 5.0 6.3.3, NIST SP 800-63B-4 AAL2). On by default; every
+    /// process reads it, since every service verifies tokens itself.
+    pub admin_requires_mfa: bool,
     /// Server-side pepper for password hashing (32+ random bytes, base64).
     pub pepper: Option<Secret>,
     /// Seals private signing keys at rest (32 random bytes, base64).
@@ -268,11 +345,66 @@ impl Default for UsersConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
-    /// Requests per caller (user, else client address) per minute. 600 leaves room for the web
-    /// app (a board load reads the project, its members, their names and the tasks; the admin
-    /// dashboard polls) while a script hammering the API is still stopped within seconds.
+    /// Requests per minute of one client address without a valid token (IPv6: per /64); 100,
+    /// the seed's budget. Requests with a token that does not verify count here too.
     pub rate_limit_per_minute: u64,
+    /// Requests per minute of one signed-in user, whatever their address. Unset: six times
+    /// `rate_limit_per_minute` (600 by default), room for the web app (a board load reads the
+    /// project, its members, their names and the tasks; the admin dashboard polls) while a
+    /// script hammering the API is still stopped within seconds.
+    pub user_rate_limit_per_minute: Option<u64>,
     pub upstream_timeout_secs: u64,
+    /// Proxies in front of the gateway whose `X-Forwarded-For` is believed, as CIDR networks or
+    /// addresses (`["10.0.0.0/8"]`; environment: `TRELLIS_GATEWAY__TRUSTED_PROXIES='["10.0.0.0/8"]'`).
+    /// Empty (the default): the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl GatewayConfig {
+    /// The signed-in budget per minute.
+    pub fn user_rate_limit(&self) -> u64 {
+        self.user_rate_limit_per_minute.unwrap_or(self.rate_limit_per_minute.saturating_mul(6))
+    }
+}
+
+/// Bounds of every HTTP listener of the process (docs/SECURITY.md GW).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Seconds a client has to send a request's head (and the longest an idle keep-alive
+    /// connection stays open).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request may take before its handler is cancelled and the client gets 503
+    /// (uploads excepted: their own limits bound them).
+    pub request_timeout_secs: u64,
+    /// Connections open at once in this process, WebSockets included; more are answered 503.
+    pub max_connections: usize,
+    /// Live-update WebSockets one user may hold open on one worker process.
+    pub websockets_per_user: usize,
+    /// Live-update WebSockets one client address (IPv6: /64) may hold open on one worker process.
+    pub websockets_per_address: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 60,
+            max_connections: 10_000,
+            websockets_per_user: 20,
+            websockets_per_address: 200,
+        }
+    }
+}
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A separate address for `/metrics`, `/readyz` with each check and `/healthz` (the way
+    /// Prometheus exporters do). When set, the main listener no longer serves `/metrics`, and its
+    /// `/readyz` gives the overall status only.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -298,10 +430,13 @@ impl Default for Settings {
             upstreams: Upstreams::default(),
             auth: AuthConfig::default(),
             internal_token: None,
+            internal: InternalConfig::default(),
             admin_email: None,
             admin_password: None,
             admin_name: "Administrator".into(),
             gateway: GatewayConfig::default(),
+            http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             mail: MailConfig::default(),
             pii: PiiConfig::default(),
@@ -309,6 +444,8 @@ impl Default for Settings {
             jobs: JobsConfig::default(),
             events: EventsConfig::default(),
             users: UsersConfig::default(),
+            audit: AuditConfig::default(),
+            migrate_on_start: true,
             public_url: "http://127.0.0.1:8080".into(),
         }
     }
@@ -325,13 +462,16 @@ impl Default for AuthConfig {
             key_check_interval_secs: 60,
             session_lifetime_days: 30,
             session_idle_timeout_days: 7,
-            refresh_reuse_grace_secs: 10,
+            refresh_reuse_grace_secs: 0,
             bcrypt_cost: 12,
             password_min_length: 15,
             hash_workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             hash_queue: 8,
             ip_failure_limit: 50,
             ip_failure_window_secs: 900,
+            register_limit: 100,
+            register_window_secs: 3600,
+            admin_requires_mfa: true,
             pepper: None,
             key_encryption_key: None,
         }
@@ -340,7 +480,12 @@ impl Default for AuthConfig {
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        GatewayConfig { rate_limit_per_minute: 600, upstream_timeout_secs: 30 }
+        GatewayConfig {
+            rate_limit_per_minute: 100,
+            user_rate_limit_per_minute: None,
+            upstream_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -430,13 +575,29 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settin
 impl Settings {
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
+            self.internal_token.is_none(),
+            "internal_token (TRELLIS_INTERNAL_TOKEN) is no longer used: services now prove who they are with \
+             keys of their own. Remove it and give each process the private key of each service it runs \
+             (internal.private_keys.<service>, TRELLIS_INTERNAL__PRIVATE_KEYS__<SERVICE>) and every service's \
+             public key (internal.public_keys.<service>); `trellis keys service-key <service>` makes a pair \
+             (docs/OPERATIONS.md, \"Service keys\")"
+        );
+        anyhow::ensure!(
             (10..=16).contains(&self.auth.bcrypt_cost),
             "auth.bcrypt_cost must be between 10 and 16 (got {})",
             self.auth.bcrypt_cost
         );
         anyhow::ensure!(
-            (8..=64).contains(&self.auth.password_min_length),
-            "auth.password_min_length must be between 8 and 64"
+            (15..=64).contains(&self.auth.password_min_length),
+            "auth.password_min_length must be between 15 and 64 (got {}): a shorter minimum is allowed only \
+             where a second factor is mandatory for every account (NIST SP 800-63B-4 §3.1.1.2), which no \
+             setting of Trellis makes so",
+            self.auth.password_min_length
+        );
+        anyhow::ensure!(self.auth.register_limit > 0, "auth.register_limit must be positive");
+        anyhow::ensure!(
+            (60..=86_400).contains(&self.auth.register_window_secs),
+            "auth.register_window_secs must be between 60 and 86400"
         );
         anyhow::ensure!(self.auth.ip_failure_limit > 0, "auth.ip_failure_limit must be positive");
         anyhow::ensure!(
@@ -484,6 +645,25 @@ impl Settings {
             "admin_email (TRELLIS_ADMIN_EMAIL) and admin_password (TRELLIS_ADMIN_PASSWORD or TRELLIS_ADMIN_PASSWORD_FILE) go together"
         );
         anyhow::ensure!(self.gateway.rate_limit_per_minute > 0, "gateway.rate_limit_per_minute must be positive");
+        anyhow::ensure!(self.gateway.user_rate_limit() > 0, "gateway.user_rate_limit_per_minute must be positive");
+        platform::http::net::TrustedProxies::parse(&self.gateway.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("gateway.trusted_proxies: {e}"))?;
+        anyhow::ensure!(
+            (1..=300).contains(&self.http.header_read_timeout_secs),
+            "http.header_read_timeout_secs must be between 1 and 300"
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.http.request_timeout_secs),
+            "http.request_timeout_secs must be between 1 and 3600"
+        );
+        anyhow::ensure!(self.http.max_connections > 0, "http.max_connections must be positive");
+        anyhow::ensure!(
+            self.http.websockets_per_user > 0 && self.http.websockets_per_address > 0,
+            "http.websockets_per_user and http.websockets_per_address must be positive"
+        );
+        if let Some(addr) = self.metrics.listen {
+            anyhow::ensure!(addr != self.listen, "metrics.listen must differ from listen");
+        }
         anyhow::ensure!(
             self.public_url.starts_with("http://") || self.public_url.starts_with("https://"),
             "public_url (TRELLIS_PUBLIC_URL) must be an http:// or https:// address"
@@ -547,7 +727,34 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database_url(), "sqlite://./data/trellis.db");
         assert_eq!(s.auth.bcrypt_cost, 12);
-        assert_eq!(s.gateway.rate_limit_per_minute, 600);
+        assert_eq!(s.gateway.rate_limit_per_minute, 100, "the seed's anonymous budget");
+        assert_eq!(s.gateway.user_rate_limit(), 600, "signed-in users: six times as much");
+        assert!(s.gateway.trusted_proxies.is_empty(), "nobody's X-Forwarded-For by default");
+        assert_eq!(s.http.header_read_timeout_secs, 10);
+        assert_eq!(s.metrics.listen, None);
+    }
+
+    #[test]
+    fn lockout_and_password_settings_are_checked() {
+        let s = load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(s.auth.refresh_reuse_grace_secs, 0, "no grace for a reused refresh token by default");
+        assert_eq!((s.auth.password_min_length, s.auth.register_limit, s.auth.register_window_secs), (15, 100, 3600));
+        assert!(s.auth.admin_requires_mfa, "admins need a second factor by default");
+        let off = load_from(None, &env(&[("TRELLIS_AUTH__ADMIN_REQUIRES_MFA", "false")]), &Overrides::default());
+        assert!(!off.unwrap().auth.admin_requires_mfa, "a setting");
+        let e = env(&[("TRELLIS_AUTH__REFRESH_REUSE_GRACE_SECS", "10"), ("TRELLIS_AUTH__REGISTER_LIMIT", "5")]);
+        let s = load_from(None, &e, &Overrides::default()).unwrap();
+        assert_eq!((s.auth.refresh_reuse_grace_secs, s.auth.register_limit), (10, 5), "the grace stays a setting");
+        let short = load_from(None, &env(&[("TRELLIS_AUTH__PASSWORD_MIN_LENGTH", "14")]), &Overrides::default());
+        let message = short.expect_err("a minimum below 15 is refused at start-up").to_string();
+        assert!(message.contains("auth.password_min_length") && message.contains("15"), "{message}");
+        for (name, value) in [
+            ("TRELLIS_AUTH__PASSWORD_MIN_LENGTH", "8"),
+            ("TRELLIS_AUTH__REGISTER_LIMIT", "0"),
+            ("TRELLIS_AUTH__REGISTER_WINDOW_SECS", "10"),
+        ] {
+            assert!(load_from(None, &env(&[(name, value)]), &Overrides::default()).is_err(), "{name}={value}");
+        }
     }
 
     #[test]
@@ -570,6 +777,36 @@ mod tests {
             ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "0"),
         ] {
             assert!(load_from(None, &env(&[(name, value)]), &Overrides::default()).is_err(), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn http_hardening_settings_are_read_and_checked() {
+        let e = env(&[
+            ("TRELLIS_GATEWAY__TRUSTED_PROXIES", r#"["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]"#),
+            ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "50"),
+            ("TRELLIS_HTTP__MAX_CONNECTIONS", "3"),
+            ("TRELLIS_METRICS__LISTEN", "127.0.0.1:9100"),
+        ]);
+        let s = load_from(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(s.gateway.trusted_proxies, ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]);
+        assert_eq!((s.gateway.rate_limit_per_minute, s.gateway.user_rate_limit()), (50, 300));
+        assert_eq!(s.http.max_connections, 3);
+        assert_eq!(s.metrics.listen, Some(SocketAddr::from(([127, 0, 0, 1], 9100))));
+        let s = load_from(None, &env(&[("TRELLIS_GATEWAY__USER_RATE_LIMIT_PER_MINUTE", "7")]), &Overrides::default())
+            .unwrap();
+        assert_eq!(s.gateway.user_rate_limit(), 7);
+        for (name, value, named) in [
+            ("TRELLIS_GATEWAY__TRUSTED_PROXIES", r#"["10.0.0.0/33"]"#, "trusted_proxies"),
+            ("TRELLIS_GATEWAY__TRUSTED_PROXIES", r#"["proxy.example"]"#, "trusted_proxies"),
+            ("TRELLIS_HTTP__HEADER_READ_TIMEOUT_SECS", "0", "header_read_timeout_secs"),
+            ("TRELLIS_HTTP__REQUEST_TIMEOUT_SECS", "0", "request_timeout_secs"),
+            ("TRELLIS_HTTP__MAX_CONNECTIONS", "0", "max_connections"),
+            ("TRELLIS_HTTP__WEBSOCKETS_PER_USER", "0", "websockets_per_user"),
+            ("TRELLIS_METRICS__LISTEN", "127.0.0.1:8080", "metrics.listen"),
+        ] {
+            let err = load_from(None, &env(&[(name, value)]), &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(named), "{name}={value}: {err}");
         }
     }
 
@@ -669,6 +906,36 @@ mod tests {
             let err = load_from(None, &env(&[(k, v)]), &Overrides::default()).unwrap_err().to_string();
             assert!(err.contains(named), "{err}");
         }
+    }
+
+    #[test]
+    fn the_old_internal_token_is_refused_with_what_replaced_it() {
+        let value = "an-internal-token-of-at-least-32-characters";
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("internal");
+        std::fs::write(&secret, value).unwrap();
+        for (name, v) in [("TRELLIS_INTERNAL_TOKEN", value), ("TRELLIS_INTERNAL_TOKEN_FILE", secret.to_str().unwrap())]
+        {
+            let err = load_from(None, &env(&[(name, v)]), &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("internal_token") && err.contains("internal.private_keys"), "{name}: {err}");
+            assert!(!err.contains(value), "the secret is not repeated: {err}");
+        }
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "internal_token = \"an-internal-token-of-at-least-32-characters\"\n").unwrap();
+        let err = load_from(Some(&file), &[], &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("internal.public_keys"), "{err}");
+        let e = env(&[
+            ("TRELLIS_INTERNAL__PRIVATE_KEYS__AUTH", "a2V5"),
+            ("TRELLIS_INTERNAL__PUBLIC_KEYS__WORKER", "cHViMQ==,cHViMg=="),
+        ]);
+        let s = load_from(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(s.internal.private_keys.auth, Some(Secret("a2V5".into())));
+        assert_eq!(s.internal.public_keys.worker, "cHViMQ==,cHViMg==");
+        assert!(!format!("{s:?}").contains("a2V5"), "private keys never show in Debug");
+        let err = load_from(None, &env(&[("TRELLIS_INTERNAL__PRIVATE_KEYS__ADMIN", "x")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("admin"), "an unknown service is named: {err}");
     }
 
     #[test]

@@ -110,6 +110,13 @@ enum KeysCommand {
     Rotate,
     /// List the signing keys: kid, algorithm, created, state (next, current, previous, retired).
     List,
+    /// Make a key pair for one service's calls to others (docs/OPERATIONS.md "Service keys") and
+    /// print both settings: the private key goes to the processes running that service only, the
+    /// public key to every process.
+    ServiceKey {
+        /// gateway, auth, users, projects or worker.
+        service: String,
+    },
     /// Re-encrypt every user's personal data under the newest key-encryption key (`pii.keys`),
     /// in batches, while servers keep serving. Interrupted, it carries on where it stopped when
     /// run again; once it reports nothing left, older keys can be removed from `pii.keys`.
@@ -232,6 +239,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     if done.remaining == 0 {
                         eprintln!("no user needs an older key version any more: it can be removed from pii.keys");
                     }
+                }
+                KeysCommand::ServiceKey { service } => {
+                    let service: api::internal::Service = service.parse().map_err(anyhow::Error::msg)?;
+                    let (key, private) = platform::service_auth::ServiceKey::generate(service);
+                    let upper = service.as_str().to_uppercase();
+                    #[allow(clippy::print_stdout)]
+                    {
+                        println!("TRELLIS_INTERNAL__PRIVATE_KEYS__{upper}={private}");
+                        println!("TRELLIS_INTERNAL__PUBLIC_KEYS__{upper}={}", key.public_key());
+                    }
+                    eprintln!(
+                        "the first line to the processes that run the {service} service only (a secret), \
+                         the second to every process"
+                    );
                 }
                 KeysCommand::List => {
                     let keys = app::list_keys(&settings).await?;

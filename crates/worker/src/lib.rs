@@ -8,6 +8,11 @@
 //! live fan-out (`live`) a broadcast listener.
 
 pub mod audit;
+/// Property checks of the parsers of untrusted input, for the proptest suites and the cargo-fuzz
+/// targets in fuzz/ (built with `--cfg fuzzing`).
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod live;
 pub mod notify;
@@ -34,6 +39,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         audit::SQLITE_MIGRATION,
         notify::SQLITE_MIGRATION,
         audit::SQLITE_ARCHIVE_MIGRATION,
+        audit::SQLITE_MAC_MIGRATION,
     ],
     postgres: &[
         Migration {
@@ -45,6 +51,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         audit::POSTGRES_MIGRATION,
         notify::POSTGRES_MIGRATION,
         audit::POSTGRES_ARCHIVE_MIGRATION,
+        audit::POSTGRES_MAC_MIGRATION,
     ],
 };
 
@@ -54,11 +61,19 @@ pub const GROUP: &str = "worker";
 pub struct Worker {
     db: Database,
     bus: Arc<dyn EventBus>,
+    /// The audit chain's MAC keys (the binary always has them; see `audit`).
+    keys: Option<Arc<audit::AuditKeys>>,
 }
 
 impl Worker {
     pub fn new(db: Database, bus: Arc<dyn EventBus>) -> Self {
-        Self { db, bus }
+        Self { db, bus, keys: None }
+    }
+
+    /// Signs every audit entry it appends with the current key of `keys`.
+    pub fn with_audit_keys(mut self, keys: Option<Arc<audit::AuditKeys>>) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Handles one event; returns false when it had been handled before (a duplicate).
@@ -67,6 +82,7 @@ impl Worker {
         let fresh = match &self.db {
             Database::Sqlite(db) => {
                 let event = event.clone();
+                let keys = self.keys.clone();
                 db.write(move |tx| {
                     let n = tx
                         .execute(
@@ -76,7 +92,7 @@ impl Worker {
                         )
                         .map_err(sqlite::map_err)?;
                     if n == 1 {
-                        audit::append_sqlite(tx, &event)?;
+                        audit::append_sqlite(tx, &event, keys.as_deref())?;
                     }
                     Ok(n == 1)
                 })
@@ -93,7 +109,7 @@ impl Worker {
                     .await
                     .map_err(postgres::map_err)?;
                 if n == 1 {
-                    audit::append_postgres(&tx, event).await?;
+                    audit::append_postgres(&tx, event, self.keys.as_deref()).await?;
                 }
                 tx.commit().await.map_err(postgres::map_err)?;
                 n == 1
@@ -132,7 +148,17 @@ pub async fn spawn(
     relay: Relay,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let worker = Arc::new(Worker::new(db, bus.clone()));
+    spawn_keyed(Worker::new(db, bus.clone()), bus, relay, shutdown).await
+}
+
+/// Like [`spawn`], with a worker made by the caller (e.g. [`Worker::with_audit_keys`]).
+pub async fn spawn_keyed(
+    worker: Worker,
+    bus: Arc<dyn EventBus>,
+    relay: Relay,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let worker = Arc::new(worker);
     let consumer =
         platform::consumer::spawn(bus, platform::consumer::Source::Group(GROUP.into()), worker, shutdown.clone()).await;
     vec![consumer, tokio::spawn(relay.run(Duration::from_millis(500), shutdown))]

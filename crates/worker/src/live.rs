@@ -10,8 +10,13 @@
 //! project gets no more of its events) and numbers: events carry their project's sequence number
 //! (`Event::seq`, given by the outbox), a duplicate is dropped, and a gap is filled from the
 //! outbox (`platform::outbox::stream_events`), which is also where `since` replays come from.
+//!
+//! Events carry ids, kinds and the names of changed fields, never user-written text
+//! (ARCHITECTURE.md "What events may carry"), so nothing sent or replayed here shows a member
+//! what they could not read through the REST API now: not a deleted comment, not the earlier words
+//! of an edited one, not what an erased user wrote. Clients refetch what an event names.
 
-mod socket;
+pub(crate) mod socket;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,10 +27,11 @@ use api::projects::ProjectAccess;
 use axum::Router;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use platform::bus::{Event, EventBus};
 use platform::db::Database;
+use platform::http::{ClientIp, Problem};
 use platform::identity::TokenVerifier;
 use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
@@ -46,6 +52,12 @@ pub struct LiveSettings {
     pub replay_limit: i64,
     /// How long one message may take to leave before the connection counts as too slow.
     pub send_timeout: Duration,
+    /// Connections one user may hold open on this process (`http.websockets_per_user`); one
+    /// more is closed with 1013 once its token is known.
+    pub max_per_user: usize,
+    /// Connections one client address (IPv6: /64) may hold open on this process
+    /// (`http.websockets_per_address`); one more is refused with 429 before the upgrade.
+    pub max_per_address: usize,
 }
 
 impl Default for LiveSettings {
@@ -56,6 +68,8 @@ impl Default for LiveSettings {
             queue: 256,
             replay_limit: 1000,
             send_timeout: Duration::from_secs(10),
+            max_per_user: 20,
+            max_per_address: 200,
         }
     }
 }
@@ -103,6 +117,8 @@ struct Inner {
     /// Connections per user, for events about the user themself (session or role changes).
     users: RwLock<Registry>,
     next_id: AtomicU64,
+    /// Open connections per client address key, counted from the upgrade to the socket's end.
+    addresses: Arc<AddressCounts>,
     /// Bumped when the bus subscription was lost and made again: every connection then checks
     /// its projects for events it may have missed meanwhile.
     epoch: watch::Sender<u64>,
@@ -142,6 +158,7 @@ impl LiveHub {
             projects: RwLock::default(),
             users: RwLock::default(),
             next_id: AtomicU64::new(1),
+            addresses: Arc::default(),
             epoch: watch::Sender::new(0),
         }))
     }
@@ -211,14 +228,29 @@ impl LiveHub {
         users.values().map(HashMap::len).sum()
     }
 
-    fn register(&self, user: Uuid) -> (u64, Arc<Conn>, mpsc::Receiver<Arc<Outgoing>>) {
+    /// Registers a connection of `user`; `None` when the user already has `max_per_user`.
+    fn register(&self, user: Uuid) -> Option<(u64, Arc<Conn>, mpsc::Receiver<Arc<Outgoing>>)> {
+        let mut users = self.0.users.write().unwrap_or_else(|e| e.into_inner());
+        if users.get(&user).is_some_and(|c| c.len() >= self.0.settings.max_per_user) {
+            metrics::counter!("trellis_live_refused_total", "limit" => "user").increment(1);
+            return None;
+        }
         let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.0.settings.queue);
         let conn = Arc::new(Conn { tx, lagged: AtomicBool::new(false), kick: Notify::new(), user });
-        let mut users = self.0.users.write().unwrap_or_else(|e| e.into_inner());
         users.entry(user).or_default().insert(id, conn.clone());
         metrics::gauge!("trellis_live_connections").increment(1.0);
-        (id, conn, rx)
+        Some((id, conn, rx))
+    }
+
+    /// Takes one of the address's connection slots for as long as the guard lives; `None` when
+    /// the address already holds `max_per_address`.
+    fn take_address(&self, key: String) -> Option<AddressSlot> {
+        let slot = AddressCounts::take(&self.0.addresses, key, self.0.settings.max_per_address);
+        if slot.is_none() {
+            metrics::counter!("trellis_live_refused_total", "limit" => "address").increment(1);
+        }
+        slot
     }
 
     fn subscribe(&self, id: u64, conn: &Arc<Conn>, project: Uuid) {
@@ -251,6 +283,46 @@ impl LiveHub {
     }
 }
 
+/// Open connections per client address key.
+#[derive(Default)]
+struct AddressCounts(std::sync::Mutex<HashMap<String, usize>>);
+
+impl AddressCounts {
+    /// One more connection of `key`, unless it already has `max`.
+    fn take(counts: &Arc<AddressCounts>, key: String, max: usize) -> Option<AddressSlot> {
+        let mut map = counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key.clone()).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot { counts: counts.clone(), key })
+    }
+
+    #[cfg(test)]
+    fn open(&self, key: &str) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).copied().unwrap_or(0)
+    }
+}
+
+/// One open connection of a client address, given back when dropped.
+struct AddressSlot {
+    counts: Arc<AddressCounts>,
+    key: String,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// `GET /api/ws` with its state.
 pub fn router(hub: LiveHub) -> Router {
     routes().with_state(hub)
@@ -276,16 +348,26 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 subprotocols `trellis, bearer.<access token>` or by sending `{\"token\": \"…\"}` first (within 10 s; send it \
 again before the token expires to keep the connection). Then send `{\"subscribe\": [project_id, …], \
 \"since\": seq | {project_id: seq}}` (and `{\"unsubscribe\": […]}`). The server sends each event of the \
-projects as `{seq, type, project_id, data}`, numbered 1, 2, 3… per project, after replaying what followed \
+projects as `{seq, type, project_id, data}` (`data`: ids, kinds and changed field names, never text), numbered 1, 2, 3… per project, after replaying what followed \
 `since` (at most 1,000 events, else `{type: \"resync\", project_id, seq}`: load the project afresh), then \
 `{type: \"subscribed\", project_id, seq}`. A member removed from a project gets `{type: \"unsubscribed\", \
 reason: \"removed\"}` and nothing more of it; a deleted project ends with `reason: \"deleted\"`. Errors are \
 `{type: \"error\", status, detail, project_id?}`. Close codes: 4401 token missing, invalid, expired or \
 session ended (reconnect with a fresh token and `since`), 4008 too slow to keep up (reconnect with `since`), \
-1013 try again later. The server pings every 30 s.",
+1013 try again later (also: the user holds too many connections already). The server pings every 30 s.",
     responses((status = 101, description = "switching to the WebSocket protocol"),
-              (status = 400, description = "not a WebSocket upgrade")))]
-async fn upgrade(State(hub): State<LiveHub>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+              (status = 400, description = "not a WebSocket upgrade"),
+              (status = 429, description = "this client address holds too many live connections already")))]
+async fn upgrade(
+    State(hub): State<LiveHub>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let address = platform::http::net::address_key(ip.unwrap_or(platform::http::net::UNKNOWN_PEER));
+    let Some(slot) = hub.take_address(address) else {
+        return Problem::too_many(5).into_response();
+    };
     let token = headers
         .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -298,7 +380,10 @@ async fn upgrade(State(hub): State<LiveHub>, headers: HeaderMap, ws: WebSocketUp
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| socket::serve(hub, socket, token))
+        .on_upgrade(move |socket| async move {
+            socket::serve(hub, socket, token).await;
+            drop(slot);
+        })
 }
 
 #[cfg(test)]
@@ -316,6 +401,24 @@ mod tests {
         );
         event.seq = seq;
         Arc::new(Outgoing { text: socket::event_message(&event), event })
+    }
+
+    #[test]
+    fn an_address_holds_at_most_its_cap_of_connections_until_one_ends() {
+        let counts = Arc::new(AddressCounts::default());
+        let a =
+            [AddressCounts::take(&counts, "192.0.2.1".into(), 2), AddressCounts::take(&counts, "192.0.2.1".into(), 2)];
+        assert!(a.iter().all(Option::is_some));
+        assert!(AddressCounts::take(&counts, "192.0.2.1".into(), 2).is_none(), "a third is refused");
+        let other = AddressCounts::take(&counts, "2001:db8::/64".into(), 2);
+        assert!(other.is_some(), "another address has its own count");
+        let [first, second] = a;
+        drop(first);
+        assert_eq!(counts.open("192.0.2.1"), 1);
+        assert!(AddressCounts::take(&counts, "192.0.2.1".into(), 2).is_some(), "a slot is free again");
+        drop(second);
+        drop(other);
+        assert_eq!(counts.open("2001:db8::/64"), 0, "nothing is kept for an address without connections");
     }
 
     #[tokio::test]

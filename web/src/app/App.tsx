@@ -11,6 +11,7 @@ import { RegisterPage } from '@/features/auth/components/RegisterPage';
 import { ForgotPasswordPage } from '@/features/auth/components/ForgotPasswordPage';
 import { ResetPasswordPage } from '@/features/auth/components/ResetPasswordPage';
 import { VerifyEmailPage } from '@/features/auth/components/VerifyEmailPage';
+import { EmailChangePage } from '@/features/auth/components/EmailChangePage';
 import { ProfilePage } from '@/features/account/components/ProfilePage';
 import { SecurityPage } from '@/features/account/components/SecurityPage';
 import { SessionsPage } from '@/features/account/components/SessionsPage';
@@ -69,6 +70,8 @@ export const ROUTES: Route[] = [
   { pattern: '/forgot-password', access: 'signed-out', render: () => <ForgotPasswordPage /> },
   { pattern: '/reset-password', access: 'public', render: () => <ResetPasswordPage /> },
   { pattern: '/verify-email', access: 'public', render: () => <VerifyEmailPage /> },
+  { pattern: '/confirm-email', access: 'public', render: () => <EmailChangePage kind="confirm" /> },
+  { pattern: '/undo-email-change', access: 'public', render: () => <EmailChangePage kind="undo" /> },
   { pattern: '/projects', access: 'signed-in', render: () => <ProjectsPage /> },
   { pattern: '/projects/:id', access: 'signed-in', render: (p) => <BoardPage key={p.id} projectId={p.id} view="board" /> },
   { pattern: '/projects/:id/list', access: 'signed-in', render: (p) => <BoardPage key={p.id} projectId={p.id} view="list" /> },

@@ -3,13 +3,15 @@
 //! # Layout
 //! - this module: accounts, login, sessions, password change.
 //! - `mfa`: the TOTP second factor and the login step that follows a password.
-//! - `email`: mailed single-use tokens: email verification and password reset.
+//! - `email`: mailed single-use tokens: email verification, password reset, email change.
+//! - `stepup`: the fresh proof (password, or a code) sensitive changes need.
 //! - `keyring`: the signing keys, their rotation and retirement.
 //! - `personal`: export and erasure of a user's data (`api::personal::PersonalDataApi`).
 
 mod email;
 mod keyring;
 mod personal;
+mod stepup;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -26,15 +28,15 @@ use platform::bus::Event;
 use platform::cache::Cache;
 use platform::clock::Clock;
 use platform::crypto::{SealingKey, random_token, sha256};
-use platform::identity::{AccessClaims, Identity, session_cache_key};
+use platform::identity::{AMR_PWD, AccessClaims, Identity, session_cache_key};
 use platform::mail::Mailer;
 use serde_json::json;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain;
-use crate::ipthrottle::IpThrottle;
-use crate::passwords::{HashError, PasswordHasher};
+use crate::ipthrottle::{ClientBudget, IpThrottle};
+use crate::passwords::{HashError, PasswordHasher, Purpose};
 use crate::ports::{AuthStore, NewSession, RefreshLookup, SessionRow};
 
 pub use keyring::{
@@ -60,12 +62,17 @@ pub struct AuthSettings {
     pub session_idle_timeout: Duration,
     /// A rotated refresh token presented again within this window is taken for an honest race
     /// (two tabs refreshing at once): refused, but the session survives. Later, it is reuse and
-    /// the whole session is revoked.
+    /// the whole session is revoked. Zero (the default: the web app serializes its refreshes)
+    /// revokes at the first reuse (RFC 9700 §4.14.2).
     pub refresh_reuse_grace: Duration,
     pub password_min_len: usize,
     /// Failed credential attempts one client address may make per `ip_failure_window`.
     pub ip_failure_limit: u64,
     pub ip_failure_window: Duration,
+    /// Registrations one client address (an IPv6 /64) may attempt per `register_window`, taken
+    /// or not, successful or not.
+    pub register_limit: u64,
+    pub register_window: Duration,
     pub hasher: PasswordHasher,
     /// Seals private signing keys at rest.
     pub key_encryption_key: SealingKey,
@@ -136,6 +143,19 @@ pub struct AuthService {
     /// Where revocations are published for every verifier (the shared cache).
     revocations: Arc<dyn Cache>,
     ip_throttle: IpThrottle,
+    register_budget: ClientBudget,
+}
+
+/// How one password check counts (see `AuthService::counted_password_check`).
+struct Attempt<'a> {
+    ip: Option<IpAddr>,
+    /// The device cookie the client presented, unverified.
+    device: Option<&'a str>,
+    purpose: Purpose,
+    /// The event of a failure for a known account.
+    failed_event: &'static str,
+    /// Whether the failure event names the account as its actor (a signed-in caller).
+    by_the_user: bool,
 }
 
 /// Client details recorded with a session.
@@ -172,7 +192,19 @@ impl AuthService {
         revocations: Arc<dyn Cache>,
     ) -> AuthService {
         let ip_throttle = IpThrottle::new(revocations.clone(), settings.ip_failure_limit, settings.ip_failure_window);
-        AuthService { store, users, settings, clock, keys: KeyRing::default(), outbox_waker, revocations, ip_throttle }
+        let register_budget =
+            ClientBudget::new(revocations.clone(), "register", settings.register_limit, settings.register_window);
+        AuthService {
+            store,
+            users,
+            settings,
+            clock,
+            keys: KeyRing::default(),
+            outbox_waker,
+            revocations,
+            ip_throttle,
+            register_budget,
+        }
     }
 
     /// How long a session (refresh family) lives at most: the browser cookie's `Max-Age`.
@@ -186,11 +218,80 @@ impl AuthService {
         }
     }
 
-    /// Self-service registration: always the `user` role.
-    pub async fn register(&self, req: RegisterRequest) -> Result<User, AuthError> {
-        let user = self.create_account(req, Role::User).await?;
-        self.send_verification_after_registration(&user).await;
-        Ok(user)
+    /// Self-service registration: always the `user` role (docs/SECURITY.md LG-3, LG-7).
+    ///
+    /// Each attempt takes one from the client's registration budget first (429 past it). Then
+    /// the answer is the same for a new and a taken address: the fields and the password policy
+    /// are checked alike, and a taken address answers 201 with a user as a new one would (an id
+    /// that exists nowhere), after waiting about as long as the hash it skipped; its owner gets a
+    /// mail instead ("someone tried to register with your address"). The password is hashed only
+    /// once the address is known to be new, so taken addresses cost no hashing.
+    pub async fn register(&self, req: RegisterRequest, ip: Option<IpAddr>) -> Result<User, AuthError> {
+        if let Err(wait) = self.register_budget.take(ip).await {
+            return Err(AuthError::Throttled(wait));
+        }
+        let started = std::time::Instant::now();
+        domain::check_name(&req.name)
+            .map_err(|m| AuthError::Api(ApiError::Invalid(vec![FieldError::new("name", m)])))?;
+        self.check_policy("password", &req.password, &req.email, &req.name)?;
+        match self.users.find_by_email(&req.email).await {
+            Ok(owner) => return Ok(self.registration_of_a_taken_address(owner, &req, started).await),
+            Err(ApiError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match self.create_account(req.clone(), Role::User).await {
+            Ok(user) => {
+                self.send_verification_after_registration(&user).await;
+                Ok(user)
+            }
+            // Taken between the look-up and the insert: the same answer as a taken address.
+            Err(AuthError::Api(ApiError::Conflict(_))) => match self.users.find_by_email(&req.email).await {
+                Ok(owner) => Ok(self.registration_of_a_taken_address(owner, &req, started).await),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The answer to a registration with a taken address: what a new account's would be, no
+    /// sooner, and a mail to the owner (at most one an hour per account, so that registrations
+    /// cannot bomb a mailbox).
+    async fn registration_of_a_taken_address(
+        &self,
+        owner: User,
+        req: &RegisterRequest,
+        started: std::time::Instant,
+    ) -> User {
+        // Microseconds, as the users service stores them: the same timestamps as a new account's.
+        let now = self.clock.now();
+        let now = now.replace_microsecond(now.microsecond()).unwrap_or(now);
+        let once_an_hour = format!("auth:register-attempt-mail:{}", owner.id);
+        match self.revocations.add(&once_an_hour, b"1", Duration::from_secs(3600)).await {
+            Ok(false) => tracing::info!(user_id = %owner.id, "registration with a taken address; owner told already"),
+            _ => {
+                tracing::info!(user_id = %owner.id, "registration with a taken address; owner told");
+                self.spawn_mail(
+                    registration_attempt_mail(&owner.email, &self.settings.public_url),
+                    owner.id,
+                    "registration_attempt_notice",
+                );
+            }
+        }
+        let pretend = self.settings.hasher.typical_hash_time();
+        if let Some(left) = pretend.checked_sub(started.elapsed()) {
+            tokio::time::sleep(left).await;
+        }
+        User {
+            id: platform::ids::new_id(),
+            email: domain::normalize_email(&req.email),
+            name: req.name.trim().to_string(),
+            role: Role::User,
+            status: UserStatus::Active,
+            email_verified: false,
+            mfa_enabled: false,
+            created_at: now,
+            updated_at: now,
+        }
     }
 
     /// Makes sure an administrator with this email exists (first start with `TRELLIS_ADMIN_*`);
@@ -222,13 +323,35 @@ impl AuthService {
 
     /// Changes the caller's password after checking the current one; every other session of
     /// the caller ends at once (docs/SECURITY.md PW-7).
-    pub async fn change_password(&self, caller: &Identity, current: &str, new: &str) -> Result<(), AuthError> {
+    ///
+    /// The current password is checked like a login (docs/SECURITY.md LG-1): the account's and
+    /// the client address's throttles first, and a wrong one counts for both.
+    pub async fn change_password(
+        &self,
+        caller: &Identity,
+        current: &str,
+        new: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
         let user = self.users.get_user(caller.user_id).await?;
-        let stored = self.store.password_hash(user.id).await?;
-        if !self.settings.hasher.verify(current, &stored).await? {
-            return Err(
-                ApiError::Invalid(vec![FieldError::new("current_password", "is not the current password")]).into()
-            );
+        let key = self.settings.hasher.account_key(&domain::normalize_email(&user.email));
+        let attempt = Attempt {
+            ip,
+            device: None,
+            purpose: Purpose::Other,
+            failed_event: "auth.password_change_failed",
+            by_the_user: true,
+        };
+        match self.counted_password_check(Some(&user), key, current, attempt).await {
+            Ok(()) => {}
+            Err(AuthError::InvalidCredentials) => {
+                return Err(ApiError::Invalid(vec![FieldError::new(
+                    "current_password",
+                    "is not the current password",
+                )])
+                .into());
+            }
+            Err(e) => return Err(e),
         }
         self.check_policy("new_password", new, &user.email, &user.name)?;
         let hash = self.settings.hasher.hash(new).await?;
@@ -258,7 +381,9 @@ impl AuthService {
     }
 
     /// A new session for `user_id` and its first refresh token (not stored yet).
-    fn new_session(&self, user_id: Uuid, client: ClientInfo) -> (NewSession, String) {
+    /// A new session (refresh family) whose sign-in authenticated by `amr` (RFC 8176), which
+    /// every access token of it carries.
+    fn new_session(&self, user_id: Uuid, client: ClientInfo, amr: &[&str]) -> (NewSession, String) {
         let refresh_token = random_token();
         let now = self.clock.now();
         let session = NewSession {
@@ -269,6 +394,7 @@ impl AuthService {
             ip: client.ip.map(|ip| ip.to_string()),
             created_at: now,
             expires_at: now + self.settings.session_lifetime,
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         };
         (session, refresh_token)
     }
@@ -292,63 +418,40 @@ impl AuthService {
     }
 
     pub async fn login(&self, req: LoginRequest, client: ClientInfo) -> Result<LoginResponse, AuthError> {
+        self.login_from_device(req, client, None).await
+    }
+
+    /// A login whose client presented `device` (the device cookie, unverified): when it is valid
+    /// for this account, the account's lock-out from other clients' failures does not apply, only
+    /// the device's own (docs/SECURITY.md LG-1).
+    pub async fn login_from_device(
+        &self,
+        req: LoginRequest,
+        client: ClientInfo,
+        device: Option<&str>,
+    ) -> Result<LoginResponse, AuthError> {
         // Throttling is keyed by the email, known or not, so that it reveals nothing; it is
         // checked before any hashing, and kept in the database.
-        if let Some(wait) = self.ip_throttle.blocked(client.ip).await {
-            return Err(AuthError::Throttled(wait));
-        }
         let key = self.settings.hasher.account_key(&domain::normalize_email(&req.email));
-        let now = self.clock.now();
-        if let Some(until) = self.store.failures(key).await?.map(|f| f.blocked_until).filter(|until| *until > now) {
-            metrics::counter!("trellis_login_throttled_total").increment(1);
-            return Err(AuthError::Throttled(u64::try_from((until - now).whole_seconds()).unwrap_or(1).max(1)));
-        }
         let user = match self.users.find_by_email(&req.email).await {
-            Ok(u) => u,
-            Err(ApiError::NotFound) => {
-                self.settings.hasher.verify_dummy(&req.password).await?;
-                self.store.record_failure(key, now, domain::login_delay).await?;
-                self.ip_throttle.record_failure(client.ip).await;
-                tracing::info!(outcome = "unknown_account", "login failed");
-                return Err(AuthError::InvalidCredentials);
-            }
+            Ok(u) => Some(u),
+            Err(ApiError::NotFound) => None,
             Err(e) => return Err(e.into()),
         };
-        let hash = match self.store.password_hash(user.id).await {
-            Ok(h) => Some(h),
-            Err(platform::db::StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
+        let attempt = Attempt {
+            ip: client.ip,
+            device,
+            purpose: Purpose::Login,
+            failed_event: "auth.login_failed",
+            by_the_user: false,
         };
-        let ok = match &hash {
-            Some(h) => self.settings.hasher.verify(&req.password, h).await?,
-            None => {
-                self.settings.hasher.verify_dummy(&req.password).await?;
-                false
-            }
-        };
-        if !ok || user.status != UserStatus::Active {
-            let failures = self.store.record_failure(key, now, domain::login_delay).await?;
-            self.ip_throttle.record_failure(client.ip).await;
-            let event = Event::new(
-                "auth.login_failed",
-                user.id,
-                None,
-                now,
-                json!({ "user_id": user.id, "consecutive_failures": failures }),
-            );
-            self.store.record_event(&event).await?;
-            self.wake_relay();
-            tracing::info!(user_id = %user.id, outcome = "rejected", failures, "login failed");
-            return Err(AuthError::InvalidCredentials);
-        }
-        self.store.clear_failures(key).await?;
-        if let Some(h) = &hash {
-            self.rehash_if_needed(user.id, &req.password, h).await;
-        }
+        self.counted_password_check(user.as_ref(), key, &req.password, attempt).await?;
+        let Some(user) = user else { return Err(AuthError::InvalidCredentials) };
         if self.has_second_factor(user.id).await? {
             return Ok(LoginResponse::MfaRequired(self.mfa_challenge(&user, client).await?));
         }
-        let (session, refresh_token) = self.new_session(user.id, client);
+        let now = self.clock.now();
+        let (session, refresh_token) = self.new_session(user.id, client, &[AMR_PWD]);
         let event = Event::new(
             "auth.login_succeeded",
             user.id,
@@ -359,7 +462,88 @@ impl AuthService {
         self.store.create_session(&session, &event).await?;
         self.wake_relay();
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
-        Ok(LoginResponse::Tokens(self.token_response(user, session.id, refresh_token)?))
+        Ok(LoginResponse::Tokens(self.token_response(user, session.id, &session.amr, refresh_token)?))
+    }
+
+    /// How many bcrypt computations this service has done (hashes and verifications).
+    pub fn password_hashes_computed(&self) -> u64 {
+        self.settings.hasher.computed()
+    }
+
+    /// A new device cookie for the account with this email, set at a successful sign-in.
+    pub fn device_cookie(&self, email: &str) -> String {
+        crate::device::issue(&self.settings.hasher, &self.settings.hasher.account_key(&domain::normalize_email(email)))
+    }
+
+    /// The one way a password is checked (login, password change, step-up), so that each counts
+    /// failures alike (docs/SECURITY.md LG-1): the client address's throttle, then the
+    /// account's (or, for a client with a valid device cookie for this account, that device's
+    /// own) before any hashing; a wrong password, an unknown or inactive account counts one
+    /// failure for both; a right one clears the count it was checked against, and rehashes at
+    /// the configured cost when due.
+    async fn counted_password_check(
+        &self,
+        user: Option<&User>,
+        account_key: [u8; 32],
+        password: &str,
+        attempt: Attempt<'_>,
+    ) -> Result<(), AuthError> {
+        if let Some(wait) = self.ip_throttle.blocked(attempt.ip).await {
+            return Err(AuthError::Throttled(wait));
+        }
+        let device = attempt.device.and_then(|d| crate::device::verify(&self.settings.hasher, &account_key, d));
+        let key = match device {
+            Some(nonce) => self.settings.hasher.device_key(&account_key, nonce),
+            None => account_key,
+        };
+        let now = self.clock.now();
+        if let Some(until) = self.store.failures(key).await?.map(|f| f.blocked_until).filter(|until| *until > now) {
+            metrics::counter!("trellis_login_throttled_total").increment(1);
+            tracing::info!(outcome = "throttled", known_device = device.is_some(), "password check refused");
+            return Err(AuthError::Throttled(u64::try_from((until - now).whole_seconds()).unwrap_or(1).max(1)));
+        }
+        let hash = match user {
+            Some(user) => match self.store.password_hash(user.id).await {
+                Ok(h) => Some(h),
+                Err(platform::db::StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let ok = match &hash {
+            Some(h) => self.settings.hasher.verify_as(attempt.purpose, password, h).await?,
+            None => {
+                self.settings.hasher.verify_dummy_as(attempt.purpose, password).await?;
+                false
+            }
+        };
+        let Some(user) = user.filter(|u| ok && u.status == UserStatus::Active) else {
+            let failures = self.store.record_failure(key, now, domain::login_delay).await?;
+            self.ip_throttle.record_failure(attempt.ip).await;
+            match user {
+                Some(user) => {
+                    let event = Event::new(
+                        attempt.failed_event,
+                        user.id,
+                        attempt.by_the_user.then_some(user.id),
+                        now,
+                        json!({ "user_id": user.id, "consecutive_failures": failures }),
+                    );
+                    self.store.record_event(&event).await?;
+                    self.wake_relay();
+                    tracing::info!(user_id = %user.id, outcome = "rejected", failures, kind = attempt.failed_event, "password check failed");
+                }
+                None => {
+                    tracing::info!(outcome = "unknown_account", kind = attempt.failed_event, "password check failed")
+                }
+            }
+            return Err(AuthError::InvalidCredentials);
+        };
+        self.store.clear_failures(key).await?;
+        if let Some(h) = &hash {
+            self.rehash_if_needed(user.id, password, h).await;
+        }
+        Ok(())
     }
 
     /// Checks the password of a signed-in user before a sensitive change (another service asks,
@@ -378,49 +562,27 @@ impl AuthService {
             Err(e) => return Err(e.into()),
         };
         let key = self.settings.hasher.account_key(&domain::normalize_email(&user.email));
-        let now = self.clock.now();
-        if let Some(until) = self.store.failures(key).await?.map(|f| f.blocked_until).filter(|until| *until > now) {
-            metrics::counter!("trellis_login_throttled_total").increment(1);
-            tracing::info!(%user_id, outcome = "throttled", "password check refused");
-            return Err(AuthError::Throttled(u64::try_from((until - now).whole_seconds()).unwrap_or(1).max(1)));
-        }
-        let hash = match self.store.password_hash(user.id).await {
-            Ok(h) => Some(h),
-            Err(platform::db::StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
+        let attempt = Attempt {
+            ip: None,
+            device: None,
+            purpose: Purpose::Other,
+            failed_event: "auth.password_check_failed",
+            by_the_user: true,
         };
-        let ok = match &hash {
-            Some(h) => self.settings.hasher.verify(password, h).await?,
-            None => {
-                self.settings.hasher.verify_dummy(password).await?;
-                false
-            }
-        };
-        if !ok || user.status != UserStatus::Active {
-            let failures = self.store.record_failure(key, now, domain::login_delay).await?;
-            let event = Event::new(
-                "auth.password_check_failed",
-                user.id,
-                Some(user.id),
-                now,
-                json!({ "user_id": user.id, "consecutive_failures": failures }),
-            );
-            self.store.record_event(&event).await?;
-            self.wake_relay();
-            tracing::info!(%user_id, outcome = "rejected", failures, "password check failed");
-            return Err(AuthError::InvalidCredentials);
-        }
-        self.store.clear_failures(key).await?;
-        if let Some(h) = &hash {
-            self.rehash_if_needed(user.id, password, h).await;
-        }
+        self.counted_password_check(Some(&user), key, password, attempt).await?;
         tracing::info!(%user_id, "password check passed");
         Ok(())
     }
 
-    fn token_response(&self, user: User, session_id: Uuid, refresh_token: String) -> Result<TokenResponse, ApiError> {
+    fn token_response(
+        &self,
+        user: User,
+        session_id: Uuid,
+        amr: &[String],
+        refresh_token: String,
+    ) -> Result<TokenResponse, ApiError> {
         Ok(TokenResponse {
-            access_token: self.issue_access_token(&user, session_id)?,
+            access_token: self.issue_access_token(&user, session_id, amr)?,
             token_type: "Bearer".into(),
             expires_in: self.settings.access_token_ttl.as_secs(),
             refresh_token,
@@ -429,14 +591,17 @@ impl AuthService {
     }
 
     /// Exchanges a refresh token for a new pair (rotation). Presenting an already exchanged token
-    /// after the grace window revokes the whole session (RFC 9700 §4.14.2).
+    /// revokes the whole session (RFC 9700 §4.14.2): at once by default, after the grace window
+    /// when one is set.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, AuthError> {
         let now = self.clock.now();
         let presented = sha256(refresh_token.as_bytes());
         let session = match self.store.find_refresh(presented).await? {
             RefreshLookup::Unknown => return Err(AuthError::InvalidCredentials),
             RefreshLookup::Used(session, used_at) => {
-                if session.revoked_at.is_none() && now - used_at > self.settings.refresh_reuse_grace {
+                let grace = self.settings.refresh_reuse_grace;
+                let honest_race = !grace.is_zero() && now - used_at <= grace;
+                if session.revoked_at.is_none() && !honest_race {
                     let event = Event::new(
                         "auth.refresh_reuse_detected",
                         session.user_id,
@@ -463,7 +628,8 @@ impl AuthService {
             // Another refresh with the same token won the race.
             return Err(AuthError::InvalidCredentials);
         }
-        Ok(self.token_response(user, session.id, next)?)
+        // The session's sign-in decides the amr of every token it ever gets.
+        Ok(self.token_response(user, session.id, &session.amr, next)?)
     }
 
     /// A session can be refreshed while it is not revoked, not past its absolute end and not idle
@@ -560,7 +726,7 @@ impl AuthService {
         )
     }
 
-    fn issue_access_token(&self, user: &User, session_id: Uuid) -> Result<String, ApiError> {
+    fn issue_access_token(&self, user: &User, session_id: Uuid, amr: &[String]) -> Result<String, ApiError> {
         let now = self.clock.now().unix_timestamp();
         let ttl = i64::try_from(self.settings.access_token_ttl.as_secs()).unwrap_or(900);
         let claims = AccessClaims {
@@ -572,6 +738,7 @@ impl AuthService {
             jti: platform::ids::new_id().to_string(),
             sid: session_id,
             role: user.role,
+            amr: amr.to_vec(),
         };
         self.current_key()?.sign(&claims).map_err(|e| ApiError::Internal(e.to_string()))
     }
@@ -601,11 +768,33 @@ impl SessionsApi for AuthService {
     async fn email_changed(&self, user_id: Uuid, old_email: &str) -> Result<(), ApiError> {
         Ok(AuthService::email_changed(self, user_id, old_email).await?)
     }
+
+    async fn verify_step_up(&self, user_id: Uuid, proof: Option<&api::auth::StepUpProof>) -> Result<(), ApiError> {
+        Ok(AuthService::verify_step_up(self, user_id, proof).await?)
+    }
+
+    async fn request_email_change(&self, req: &api::auth::EmailChangeRequest) -> Result<(), ApiError> {
+        Ok(AuthService::request_email_change(self, req).await?)
+    }
 }
 
 #[async_trait]
 impl KeySource for AuthService {
     async fn jwks(&self) -> Result<Jwks, ApiError> {
         Ok(self.public_keys())
+    }
+}
+
+/// The mail to the owner of an address someone tried to register with.
+fn registration_attempt_mail(to: &str, public_url: &str) -> platform::mail::Mail {
+    let url = public_url.trim_end_matches('/');
+    platform::mail::Mail {
+        to: to.to_string(),
+        subject: "Someone tried to register with your address".into(),
+        text: format!(
+            "Hello,\n\nsomeone just tried to create a Trellis account with this email address, which already \
+             has one. Nothing was changed.\n\nIf it was you, sign in at {url}/login, or set a new password at \
+             {url}/forgot-password. If it was not you, you need not do anything.\n"
+        ),
     }
 }

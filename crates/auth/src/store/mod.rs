@@ -34,6 +34,16 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "signing_keys",
             sql: include_str!("../../migrations/sqlite/0006_signing_keys.sql"),
         },
+        Migration {
+            version: 7,
+            name: "email_change",
+            sql: include_str!("../../migrations/sqlite/0007_email_change.sql"),
+        },
+        Migration {
+            version: 8,
+            name: "session_amr",
+            sql: include_str!("../../migrations/sqlite/0008_session_amr.sql"),
+        },
     ],
     postgres: &[
         Migration { version: 1, name: "auth", sql: include_str!("../../migrations/postgres/0001_auth.sql") },
@@ -57,6 +67,16 @@ pub const MIGRATIONS: Migrations = Migrations {
             version: 6,
             name: "signing_keys",
             sql: include_str!("../../migrations/postgres/0006_signing_keys.sql"),
+        },
+        Migration {
+            version: 7,
+            name: "email_change",
+            sql: include_str!("../../migrations/postgres/0007_email_change.sql"),
+        },
+        Migration {
+            version: 8,
+            name: "session_amr",
+            sql: include_str!("../../migrations/postgres/0008_session_amr.sql"),
         },
     ],
 };

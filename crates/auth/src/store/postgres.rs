@@ -16,7 +16,7 @@ use crate::ports::{
 };
 
 const SESSION_COLUMNS: &str =
-    "s.id, s.user_id, s.user_agent, s.ip, s.created_at, s.last_used_at, s.expires_at, s.revoked_at";
+    "s.id, s.user_id, s.user_agent, s.ip, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.amr";
 
 /// Revokes, inside `tx`, the user's live sessions: only `only` if given, never `except`.
 async fn revoke_in(
@@ -41,13 +41,14 @@ async fn revoke_in(
 async fn insert_session_in(tx: &deadpool_postgres::Transaction<'_>, s: &NewSession) -> Result<(), StoreError> {
     let stmt = tx
         .prepare_cached(
-            "INSERT INTO auth_sessions (id, user_id, refresh_hash, user_agent, ip, created_at, last_used_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+            "INSERT INTO auth_sessions (id, user_id, refresh_hash, user_agent, ip, created_at, last_used_at, \
+             expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
         )
         .await
         .map_err(map_err)?;
     let hash: &[u8] = &s.refresh_hash;
-    tx.execute(&stmt, &[&s.id, &s.user_id, &hash, &s.user_agent, &s.ip, &s.created_at, &s.expires_at])
+    let amr = s.amr.join(" ");
+    tx.execute(&stmt, &[&s.id, &s.user_id, &hash, &s.user_agent, &s.ip, &s.created_at, &s.expires_at, &amr])
         .await
         .map_err(map_err)?;
     tx.execute(
@@ -85,6 +86,7 @@ fn session_row(r: &tokio_postgres::Row) -> SessionRow {
         last_used_at: r.get(5),
         expires_at: r.get(6),
         revoked_at: r.get(7),
+        amr: crate::ports::parse_amr(r.get::<_, &str>(8)),
     }
 }
 
@@ -190,7 +192,7 @@ impl SessionStore for PgAuthStore {
         let row = client.query_opt(&stmt, &[&hash]).await.map_err(map_err)?;
         Ok(match row {
             None => RefreshLookup::Unknown,
-            Some(r) => match r.get::<_, Option<OffsetDateTime>>(8) {
+            Some(r) => match r.get::<_, Option<OffsetDateTime>>(9) {
                 None => RefreshLookup::Current(session_row(&r)),
                 Some(used) => RefreshLookup::Used(session_row(&r), used),
             },
@@ -484,6 +486,35 @@ impl MfaStore for PgAuthStore {
         Ok(true)
     }
 
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        recovery_hashes: &[[u8; 32]],
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // Locks the enrolment, so a concurrent removal waits for this to commit.
+        let enabled = tx
+            .query_opt("SELECT 1 FROM auth_totp WHERE user_id = $1 AND enabled_at IS NOT NULL FOR UPDATE", &[&user_id])
+            .await
+            .map_err(map_err)?;
+        if enabled.is_none() {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = $1", &[&user_id]).await.map_err(map_err)?;
+        let hashes: Vec<&[u8]> = recovery_hashes.iter().map(|h| h.as_slice()).collect();
+        tx.execute(
+            "INSERT INTO auth_recovery_codes (user_id, code_hash) SELECT $1, h FROM unnest($2::bytea[]) AS h",
+            &[&user_id, &hashes],
+        )
+        .await
+        .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
     async fn disable_totp(&self, user_id: Uuid, event: &Event) -> Result<bool, StoreError> {
         let mut client = self.0.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -762,6 +793,123 @@ impl EmailTokenStore for PgAuthStore {
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(issued)
+    }
+
+    async fn issue_email_change(
+        &self,
+        token: &NewEmailToken,
+        sealed_email: Option<&[u8]>,
+        since: OffsetDateTime,
+        limit: u32,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        if !issue_in(&tx, token, since, limit).await? {
+            return Ok(false);
+        }
+        let hash: &[u8] = &token.token_hash;
+        tx.execute("UPDATE auth_email_tokens SET email = $1 WHERE token_hash = $2", &[&sealed_email, &hash])
+            .await
+            .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn email_change(
+        &self,
+        token_hash: [u8; 32],
+        purpose: EmailTokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Uuid, Vec<u8>)>, StoreError> {
+        let client = self.0.client().await?;
+        let hash: &[u8] = &token_hash;
+        let row = client
+            .query_opt(
+                "SELECT user_id, email FROM auth_email_tokens WHERE token_hash = $1 AND purpose = $2 \
+                 AND used_at IS NULL AND expires_at > $3 AND email IS NOT NULL",
+                &[&hash, &purpose.as_str(), &now],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn complete_email_change(
+        &self,
+        token_hash: [u8; 32],
+        undo: &NewEmailToken,
+        sealed_old: &[u8],
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let hash: &[u8] = &token_hash;
+        let now = undo.created_at;
+        let won = tx
+            .execute(
+                "UPDATE auth_email_tokens SET used_at = $1 WHERE token_hash = $2 AND user_id = $3 \
+                 AND purpose = 'change_email' AND used_at IS NULL AND expires_at > $1",
+                &[&now, &hash, &undo.user_id],
+            )
+            .await
+            .map_err(map_err)?;
+        if won == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE auth_email_tokens SET used_at = $1 WHERE user_id = $2 \
+             AND purpose IN ('change_email', 'verify_email') AND used_at IS NULL",
+            &[&now, &undo.user_id],
+        )
+        .await
+        .map_err(map_err)?;
+        let undo_hash: &[u8] = &undo.token_hash;
+        tx.execute(
+            "INSERT INTO auth_email_tokens (token_hash, user_id, purpose, created_at, expires_at, email) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&undo_hash, &undo.user_id, &undo.purpose.as_str(), &undo.created_at, &undo.expires_at, &sealed_old],
+        )
+        .await
+        .map_err(map_err)?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn undo_email_change(
+        &self,
+        token_hash: [u8; 32],
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let mut client = self.0.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let hash: &[u8] = &token_hash;
+        let Some(row) = tx
+            .query_opt(
+                "UPDATE auth_email_tokens SET used_at = $1 WHERE token_hash = $2 \
+                 AND purpose = 'undo_email_change' AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
+                &[&now, &hash],
+            )
+            .await
+            .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        let user_id: Uuid = row.get(0);
+        tx.execute(
+            "UPDATE auth_email_tokens SET used_at = $1 WHERE user_id = $2 \
+             AND purpose IN ('change_email', 'undo_email_change', 'verify_email') AND used_at IS NULL",
+            &[&now, &user_id],
+        )
+        .await
+        .map_err(map_err)?;
+        let revoked = revoke_in(&tx, user_id, None, None, now).await?;
+        outbox::insert_pg(&tx, event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(revoked))
     }
 }
 

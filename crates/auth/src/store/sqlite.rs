@@ -28,7 +28,7 @@ fn parse_ts(col: usize, raw: &str) -> rusqlite::Result<OffsetDateTime> {
 }
 
 const SESSION_COLUMNS: &str =
-    "s.id, s.user_id, s.user_agent, s.ip, s.created_at, s.last_used_at, s.expires_at, s.revoked_at";
+    "s.id, s.user_id, s.user_agent, s.ip, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.amr";
 
 /// Revokes, inside `tx`, the user's live sessions: only `only` if given, never `except`.
 fn revoke_in(
@@ -55,8 +55,8 @@ fn revoke_in(
 /// Inserts, inside `tx`, a session and its first refresh token.
 fn insert_session_in(tx: &rusqlite::Transaction<'_>, s: &NewSession) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO auth_sessions (id, user_id, refresh_hash, user_agent, ip, created_at, last_used_at, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+        "INSERT INTO auth_sessions (id, user_id, refresh_hash, user_agent, ip, created_at, last_used_at, expires_at, \
+         amr) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
         rusqlite::params![
             s.id,
             s.user_id,
@@ -64,7 +64,8 @@ fn insert_session_in(tx: &rusqlite::Transaction<'_>, s: &NewSession) -> Result<(
             s.user_agent,
             s.ip,
             ts(s.created_at),
-            ts(s.expires_at)
+            ts(s.expires_at),
+            s.amr.join(" ")
         ],
     )
     .map_err(map_err)?;
@@ -137,6 +138,7 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         last_used_at: parse_ts(5, &r.get::<_, String>(5)?)?,
         expires_at: parse_ts(6, &r.get::<_, String>(6)?)?,
         revoked_at: revoked.map(|t| parse_ts(7, &t)).transpose()?,
+        amr: crate::ports::parse_amr(&r.get::<_, String>(8)?),
     })
 }
 
@@ -240,8 +242,8 @@ impl SessionStore for SqliteAuthStore {
                      JOIN auth_sessions s ON s.id = t.session_id WHERE t.token_hash = ?1"
                 ))?;
                 stmt.query_row([token_hash.to_vec()], |r| {
-                    let used: Option<String> = r.get(8)?;
-                    Ok((session_row(r)?, used.map(|u| parse_ts(8, &u)).transpose()?))
+                    let used: Option<String> = r.get(9)?;
+                    Ok((session_row(r)?, used.map(|u| parse_ts(9, &u)).transpose()?))
                 })
             })
             .await;
@@ -553,6 +555,37 @@ impl MfaStore for SqliteAuthStore {
             .await
     }
 
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        recovery_hashes: &[[u8; 32]],
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let (hashes, ev) = (recovery_hashes.to_vec(), event.clone());
+        self.0
+            .write(move |tx| {
+                let enabled: Option<Option<String>> = tx
+                    .query_row("SELECT enabled_at FROM auth_totp WHERE user_id = ?1", [user_id], |r| r.get(0))
+                    .map(Some)
+                    .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+                    .map_err(map_err)?;
+                if !matches!(enabled, Some(Some(_))) {
+                    return Ok(false);
+                }
+                tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
+                for h in &hashes {
+                    tx.execute(
+                        "INSERT INTO auth_recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
+                        rusqlite::params![user_id, h.to_vec()],
+                    )
+                    .map_err(map_err)?;
+                }
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
+            })
+            .await
+    }
+
     async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, StoreError> {
         self.0
             .write(move |tx| {
@@ -805,6 +838,117 @@ impl EmailTokenStore for SqliteAuthStore {
                 let issued = issue_in(tx, &t, since, limit)?;
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(issued)
+            })
+            .await
+    }
+
+    async fn issue_email_change(
+        &self,
+        token: &NewEmailToken,
+        sealed_email: Option<&[u8]>,
+        since: OffsetDateTime,
+        limit: u32,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let (t, sealed, ev) = (token.clone(), sealed_email.map(<[u8]>::to_vec), event.clone());
+        self.0
+            .write(move |tx| {
+                if !issue_in(tx, &t, since, limit)? {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "UPDATE auth_email_tokens SET email = ?1 WHERE token_hash = ?2",
+                    rusqlite::params![sealed, t.token_hash.to_vec()],
+                )
+                .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn email_change(
+        &self,
+        token_hash: [u8; 32],
+        purpose: EmailTokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Uuid, Vec<u8>)>, StoreError> {
+        self.0
+            .read(move |c| {
+                let Some(owner) = token_owner_in(c, token_hash, purpose, now)? else { return Ok(None) };
+                let sealed: Option<Vec<u8>> = c.query_row(
+                    "SELECT email FROM auth_email_tokens WHERE token_hash = ?1",
+                    [token_hash.to_vec()],
+                    |r| r.get(0),
+                )?;
+                Ok(sealed.map(|e| (owner, e)))
+            })
+            .await
+    }
+
+    async fn complete_email_change(
+        &self,
+        token_hash: [u8; 32],
+        undo: &NewEmailToken,
+        sealed_old: &[u8],
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let (u, sealed, ev) = (undo.clone(), sealed_old.to_vec(), event.clone());
+        self.0
+            .write(move |tx| {
+                let now = u.created_at;
+                let owner = token_owner_in(tx, token_hash, EmailTokenPurpose::ChangeEmail, now).map_err(map_err)?;
+                if owner != Some(u.user_id) {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "UPDATE auth_email_tokens SET used_at = ?1 WHERE user_id = ?2 \
+                     AND purpose IN ('change_email', 'verify_email') AND used_at IS NULL",
+                    rusqlite::params![ts(now), u.user_id],
+                )
+                .map_err(map_err)?;
+                tx.execute(
+                    "INSERT INTO auth_email_tokens (token_hash, user_id, purpose, created_at, expires_at, email) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![
+                        u.token_hash.to_vec(),
+                        u.user_id,
+                        u.purpose.as_str(),
+                        ts(u.created_at),
+                        ts(u.expires_at),
+                        sealed
+                    ],
+                )
+                .map_err(map_err)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn undo_email_change(
+        &self,
+        token_hash: [u8; 32],
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let ev = event.clone();
+        self.0
+            .write(move |tx| {
+                let Some(user_id) =
+                    token_owner_in(tx, token_hash, EmailTokenPurpose::UndoEmailChange, now).map_err(map_err)?
+                else {
+                    return Ok(None);
+                };
+                tx.execute(
+                    "UPDATE auth_email_tokens SET used_at = ?1 WHERE user_id = ?2 \
+                     AND purpose IN ('change_email', 'undo_email_change', 'verify_email') AND used_at IS NULL",
+                    rusqlite::params![ts(now), user_id],
+                )
+                .map_err(map_err)?;
+                let revoked = revoke_in(tx, user_id, None, None, now)?;
+                outbox::insert_sqlite(tx, &ev)?;
+                Ok(Some(revoked))
             })
             .await
     }

@@ -35,7 +35,7 @@ pub(crate) async fn account(svc: &AuthService) -> (Uuid, String) {
     let email = format!("{}@example.com", Uuid::now_v7().simple());
     let password = "canary correct horse battery staple".to_string();
     let user = svc
-        .register(RegisterRequest { email: email.clone(), password: password.clone(), name: "Someone".into() })
+        .register(RegisterRequest { email: email.clone(), password: password.clone(), name: "Someone".into() }, None)
         .await
         .unwrap();
     (user.id, email)

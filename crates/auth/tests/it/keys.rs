@@ -79,7 +79,7 @@ async fn token(r: &Replica) -> String {
     let email = format!("{}@example.com", Uuid::now_v7());
     let password = "canary correct horse battery".to_string();
     r.svc
-        .register(RegisterRequest { email: email.clone(), password: password.clone(), name: "Key Tester".into() })
+        .register(RegisterRequest { email: email.clone(), password: password.clone(), name: "Key Tester".into() }, None)
         .await
         .unwrap();
     match r.svc.login(LoginRequest { email, password }, ClientInfo::default()).await.unwrap() {

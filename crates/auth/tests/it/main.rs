@@ -60,13 +60,15 @@ fn service_settings(keys: auth::service::KeySettings) -> (auth::AuthSettings, st
         access_token_ttl: std::time::Duration::from_secs(900),
         session_lifetime: std::time::Duration::from_secs(30 * 86_400),
         session_idle_timeout: std::time::Duration::from_secs(7 * 86_400),
-        refresh_reuse_grace: std::time::Duration::from_secs(10),
+        refresh_reuse_grace: std::time::Duration::ZERO,
         password_min_len: 15,
         hasher: auth::passwords::PasswordHasher::new(secrecy::SecretSlice::from(vec![1u8; 32]), 4, 2, 16),
         key_encryption_key: platform::crypto::SealingKey::new(&KEK).unwrap(),
         keys,
         ip_failure_limit: 50,
         ip_failure_window: std::time::Duration::from_secs(900),
+        register_limit: 100,
+        register_window: std::time::Duration::from_secs(3600),
         mailer: Arc::new(mailer),
         public_url: "http://127.0.0.1:8080".into(),
     };
@@ -110,6 +112,7 @@ async fn new_session(store: &Arc<dyn AuthStore>, user: Uuid, token: &str) -> Uui
         ip: None,
         created_at: at,
         expires_at: at + Duration::days(30),
+        amr: vec!["pwd".into()],
     };
     store.create_session(&s, &event("auth.login_succeeded", user)).await.unwrap();
     id
@@ -166,6 +169,42 @@ async fn revocation_stops_rotation_and_hides_sessions(db: Database) {
     assert!(store.session(other).await.unwrap().revoked_at.is_none());
 }
 
+/// The session's `amr` (how its sign-in authenticated) is stored with it and read back with every
+/// lookup, before and after rotations, so that refreshed tokens keep it (docs/SECURITY.md AZ-6).
+async fn session_amr_survives_refresh(db: Database) {
+    let store = ready(&db).await;
+    let user = Uuid::now_v7();
+    let pwd = new_session(&store, user, "p0").await;
+    let at = now();
+    let s = NewSession {
+        id: Uuid::now_v7(),
+        user_id: user,
+        refresh_hash: sha256(b"m0"),
+        user_agent: None,
+        ip: None,
+        created_at: at,
+        expires_at: at + Duration::days(30),
+        amr: vec!["pwd".into(), "otp".into()],
+    };
+    store.create_session(&s, &event("auth.login_succeeded", user)).await.unwrap();
+    let both = vec!["pwd".to_string(), "otp".to_string()];
+    assert!(store.rotate_refresh(s.id, sha256(b"m0"), sha256(b"m1"), now()).await.unwrap());
+    assert!(store.rotate_refresh(pwd, sha256(b"p0"), sha256(b"p1"), now()).await.unwrap());
+    match store.find_refresh(sha256(b"m1")).await.unwrap() {
+        RefreshLookup::Current(row) => assert_eq!((row.id, &row.amr), (s.id, &both)),
+        other => panic!("the rotated token is current: {other:?}"),
+    }
+    match store.find_refresh(sha256(b"p1")).await.unwrap() {
+        RefreshLookup::Current(row) => assert_eq!(row.amr, vec!["pwd".to_string()]),
+        other => panic!("the rotated token is current: {other:?}"),
+    }
+    assert!(matches!(store.find_refresh(sha256(b"m0")).await.unwrap(), RefreshLookup::Used(row, _) if row.amr == both));
+    assert_eq!(store.session(s.id).await.unwrap().amr, both);
+    let mut listed: Vec<_> = store.active_sessions(user, now()).await.unwrap().into_iter().map(|r| r.amr).collect();
+    listed.sort();
+    assert_eq!(listed, vec![vec!["pwd".to_string()], both]);
+}
+
 macro_rules! on_both_backends {
     ($($check:ident),*) => {
         mod sqlite {
@@ -181,6 +220,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     rotation_is_compare_and_set,
+    session_amr_survives_refresh,
     revocation_stops_rotation_and_hides_sessions,
     login_failures_count_block_and_clear,
     totp_enrolment_and_single_use_codes,
@@ -259,6 +299,7 @@ async fn mfa_challenges_complete_once(db: Database) {
                 ip: None,
                 created_at: now(),
                 expires_at: now() + Duration::days(1),
+                amr: vec!["pwd".into(), "otp".into()],
             };
             store.complete_mfa_challenge(sha256(b"mfa-token"), &s, &event("auth.login_succeeded", user)).await.unwrap()
         }));
@@ -461,6 +502,9 @@ async fn password_change_spends_outstanding_reset_tokens(db: Database) {
     );
 }
 
+mod admin_mfa;
 mod keys;
+mod lockout;
 mod personal;
 mod retention;
+mod stepup;

@@ -24,6 +24,7 @@ async fn session_at(store: &Arc<dyn AuthStore>, token: &str, at: OffsetDateTime)
         ip: None,
         created_at: at,
         expires_at: at + Duration::days(30),
+        amr: vec!["pwd".into()],
     };
     store.create_session(&s, &event("auth.login_succeeded", user)).await.unwrap();
     id

@@ -19,8 +19,8 @@ use super::{Authenticated, Problem};
 /// object-level refusal of the service behind it.
 pub const ROLE_DENIED: &str = "your role may not use this route";
 
-/// Put in request extensions by `require_internal_token` once the caller proved it is a Trellis
-/// service; `Internal` routes need it.
+/// Put in request extensions by `require_service` once the caller proved it is a Trellis service
+/// the route admits (`api::internal`); `Internal` routes need it.
 #[derive(Debug, Clone, Copy)]
 pub struct InternalCall;
 
@@ -53,7 +53,7 @@ pub async fn enforce_policy(req: Request, next: Next) -> Response {
             if req.extensions().get::<InternalCall>().is_some() {
                 return next.run(req).await;
             }
-            tracing::warn!(%method, %route, "internal route called without the internal token; refused");
+            tracing::warn!(%method, %route, "internal route reached without the service guard; refused");
             return Problem::not_found().into_response();
         }
         Access::Authenticated | Access::Write | Access::Admin => {}
@@ -85,13 +85,71 @@ pub async fn enforce_policy(req: Request, next: Next) -> Response {
             tracing::warn!(
                 user_id = %caller.user_id,
                 role = caller.role.as_str(),
+                admin_needs_mfa = caller.admin_needs_mfa,
                 %method,
                 %route,
                 access = access.as_str(),
                 "authorization denied"
             );
             metrics::counter!("trellis_authorization_denied_total", "route" => route).increment(1);
+            if caller.admin_needs_mfa && access == Access::Admin {
+                // An admin acting as a user for want of a second factor (`identity::acting_role`).
+                return Problem::admin_mfa_required().into_response();
+            }
             Problem::new(StatusCode::FORBIDDEN, ROLE_DENIED).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::middleware::from_fn;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::http::Caller;
+    use crate::identity::{Identity, acting_role};
+    use api::users::Role;
+
+    /// The caller the verifier makes of a token naming `role`, with or without a second factor.
+    fn caller(role: Role, mfa: bool) -> Identity {
+        let acting = acting_role(role, mfa, true);
+        Identity {
+            user_id: Uuid::now_v7(),
+            role: acting,
+            session_id: Uuid::now_v7(),
+            token_id: "jti".into(),
+            issued_at: 0,
+            expires_at: i64::MAX,
+            mfa,
+            admin_needs_mfa: acting != role,
+        }
+    }
+
+    async fn call(path: &str, who: Identity) -> (StatusCode, serde_json::Value) {
+        let app = Router::new()
+            .route("/api/admin/stats", get(|| async { "stats" }))
+            .route("/api/users/me", get(|| async { "me" }))
+            .route_layer(from_fn(enforce_policy));
+        let mut req = axum::http::Request::builder().uri(path).body(Body::empty()).unwrap();
+        req.extensions_mut().insert(Caller(who));
+        let res = app.oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    #[tokio::test]
+    async fn an_admin_without_a_second_factor_is_told_to_use_one() {
+        let (s, body) = call("/api/admin/stats", caller(Role::Admin, false)).await;
+        assert_eq!((s, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("admin_mfa_required")), "{body}");
+        assert_eq!(call("/api/admin/stats", caller(Role::Admin, true)).await.0, StatusCode::OK);
+        let (s, body) = call("/api/admin/stats", caller(Role::User, true)).await;
+        assert_eq!((s, body["detail"].as_str(), body.get("code")), (StatusCode::FORBIDDEN, Some(ROLE_DENIED), None));
+        assert_eq!(call("/api/users/me", caller(Role::Admin, false)).await.0, StatusCode::OK, "signed in all the same");
     }
 }

@@ -15,6 +15,9 @@ pub struct Problem {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
+    /// A stable, machine-readable reason beside the status (`step_up_required`, ...), sent as
+    /// the `code` member when set.
+    pub code: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -27,11 +30,36 @@ struct Body<'a> {
     request_id: String,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
 }
 
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), errors: Vec::new(), retry_after: None }
+        Self { status, detail: detail.into(), errors: Vec::new(), retry_after: None, code: None }
+    }
+
+    /// The same problem with a `code` member.
+    pub fn with_code(self, code: &'static str) -> Self {
+        Self { code: Some(code), ..self }
+    }
+    /// 403 `step_up_required`: a sensitive change came without its fresh proof.
+    pub fn step_up_required() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "this change needs your current password (current_password) with the request")
+            .with_code("step_up_required")
+    }
+    /// 403 `admin_mfa_required`: an admin-only route called by an admin whose session did not
+    /// use a second factor while `auth.admin_requires_mfa` is on.
+    pub fn admin_mfa_required() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "administrators need a second factor: enable two-factor authentication and sign in with it",
+        )
+        .with_code("admin_mfa_required")
+    }
+    /// 401 `step_up_failed`: the fresh proof given with a sensitive change was wrong.
+    pub fn step_up_failed() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "the current password given is not right").with_code("step_up_failed")
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -81,6 +109,8 @@ impl From<ApiError> for Problem {
             ApiError::Invalid(errors) => Problem::invalid(errors),
             ApiError::Unauthorized => Problem::unauthorized(),
             ApiError::Forbidden => Problem::forbidden(),
+            ApiError::StepUpRequired => Problem::step_up_required(),
+            ApiError::StepUpFailed => Problem::step_up_failed(),
             ApiError::RateLimited(secs) => Problem::too_many(secs),
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "dependency unavailable");
@@ -109,6 +139,7 @@ impl IntoResponse for Problem {
             detail: &self.detail,
             request_id,
             errors: &self.errors,
+            code: self.code,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (self.status, bytes).into_response();

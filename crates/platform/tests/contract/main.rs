@@ -9,6 +9,8 @@
 //! - [`objects`]: `ObjectStore` on a local folder and an S3 bucket.
 //! - [`db`]: `Database` migrations, typed errors and ping on SQLite and PostgreSQL.
 //! - [`mail`]: `Mailer` on `FileMailer` and `SmtpMailer` (against a real aiosmtpd server).
+//! - [`mail_queue`]: the durable `MailQueue` on SQLite and PostgreSQL in front of an SMTP server
+//!   that is down at first.
 //! - [`outbox`]: the transactional outbox and its relay, per database and per bus.
 //! - [`idempotency`]: `Idempotency-Key` through a router, on SQLite and PostgreSQL.
 //! - [`jobs`]: job leases and the platform's data-lifecycle jobs, on SQLite and PostgreSQL.
@@ -23,6 +25,7 @@ mod db;
 mod idempotency;
 mod jobs;
 mod mail;
+mod mail_queue;
 mod objects;
 mod outbox;
 mod support;

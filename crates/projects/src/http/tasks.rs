@@ -47,7 +47,7 @@ fn sort(s: &str) -> Option<TaskOrder> {
 }
 
 /// The list's filters, sort and page from the query string's pairs.
-fn list_request(pairs: Vec<(String, String)>) -> Result<(TaskListQuery, PageRequest), Problem> {
+pub(crate) fn list_request(pairs: Vec<(String, String)>) -> Result<(TaskListQuery, PageRequest), Problem> {
     let mut seen = HashSet::new();
     if let Some((dup, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.as_str())) {
         return Err(Problem::bad_request(format!("query parameter {dup:?} is given more than once")));

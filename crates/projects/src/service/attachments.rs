@@ -46,7 +46,6 @@ use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{
     Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, WriteMultipart, path::Path as ObjectPath,
 };
-use platform::bus::Event;
 use platform::db::StoreError;
 use platform::ids::new_id;
 use serde_json::{Value, json};
@@ -328,23 +327,7 @@ impl ProjectsService {
             object_key: key,
             created_at: self.now(),
         };
-        let event = Event::new(
-            "attachment.created",
-            id,
-            Some(actor.user_id),
-            record.created_at,
-            json!({
-                "attachment_id": id,
-                "task_id": task_id,
-                "project_id": project_id,
-                "filename": record.filename,
-                "content_type": record.content_type,
-                "size": size,
-                "uploaded_by": actor.user_id,
-                "status": status,
-                "scan": scan,
-            }),
-        );
+        let event = crate::events::attachment_created(actor.user_id, &record);
         if let Err(e) = self.attachments.create_attachment(&record, &event).await {
             // No row, so no object either.
             if let Err(del) = objects.store.delete(&path).await {
@@ -437,13 +420,7 @@ impl ProjectsService {
             return Err(ChangeError::PreconditionFailed);
         }
         let objects = self.object_storage()?;
-        let event = Event::new(
-            "attachment.deleted",
-            id,
-            Some(actor.user_id),
-            self.now(),
-            json!({ "attachment_id": id, "task_id": record.task_id, "project_id": record.project_id }),
-        );
+        let event = crate::events::attachment_deleted(actor.user_id, &record, self.now());
         self.attachments.delete_attachment(id, &event).await?;
         self.written();
         match objects.store.delete(&ObjectPath::from(record.object_key.as_str())).await {

@@ -5,9 +5,7 @@
 
 use api::ApiError;
 use api::projects::{Comment, CreateComment, Page, UpdateComment};
-use platform::bus::Event;
 use platform::ids::new_id;
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -17,6 +15,7 @@ use super::{
 };
 use crate::domain::comments::{CommentBody, can_comment, can_delete_comment, can_edit_comment};
 use crate::domain::effective_role;
+use crate::events;
 use crate::ports::{CommentRecord, CommentView};
 
 /// The entity tag of a comment's current version.
@@ -34,15 +33,6 @@ pub(super) fn comment_dto(c: CommentRecord) -> Comment {
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
-}
-
-/// What a live client needs of a comment event: the ids and, but for deletion, the comment.
-fn comment_event(kind: &str, actor: Actor, c: &CommentRecord, at: OffsetDateTime, with_comment: bool) -> Event {
-    let mut data = json!({ "comment_id": c.id, "task_id": c.task_id, "project_id": c.project_id });
-    if with_comment && let Some(obj) = data.as_object_mut() {
-        obj.insert("comment".into(), json!(comment_dto(c.clone())));
-    }
-    Event::new(kind, c.id, Some(actor.user_id), at, data)
 }
 
 fn body(raw: &str) -> Result<CommentBody, ApiError> {
@@ -102,7 +92,7 @@ impl ProjectsService {
             created_at: now,
             updated_at: now,
         };
-        let event = comment_event("comment.created", actor, &comment, now, true);
+        let event = events::comment_created(actor.user_id, &comment);
         self.comments.create_comment(&comment, &event).await?;
         self.written();
         Ok(comment_dto(comment))
@@ -130,7 +120,7 @@ impl ProjectsService {
         let mut next = comment.clone();
         next.body = body.as_str().to_string();
         next.updated_at = self.now();
-        let event = comment_event("comment.updated", actor, &next, next.updated_at, true);
+        let event = events::comment_updated(actor.user_id, &next);
         if !self.comments.update_comment(&next, comment.updated_at, &event).await? {
             return Err(stale(if_match));
         }
@@ -147,7 +137,8 @@ impl ProjectsService {
         if !if_match_holds(if_match, &comment_etag(comment.updated_at)) {
             return Err(ChangeError::PreconditionFailed);
         }
-        let event = comment_event("comment.deleted", actor, &comment, self.now(), false);
+        let event =
+            events::comment_deleted(Some(actor.user_id), comment.id, comment.task_id, comment.project_id, self.now());
         if !self.comments.delete_comment(id, comment.updated_at, &event).await? {
             return Err(stale(if_match));
         }

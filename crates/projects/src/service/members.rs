@@ -8,12 +8,12 @@ use api::ApiError;
 use api::projects::{AddMember, ChangeMember, Member, Project, ProjectRole, UpdateProject};
 use api::users::{Role, UserStatus, UsersApi};
 use platform::bus::Event;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{Actor, ProjectsService, invalid, project_dto};
 use crate::cache::Key;
 use crate::domain::{Description, ProjectName};
+use crate::events;
 use crate::ports::{MemberChange, MemberRecord, MemberUpdate};
 
 /// The entity tag of a project's current version.
@@ -99,13 +99,7 @@ impl ProjectsService {
             return Ok(project_dto(project, role));
         }
         next.updated_at = self.now();
-        let event = Event::new(
-            "project.updated",
-            id,
-            Some(actor.user_id),
-            next.updated_at,
-            json!({ "project_id": id, "fields": fields, "name": next.name, "description": next.description }),
-        );
+        let event = events::project_updated(actor.user_id, id, &fields, next.updated_at);
         if !self.members.update_project(&next, project.updated_at, &event).await? {
             // The version read was stale (perhaps a cache entry): the retry reads afresh.
             self.cache.invalidate(&[Key::Project(id)]).await;
@@ -126,7 +120,7 @@ impl ProjectsService {
             return Err(ChangeError::PreconditionFailed);
         }
         let now = self.now();
-        let event = Event::new("project.deleted", id, Some(actor.user_id), now, json!({ "project_id": id }));
+        let event = events::project_deleted(Some(actor.user_id), id, now);
         if !self.members.delete_project(id, project.updated_at, &event).await? {
             self.cache.invalidate(&[Key::Project(id)]).await;
             return Err(stale(if_match));
@@ -164,7 +158,7 @@ impl ProjectsService {
             return Err(invalid("role", "a guest can only be a viewer"));
         }
         let member = MemberRecord { project_id: id, user_id: user.id, role: input.role, created_at: self.now() };
-        let event = member_event(actor, &member, "added", member.created_at);
+        let event = events::member_changed(actor.user_id, &member, "added", member.created_at);
         self.members.add_member(&member, &event).await.map_err(|e| match e {
             platform::db::StoreError::Conflict(_) => ApiError::Conflict("the user is already a member".into()),
             other => other.into(),
@@ -227,7 +221,7 @@ impl ProjectsService {
         }
         let now = self.now();
         let member = MemberRecord { project_id: id, user_id, role: input.role, created_at: now };
-        let event = member_event(actor, &member, "role_changed", now);
+        let event = events::member_changed(actor.user_id, &member, "role_changed", now);
         self.apply(id, user_id, MemberUpdate { role: Some(input.role), at: now, expected }, &event).await?;
         Ok(self.member(id, user_id).await.map(member_dto)?)
     }
@@ -248,13 +242,7 @@ impl ProjectsService {
         }
         let expected = self.expected_role(id, user_id, if_match).await?;
         let now = self.now();
-        let event = Event::new(
-            "member.changed",
-            id,
-            Some(actor.user_id),
-            now,
-            json!({ "project_id": id, "user_id": user_id, "change": "removed" }),
-        );
+        let event = events::member_removed(Some(actor.user_id), id, user_id, None, now);
         self.apply(id, user_id, MemberUpdate { role: None, at: now, expected }, &event).await
     }
 
@@ -278,16 +266,6 @@ impl ProjectsService {
             MemberChange::Stale => Err(ChangeError::PreconditionFailed),
         }
     }
-}
-
-fn member_event(actor: Actor, m: &MemberRecord, change: &str, at: time::OffsetDateTime) -> Event {
-    Event::new(
-        "member.changed",
-        m.project_id,
-        Some(actor.user_id),
-        at,
-        json!({ "project_id": m.project_id, "user_id": m.user_id, "role": m.role, "change": change }),
-    )
 }
 
 fn stale(if_match: Option<&str>) -> ChangeError {

@@ -14,7 +14,7 @@ use crate::ports::{SearchHit, SearchKey, SearchKind, SearchScope};
 
 /// A search cursor: the last result's score (8 bytes, big-endian IEEE 754), kind (1 byte) and id
 /// (16 bytes), base64url.
-fn encode_cursor(k: &SearchKey) -> String {
+pub(crate) fn encode_cursor(k: &SearchKey) -> String {
     let mut bytes = Vec::with_capacity(25);
     bytes.extend_from_slice(&k.score.to_be_bytes());
     bytes.push(k.kind.code());
@@ -22,7 +22,7 @@ fn encode_cursor(k: &SearchKey) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn decode_cursor(s: &str) -> Result<SearchKey, ApiError> {
+pub(crate) fn decode_cursor(s: &str) -> Result<SearchKey, ApiError> {
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad_cursor())?;
     let (score, rest) = bytes.split_first_chunk::<8>().ok_or_else(bad_cursor)?;
     let (kind, id) = rest.split_first().ok_or_else(bad_cursor)?;

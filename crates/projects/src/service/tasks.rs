@@ -10,10 +10,8 @@ use api::users::Role;
 use api::{ApiError, FieldError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use platform::bus::Event;
 use platform::crypto::sha256;
 use platform::ids::new_id;
-use serde_json::{Value, json};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -22,6 +20,7 @@ use super::{Actor, ChangeError, PageRequest, ProjectsService, bad_cursor, pagina
 use crate::cache::Key;
 use crate::domain::tasks::{Labels, parse_date};
 use crate::domain::{Description, TaskTitle, can_write_tasks};
+use crate::events;
 use crate::ports::{
     NewTask, Placement, SortValue, TaskChange, TaskCursor, TaskEvent, TaskFilter, TaskOrder, TaskQuery, TaskRecord,
     TaskSort, TaskWrite,
@@ -49,10 +48,6 @@ fn field_error(field: &str, e: impl ToString) -> FieldError {
 }
 
 /// The whole task as a live client needs it.
-fn task_json(t: &TaskRecord) -> Value {
-    serde_json::to_value(task_dto(t.clone())).unwrap_or(Value::Null)
-}
-
 /// The fields whose values differ between two versions of a task.
 fn changed_fields(old: &TaskRecord, new: &TaskRecord) -> Vec<&'static str> {
     let mut f = Vec::new();
@@ -72,17 +67,6 @@ fn changed_fields(old: &TaskRecord, new: &TaskRecord) -> Vec<&'static str> {
         }
     }
     f
-}
-
-/// The `rebalanced` part of an event: the column's new positions, when a write rewrote them.
-fn with_column(mut data: Value, column: &[(Uuid, String)]) -> Value {
-    if !column.is_empty()
-        && let Some(obj) = data.as_object_mut()
-    {
-        let positions: Vec<Value> = column.iter().map(|(id, p)| json!({ "id": id, "position": p })).collect();
-        obj.insert("rebalanced".into(), Value::Array(positions));
-    }
-    data
 }
 
 fn neighbour_error(field: &'static str) -> ApiError {
@@ -205,10 +189,7 @@ impl ProjectsService {
             created_at: now,
         };
         let actor_id = actor.user_id;
-        let (event, moved) = tracking(Box::new(move |t, column| {
-            let data = with_column(json!({ "project_id": t.project_id, "task": task_json(t) }), column);
-            Event::new("task.created", t.id, Some(actor_id), t.created_at, data)
-        }));
+        let (event, moved) = tracking(Box::new(move |t, column| events::task_created(actor_id, t, column)));
         let record = refusal(self.tasks.create_task(&task, event).await?)?;
         self.cache.invalidate(&moved.keys()).await;
         self.written();
@@ -246,9 +227,7 @@ impl ProjectsService {
             };
             let (actor_id, old) = (actor.user_id, current.clone());
             let (event, moved) = tracking(Box::new(move |t, column| {
-                let data =
-                    json!({ "project_id": t.project_id, "task": task_json(t), "fields": changed_fields(&old, t) });
-                Event::new("task.updated", t.id, Some(actor_id), t.updated_at, with_column(data, column))
+                events::task_updated(actor_id, t, &changed_fields(&old, t), column)
             }));
             let written = self.tasks.update_task(&change, event).await?;
             // Written or stale, the entry read is outdated (a stale one may have come from the
@@ -355,8 +334,7 @@ impl ProjectsService {
             return Err(ChangeError::PreconditionFailed);
         }
         let now = self.now();
-        let data = json!({ "task_id": id, "project_id": task.project_id, "status": task.status });
-        let event = Event::new("task.deleted", id, Some(actor.user_id), now, data);
+        let event = events::task_deleted(actor.user_id, &task, now);
         let deleted = self.tasks.delete_task(id, task.updated_at, &event).await?;
         self.cache.invalidate(&[Key::Task(id)]).await;
         if !deleted {
@@ -390,7 +368,7 @@ impl ProjectsService {
 }
 
 /// A short digest of the sort and filters a cursor belongs to: a cursor of another list is 422.
-fn fingerprint(list: &TaskListQuery) -> String {
+pub(crate) fn fingerprint(list: &TaskListQuery) -> String {
     let f = &list.filter;
     let text = format!(
         "{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
@@ -430,7 +408,7 @@ fn encode_cursor(t: &TaskRecord, sort: TaskSort, fingerprint: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{fingerprint} {} {} {key}", sort_name(sort), t.id.simple()))
 }
 
-fn decode_cursor(s: &str, list: &TaskListQuery, fingerprint: &str) -> Result<TaskCursor, ApiError> {
+pub(crate) fn decode_cursor(s: &str, list: &TaskListQuery, fingerprint: &str) -> Result<TaskCursor, ApiError> {
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad_cursor())?;
     let text = String::from_utf8(bytes).map_err(|_| bad_cursor())?;
     let mut parts = text.split(' ');

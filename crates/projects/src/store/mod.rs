@@ -15,7 +15,6 @@ use std::sync::Arc;
 use api::projects::{Priority, ProjectRole, TaskStatus};
 use platform::bus::Event;
 use platform::db::{Database, Migration, Migrations};
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -86,24 +85,17 @@ pub fn store(db: &Database) -> Arc<dyn ProjectsStore> {
 /// doing, and the event names the user only as the member removed.
 pub fn erasure_event(user: Uuid, project_id: Uuid, plan: &ProjectErasure, at: OffsetDateTime) -> Option<Event> {
     match plan {
-        ProjectErasure::Delete => {
-            Some(Event::new("project.deleted", project_id, None, at, json!({ "project_id": project_id })))
-        }
+        ProjectErasure::Delete => Some(crate::events::project_deleted(None, project_id, at)),
         ProjectErasure::Leave { remove_membership: false, .. } => None,
         ProjectErasure::Leave { remove_membership: true, new_owner } => {
-            let mut data = json!({ "project_id": project_id, "user_id": user, "change": "removed" });
-            if let (Some(owner), Some(obj)) = (new_owner, data.as_object_mut()) {
-                obj.insert("owner_id".into(), json!(owner));
-            }
-            Some(Event::new("member.changed", project_id, None, at, data))
+            Some(crate::events::member_removed(None, project_id, user, *new_owner, at))
         }
     }
 }
 
 /// The event of erasing a comment with its author (GDPR): `comment.deleted`, ids only, no actor.
 pub fn comment_erased_event(comment: Uuid, task: Uuid, project: Uuid, at: OffsetDateTime) -> Event {
-    let data = json!({ "comment_id": comment, "task_id": task, "project_id": project });
-    Event::new("comment.deleted", comment, None, at, data)
+    crate::events::comment_deleted(None, comment, task, project, at)
 }
 
 pub(crate) fn status_code(s: TaskStatus) -> i16 {

@@ -390,6 +390,19 @@ impl MemberStore for PgStore {
         rows.iter().map(member_record).collect()
     }
 
+    async fn co_members(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        let client = self.db.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT DISTINCT o.user_id FROM project_members m \
+                 JOIN project_members o ON o.project_id = m.project_id WHERE m.user_id = $1",
+            )
+            .await
+            .map_err(map_err)?;
+        let rows = client.query(&stmt, &[&user]).await.map_err(map_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn add_member(&self, m: &MemberRecord, event: &Event) -> Result<(), StoreError> {
         let mut client = self.db.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;

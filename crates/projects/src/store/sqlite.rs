@@ -372,6 +372,19 @@ impl MemberStore for SqliteStore {
             .await
     }
 
+    async fn co_members(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT DISTINCT o.user_id FROM project_members m \
+                     JOIN project_members o ON o.project_id = m.project_id WHERE m.user_id = ?1",
+                )?;
+                let rows = stmt.query_map([user], |r| r.get(0))?;
+                rows.collect()
+            })
+            .await
+    }
+
     async fn add_member(&self, m: &MemberRecord, event: &Event) -> Result<(), StoreError> {
         let (m, event, at) = (m.clone(), event.clone(), fmt_time(m.created_at)?);
         self.db

@@ -233,6 +233,7 @@ async fn upload_download_list_delete(env: &Env) {
     assert_eq!((created.aggregate_id, created.actor_id), (id, Some(alice.user_id)));
     assert_eq!(created.data["task_id"], json!(tid));
     assert_eq!(created.data["size"], json!(content.len()));
+    assert!(created.data.get("filename").is_none(), "no file name in events: {}", created.data);
 
     let down = env.call(&alice, Method::GET, &format!("/api/attachments/{id}"), None).await;
     assert_eq!(down.status, StatusCode::OK);

@@ -48,6 +48,8 @@ pub(crate) fn identity(role: Role) -> Identity {
         token_id: "jti".into(),
         issued_at: 0,
         expires_at: i64::MAX,
+        mfa: false,
+        admin_needs_mfa: false,
     }
 }
 

@@ -119,6 +119,8 @@ fn identity() -> Identity {
         token_id: "jti".into(),
         issued_at: 0,
         expires_at: i64::MAX,
+        mfa: false,
+        admin_needs_mfa: false,
     }
 }
 

@@ -9,6 +9,7 @@ mod comments;
 mod http;
 mod idempotency;
 mod members;
+mod people;
 mod personal;
 mod search;
 mod service;

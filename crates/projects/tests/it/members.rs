@@ -66,8 +66,8 @@ impl UsersApi for Directory {
     async fn get_user(&self, id: Uuid) -> Result<User, ApiError> {
         self.0.lock().unwrap().get(&id).cloned().ok_or(ApiError::NotFound)
     }
-    async fn find_by_email(&self, _: &str) -> Result<User, ApiError> {
-        Err(ApiError::NotFound)
+    async fn find_by_email(&self, email: &str) -> Result<User, ApiError> {
+        self.0.lock().unwrap().values().find(|u| u.email == email).cloned().ok_or(ApiError::NotFound)
     }
     async fn set_mfa_enabled(&self, _: Uuid, _: bool) -> Result<(), ApiError> {
         Ok(())
@@ -83,14 +83,14 @@ impl UsersApi for Directory {
     }
 }
 
-fn service(b: &Backend) -> (ProjectsService, Arc<Directory>) {
+pub(crate) fn service(b: &Backend) -> (ProjectsService, Arc<Directory>) {
     let svc = ProjectsService::new(Arc::clone(&b.store), Arc::new(SystemClock), None);
     let users = Arc::new(Directory::default());
     svc.connect_users(users.clone());
     (svc, users)
 }
 
-async fn project(svc: &ProjectsService, owner: Actor) -> Uuid {
+pub(crate) async fn project(svc: &ProjectsService, owner: Actor) -> Uuid {
     let input = CreateProject { name: "Garden".into(), description: String::new() };
     svc.create_project(owner, input).await.unwrap().id
 }

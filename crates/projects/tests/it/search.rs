@@ -235,6 +235,8 @@ async fn search_over_http(b: &Backend) {
         token_id: "jti".into(),
         issued_at: 0,
         expires_at: i64::MAX,
+        mfa: false,
+        admin_needs_mfa: false,
     };
     let get = |uri: String| {
         let (router, who) = (router.clone(), who.clone());

@@ -45,7 +45,7 @@ pub async fn problem(res: reqwest::Response, status: StatusCode) -> Value {
     body
 }
 
-fn decode_segment(token: &str, i: usize) -> Value {
+pub fn decode_segment(token: &str, i: usize) -> Value {
     use base64::Engine as _;
     let part = token.split('.').nth(i).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
@@ -70,8 +70,13 @@ pub async fn skeleton(base: &str) -> Outcome {
     }
     assert!(user.get("password_hash").is_none());
 
+    // A taken address gets the same answer as a new one (docs/SECURITY.md LG-3): its owner is
+    // mailed instead, and the answer names no existing account.
     let res = http.post(format!("{base}/auth/register")).json(&register).send().await.unwrap();
-    problem(res, StatusCode::CONFLICT).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let again: Value = res.json().await.unwrap();
+    assert_ne!(again["user"]["id"], user["id"]);
+    assert_eq!(again["user"]["email"], user["email"]);
     let weak = json!({"email": format!("weak.{tag}@example.com"), "password": "short", "name": "Weak"});
     let body = problem(
         http.post(format!("{base}/auth/register")).json(&weak).send().await.unwrap(),
@@ -658,7 +663,10 @@ pub async fn two_factor(base: &str) {
     };
     problem(post("/auth/mfa/totp/enable", json!({"code": "123456"})).await, StatusCode::CONFLICT).await;
 
-    let res = post("/auth/mfa/totp/setup", json!({})).await;
+    // Enrolment needs the password with the request (step-up); the token alone is not enough.
+    let refused = problem(post("/auth/mfa/totp/setup", json!({})).await, StatusCode::FORBIDDEN).await;
+    assert_eq!(refused["code"], "step_up_required");
+    let res = post("/auth/mfa/totp/setup", json!({"current_password": password})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
     let setup: Value = res.json().await.unwrap();
@@ -723,7 +731,8 @@ pub async fn two_factor(base: &str) {
     // Disable needs the password.
     problem(post("/auth/mfa/totp/disable", json!({"password": "canary: not it"})).await, StatusCode::UNAUTHORIZED)
         .await;
-    problem(post("/auth/mfa/totp/disable", json!({})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let refused = problem(post("/auth/mfa/totp/disable", json!({})).await, StatusCode::FORBIDDEN).await;
+    assert_eq!(refused["code"], "step_up_required");
     assert_eq!(post("/auth/mfa/totp/disable", json!({"password": password})).await.status(), StatusCode::NO_CONTENT);
     let me: Value =
         http.get(format!("{base}/api/users/me")).bearer_auth(&first.access).send().await.unwrap().json().await.unwrap();
@@ -733,7 +742,7 @@ pub async fn two_factor(base: &str) {
     problem(post("/auth/mfa/totp/disable", json!({"password": password})).await, StatusCode::CONFLICT).await;
 
     // Wrong codes are throttled per account: five, then even the right code waits.
-    let res = post("/auth/mfa/totp/setup", json!({})).await;
+    let res = post("/auth/mfa/totp/setup", json!({"current_password": password})).await;
     let secret = res.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
     let t1 = unix_now();
     assert_eq!(
@@ -816,12 +825,37 @@ pub async fn rbac(base: &str, admin_email: &str, admin_password: &str) -> RbacOu
     let res = http.get(format!("{base}/api/users/{uid}")).bearer_auth(&admin.access).send().await.unwrap();
     let etag = res.headers()[header::ETAG].to_str().unwrap().to_string();
     problem(
-        patch(admin.access.clone(), uid.clone(), json!({"role": "guest"}), Some("\"stale\"".into())).await,
+        patch(
+            admin.access.clone(),
+            uid.clone(),
+            json!({"role": "guest", "current_password": admin_password}),
+            Some("\"stale\"".into()),
+        )
+        .await,
         StatusCode::PRECONDITION_FAILED,
     )
     .await;
     assert_eq!(me_status(&http, base, &a.access).await, StatusCode::OK, "a refused change ends no session");
-    let res = patch(admin.access.clone(), uid.clone(), json!({"role": "guest"}), Some(etag.clone())).await;
+    // Step-up (docs/SECURITY.md): without the admin's current password, or with a wrong one,
+    // nothing changes.
+    let body = problem(
+        patch(admin.access.clone(), uid.clone(), json!({"role": "guest"}), Some(etag.clone())).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(body["code"], "step_up_required");
+    let wrong = json!({"role": "guest", "current_password": "not the password"});
+    let body =
+        problem(patch(admin.access.clone(), uid.clone(), wrong, Some(etag.clone())).await, StatusCode::UNAUTHORIZED)
+            .await;
+    assert_eq!(body["code"], "step_up_failed");
+    let res = patch(
+        admin.access.clone(),
+        uid.clone(),
+        json!({"role": "guest", "current_password": admin_password}),
+        Some(etag.clone()),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_ne!(res.headers()[header::ETAG].to_str().unwrap(), etag, "a new version");
     assert_eq!(res.json::<Value>().await.unwrap()["role"], "guest");
@@ -851,18 +885,29 @@ pub async fn rbac(base: &str, admin_email: &str, admin_password: &str) -> RbacOu
     }
 
     // Deactivated: the sessions end and login fails like a wrong password; reactivated: it works.
-    let res = patch(admin.access.clone(), uid.clone(), json!({"status": "inactive"}), None).await;
+    let res = patch(
+        admin.access.clone(),
+        uid.clone(),
+        json!({"status": "inactive", "current_password": admin_password}),
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(me_status(&http, base, &g.access).await, StatusCode::UNAUTHORIZED, "deactivation ends sessions");
     let body = problem(post_login(&http, base, &email, &password).await.unwrap(), StatusCode::UNAUTHORIZED).await;
     assert_eq!(body["detail"], "invalid credentials");
-    let res = patch(admin.access.clone(), uid.clone(), json!({"status": "active"}), None).await;
+    let res =
+        patch(admin.access.clone(), uid.clone(), json!({"status": "active", "current_password": admin_password}), None)
+            .await;
     assert_eq!(res.status(), StatusCode::OK);
     let g = login_tokens(&http, base, &email, &password).await;
 
     // The last active admin stays an active admin.
     let admin_id = decode_segment(&admin.access, 1)["sub"].as_str().unwrap().to_string();
-    for body in [json!({"role": "user"}), json!({"status": "inactive"})] {
+    for body in [
+        json!({"role": "user", "current_password": admin_password}),
+        json!({"status": "inactive", "current_password": admin_password}),
+    ] {
         problem(patch(admin.access.clone(), admin_id.clone(), body, None).await, StatusCode::CONFLICT).await;
     }
     assert_eq!(me_status(&http, base, &admin.access).await, StatusCode::OK);

@@ -35,6 +35,9 @@ const NO_USER_DATA: &[(&str, &str)] = &[
     ("search_fts_idx", "search index (FTS5 shadow table)"),
     ("search_fts_docsize", "search index (FTS5 shadow table)"),
     ("search_fts_config", "search index (FTS5 shadow table)"),
+    // Security notices waiting for the mail server (platform::mail::MailQueue): sealed with
+    // AES-GCM, deleted once delivered or given up (three days); transient, so not exported.
+    ("mail_queue", "mails waiting for delivery, sealed; deleted once sent or given up"),
 ];
 
 /// The names and emails every test user of `personal_data` had, to look for in dumps.
@@ -53,8 +56,10 @@ async fn register(http: &Client, base: &str, email: &str, name: &str, password: 
 }
 
 async fn json_of(res: reqwest::Response, status: StatusCode) -> Value {
-    assert_eq!(res.status(), status, "{}", res.url().clone());
-    res.json().await.unwrap()
+    let (got, url) = (res.status(), res.url().clone());
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(got, status, "{url}: {body}");
+    serde_json::from_str(&body).unwrap()
 }
 
 /// Every table of the deployment's database.
@@ -84,7 +89,7 @@ pub async fn tables(db: &Database) -> Vec<String> {
 }
 
 /// The flow, through the gateway at `base`, as two users and the administrator.
-pub async fn personal_data(base: &str, admin: (&str, &str), db: &Database) -> Canaries {
+pub async fn personal_data(base: &str, admin: (&str, &str), db: &Database, mail_dir: &Path) -> Canaries {
     let http = http();
     let tag = uuid::Uuid::now_v7().simple().to_string();
     let tag = &tag[tag.len() - 10..];
@@ -118,19 +123,28 @@ pub async fn personal_data(base: &str, admin: (&str, &str), db: &Database) -> Ca
     let res = http.get(url(&format!("/api/users/{zeph}/preferences"))).bearer_auth(&ba).send().await.unwrap();
     problem(res, StatusCode::FORBIDDEN).await;
 
-    // A new email: unverified, and the old one no longer signs in.
+    // A new email: asked for with the password (step-up), applied only once the link mailed to
+    // the new address is followed (verified then); the old one no longer signs in.
     let new_email = format!("zephyrine.new.{tag}@canary.example");
     let res = http
         .patch(url(&format!("/api/users/{zeph}")))
         .bearer_auth(&za)
-        .json(&json!({ "email": new_email.to_uppercase() }))
+        .json(&json!({ "email": new_email.to_uppercase(), "current_password": password }))
         .send()
         .await
         .unwrap();
-    let changed = json_of(res, StatusCode::OK).await;
+    let pending = json_of(res, StatusCode::ACCEPTED).await;
+    assert_eq!(pending["email"].as_str(), Some(zeph_email.as_str()), "pending until the link is followed");
+    let mail = crate::email::mails_to(mail_dir, &new_email, "Confirm the new email address", 1).await.remove(0);
+    let marker = "/confirm-email#token=";
+    let line = mail.body.lines().find(|l| l.contains(marker)).expect("the link to the new address");
+    let token = line[line.find(marker).unwrap() + marker.len()..].trim().to_string();
+    let res = http.post(url("/auth/email/change/confirm")).json(&json!({ "token": token })).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let changed = json_of(http.get(url("/api/users/me")).bearer_auth(&za).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(
         (changed["email"].as_str(), changed["email_verified"].as_bool()),
-        (Some(new_email.as_str()), Some(false))
+        (Some(new_email.as_str()), Some(true))
     );
     assert_eq!(flow::post_login(&http, base, &zeph_email, &password).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     flow::login_tokens(&http, base, &new_email, &password).await;
@@ -162,12 +176,25 @@ pub async fn personal_data(base: &str, admin: (&str, &str), db: &Database) -> Ca
         json_of(http.get(url("/api/users?q=zeph")).bearer_auth(&aa).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(found["items"][0]["id"], zeph.as_str());
     assert_eq!(found["items"][0]["email"], new_email.as_str());
-    let found = json_of(
-        http.get(url(&format!("/api/users?q=zephyrine%20{}", &tag[..4]))).bearer_auth(&ba).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    // A non-admin finds only people who share a project with them, by name only (docs/SECURITY.md).
+    let search = |q: String| {
+        let (http, ba) = (http.clone(), ba.clone());
+        let url = url(&format!("/api/users?q={q}"));
+        async move { json_of(http.get(url).bearer_auth(&ba).send().await.unwrap(), StatusCode::OK).await }
+    };
+    assert_eq!(search("zephyrine%20quill".into()).await["items"], json!([]), "no project in common yet");
+    let res = http
+        .post(url(&format!("/api/projects/{garden}/members")))
+        .bearer_auth(&za)
+        .json(&json!({ "user_id": bart, "role": "viewer" }))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::CREATED).await;
+    let found = search("zephyrine%20quill".into()).await;
     assert_eq!(found["items"], json!([{ "id": zeph, "name": zeph_name }]), "users see {{id, name}}");
+    let found = search(format!("zephyrine%20{}", &tag[..4])).await;
+    assert_eq!(found["items"], json!([]), "email text never matches for a non-admin");
     for q in ["/api/users?q=z", "/api/users?sort=name", "/api/users?limit=500"] {
         problem(http.get(url(q)).bearer_auth(&aa).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
@@ -176,6 +203,14 @@ pub async fn personal_data(base: &str, admin: (&str, &str), db: &Database) -> Ca
 
     // The export: one document, every service, every table that can hold user data.
     let res = http.get(url(&format!("/api/users/{zeph}/export"))).bearer_auth(&za).send().await.unwrap();
+    assert_eq!(problem(res, StatusCode::FORBIDDEN).await["code"], "step_up_required", "a GET carries no proof");
+    let res = http
+        .post(url(&format!("/api/users/{zeph}/export")))
+        .bearer_auth(&za)
+        .json(&json!({ "current_password": password }))
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers()[header::CONTENT_DISPOSITION].to_str().unwrap().starts_with("attachment"));
     let export = json_of(res, StatusCode::OK).await;
     assert_eq!(export["user"]["email"], new_email.as_str());
@@ -197,7 +232,13 @@ pub async fn personal_data(base: &str, admin: (&str, &str), db: &Database) -> Ca
     assert!(tables_of("projects", "tasks").iter().any(|t| t["title"] == "Water the plants"));
     assert!(tables_of("users", "outbox").iter().any(|e| e["type"] == "user.created"));
     assert!(!export.to_string().contains(&bart_email), "nothing of another user");
-    let res = http.get(url(&format!("/api/users/{zeph}/export"))).bearer_auth(&ba).send().await.unwrap();
+    let res = http
+        .post(url(&format!("/api/users/{zeph}/export")))
+        .bearer_auth(&ba)
+        .json(&json!({ "current_password": password }))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::FORBIDDEN).await;
 
     // Bartholomew erases his account.
@@ -210,7 +251,7 @@ pub async fn personal_data(base: &str, admin: (&str, &str), db: &Database) -> Ca
         .unwrap();
     problem(res, StatusCode::UNAUTHORIZED).await;
     let res = http.delete(url(&format!("/api/users/{bart}"))).bearer_auth(&ba).send().await.unwrap();
-    problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem(res, StatusCode::FORBIDDEN).await["code"], "step_up_required");
     let res = http
         .delete(url(&format!("/api/users/{bart}")))
         .bearer_auth(&ba)
@@ -230,7 +271,13 @@ pub async fn personal_data(base: &str, admin: (&str, &str), db: &Database) -> Ca
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "the project he alone owned went with him");
     let res = http.get(url(&format!("/api/projects/{garden}"))).bearer_auth(&za).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "others' projects stay");
-    let again = http.delete(url(&format!("/api/users/{bart}"))).bearer_auth(&aa).send().await.unwrap();
+    let again = http
+        .delete(url(&format!("/api/users/{bart}")))
+        .bearer_auth(&aa)
+        .json(&json!({ "current_password": admin.1 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::NO_CONTENT, "erasing again changes nothing");
 
     Canaries(vec![

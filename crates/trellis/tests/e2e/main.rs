@@ -9,6 +9,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod attachments;
+mod attack_admin_mfa;
+mod attack_audit;
+mod attack_fuzz;
+mod attack_http;
+mod attack_live;
+mod attack_lockout;
+mod attack_services;
+mod attack_stepup;
+mod attack_visibility;
 mod audit;
 mod browser;
 mod email;
@@ -35,7 +44,8 @@ async fn all_in_one_with_zero_configuration() {
     idempotency::replayed_create(&app.base).await;
     attachments::files(&app.base, attachments::Expect { scanned: false, presigned: false }).await;
     flow::edge_cases(&app.base).await;
-    flow::sessions(&app.base, flow::Reuse::WithinGrace).await;
+    // Zero configuration: no grace, the first reuse of a rotated refresh token ends the session.
+    flow::sessions(&app.base, flow::Reuse::Detected).await;
     flow::browser_session(&app.base).await;
     flow::brute_force(&app.base).await;
     let changed = flow::password_change(&app.base).await;
@@ -101,12 +111,15 @@ async fn all_in_one_personal_data_at_rest() {
     let env = vec![
         ("TRELLIS_ADMIN_EMAIL", admin.0.to_string()),
         ("TRELLIS_ADMIN_PASSWORD", admin.1.to_string()),
+        // Admin actions here are about something else than 2FA (that is attack_admin_mfa.rs): a
+        // password-only administrator may act.
+        ("TRELLIS_AUTH__ADMIN_REQUIRES_MFA", "false".to_string()),
         ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "100000".to_string()),
     ];
     let app = Trellis::start("pii", dir.path(), &[], &env).await;
     let path = dir.path().join("data/trellis.db");
     let db = platform::db::Database::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    let canaries = gdpr::personal_data(&app.base, admin, &db).await;
+    let canaries = gdpr::personal_data(&app.base, admin, &db, &dir.path().join("data/mail")).await;
     gdpr::assert_absent(&gdpr::sqlite_dump(&path), &canaries, "sqlite3 .dump");
     let (code, log) = app.terminate().await;
     assert_eq!(code, Some(0), "{log}");
@@ -198,18 +211,24 @@ async fn distributed_one_process_per_service() {
         ("TRELLIS_AMQP_NAMESPACE", rabbit.namespace.clone()),
         ("TRELLIS_AUTH__PEPPER", b64(32)),
         ("TRELLIS_AUTH__KEY_ENCRYPTION_KEY", b64(32)),
-        ("TRELLIS_INTERNAL_TOKEN", "an-internal-token-of-at-least-32-characters".into()),
         ("TRELLIS_PII__KEYS", format!("1:{}", b64(32))),
         ("TRELLIS_PII__INDEX_KEY", b64(32)),
-        // No grace: a rotated refresh token presented again is reuse at once.
-        ("TRELLIS_AUTH__REFRESH_REUSE_GRACE_SECS", "0".into()),
+        ("TRELLIS_AUDIT__KEYS", format!("1:{}", b64(32))),
+        // A grace window (the default is none): a rotated refresh token presented again within it
+        // is taken for an honest race, and the session survives.
+        ("TRELLIS_AUTH__REFRESH_REUSE_GRACE_SECS", "10".into()),
         // Every flow runs against this one deployment from one address, within a minute.
         ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "1000".into()),
         // Signing keys are reloaded every second, so a rotation is seen quickly.
         ("TRELLIS_AUTH__KEY_CHECK_INTERVAL_SECS", "1".into()),
         ("TRELLIS_ADMIN_EMAIL", "root@example.com".into()),
         ("TRELLIS_ADMIN_PASSWORD", "canary granite harbour lighthouse keeper".into()),
+        // Admin actions here are about something else than 2FA (that is attack_admin_mfa.rs): a
+        // password-only administrator may act.
+        ("TRELLIS_AUTH__ADMIN_REQUIRES_MFA", "false".into()),
     ];
+    // Each service's own key pair (docs/OPERATIONS.md "Service keys").
+    let common: Vec<(&str, String)> = common.into_iter().chain(attack_services::service_key_env()).collect();
     // Every process is told where the others are, as DNS names would in production.
     let port = |_| test_support::reserve_port();
     let [users_port, auth_port, projects_port, worker_port, gateway_port]: [u16; 5] = std::array::from_fn(port);
@@ -238,7 +257,7 @@ async fn distributed_one_process_per_service() {
     assert_eq!(code, Some(0), "{log}");
     attachments::files(&gateway.base, attachments::Expect { scanned: false, presigned: true }).await;
     flow::edge_cases(&gateway.base).await;
-    flow::sessions(&gateway.base, flow::Reuse::Detected).await;
+    flow::sessions(&gateway.base, flow::Reuse::WithinGrace).await;
     flow::browser_session(&gateway.base).await;
     flow::brute_force(&gateway.base).await;
     flow::password_change(&gateway.base).await;
@@ -256,9 +275,13 @@ async fn distributed_one_process_per_service() {
     let matrix = project_matrix::matrix(&gateway.base).await;
     // Personal data across the users, auth and projects processes; then no test user's email or
     // name is anywhere in the database.
-    let canaries =
-        gdpr::personal_data(&gateway.base, ("root@example.com", "canary granite harbour lighthouse keeper"), &pg.db)
-            .await;
+    let canaries = gdpr::personal_data(
+        &gateway.base,
+        ("root@example.com", "canary granite harbour lighthouse keeper"),
+        &pg.db,
+        &mail_dir,
+    )
+    .await;
     gdpr::assert_absent(&gdpr::pg_dump(&pg.url), &canaries, "pg_dump");
     flow::operations_endpoints(&gateway.base, &["cache"], false).await;
     // The projects process read the skeleton's task through Redis: its counters say so.
@@ -318,6 +341,151 @@ async fn distributed_one_process_per_service() {
     assert_eq!(gw["parent_span_id"], "00f067aa0ba902b7", "the gateway continues the caller's span");
     assert_eq!(svc["parent_span_id"], gw["span_id"], "the service's parent is the gateway's span");
     assert_eq!(svc["trace_id"], outcome.traced_trace_id.as_str());
+}
+
+/// The attacks of issue 16 against the all-in-one deployment with zero configuration (plus an
+/// administrator): each area's flow performs its attack against the real binary and fails if the
+/// hole comes back (docs/SECURITY.md).
+#[tokio::test]
+async fn all_in_one_under_attack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env: Vec<(&'static str, String)> = vec![
+        ("TRELLIS_ADMIN_EMAIL", support::ATTACK_ADMIN.0.to_string()),
+        ("TRELLIS_ADMIN_PASSWORD", support::ATTACK_ADMIN.1.to_string()),
+    ];
+    env.extend(attack_http::settings());
+    env.extend(attack_lockout::settings());
+    let app = Trellis::start("under-attack", dir.path(), &[], &env).await;
+    let path = dir.path().join("data/trellis.db");
+    let db = platform::db::Database::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let services =
+        ["gateway", "auth", "users", "projects", "worker"].into_iter().map(|s| (s, app.base.clone())).collect();
+    let ctx = support::Attack {
+        base: app.base.clone(),
+        services,
+        mail_dir: dir.path().join("data/mail"),
+        db,
+        admin: (support::ATTACK_ADMIN.0.to_string(), support::ATTACK_ADMIN.1.to_string()),
+        dir: dir.path().to_path_buf(),
+        env: env.clone(),
+        distributed: false,
+    };
+    under_attack(&ctx).await;
+    let (code, log) = app.terminate().await;
+    assert_eq!(code, Some(0), "{log}");
+    if let Some(line) = log.lines().find(|l| l.contains("canary")) {
+        panic!("a password or canary text reached the logs: {line}");
+    }
+}
+
+/// The attacks of issue 16 against the distributed deployment: one process per service over
+/// PostgreSQL, Redis and RabbitMQ.
+#[tokio::test]
+async fn distributed_under_attack() {
+    let pg = TestPostgres::new().await;
+    let redis = TestRedis::new().await;
+    let rabbit = TestRabbit::new(&[worker::GROUP, worker::notify::GROUP]);
+    let dir = tempfile::tempdir().unwrap();
+    let b64 = |seed: usize| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode((0..32).map(|i| (i * 7 + seed) as u8).collect::<Vec<u8>>())
+    };
+    let mut env: Vec<(&'static str, String)> = vec![
+        ("DATABASE_URL", pg.url.clone()),
+        ("REDIS_URL", redis.url.clone()),
+        ("AMQP_URL", rabbit.url.clone()),
+        ("TRELLIS_REDIS_PREFIX", redis.prefix.clone()),
+        ("TRELLIS_AMQP_NAMESPACE", rabbit.namespace.clone()),
+        ("TRELLIS_AUTH__PEPPER", b64(1)),
+        ("TRELLIS_AUTH__KEY_ENCRYPTION_KEY", b64(2)),
+        ("TRELLIS_PII__KEYS", format!("1:{}", b64(3))),
+        ("TRELLIS_PII__INDEX_KEY", b64(4)),
+        ("TRELLIS_AUDIT__KEYS", format!("1:{}", b64(5))),
+        ("TRELLIS_ADMIN_EMAIL", support::ATTACK_ADMIN.0.to_string()),
+        ("TRELLIS_ADMIN_PASSWORD", support::ATTACK_ADMIN.1.to_string()),
+    ];
+    env.extend(attack_http::settings());
+    env.extend(attack_lockout::settings());
+    env.extend(attack_services::service_key_env());
+    let names = ["users", "auth", "projects", "worker", "gateway"];
+    let ports: Vec<u16> = names.iter().map(|_| test_support::reserve_port()).collect();
+    for (name, port) in names.iter().zip(&ports) {
+        if *name != "gateway" {
+            let key: &'static str = match *name {
+                "users" => "TRELLIS_UPSTREAMS__USERS",
+                "auth" => "TRELLIS_UPSTREAMS__AUTH",
+                "projects" => "TRELLIS_UPSTREAMS__PROJECTS",
+                _ => "TRELLIS_UPSTREAMS__WORKER",
+            };
+            env.push((key, format!("http://127.0.0.1:{port}")));
+        }
+    }
+    // Started in dependency order: users and auth, then those that call them.
+    let mut processes = Vec::new();
+    for (name, port) in names.iter().zip(&ports) {
+        processes.push(Trellis::start_on(*port, name, dir.path(), &["--services", name], &env).await);
+    }
+    let services = names.iter().zip(&processes).map(|(n, p)| (*n, p.base.clone())).collect();
+    let ctx = support::Attack {
+        base: processes.last().expect("the gateway").base.clone(),
+        services,
+        mail_dir: dir.path().join("data/mail"),
+        db: platform::db::Database::connect(&pg.url).await.unwrap(),
+        admin: (support::ATTACK_ADMIN.0.to_string(), support::ATTACK_ADMIN.1.to_string()),
+        dir: dir.path().to_path_buf(),
+        env: env.clone(),
+        distributed: true,
+    };
+    under_attack(&ctx).await;
+    let mut logs = String::new();
+    for p in processes.into_iter().rev() {
+        let (code, log) = p.terminate().await;
+        assert_eq!(code, Some(0), "clean stop:\n{log}");
+        logs.push_str(&log);
+    }
+    if let Some(line) = logs.lines().find(|l| l.contains("canary")) {
+        panic!("a password or canary text reached the logs: {line}");
+    }
+}
+
+/// Every area's attacks, in one order for both deployments. Each flow leaves the deployment as
+/// usable as it found it (the administrator can still sign in with the same password).
+async fn under_attack(ctx: &support::Attack) {
+    // Each area of issue 16 adds its flow here (crates/trellis/tests/e2e/attack_*.rs).
+    let admin = flow::login_tokens(&flow::client(), &ctx.base, &ctx.admin.0, &ctx.admin.1).await;
+    assert!(!admin.access.is_empty(), "the administrator signs in");
+    // Early, while this address still has registrations left; it leaves the administrator
+    // signing in with the password alone, as found.
+    attack_admin_mfa::admin_mfa(ctx).await;
+    attack_visibility::visibility(ctx).await;
+    attack_stepup::step_up(ctx).await;
+    attack_http::hardened(ctx).await;
+    attack_services::services(ctx).await;
+    attack_live::live(ctx).await;
+    attack_lockout::lockout(ctx).await;
+    // Last: about 40 malformed requests, some counted by the anonymous rate limit.
+    attack_fuzz::malformed_input(ctx).await;
+    attack_audit::audit(ctx).await;
+}
+
+/// A full disk under the all-in-one binary answers 503 with `Retry-After` and loses nothing
+/// (docs/SECURITY.md GW-2; a tmpfs of a few MiB, so it needs root as CI has).
+#[tokio::test]
+async fn all_in_one_full_disk_answers_503_and_loses_nothing() {
+    attack_audit::full_disk().await;
+}
+
+/// PostgreSQL with an owner role for migrations and a runtime role without DDL: the binary works
+/// as the runtime role, which cannot touch the audit log's triggers (docs/SECURITY.md LO-4).
+#[tokio::test]
+async fn all_in_one_on_postgres_runs_as_a_role_without_ddl() {
+    attack_audit::runtime_role_without_ddl().await;
+}
+
+/// A security notice is queued durably: through an SMTP outage and a restart, it arrives.
+#[tokio::test]
+async fn all_in_one_security_notice_survives_smtp_outage_and_restart() {
+    attack_audit::durable_notice().await;
 }
 
 /// Failed credential attempts are limited per client address too (docs/SECURITY.md LG-1), counted in
@@ -397,6 +565,9 @@ async fn role_gate_and_rbac_all_in_one() {
     let env = vec![
         ("TRELLIS_ADMIN_EMAIL", admin_email.to_string()),
         ("TRELLIS_ADMIN_PASSWORD", admin_password.to_string()),
+        // Admin actions here are about something else than 2FA (that is attack_admin_mfa.rs): a
+        // password-only administrator may act.
+        ("TRELLIS_AUTH__ADMIN_REQUIRES_MFA", "false".to_string()),
         ("TRELLIS_GATEWAY__RATE_LIMIT_PER_MINUTE", "100000".to_string()),
     ];
     let app = Trellis::start("rbac", dir.path(), &[], &env).await;
@@ -488,14 +659,15 @@ async fn role_gate_in_each_service(projects: &str, users: &str, rbac: &flow::Rba
             .unwrap();
         assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED, "{url}: forged identity headers count for nothing");
     }
-    // Internal routes answer only the internal token.
+    // Internal routes answer only a service's signed credential (attack_services has the rest).
     let res = http
         .post(format!("{users}/internal/users/lookup"))
         .json(&serde_json::json!({"email": "root@example.com"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "service_credential_required");
 }
 
 #[tokio::test]

@@ -168,7 +168,9 @@ pub async fn matrix(http: &Client, base: &str, logins: &mut [Login]) {
             let gate_denied = status == StatusCode::FORBIDDEN && body["detail"] == platform::http::ROLE_DENIED;
             let what = format!("{} {} as {role:?}: {status} {body}", rule.method, rule.path);
             if rule.access == Access::Internal {
-                assert_eq!(status, StatusCode::NOT_FOUND, "internal routes do not exist for clients: {what}");
+                // A bearer token is no service credential (docs/SECURITY.md GW-6).
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "internal routes are for services only: {what}");
+                assert_eq!(body["code"], "service_credential_required", "{what}");
                 continue;
             }
             match rule.access.decide(role) {

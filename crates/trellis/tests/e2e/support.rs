@@ -260,3 +260,114 @@ pub async fn run_with_stdin(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// One deployment under attack (docs/SECURITY.md): what the attack flows of issue 16 need to reach
+/// it and to look behind it. All-in-one, every service address is the one process's.
+pub struct Attack {
+    /// Where clients reach Trellis: the all-in-one process or the gateway.
+    pub base: String,
+    /// Each service's own address (`auth`, `users`, `projects`, `worker`, `gateway`).
+    pub services: std::collections::BTreeMap<&'static str, String>,
+    /// Where mail lands (`.eml` files: no SMTP server is configured in either deployment).
+    pub mail_dir: std::path::PathBuf,
+    /// The deployment's database, to look at what it retains.
+    pub db: Database,
+    /// The administrator created at start-up: (email, password).
+    pub admin: (String, String),
+    /// The working folder and settings of the processes, to run `trellis` commands beside them.
+    pub dir: std::path::PathBuf,
+    pub env: Vec<(&'static str, String)>,
+    pub distributed: bool,
+}
+
+impl Attack {
+    /// The address of one service's own process (all-in-one: the one process).
+    pub fn service(&self, name: &str) -> &str {
+        self.services.get(name).unwrap_or_else(|| panic!("no service named {name}"))
+    }
+
+    /// The administrator signed in with a second factor, as `auth.admin_requires_mfa` (on in the
+    /// attack tests, the default) wants for admin actions: turns TOTP on for the administrator
+    /// (step-up with the password) and signs in with one of its single-use recovery codes, so no
+    /// flow waits for the next TOTP step. [`AdminSession::end`] turns the factor off again, so the
+    /// administrator signs in with the password alone as before (each flow leaves the deployment
+    /// as it found it).
+    pub async fn admin_session(&self) -> AdminSession {
+        use serde_json::json;
+        let http = crate::flow::client();
+        let (base, (email, password)) = (self.base.clone(), self.admin.clone());
+        let plain = crate::flow::login_tokens(&http, &base, &email, &password).await.access;
+        let post = |path: &str, body: serde_json::Value| {
+            let (http, url, plain) = (http.clone(), format!("{base}{path}"), plain.clone());
+            async move {
+                let res = http.post(&url).bearer_auth(plain).json(&body).send().await.unwrap();
+                let status = res.status();
+                let text = res.text().await.unwrap_or_default();
+                assert_eq!(status, reqwest::StatusCode::OK, "{url}: {text}");
+                serde_json::from_str::<serde_json::Value>(&text).unwrap()
+            }
+        };
+        let setup = post("/auth/mfa/totp/setup", json!({ "current_password": password })).await;
+        let code = crate::flow::independent_totp(setup["secret"].as_str().unwrap(), crate::flow::unix_now());
+        let enabled = post("/auth/mfa/totp/enable", json!({ "code": code })).await;
+        let codes = enabled["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string());
+        let mut session = AdminSession {
+            access: String::new(),
+            refresh: String::new(),
+            base,
+            email,
+            password,
+            recovery_codes: codes.collect(),
+        };
+        session.sign_in().await;
+        session
+    }
+}
+
+/// The administrator's session with a second factor ([`Attack::admin_session`]).
+pub struct AdminSession {
+    /// An access token whose `amr` names `otp`.
+    pub access: String,
+    pub refresh: String,
+    base: String,
+    email: String,
+    password: String,
+    recovery_codes: Vec<String>,
+}
+
+impl AdminSession {
+    /// A new session with the second factor (a recovery code); replaces `access` and `refresh`.
+    pub async fn sign_in(&mut self) -> &str {
+        use serde_json::json;
+        let http = crate::flow::client();
+        let res = crate::flow::post_login(&http, &self.base, &self.email, &self.password).await.unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        let step: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(step["mfa_required"], true, "the administrator has a second factor: {step}");
+        let code = self.recovery_codes.pop().expect("a recovery code left");
+        let body = json!({ "mfa_token": step["mfa_token"], "code": code });
+        let res = http.post(format!("{}/auth/login/mfa", self.base)).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        let tokens: serde_json::Value = res.json().await.unwrap();
+        self.access = tokens["access_token"].as_str().unwrap().to_string();
+        self.refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+        &self.access
+    }
+
+    /// Turns the administrator's second factor off again (password re-checked): afterwards the
+    /// administrator signs in with the password alone, as before [`Attack::admin_session`].
+    pub async fn end(mut self) {
+        let access = self.sign_in().await.to_string();
+        let res = crate::flow::client()
+            .post(format!("{}/auth/mfa/totp/disable", self.base))
+            .bearer_auth(access)
+            .json(&serde_json::json!({ "password": self.password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::NO_CONTENT, "the second factor is off again");
+    }
+}
+
+/// The administrator of the attacked deployments.
+pub const ATTACK_ADMIN: (&str, &str) = ("root@example.com", "canary granite harbour lighthouse keeper");

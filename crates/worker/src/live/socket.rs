@@ -98,7 +98,10 @@ pub(super) async fn serve(hub: LiveHub, mut socket: WebSocket, token: Option<Str
         Err(VerifyError::Invalid) => return close(socket, UNAUTHORIZED).await,
         Err(VerifyError::Unavailable) => return close(socket, TRY_LATER).await,
     };
-    let (id, conn, mut rx) = hub.register(identity.user_id);
+    // One user's connections per process are capped (`LiveSettings::max_per_user`).
+    let Some((id, conn, mut rx)) = hub.register(identity.user_id) else {
+        return close(socket, TRY_LATER).await;
+    };
     let mut session =
         Session { hub: hub.clone(), socket, id, conn: conn.clone(), identity, token, last: HashMap::new() };
     let ending = match first {
@@ -376,3 +379,7 @@ impl Session {
         Ok(())
     }
 }
+
+/// Property checks of the client messages (`crate::fuzz`).
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;

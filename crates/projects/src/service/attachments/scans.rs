@@ -17,8 +17,6 @@ use api::ApiError;
 use api::projects::{AttachmentScan, AttachmentStatus};
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, path::Path as ObjectPath};
-use platform::bus::Event;
-use serde_json::json;
 
 use super::storage_error;
 use crate::ProjectsService;
@@ -110,16 +108,7 @@ impl ProjectsService {
         scan: AttachmentScan,
         threat: Option<&str>,
     ) -> Result<bool, ApiError> {
-        let (event_type, mut data) = match status {
-            AttachmentStatus::Rejected => ("attachment.rejected", json!({ "threat": threat })),
-            _ => ("attachment.available", json!({})),
-        };
-        data["attachment_id"] = json!(row.id);
-        data["task_id"] = json!(row.task_id);
-        data["project_id"] = json!(row.project_id);
-        data["status"] = json!(status);
-        data["scan"] = json!(scan);
-        let event = Event::new(event_type, row.id, None, self.now(), data);
+        let event = crate::events::attachment_scanned(row, status, scan, threat, self.now());
         let done = self.attachments.finish_scan(row.id, status, scan, threat, &event).await?;
         if done {
             self.written();
