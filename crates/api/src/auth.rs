@@ -309,6 +309,10 @@ impl std::fmt::Debug for StepUpProof {
 pub struct StepUpCheck {
     pub user_id: uuid::Uuid,
     pub proof: Option<StepUpProof>,
+    /// The address of the client that gave the proof: failures count against it as well, as a
+    /// login's do (trusted from the calling service only, which the internal route enforces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// Body of the internal call that asks for a user's email to change once the new address is
@@ -373,8 +377,15 @@ pub trait SessionsApi: Send + Sync {
     /// Step-up (docs/ARCHITECTURE.md "Step-up"): `Ok` when `proof` is a fresh proof of the user
     /// `user_id` (their current password; for an account without a password, a current TOTP or
     /// recovery code). `StepUpRequired` without a proof, `StepUpFailed` when wrong: a wrong proof
-    /// counts exactly as a failed login (same throttle; `RateLimited` once it blocks).
-    async fn verify_step_up(&self, user_id: uuid::Uuid, proof: Option<&StepUpProof>) -> Result<(), ApiError> {
+    /// counts exactly as a failed login, against the account and the client's address
+    /// `client_ip` (same throttles; `RateLimited` once one blocks).
+    async fn verify_step_up(
+        &self,
+        user_id: uuid::Uuid,
+        proof: Option<&StepUpProof>,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<(), ApiError> {
+        let _ = client_ip;
         match proof {
             None => Err(ApiError::StepUpRequired),
             Some(StepUpProof::Password(p)) => self.check_password(user_id, p).await.map_err(|e| match e {

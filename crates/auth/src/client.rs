@@ -51,11 +51,16 @@ impl SessionsApi for HttpSessionsClient {
         self.0.call::<_, ()>(Method::POST, "/internal/auth/email-changed", Some(&body)).await
     }
 
-    async fn verify_step_up(&self, user_id: uuid::Uuid, proof: Option<&StepUpProof>) -> Result<(), ApiError> {
+    async fn verify_step_up(
+        &self,
+        user_id: uuid::Uuid,
+        proof: Option<&StepUpProof>,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<(), ApiError> {
         if proof.is_none() {
             return Err(ApiError::StepUpRequired);
         }
-        let body = StepUpCheck { user_id, proof: proof.cloned() };
+        let body = StepUpCheck { user_id, proof: proof.cloned(), client_ip };
         self.0.call::<_, ()>(Method::POST, "/internal/auth/step-up", Some(&body)).await
     }
 

@@ -182,10 +182,11 @@ pub async fn login_mfa(
 pub async fn totp_setup(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
+    ClientIp(ip): ClientIp,
     OptionalJson(req): OptionalJson<StepUpRequest>,
 ) -> Result<Response, Problem> {
     let proof = req.and_then(|r| r.proof());
-    Ok(no_store(svc.totp_setup(&caller, proof.as_ref()).await?))
+    Ok(no_store(svc.totp_setup(&caller, proof.as_ref(), ip).await?))
 }
 
 /// Ten new recovery codes (the old ones stop working), after a step-up proof.
@@ -196,10 +197,11 @@ pub async fn totp_setup(
 pub async fn regenerate_recovery_codes(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
+    ClientIp(ip): ClientIp,
     OptionalJson(req): OptionalJson<StepUpRequest>,
 ) -> Result<Response, Problem> {
     let proof = req.and_then(|r| r.proof());
-    Ok(no_store(svc.regenerate_recovery_codes(&caller, proof.as_ref()).await?))
+    Ok(no_store(svc.regenerate_recovery_codes(&caller, proof.as_ref(), ip).await?))
 }
 
 /// An administrator removes a user's second factor (with the administrator's own step-up proof);
@@ -212,12 +214,13 @@ pub async fn regenerate_recovery_codes(
 pub async fn admin_reset_mfa(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<StepUpRequest>,
 ) -> Result<StatusCode, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
     let proof = req.and_then(|r| r.proof());
-    svc.admin_reset_mfa(&caller, id, proof.as_ref()).await?;
+    svc.admin_reset_mfa(&caller, id, proof.as_ref(), ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -249,9 +252,10 @@ pub async fn undo_email_change(State(svc): Svc, Json(req): Json<EmailChangeToken
 pub async fn totp_enable(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
+    ClientIp(ip): ClientIp,
     Json(req): Json<TotpEnableRequest>,
 ) -> Result<Response, Problem> {
-    Ok(no_store(svc.totp_enable(&caller, &req.code).await?))
+    Ok(no_store(svc.totp_enable(&caller, &req.code, ip).await?))
 }
 
 #[utoipa::path(post, path = "/auth/mfa/totp/disable", tag = "auth", request_body = TotpDisableRequest,
@@ -262,10 +266,11 @@ pub async fn totp_enable(
 pub async fn totp_disable(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
+    ClientIp(ip): ClientIp,
     OptionalJson(req): OptionalJson<TotpDisableRequest>,
 ) -> Result<StatusCode, Problem> {
     let proof = req.and_then(|r| r.proof());
-    svc.totp_disable(&caller, proof.as_ref()).await?;
+    svc.totp_disable(&caller, proof.as_ref(), ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -351,7 +356,7 @@ async fn internal_password_check(State(svc): Svc, Json(req): Json<PasswordCheck>
 /// 204 when the proof holds; 403 `step_up_required`, 401 `step_up_failed`, 429 otherwise. The
 /// proof travels in the body only and is never logged.
 async fn internal_step_up(State(svc): Svc, Json(req): Json<StepUpCheck>) -> Result<StatusCode, Problem> {
-    svc.verify_step_up(req.user_id, req.proof.as_ref()).await?;
+    svc.verify_step_up(req.user_id, req.proof.as_ref(), req.client_ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

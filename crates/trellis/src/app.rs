@@ -769,7 +769,9 @@ pub async fn serve(
     let client_address =
         if local(ServiceName::Gateway) { ClientAddress::Peer } else { ClientAddress::ForwardedByGateway };
     let auth_router = auth_svc.clone().map(|s| with_verifier(auth::router(s)).layer(axum::Extension(client_address)));
-    let users_router = users_svc.clone().map(|s| with_verifier(users::router(s)));
+    // The users service counts failed step-up proofs against the client's address too.
+    let users_router =
+        users_svc.clone().map(|s| with_verifier(users::router(s)).layer(axum::Extension(client_address)));
     // Idempotency keys of the projects service's POSTs live in its database.
     let projects_router = match (&projects_svc, &db) {
         (Some(s), Some(db)) => {

@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use platform::http::{Authenticated, Json, JsonWithStatus, OptionalJson, Problem};
+use platform::http::{Authenticated, ClientIp, Json, JsonWithStatus, OptionalJson, Problem};
 use uuid::Uuid;
 
 use crate::UsersService;
@@ -70,7 +70,13 @@ fn parse_id(raw: &str) -> Result<Uuid, Problem> {
 }
 
 fn actor(caller: &platform::identity::Identity) -> Actor {
-    Actor { user_id: caller.user_id, role: caller.role }
+    Actor { user_id: caller.user_id, role: caller.role, client_ip: None }
+}
+
+/// The actor of a request that may need a step-up proof: its failures count against the
+/// client's address too.
+fn actor_at(caller: &platform::identity::Identity, ip: Option<std::net::IpAddr>) -> Actor {
+    Actor { client_ip: ip, ..actor(caller) }
 }
 
 /// Personal data is never stored by a cache on the way.
@@ -117,6 +123,7 @@ pub async fn get_user(
 pub async fn update_user(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     headers: HeaderMap,
     Json(patch): Json<UpdateUser>,
@@ -128,7 +135,7 @@ pub async fn update_user(
     };
     // A new address is only requested here: 202 says it waits for its link.
     let requested = patch.email.as_deref().and_then(|e| crate::domain::Email::parse(e).ok());
-    match svc.update_user(actor(&caller), id, patch, if_match).await {
+    match svc.update_user(actor_at(&caller, ip), id, patch, if_match).await {
         Ok(user) if requested.as_ref().is_some_and(|e| e.as_str() != user.email) => {
             let mut res = full(&user);
             *res.status_mut() = StatusCode::ACCEPTED;
@@ -156,11 +163,12 @@ pub async fn update_user(
 pub async fn erase_user(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<EraseUser>,
 ) -> Result<StatusCode, Problem> {
     let proof = body.and_then(|b| b.current_password.or(b.password));
-    svc.erase(actor(&caller), parse_id(&id)?, proof.as_deref()).await?;
+    svc.erase(actor_at(&caller, ip), parse_id(&id)?, proof.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -248,12 +256,13 @@ pub async fn export_without_proof(Authenticated(_caller): Authenticated) -> Prob
 pub async fn export(
     State(svc): Svc,
     Authenticated(caller): Authenticated,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<ExportRequest>,
 ) -> Result<Response, Problem> {
     let id = parse_id(&id)?;
     let proof = body.and_then(|b| b.current_password);
-    let doc = svc.export(actor(&caller), id, proof.as_deref()).await?;
+    let doc = svc.export(actor_at(&caller, ip), id, proof.as_deref()).await?;
     let mut res = private(&doc);
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"trellis-export-{id}.json\"")) {
         res.headers_mut().insert(header::CONTENT_DISPOSITION, v);

@@ -7,6 +7,7 @@
 //! delays (5 free, then 30 s doubling to an hour, TO-4); after 100 in a row TOTP codes are no
 //! longer accepted and only a recovery code gets in (and resets the count).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use api::auth::{MfaRequired, StepUpProof, TokenResponse, TotpEnabled, TotpSetup};
@@ -77,11 +78,16 @@ impl AuthService {
     /// Starts enrolment after a step-up proof of the caller: a new seed, stored sealed and not
     /// yet enabled, shown once. Enabling needs a code of this seed, which only this answer
     /// reveals, so the proof given here covers the whole enrolment.
-    pub async fn totp_setup(&self, caller: &Identity, proof: Option<&StepUpProof>) -> Result<TotpSetup, AuthError> {
+    pub async fn totp_setup(
+        &self,
+        caller: &Identity,
+        proof: Option<&StepUpProof>,
+        ip: Option<IpAddr>,
+    ) -> Result<TotpSetup, AuthError> {
         if self.has_second_factor(caller.user_id).await? {
             return Err(AuthError::Conflict("2FA is already enabled"));
         }
-        self.verify_step_up(caller.user_id, proof).await?;
+        self.verify_step_up(caller.user_id, proof, ip).await?;
         let user = self.users.get_user(caller.user_id).await?;
         let secret = TotpSecret::generate();
         let sealed = self.settings.key_encryption_key.seal(secret.as_bytes(), &aad(user.id));
@@ -94,9 +100,18 @@ impl AuthService {
     }
 
     /// Confirms enrolment with a valid code from the new seed; returns the recovery codes, which
-    /// are stored only as hashes.
-    pub async fn totp_enable(&self, caller: &Identity, code: &str) -> Result<TotpEnabled, AuthError> {
+    /// are stored only as hashes. A wrong code counts against the account's second factor and
+    /// against the client's address `ip`, as at the login.
+    pub async fn totp_enable(
+        &self,
+        caller: &Identity,
+        code: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<TotpEnabled, AuthError> {
         let user_id = caller.user_id;
+        if let Some(wait) = self.ip_throttle.blocked(ip).await {
+            return Err(AuthError::Throttled(wait));
+        }
         self.check_mfa_throttle(user_id).await?;
         let row = match self.store.totp(user_id).await? {
             Some(row) if row.enabled_at.is_none() => row,
@@ -105,6 +120,7 @@ impl AuthService {
         };
         let secret = self.open_totp(user_id, &row.secret)?;
         let Some(step) = totp::verify(&secret, code, self.clock.now().unix_timestamp(), None) else {
+            self.ip_throttle.record_failure(ip).await;
             self.record_mfa_failure(user_id).await?;
             return Err(ApiError::Invalid(vec![FieldError::new("code", "is not the current code")]).into());
         };
@@ -127,9 +143,14 @@ impl AuthService {
 
     /// Removes the factor after a step-up proof (the password; a code for an account without
     /// one), which is throttled like a login.
-    pub async fn totp_disable(&self, caller: &Identity, proof: Option<&StepUpProof>) -> Result<(), AuthError> {
+    pub async fn totp_disable(
+        &self,
+        caller: &Identity,
+        proof: Option<&StepUpProof>,
+        ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
         let user = self.users.get_user(caller.user_id).await?;
-        self.verify_step_up(user.id, proof).await?;
+        self.verify_step_up(user.id, proof, ip).await?;
         let event = self.session_event("auth.mfa_disabled", caller);
         if !self.store.disable_totp(user.id, &event).await? {
             return Err(AuthError::Conflict("2FA is not enabled"));
@@ -147,12 +168,13 @@ impl AuthService {
         &self,
         caller: &Identity,
         proof: Option<&StepUpProof>,
+        ip: Option<IpAddr>,
     ) -> Result<TotpEnabled, AuthError> {
         let user_id = caller.user_id;
         if !self.has_second_factor(user_id).await? {
             return Err(AuthError::Conflict("2FA is not enabled"));
         }
-        self.verify_step_up(user_id, proof).await?;
+        self.verify_step_up(user_id, proof, ip).await?;
         let codes = totp::new_recovery_codes();
         let hashes: Vec<[u8; 32]> = codes.iter().map(|c| totp::hash_recovery_code(c)).collect();
         let event = self.session_event("auth.recovery_codes_regenerated", caller);
@@ -177,12 +199,13 @@ impl AuthService {
         caller: &Identity,
         user_id: Uuid,
         proof: Option<&StepUpProof>,
+        ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         if caller.role != Role::Admin {
             return Err(ApiError::Forbidden.into());
         }
         let user = self.users.get_user(user_id).await?;
-        self.verify_step_up(caller.user_id, proof).await?;
+        self.verify_step_up(caller.user_id, proof, ip).await?;
         let now = self.clock.now();
         let event = Event::new(
             "auth.mfa_reset",

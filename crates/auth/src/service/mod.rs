@@ -552,10 +552,25 @@ impl AuthService {
     /// `auth.password_check_failed`), a right one clears the count. A user without a password,
     /// or not active, is refused like a wrong password.
     pub async fn check_password(&self, user_id: Uuid, password: &str) -> Result<(), AuthError> {
+        self.check_password_from(user_id, password, None).await
+    }
+
+    /// [`AuthService::check_password`] for a client at `ip`: a failure counts against that
+    /// address too, and a blocked address is refused before any hashing, as for a login.
+    pub async fn check_password_from(
+        &self,
+        user_id: Uuid,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        if let Some(wait) = self.ip_throttle.blocked(ip).await {
+            return Err(AuthError::Throttled(wait));
+        }
         let user = match self.users.get_user(user_id).await {
             Ok(u) => u,
             Err(ApiError::NotFound) => {
                 self.settings.hasher.verify_dummy(password).await?;
+                self.ip_throttle.record_failure(ip).await;
                 tracing::info!(%user_id, outcome = "unknown_account", "password check failed");
                 return Err(AuthError::InvalidCredentials);
             }
@@ -563,7 +578,7 @@ impl AuthService {
         };
         let key = self.settings.hasher.account_key(&domain::normalize_email(&user.email));
         let attempt = Attempt {
-            ip: None,
+            ip,
             device: None,
             purpose: Purpose::Other,
             failed_event: "auth.password_check_failed",
@@ -769,8 +784,13 @@ impl SessionsApi for AuthService {
         Ok(AuthService::email_changed(self, user_id, old_email).await?)
     }
 
-    async fn verify_step_up(&self, user_id: Uuid, proof: Option<&api::auth::StepUpProof>) -> Result<(), ApiError> {
-        Ok(AuthService::verify_step_up(self, user_id, proof).await?)
+    async fn verify_step_up(
+        &self,
+        user_id: Uuid,
+        proof: Option<&api::auth::StepUpProof>,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<(), ApiError> {
+        Ok(AuthService::verify_step_up(self, user_id, proof, client_ip).await?)
     }
 
     async fn request_email_change(&self, req: &api::auth::EmailChangeRequest) -> Result<(), ApiError> {

@@ -11,6 +11,8 @@
 //! the second factor's own counter (the login delays of `domain::login_delay`), so guessing
 //! through a step-up route is as slow as guessing at the login.
 
+use std::net::IpAddr;
+
 use api::ApiError;
 use api::auth::StepUpProof;
 use api::users::UserStatus;
@@ -25,14 +27,30 @@ impl AuthService {
     /// `Ok` when `proof` is a fresh proof of `user_id` (see the module). Errors:
     /// `Api(StepUpRequired)` without a proof, `Api(StepUpFailed)` when wrong, `Throttled` while
     /// the account's failures say wait.
-    pub async fn verify_step_up(&self, user_id: Uuid, proof: Option<&StepUpProof>) -> Result<(), AuthError> {
+    /// A failure counts against the account and against the client's address `ip`, as a failed
+    /// login does.
+    pub async fn verify_step_up(
+        &self,
+        user_id: Uuid,
+        proof: Option<&StepUpProof>,
+        ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
         match proof {
             None => Err(ApiError::StepUpRequired.into()),
-            Some(StepUpProof::Password(password)) => match self.check_password(user_id, password).await {
+            Some(StepUpProof::Password(password)) => match self.check_password_from(user_id, password, ip).await {
                 Err(AuthError::InvalidCredentials) => Err(ApiError::StepUpFailed.into()),
                 other => other,
             },
-            Some(StepUpProof::Code(code)) => self.check_step_up_code(user_id, code).await,
+            Some(StepUpProof::Code(code)) => {
+                if let Some(wait) = self.ip_throttle.blocked(ip).await {
+                    return Err(AuthError::Throttled(wait));
+                }
+                let checked = self.check_step_up_code(user_id, code).await;
+                if matches!(checked, Err(AuthError::Api(ApiError::StepUpFailed))) {
+                    self.ip_throttle.record_failure(ip).await;
+                }
+                checked
+            }
         }
     }
 

@@ -171,6 +171,42 @@ async fn password_change_counts_failures_like_a_login(db: Database) {
     login(&svc, &other, PASSWORD, "203.0.113.1", None).await.unwrap();
 }
 
+/// A wrong step-up proof and a wrong enrolment code count against the client's address exactly as
+/// a failed login does: spread over accounts (so that no account's own throttle is reached), they
+/// block the address for every account, while another address is untouched.
+async fn step_up_and_enrolment_codes_count_failures_per_address(db: Database) {
+    use api::auth::StepUpProof;
+    let (svc, _) = service(&db, |s| s.ip_failure_limit = 6).await;
+    let mut accounts = Vec::new();
+    for name in ["Ada", "Bea", "Cai", "Dov"] {
+        let email = fresh_email();
+        accounts.push((svc.register(registration(&email, PASSWORD, name), None).await.unwrap().id, email));
+    }
+    let wrong = StepUpProof::Password("not the password at all".into());
+    let right = StepUpProof::Password(PASSWORD.into());
+    let attacker = "198.51.100.77";
+    for (user, _) in &accounts[..2] {
+        for _ in 0..2 {
+            let e = svc.verify_step_up(*user, Some(&wrong), ip(attacker)).await.unwrap_err();
+            assert!(matches!(e, AuthError::Api(api::ApiError::StepUpFailed)), "{e:?}");
+        }
+    }
+    // The third account starts an enrolment from elsewhere; the attacker guesses its codes.
+    let third = caller(accounts[2].0);
+    svc.totp_setup(&third, Some(&right), ip("203.0.113.40")).await.unwrap();
+    for guess in ["000000", "999999"] {
+        let e = svc.totp_enable(&third, guess, ip(attacker)).await.unwrap_err();
+        assert!(matches!(e, AuthError::Api(api::ApiError::Invalid(_))), "{e:?}");
+    }
+    // Six failures from one address: it is blocked for every proof and every account.
+    let (fourth, email) = &accounts[3];
+    let blocked = svc.verify_step_up(*fourth, Some(&right), ip(attacker)).await;
+    assert!(matches!(blocked, Err(AuthError::Throttled(_))), "the address is blocked: {blocked:?}");
+    assert!(matches!(login(&svc, email, PASSWORD, attacker, None).await, Err(AuthError::Throttled(_))));
+    svc.verify_step_up(*fourth, Some(&right), ip("203.0.113.41")).await.expect("another address is not blocked");
+    login(&svc, email, PASSWORD, "203.0.113.41", None).await.unwrap();
+}
+
 async fn a_device_cookie_outlasts_a_strangers_lockout(db: Database) {
     let (svc, _) = service(&db, |_| {}).await;
     let email = fresh_email();
@@ -253,6 +289,7 @@ mod sqlite {
         registration_answers_alike_and_hashes_only_new_addresses,
         registration_has_a_budget_per_client,
         password_change_counts_failures_like_a_login,
+        step_up_and_enrolment_codes_count_failures_per_address,
         a_device_cookie_outlasts_a_strangers_lockout,
         reuse_ends_the_session_at_once_unless_a_grace_is_set
     );
@@ -272,6 +309,7 @@ mod postgres {
         registration_answers_alike_and_hashes_only_new_addresses,
         registration_has_a_budget_per_client,
         password_change_counts_failures_like_a_login,
+        step_up_and_enrolment_codes_count_failures_per_address,
         a_device_cookie_outlasts_a_strangers_lockout,
         reuse_ends_the_session_at_once_unless_a_grace_is_set
     );

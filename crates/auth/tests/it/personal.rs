@@ -115,7 +115,7 @@ async fn check_password_right_wrong_and_throttled(db: Database) {
     users.connect_sessions(svc.clone());
     // The admin's own password is the step-up proof a status change needs.
     let (admin_id, _) = account(&svc).await;
-    let admin = Actor { user_id: admin_id, role: Role::Admin };
+    let admin = Actor { user_id: admin_id, role: Role::Admin, client_ip: None };
     let deactivate = UpdateUser {
         status: Some(UserStatus::Inactive),
         current_password: Some(PASSWORD.into()),

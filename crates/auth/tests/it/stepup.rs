@@ -96,23 +96,23 @@ async fn enrol(db: &Database, user: Uuid) -> TotpSecret {
 async fn step_up_needs_a_fresh_proof_counted_like_a_login(db: Database) {
     let (svc, _) = service_on(&db, Arc::new(MemoryCache::default()), still_clock()).await;
     let (user, email) = account(&svc).await;
-    assert!(is(&svc.verify_step_up(user, None).await.unwrap_err(), &ApiError::StepUpRequired));
+    assert!(is(&svc.verify_step_up(user, None, None).await.unwrap_err(), &ApiError::StepUpRequired));
     assert!(is(
-        &svc.verify_step_up(user, password("not the password at all").as_ref()).await.unwrap_err(),
+        &svc.verify_step_up(user, password("not the password at all").as_ref(), None).await.unwrap_err(),
         &ApiError::StepUpFailed
     ));
-    svc.verify_step_up(user, password(PASSWORD).as_ref()).await.unwrap();
+    svc.verify_step_up(user, password(PASSWORD).as_ref(), None).await.unwrap();
     // A code is no proof for an account that has a password, and is not even checked.
     let code = Some(StepUpProof::Code("123456".into()));
-    assert!(is(&svc.verify_step_up(user, code.as_ref()).await.unwrap_err(), &ApiError::StepUpFailed));
+    assert!(is(&svc.verify_step_up(user, code.as_ref(), None).await.unwrap_err(), &ApiError::StepUpFailed));
 
     // Wrong proofs count like failed logins: free ones, then the account waits, logins too.
     let free = (1..).find(|n| auth::domain::login_delay(*n) > time::Duration::ZERO).unwrap();
     for _ in 0..free {
-        let e = svc.verify_step_up(user, password("still not the password").as_ref()).await.unwrap_err();
+        let e = svc.verify_step_up(user, password("still not the password").as_ref(), None).await.unwrap_err();
         assert!(is(&e, &ApiError::StepUpFailed), "{e:?}");
     }
-    assert!(matches!(svc.verify_step_up(user, password(PASSWORD).as_ref()).await, Err(AuthError::Throttled(_))));
+    assert!(matches!(svc.verify_step_up(user, password(PASSWORD).as_ref(), None).await, Err(AuthError::Throttled(_))));
     let req = LoginRequest { email, password: PASSWORD.into() };
     assert!(matches!(svc.login(req, ClientInfo::default()).await, Err(AuthError::Throttled(_))));
     assert_eq!(events(&db, "auth.password_check_failed").await.len(), usize::try_from(free).unwrap() + 1);
@@ -127,18 +127,24 @@ async fn a_passwordless_account_steps_up_with_a_single_use_code(db: Database) {
     users.create_user(new).await.unwrap();
     // No factor yet: nothing proves it.
     let code = |c: &str| Some(StepUpProof::Code(c.into()));
-    assert!(is(&svc.verify_step_up(bare, code("123456").as_ref()).await.unwrap_err(), &ApiError::StepUpFailed));
-    assert!(is(&svc.verify_step_up(bare, password(PASSWORD).as_ref()).await.unwrap_err(), &ApiError::StepUpFailed));
+    assert!(is(&svc.verify_step_up(bare, code("123456").as_ref(), None).await.unwrap_err(), &ApiError::StepUpFailed));
+    assert!(is(
+        &svc.verify_step_up(bare, password(PASSWORD).as_ref(), None).await.unwrap_err(),
+        &ApiError::StepUpFailed
+    ));
     let secret = enrol(&db, bare).await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let current = totp::code_at(&secret, now);
-    svc.verify_step_up(bare, code(&current).as_ref()).await.unwrap();
+    svc.verify_step_up(bare, code(&current).as_ref(), None).await.unwrap();
     assert!(
-        is(&svc.verify_step_up(bare, code(&current).as_ref()).await.unwrap_err(), &ApiError::StepUpFailed),
+        is(&svc.verify_step_up(bare, code(&current).as_ref(), None).await.unwrap_err(), &ApiError::StepUpFailed),
         "a code works once"
     );
-    svc.verify_step_up(bare, code("AAAA-BBBB-CCCC").as_ref()).await.expect("a recovery code, once");
-    assert!(is(&svc.verify_step_up(bare, code("aaaa-bbbb-cccc").as_ref()).await.unwrap_err(), &ApiError::StepUpFailed));
+    svc.verify_step_up(bare, code("AAAA-BBBB-CCCC").as_ref(), None).await.expect("a recovery code, once");
+    assert!(is(
+        &svc.verify_step_up(bare, code("aaaa-bbbb-cccc").as_ref(), None).await.unwrap_err(),
+        &ApiError::StepUpFailed
+    ));
     let failed = events(&db, "auth.step_up_failed").await;
     assert!(failed.len() >= 3 && failed.iter().all(|e| !e.to_string().contains(&current)), "{failed:?}");
 }
@@ -149,17 +155,17 @@ async fn recovery_codes_and_admin_reset_need_the_proof(db: Database) {
     let sid = session_of(&svc, &email).await;
     let me = caller(user, Role::User);
     // TOTP setup needs the proof too; a correct one starts enrolment.
-    assert!(is(&svc.totp_setup(&me, None).await.unwrap_err(), &ApiError::StepUpRequired));
-    svc.totp_setup(&me, password(PASSWORD).as_ref()).await.unwrap();
+    assert!(is(&svc.totp_setup(&me, None, None).await.unwrap_err(), &ApiError::StepUpRequired));
+    svc.totp_setup(&me, password(PASSWORD).as_ref(), None).await.unwrap();
     assert!(matches!(
-        svc.regenerate_recovery_codes(&me, password(PASSWORD).as_ref()).await,
+        svc.regenerate_recovery_codes(&me, password(PASSWORD).as_ref(), None).await,
         Err(AuthError::Conflict(_))
     ));
     enrol(&db, user).await;
-    assert!(is(&svc.regenerate_recovery_codes(&me, None).await.unwrap_err(), &ApiError::StepUpRequired));
+    assert!(is(&svc.regenerate_recovery_codes(&me, None, None).await.unwrap_err(), &ApiError::StepUpRequired));
     let wrong = password("not the password at all");
-    assert!(is(&svc.regenerate_recovery_codes(&me, wrong.as_ref()).await.unwrap_err(), &ApiError::StepUpFailed));
-    let codes = svc.regenerate_recovery_codes(&me, password(PASSWORD).as_ref()).await.unwrap().recovery_codes;
+    assert!(is(&svc.regenerate_recovery_codes(&me, wrong.as_ref(), None).await.unwrap_err(), &ApiError::StepUpFailed));
+    let codes = svc.regenerate_recovery_codes(&me, password(PASSWORD).as_ref(), None).await.unwrap().recovery_codes;
     assert_eq!(codes.len(), 10);
     let store = auth::store(&db);
     let at = time::OffsetDateTime::now_utc();
@@ -170,25 +176,25 @@ async fn recovery_codes_and_admin_reset_need_the_proof(db: Database) {
     assert!(store.use_recovery_code(user, totp::hash_recovery_code(&codes[0]), at).await.unwrap());
     mails_to(&mail, &email, "New recovery codes", 1).await;
     // Disabling needs the proof as well.
-    assert!(is(&svc.totp_disable(&me, None).await.unwrap_err(), &ApiError::StepUpRequired));
+    assert!(is(&svc.totp_disable(&me, None, None).await.unwrap_err(), &ApiError::StepUpRequired));
 
     // An admin resets the factor: only with the admin's own proof; the user's sessions end, the
     // event names the admin, the user is mailed.
     let (admin_id, _) = account(&svc).await;
     let admin = caller(admin_id, Role::Admin);
     assert!(matches!(
-        svc.admin_reset_mfa(&me, user, password(PASSWORD).as_ref()).await,
+        svc.admin_reset_mfa(&me, user, password(PASSWORD).as_ref(), None).await,
         Err(AuthError::Api(ApiError::Forbidden))
     ));
-    assert!(is(&svc.admin_reset_mfa(&admin, user, None).await.unwrap_err(), &ApiError::StepUpRequired));
-    svc.admin_reset_mfa(&admin, user, password(PASSWORD).as_ref()).await.unwrap();
+    assert!(is(&svc.admin_reset_mfa(&admin, user, None, None).await.unwrap_err(), &ApiError::StepUpRequired));
+    svc.admin_reset_mfa(&admin, user, password(PASSWORD).as_ref(), None).await.unwrap();
     assert!(store.totp(user).await.unwrap().is_none());
     assert!(!svc.session_active(sid).await.unwrap(), "the user's sessions ended");
     let reset = events(&db, "auth.mfa_reset").await;
     assert_eq!(reset, vec![serde_json::json!({ "user_id": user, "admin_id": admin_id })]);
     mails_to(&mail, &email, "An administrator turned off two-step verification", 1).await;
     assert!(matches!(
-        svc.admin_reset_mfa(&admin, user, password(PASSWORD).as_ref()).await,
+        svc.admin_reset_mfa(&admin, user, password(PASSWORD).as_ref(), None).await,
         Err(AuthError::Conflict(_))
     ));
 }
@@ -201,7 +207,7 @@ async fn an_email_change_applies_only_through_its_link_and_can_be_undone(db: Dat
     let verify = token_for(&mails_to(&mail, &old_email, "Confirm your email address", 1).await[0], "verify-email");
     svc.verify_email(&verify).await.unwrap();
     let sid = session_of(&svc, &old_email).await;
-    let me = Actor { user_id: user, role: Role::User };
+    let me = Actor { user_id: user, role: Role::User, client_ip: None };
     let new_email = format!("new-{}@example.com", Uuid::now_v7().simple());
     let change = |email: &str, proof: Option<&str>| UpdateUser {
         email: Some(email.into()),

@@ -27,6 +27,7 @@ pub async fn lockout(ctx: &Attack) {
     registration_has_a_budget_per_client(ctx).await;
     a_stranger_cannot_lock_the_owner_out(&ctx.base).await;
     password_change_counts_like_a_login(&ctx.base).await;
+    step_up_proofs_count_per_address(&ctx.base).await;
     refresh_reuse_ends_the_session(&ctx.base).await;
     registration_flood_leaves_logins_alone(&ctx.base).await;
     a_short_minimum_password_length_is_refused(ctx).await;
@@ -191,6 +192,52 @@ async fn password_change_counts_like_a_login(base: &str) {
     assert!(throttled, "guessing the current password is throttled");
     flow::problem(change(password.clone()).await, StatusCode::TOO_MANY_REQUESTS).await;
     flow::problem(flow::post_login(&http, base, &email, &password).await.unwrap(), StatusCode::TOO_MANY_REQUESTS).await;
+}
+
+/// Wrong step-up proofs count against the client's address exactly as failed logins do, on the
+/// auth service's own routes (2FA setup) and through the users service (the data export): spread
+/// over accounts, four each (below any account's own throttle), they block the address (the
+/// default budget is 50 failures) for every account, and another address is untouched.
+async fn step_up_proofs_count_per_address(base: &str) {
+    let attacker = client_from("127.0.16.8");
+    let mut blocked = false;
+    'accounts: for n in 0..16 {
+        let t = tag();
+        let (email, password) = (format!("proof.{n}.{t}@example.com"), format!("canary proof passphrase {t}"));
+        let res = register(&attacker, base, &email, &password, "Prover").await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            blocked = true;
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let me = flow::login_tokens(&client_from("127.0.16.9"), base, &email, &password).await;
+        let id = flow::decode_segment(&me.access, 1)["sub"].as_str().unwrap().to_string();
+        let wrong = json!({"current_password": "not the password at all"});
+        for (i, url) in [format!("{base}/auth/mfa/totp/setup"), format!("{base}/api/users/{id}/export")]
+            .iter()
+            .cycle()
+            .take(4)
+            .enumerate()
+        {
+            let res = attacker.post(url).bearer_auth(&me.access).json(&wrong).send().await.unwrap();
+            match res.status() {
+                StatusCode::UNAUTHORIZED => {}
+                StatusCode::TOO_MANY_REQUESTS => {
+                    assert!(i < 5, "an account's own throttle allows five failures");
+                    blocked = true;
+                    break 'accounts;
+                }
+                other => panic!("a wrong proof at {url}: unexpected {other}"),
+            }
+        }
+    }
+    assert!(blocked, "64 wrong proofs from one address were never limited");
+    let (email, password) = (format!("proof.last.{}@example.com", tag()), "canary the last passphrase".to_string());
+    let elsewhere = client_from("127.0.16.10");
+    assert_eq!(register(&elsewhere, base, &email, &password, "Zed Quorn").await.status(), StatusCode::CREATED);
+    let res = flow::post_login(&attacker, base, &email, &password).await.unwrap();
+    flow::problem(res, StatusCode::TOO_MANY_REQUESTS).await;
+    flow::login_tokens(&elsewhere, base, &email, &password).await;
 }
 
 /// With the default settings, the first reuse of a rotated refresh token ends the session.

@@ -56,6 +56,8 @@ pub struct UsersService {
 pub struct Actor {
     pub user_id: Uuid,
     pub role: Role,
+    /// The address the request came from, when known: a failed step-up counts against it.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl Actor {
@@ -283,7 +285,7 @@ impl UsersService {
     /// password, or a second-factor code for an account without a password).
     pub(crate) async fn step_up_proof(&self, actor: Actor, proof: Option<&StepUpProof>) -> Result<(), ApiError> {
         let Some(proof) = proof else { return Err(ApiError::StepUpRequired) };
-        match self.sessions()?.verify_step_up(actor.user_id, Some(proof)).await {
+        match self.sessions()?.verify_step_up(actor.user_id, Some(proof), actor.client_ip).await {
             Ok(()) => Ok(()),
             Err(ApiError::Unauthorized | ApiError::StepUpFailed) => {
                 tracing::info!(actor_id = %actor.user_id, "step-up failed");

@@ -138,7 +138,9 @@ impl Backend {
     }
 
     async fn patch(&self, actor: &User, target: &User, patch: UpdateUser) -> Result<User, UpdateError> {
-        self.svc.update_user(Actor { user_id: actor.id, role: actor.role }, target.id, patch, None).await
+        self.svc
+            .update_user(Actor { user_id: actor.id, role: actor.role, client_ip: None }, target.id, patch, None)
+            .await
     }
 
     /// The outbox rows: (type, aggregate id, actor id, data).
@@ -226,7 +228,7 @@ async fn admins_demoting_each_other_at_once_leave_one(b: Backend) {
         let act = move |actor: User, target: User| {
             let svc = svc.clone();
             tokio::spawn(async move {
-                let a = Actor { user_id: actor.id, role: actor.role };
+                let a = Actor { user_id: actor.id, role: actor.role, client_ip: None };
                 match round % 3 {
                     0 => svc.update_user(a, target.id, role(Role::User), None).await.map(|_| ()),
                     1 => svc.update_user(a, target.id, status(UserStatus::Inactive), None).await.map(|_| ()),
@@ -366,7 +368,7 @@ async fn concurrent_demotions_leave_an_admin(b: Backend) {
 async fn if_match_and_stale_writes(b: Backend) {
     let admin = b.user(Role::Admin).await;
     let u = b.user(Role::User).await;
-    let actor = Actor { user_id: admin.id, role: admin.role };
+    let actor = Actor { user_id: admin.id, role: admin.role, client_ip: None };
     let tag = etag(&u);
     let stale = b.svc.update_user(actor, u.id, role(Role::Guest), Some("\"0\"")).await.unwrap_err();
     assert_eq!(stale, UpdateError::PreconditionFailed);

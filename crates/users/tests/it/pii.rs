@@ -43,7 +43,7 @@ impl PersonalDataApi for Holder {
 }
 
 fn actor(u: &User) -> Actor {
-    Actor { user_id: u.id, role: u.role }
+    Actor { user_id: u.id, role: u.role, client_ip: None }
 }
 
 impl Backend {
