@@ -473,14 +473,7 @@ impl MfaStore for PgAuthStore {
         if changed == 0 {
             return Ok(false);
         }
-        tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = $1", &[&user_id]).await.map_err(map_err)?;
-        let hashes: Vec<&[u8]> = recovery_hashes.iter().map(|h| h.as_slice()).collect();
-        tx.execute(
-            "INSERT INTO auth_recovery_codes (user_id, code_hash) SELECT $1, h FROM unnest($2::bytea[]) AS h",
-            &[&user_id, &hashes],
-        )
-        .await
-        .map_err(map_err)?;
+        put_recovery_codes(&tx, user_id, recovery_hashes).await?;
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
@@ -502,14 +495,7 @@ impl MfaStore for PgAuthStore {
         if enabled.is_none() {
             return Ok(false);
         }
-        tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = $1", &[&user_id]).await.map_err(map_err)?;
-        let hashes: Vec<&[u8]> = recovery_hashes.iter().map(|h| h.as_slice()).collect();
-        tx.execute(
-            "INSERT INTO auth_recovery_codes (user_id, code_hash) SELECT $1, h FROM unnest($2::bytea[]) AS h",
-            &[&user_id, &hashes],
-        )
-        .await
-        .map_err(map_err)?;
+        put_recovery_codes(&tx, user_id, recovery_hashes).await?;
         outbox::insert_pg(&tx, event).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
@@ -1133,4 +1119,21 @@ impl RetentionStore for PgAuthStore {
         )
         .await
     }
+}
+
+/// Replaces the user's recovery codes with `hashes`, inside the caller's transaction.
+async fn put_recovery_codes(
+    tx: &tokio_postgres::Transaction<'_>,
+    user_id: Uuid,
+    hashes: &[[u8; 32]],
+) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = $1", &[&user_id]).await.map_err(map_err)?;
+    let hashes: Vec<&[u8]> = hashes.iter().map(|h| h.as_slice()).collect();
+    tx.execute(
+        "INSERT INTO auth_recovery_codes (user_id, code_hash) SELECT $1, h FROM unnest($2::bytea[]) AS h",
+        &[&user_id, &hashes],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }

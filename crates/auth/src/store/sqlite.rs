@@ -527,14 +527,7 @@ impl MfaStore for SqliteAuthStore {
                 if changed == 0 {
                     return Ok(false);
                 }
-                tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
-                for h in &hashes {
-                    tx.execute(
-                        "INSERT INTO auth_recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
-                        rusqlite::params![user_id, h.to_vec()],
-                    )
-                    .map_err(map_err)?;
-                }
+                put_recovery_codes(tx, user_id, &hashes)?;
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(true)
             })
@@ -572,14 +565,7 @@ impl MfaStore for SqliteAuthStore {
                 if !matches!(enabled, Some(Some(_))) {
                     return Ok(false);
                 }
-                tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
-                for h in &hashes {
-                    tx.execute(
-                        "INSERT INTO auth_recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
-                        rusqlite::params![user_id, h.to_vec()],
-                    )
-                    .map_err(map_err)?;
-                }
+                put_recovery_codes(tx, user_id, &hashes)?;
                 outbox::insert_sqlite(tx, &ev)?;
                 Ok(true)
             })
@@ -1215,4 +1201,17 @@ impl RetentionStore for SqliteAuthStore {
         )
         .await
     }
+}
+
+/// Replaces the user's recovery codes with `hashes`, inside the caller's transaction.
+fn put_recovery_codes(tx: &rusqlite::Connection, user_id: Uuid, hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM auth_recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
+    for h in hashes {
+        tx.execute(
+            "INSERT INTO auth_recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
+            rusqlite::params![user_id, h.to_vec()],
+        )
+        .map_err(map_err)?;
+    }
+    Ok(())
 }
